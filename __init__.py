@@ -1,0 +1,22 @@
+"""Headforge: one photo of a person to a fitted, textured 3D head.
+
+This file is both the Python package ``headforge`` (``pip install -e .``) and the Blender extension's
+entry point. It imports ``bpy`` only inside :func:`register`, so ``import headforge.core`` works without
+Blender.
+"""
+
+__version__ = "0.1.0"
+
+
+def register():
+    from . import addon, operators
+
+    addon.register()
+    operators.register()
+
+
+def unregister():
+    from . import addon, operators
+
+    operators.unregister()
+    addon.unregister()

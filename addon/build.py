@@ -1,0 +1,173 @@
+"""Build Blender data from a core :class:`~headforge.core.pipeline.Avatar` (main thread only).
+
+Model space (ICT-FaceKit: cm, +Y up, face towards +Z) maps to Blender (m, +Z up, face towards -Y):
+``(x, y, z)_blender = 0.01 * (x, -z, y)``. Nothing existing is renamed or replaced: new data-blocks get
+Blender's unique names (``Head.001`` ...).
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..core.camera import Camera
+from ..core.export import PART_COLOURS, TRANSPARENT_PARTS
+
+#: model (cm, y-up) -> Blender (m, z-up)
+MODEL_TO_BLENDER = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64) * 0.01
+SKIN = ("M_Face", "M_BackHead")
+
+
+def to_blender(points_cm: np.ndarray) -> np.ndarray:
+    """(N, 3) model cm -> (N, 3) Blender metres."""
+    return np.asarray(points_cm, np.float64) @ MODEL_TO_BLENDER.T
+
+
+def image_from_array(name: str, rgb: np.ndarray, pack: bool = True) -> "bpy.types.Image":
+    """New Blender image from ``(H, W, 3)`` uint8 sRGB (rows top to bottom), packed into the .blend."""
+    h, w = rgb.shape[:2]
+    img = bpy.data.images.new(name, width=w, height=h, alpha=False)
+    rgba = np.ones((h, w, 4), np.float32)
+    rgba[:, :, :3] = rgb[::-1].astype(np.float32) / 255.0  # Blender rows go bottom to top
+    img.pixels.foreach_set(rgba.ravel())
+    img.colorspace_settings.name = "sRGB"
+    if pack:
+        img.pack()
+    return img
+
+
+def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":
+    """Mesh data in metres with the skin-atlas UV map ``UVMap``, the upstream ``UDIM`` map, one material
+    slot per ICT part (slots filled by :func:`build_head`) and smooth shading."""
+    me = bpy.data.meshes.new(name)
+    v = to_blender(vertices_cm).astype(np.float32)
+    me.vertices.add(len(v))
+    me.vertices.foreach_set("co", v.ravel())
+    me.loops.add(len(model.loop_vertex))
+    me.loops.foreach_set("vertex_index", model.loop_vertex.astype(np.int32))
+    me.polygons.add(len(model.poly_start))
+    me.polygons.foreach_set("loop_start", model.poly_start.astype(np.int32))
+    me.polygons.foreach_set("material_index", model.poly_material.astype(np.int32))
+    me.polygons.foreach_set("use_smooth", np.ones(len(model.poly_start), bool))
+    uv = me.uv_layers.new(name="UVMap")
+    uv.data.foreach_set("uv", model.loop_uv.astype(np.float32).ravel())
+    udim = me.uv_layers.new(name="UDIM")
+    udim.data.foreach_set("uv", model.uv_udim.astype(np.float32).ravel())
+    me.uv_layers.active = uv
+    me.update(calc_edges=True)
+    me.validate(verbose=False)
+    return me
+
+
+def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
+    """Principled BSDF with the baked photo texture and subsurface scattering."""
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+    tex = nt.nodes.new("ShaderNodeTexImage")
+    tex.name = tex.label = "Headforge Albedo"
+    tex.image = albedo
+    tex.location = (-400, 200)
+    uvn = nt.nodes.new("ShaderNodeUVMap")
+    uvn.uv_map = "UVMap"
+    uvn.location = (-650, 200)
+    nt.links.new(uvn.outputs["UV"], tex.inputs["Vector"])
+    nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = 0.5
+    bsdf.inputs["Subsurface Weight"].default_value = 0.15
+    bsdf.inputs["Subsurface Radius"].default_value = (1.0, 0.35, 0.2)
+    bsdf.inputs["Subsurface Scale"].default_value = 0.005  # metres
+    return mat
+
+
+def part_material(name: str, part: str) -> "bpy.types.Material":
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    if part in TRANSPARENT_PARTS:
+        bsdf.inputs["Alpha"].default_value = 0.0
+        if hasattr(mat, "surface_render_method"):  # Blender 4.2+
+            mat.surface_render_method = "BLENDED"
+        elif hasattr(mat, "blend_method"):
+            mat.blend_method = "BLEND"
+    else:
+        c = PART_COLOURS.get(part, (0.8, 0.8, 0.8))
+        bsdf.inputs["Base Color"].default_value = (*[_srgb_to_linear(x) for x in c], 1.0)
+        bsdf.inputs["Roughness"].default_value = 0.15 if "Sclera" in part or "Iris" in part else 0.5
+    return mat
+
+
+def _srgb_to_linear(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def camera_matrix_world(cam: Camera) -> Matrix:
+    """Blender world matrix of a camera that sees the head (at the origin) as the photo does."""
+    R = np.asarray(cam.rotation, np.float64)
+    C = -R.T @ np.asarray(cam.translation, np.float64)  # camera centre, model cm
+    axes_model = np.stack([R[0], -R[1], -R[2]], 1)       # Blender camera X, Y, Z in model space
+    rot = (MODEL_TO_BLENDER / 0.01) @ axes_model
+    M = np.eye(4)
+    M[:3, :3] = rot
+    M[:3, 3] = to_blender(C[None])[0]
+    return Matrix(M.tolist())
+
+
+def build_camera(name: str, cam: Camera, photo: "bpy.types.Image | None", scene) -> "bpy.types.Object":
+    data = bpy.data.cameras.new(name)
+    data.sensor_fit = "AUTO"
+    data.sensor_width = 36.0
+    side = max(cam.width, cam.height)
+    data.lens = cam.fx * data.sensor_width / side
+    data.shift_x = (cam.width / 2.0 - cam.cx) / side
+    data.shift_y = (cam.cy - cam.height / 2.0) / side
+    data.clip_start = 0.01
+    data.clip_end = 100.0
+    if photo is not None:
+        data.show_background_images = True
+        bg = data.background_images.new()
+        bg.image = photo
+        bg.frame_method = "STRETCH"
+        bg.alpha = 1.0
+    obj = bpy.data.objects.new(name, data)
+    obj.matrix_world = camera_matrix_world(cam)
+    return obj
+
+
+def build_head(avatar, context=None, name: str = "Head", set_render_size: bool = True,
+               make_active_camera: bool = False) -> dict:
+    """Create the head object, its materials and texture, and a matching camera in a new collection of
+    the current scene. Returns ``{"collection", "head", "camera", "albedo", "photo"}``."""
+    context = context or bpy.context
+    scene = context.scene
+    model = avatar.model
+    coll = bpy.data.collections.new(f"Headforge {name}")
+    scene.collection.children.link(coll)
+
+    me = build_mesh(name, model, avatar.vertices)
+    albedo = image_from_array(f"{name} albedo", avatar.albedo)
+    photo = image_from_array(f"{name} photo", avatar.image)
+    skin = skin_material(f"{name} skin", albedo)
+    for part in model.material_names:
+        me.materials.append(skin if part in SKIN else part_material(f"{name} {part[2:]}", part))
+    head = bpy.data.objects.new(name, me)
+    coll.objects.link(head)
+    # what later tools (rig, export) need to rebuild or re-pose this head
+    head["headforge"] = 1
+    head["headforge_identity"] = [float(x) for x in avatar.identity]
+    head["headforge_expression"] = [float(x) for x in avatar.fit.expression]
+    head["headforge_image"] = avatar.image_path or ""
+
+    cam_obj = build_camera(f"{name} camera", avatar.camera, photo, scene)
+    coll.objects.link(cam_obj)
+    head["headforge_camera"] = cam_obj.name
+    if set_render_size:
+        scene.render.resolution_x = int(avatar.camera.width)
+        scene.render.resolution_y = int(avatar.camera.height)
+        scene.render.resolution_percentage = 100
+        scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    if make_active_camera or scene.camera is None:
+        scene.camera = cam_obj
+    return {"collection": coll, "head": head, "camera": cam_obj, "albedo": albedo, "photo": photo}

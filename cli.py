@@ -1,0 +1,149 @@
+"""Command line: ``python -m headforge create PHOTO [PHOTO ...] --out DIR``.
+
+One photo writes into DIR; several photos write one sub-folder each (named after the photo). A photo
+whose outputs are all there already is skipped, so an interrupted batch resumes where it stopped. A
+failing photo does not stop the others; the exit status is non-zero when any failed, and the reasons are
+listed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
+from .core.export import CORE_OUTPUTS
+
+BLEND_OUTPUTS = ("head.blend", "head.glb")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m headforge",
+                                description="Headforge: one photo of a person to a fitted, textured 3D head.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser("create", help="turn photos into heads",
+                       description="Turn each photo into a head: mesh.obj, albedo.png, head.blend, head.glb, "
+                                   "overlay.png and fit.json.")
+    c.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, TIFF, ...)")
+    c.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    c.add_argument("--face-index", type=int, default=0, metavar="N",
+                   help="which face when a photo has several (0 = largest; default 0)")
+    c.add_argument("--texture-size", type=int, default=2048, choices=(1024, 2048, 4096),
+                   help="albedo texture size in pixels (default 2048)")
+    c.add_argument("--model", metavar="PATH", help="ICT-FaceKit FaceXModel.tar.xz or folder "
+                                                   "(default: $HEADFORGE_FACE_MODEL or ../shared)")
+    c.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
+    c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
+    return p
+
+
+def _targets(photos: list[str], out: Path) -> list[tuple[str, Path]]:
+    if len(photos) == 1:
+        return [(photos[0], out)]
+    used: dict[str, int] = {}
+    res = []
+    for ph in photos:
+        stem = Path(ph).stem or "photo"
+        n = used.get(stem, 0)
+        used[stem] = n + 1
+        res.append((ph, out / (stem if n == 0 else f"{stem}_{n + 1}")))
+    return res
+
+
+def _blender():
+    try:
+        from .addon import build, files  # noqa: F401  (imports bpy)
+    except ImportError as e:
+        raise BlenderUnavailable(
+            "head.blend and head.glb need Blender's Python module: `pip install bpy==5.0.1` (Python 3.11), "
+            f"or pass --no-blend. ({e})") from None
+    return build, files
+
+
+def create_one(photo: str, out_dir: Path, args, log) -> dict:
+    from .core import create_avatar
+    from .core.export import write_core_outputs
+
+    expected = CORE_OUTPUTS + (() if args.no_blend else BLEND_OUTPUTS)
+    present = [n for n in expected if (out_dir / n).exists()]
+    if present and not args.overwrite:
+        if len(present) == len(expected):
+            return {"status": "skipped", "reason": "outputs exist (pass --overwrite to redo)"}
+        raise OutputError(f"{str(out_dir)!r} already has {', '.join(present)} from an earlier or unrelated run. "
+                          "Pass --overwrite to replace them, or choose another --out folder.")
+    if not args.no_blend:
+        build, files = _blender()  # fail early, before the work
+    avatar = create_avatar(photo, face_index=args.face_index, texture_size=args.texture_size,
+                           model_path=args.model)
+    t = time.perf_counter()
+    write_core_outputs(avatar, out_dir, overwrite=True)
+    if not args.no_blend:
+        files.new_empty_scene()
+        made = build.build_head(avatar, name=Path(photo).stem or "Head")
+        files.export_glb(out_dir / "head.glb", [made["head"]], overwrite=True)
+        files.save_blend(out_dir / "head.blend", overwrite=True)
+    avatar.timings["write"] = time.perf_counter() - t
+    return {"status": "ok", "avatar": avatar}
+
+
+def cmd_create(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {str(out)!r} is a file; give a folder.", file=sys.stderr)
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError
+    except (PermissionError, OSError):
+        print(f"error: cannot write to {str(out)!r}. Choose a folder you can write to.", file=sys.stderr)
+        return 2
+    failures: list[tuple[str, str]] = []
+    done = skipped = 0
+    targets = _targets(args.photos, out)
+    for i, (photo, target) in enumerate(targets, 1):
+        prefix = f"[{i}/{len(targets)}] {photo}"
+        t0 = time.perf_counter()
+        try:
+            r = create_one(photo, target, args, print)
+        except HeadforgeError as e:
+            failures.append((photo, str(e)))
+            print(f"{prefix}: FAILED: {e}", file=sys.stderr)
+            if isinstance(e, BlenderUnavailable):
+                break
+            continue
+        if r["status"] == "skipped":
+            skipped += 1
+            if not args.quiet:
+                print(f"{prefix}: skipped, {r['reason']}")
+            continue
+        done += 1
+        a = r["avatar"]
+        if not args.quiet:
+            tm = a.timings
+            print(f"{prefix}: {time.perf_counter() - t0:.1f} s (landmarks {tm['landmarks']:.2f}, fit {tm['fit']:.2f}, "
+                  f"texture {tm['texture']:.2f}, files {tm['write']:.2f}); landmark error {a.nme68:.2f} % of eye "
+                  f"distance -> {target}")
+    print(f"headforge: {done} created, {skipped} skipped, {len(failures)} failed; outputs in {out.resolve()}")
+    for photo, why in failures:
+        print(f"  {photo}: {why}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    p = _parser()
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.print_help()
+        return 2
+    try:
+        return cmd_create(args)
+    except KeyboardInterrupt:
+        print("headforge: cancelled", file=sys.stderr)
+        return 130

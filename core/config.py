@@ -1,0 +1,82 @@
+"""Where Headforge finds its assets and keeps its caches.
+
+Assets are never downloaded: the face model is read from a path the user controls.
+
+* ``HEADFORGE_FACE_MODEL``: the ICT-FaceKit ``FaceXModel.tar.xz`` or an extracted ``FaceXModel/``
+  folder. Default: ``../shared/facemodel/ict-facekit/FaceXModel.tar.xz`` next to the project checkout,
+  when it exists.
+* ``HEADFORGE_MEDIAPIPE_MESH``: MediaPipe's ``face_model_with_iris.obj`` or ``canonical_face_model.obj`` (only needed once, to build the
+  landmark correspondence cache). Default: the one in ``../shared/facemodel/mediapipe/``.
+* ``HEADFORGE_CACHE_DIR``: where compact caches go. Default: the platform's user cache directory
+  (``~/.cache/headforge`` on Linux, ``~/Library/Caches/headforge`` on macOS,
+  ``%LOCALAPPDATA%\\headforge\\cache`` on Windows).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+FACE_MODEL_ENV = "HEADFORGE_FACE_MODEL"
+MEDIAPIPE_MESH_ENV = "HEADFORGE_MEDIAPIPE_MESH"
+CACHE_DIR_ENV = "HEADFORGE_CACHE_DIR"
+
+#: the project root (this package's parent folder); ``../shared`` is looked for beside it
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path | None:
+    """The ``shared/`` asset folder beside the project checkout, if there is one."""
+    for cand in (PACKAGE_ROOT.parent / "shared", PACKAGE_ROOT / "shared"):
+        if (cand / "facemodel").is_dir():
+            return cand
+    return None
+
+
+def default_face_model_path() -> Path | None:
+    shared = shared_dir()
+    if shared is None:
+        return None
+    p = shared / "facemodel" / "ict-facekit" / "FaceXModel.tar.xz"
+    return p if p.exists() else None
+
+
+def face_model_path(override: str | os.PathLike | None = None) -> Path | None:
+    """The face model path: ``override`` (e.g. the add-on preference), else the environment
+    variable, else the default in ``../shared``. ``None`` when none is set or found."""
+    if override:
+        return Path(os.path.expanduser(str(override)))
+    env = os.environ.get(FACE_MODEL_ENV)
+    if env:
+        return Path(os.path.expanduser(env))
+    return default_face_model_path()
+
+
+def mediapipe_mesh_path() -> Path | None:
+    env = os.environ.get(MEDIAPIPE_MESH_ENV)
+    if env:
+        return Path(os.path.expanduser(env))
+    shared = shared_dir()
+    if shared is None:
+        return None
+    for name in ("face_model_with_iris.obj", "canonical_face_model.obj"):
+        p = shared / "facemodel" / "mediapipe" / name
+        if p.exists():
+            return p
+    return None
+
+
+def cache_dir() -> Path:
+    """The user cache directory (created on first use)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        d = Path(os.path.expanduser(env))
+    elif sys.platform == "win32":
+        d = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "headforge" / "cache"
+    elif sys.platform == "darwin":
+        d = Path.home() / "Library" / "Caches" / "headforge"
+    else:
+        d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headforge"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -1,0 +1,62 @@
+"""Atomic file writing: an output is either complete or absent, never half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    With ``overwrite=False`` an existing ``path`` raises :class:`FileExistsError` before any work.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    return write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_json(path: str | os.PathLike, obj, *, overwrite: bool = True) -> Path:
+    return write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n", overwrite=overwrite)
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Uncompressed ``.npz`` (fast to load), written atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_bytes(path, buf.getvalue())

@@ -1,0 +1,167 @@
+"""Photo -> :class:`Avatar`: landmarks, fit, texture. Pure numpy/scipy/opencv; no Blender.
+
+>>> from headforge.core import create_avatar
+>>> avatar = create_avatar("photo.jpg")            # or an (H, W, 3) uint8 sRGB array
+>>> avatar.vertices.shape, avatar.albedo.shape      # ((26719, 3) cm, (2048, 2048, 3) sRGB)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .camera import Camera, euler_degrees
+from .correspondence import load_correspondence
+from .errors import Cancelled
+from .facemodel import FaceModel, load_face_model
+from .fit import Fit, FitWeights, InitialGuess, fit_landmarks
+from .image import as_image
+from .landmarks import Landmarks, detect_landmarks
+from .texture import TextureResult, project_texture
+
+Progress = Callable[[str, float], None]
+TEXTURE_SIZES = (1024, 2048, 4096)
+
+
+@dataclass
+class Avatar:
+    """A fitted, textured head: plain arrays and dataclasses.
+
+    Units: ``vertices`` and ``corrective`` in model centimetres (ICT-FaceKit: +Y up, face towards +Z);
+    ``camera`` maps model cm to OpenCV camera cm and pixels; images ``(H, W, 3)`` uint8 sRGB.
+    """
+
+    model: FaceModel
+    image: np.ndarray                 #: the photo, (H, W, 3) uint8 sRGB, EXIF-rotated
+    image_path: str | None
+    landmarks: Landmarks              #: detected MediaPipe landmarks (478 x 2 pixels)
+    fit: Fit
+    texture: TextureResult
+    detected68: np.ndarray            #: (68, 2) detected landmarks mapped to iBUG-68, pixels
+    projected68: np.ndarray           #: (68, 2) the model's 68 landmarks projected, pixels (jaw: silhouette)
+    timings: dict = field(default_factory=dict)  #: seconds per stage
+
+    # conveniences -------------------------------------------------------------------------------
+    @property
+    def vertices(self) -> np.ndarray:
+        return self.fit.vertices
+
+    @property
+    def camera(self) -> Camera:
+        return self.fit.camera
+
+    @property
+    def identity(self) -> np.ndarray:
+        return self.fit.identity
+
+    @property
+    def expression(self) -> dict[str, float]:
+        return {n: float(w) for n, w in zip(self.model.expression_names, self.fit.expression)}
+
+    @property
+    def albedo(self) -> np.ndarray:
+        return self.texture.albedo
+
+    @property
+    def nme68(self) -> float:
+        """Mean distance of projected to detected 68 landmarks, in % of the outer-eye distance."""
+        eye = np.linalg.norm(self.detected68[36] - self.detected68[45])
+        return float(np.linalg.norm(self.projected68 - self.detected68, axis=1).mean() / eye * 100)
+
+    @property
+    def pose(self) -> dict:
+        return euler_degrees(self.camera.rotation)
+
+    def fit_report(self) -> dict:
+        """The ``fit.json`` content (a contract other tools read; see the README)."""
+        cn = np.linalg.norm(self.fit.corrective[:11248], axis=1)
+        h, w = self.image.shape[:2]
+        return {
+            "format": "headforge-fit", "version": 1,
+            "image": {"path": self.image_path, "width": int(w), "height": int(h)},
+            "face_index": self.landmarks.face_index, "faces_in_image": self.landmarks.n_faces,
+            "camera": self.camera.to_dict(),
+            "pose_degrees": self.pose,
+            "identity": [float(x) for x in self.identity],
+            "expression": self.expression,
+            "landmarks68": np.round(self.projected68, 3).tolist(),
+            "detected_landmarks68": np.round(self.detected68, 3).tolist(),
+            "detected_landmarks": np.round(self.landmarks.points, 3).tolist(),
+            "contour_vertices": [int(v) for v in self.fit.contour_vertices],
+            "quality": {
+                "nme68_percent_eye_distance": round(self.nme68, 4),
+                "mean_landmark_error_percent": round(self.fit.landmark_error, 4),
+                "error_history_percent": [round(e, 4) for e in self.fit.history],
+                "gauss_newton_steps": self.fit.iterations,
+                "corrective_field_cm": {"max": round(float(cn.max()), 4), "mean": round(float(cn.mean()), 4)},
+            },
+            "texture": {
+                "size": int(self.albedo.shape[0]),
+                "skin_tone_srgb": [int(x) for x in self.texture.skin_tone],
+                "seen_fraction": round(float(self.texture.visible.sum() / max(self.texture.islands.sum(), 1)), 4),
+                "layout": "headforge skin atlas: face tile top-left 0.7, back of head top-right 0.3",
+            },
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "units": "model: cm, ICT-FaceKit axes (+Y up, +Z front); camera: OpenCV (x right, y down, z forward)",
+            "face_model": "ICT-FaceKit (c) 2020 USC Institute for Creative Technologies, MIT licence",
+        }
+
+
+def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model_path=None,
+                  init: InitialGuess | None = None, weights: FitWeights | None = None,
+                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                  model: FaceModel | None = None) -> Avatar:
+    """Turn one photo into an :class:`Avatar`.
+
+    ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
+    ``face_index``: 0 = largest face. ``texture_size``: 1024, 2048 or 4096. ``model_path``: ICT-FaceKit
+    path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
+    regressor's guess). ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled
+    and cancels with :class:`~headforge.core.errors.Cancelled`.
+
+    Raises subclasses of :class:`~headforge.core.errors.HeadforgeError` for bad input.
+    """
+    if texture_size not in TEXTURE_SIZES:
+        raise ValueError(f"texture_size must be one of {TEXTURE_SIZES}, got {texture_size}")
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(name: str, frac: float):
+        if should_stop is not None and should_stop():
+            raise Cancelled("Cancelled.")
+        if progress is not None:
+            progress(name, frac)
+
+    step("loading", 0.0)
+    t = time.perf_counter()
+    img, path = as_image(image)
+    model = model or load_face_model(model_path)
+    corr = load_correspondence(model)
+    timings["load"] = time.perf_counter() - t
+
+    step("landmarks", 0.1)
+    t = time.perf_counter()
+    lm = detect_landmarks(img, face_index)
+    timings["landmarks"] = time.perf_counter() - t
+
+    step("fit", 0.25)
+    t = time.perf_counter()
+    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop)
+    timings["fit"] = time.perf_counter() - t
+
+    step("texture", 0.5)
+    t = time.perf_counter()
+    tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468])
+    timings["texture"] = time.perf_counter() - t
+
+    detected68 = corr.detected_68(lm.points)
+    vid = model.landmarks68.copy()
+    vid[:17] = fit.contour_vertices
+    projected68 = fit.camera.project(fit.vertices[vid]).astype(np.float32)
+    timings["total"] = time.perf_counter() - t_start
+    step("done", 1.0)
+    return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
+                  detected68=detected68, projected68=projected68, timings=timings)

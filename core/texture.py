@@ -1,0 +1,422 @@
+"""Texture from the photo (Digital Twin, section 3.5).
+
+1. Rasterise the skin (face and back of head) into the skin atlas once per size: per texel the triangle
+   and barycentric coordinates.
+2. Per head: each texel's 3D point on the fitted mesh is projected into the photo, tested against a
+   z-buffer of the mesh seen from the camera, weighted by how squarely it faces the camera
+   (``cos`` of the angle between normal and view ray), and sampled.
+3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
+   left and right (it is symmetric about u = 0.5), and elsewhere the skin tone measured on the visible
+   face.
+4. Projected and base are joined with Poisson blending (Perez et al. 2003): in the unseen region solve
+   ``-lap f + eps (f - g) = -div v`` with ``f`` fixed to the photo on the seen region, ``v`` the gradients
+   of the base ``g`` (zero across the seam between mirrored and tone-filled parts), and a small screening
+   term ``eps`` so that far from the photo the colour returns to the measured skin tone. The system is
+   solved coarse-to-fine: an exact sparse solve on a coarse grid, then Gauss-Seidel sweeps on each finer
+   level restricted to a band around the places where the solution has detail.
+5. Islands are padded (pull-push fill of the gutters) so mipmapping and bilinear lookups have no seams.
+
+Images are ``(S, S, 3)`` uint8 sRGB, rows top to bottom, texel (row i, column j) at
+``u = (j + 0.5) / S``, ``v = 1 - (i + 0.5) / S``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve
+
+from .camera import Camera
+from .facemodel import ATLAS_FACE, FaceModel
+
+MIN_COS = 0.3        #: texels facing the camera less squarely than this are "unseen"
+SCREEN_EPS = 2e-5    #: screening at 1024 texels; the decay length scales with the texture size
+_lock = threading.Lock()
+_RASTER: dict = {}
+
+
+@dataclass
+class TextureResult:
+    albedo: np.ndarray        #: (S, S, 3) uint8 sRGB
+    projected: np.ndarray     #: (S, S, 3) uint8: photo colours where seen, 0 elsewhere
+    visible: np.ndarray       #: (S, S) bool: texels taken from the photo
+    weight: np.ndarray        #: (S, S) float32: cos(view angle) of each texel, 0 where unseen
+    mirrored: np.ndarray      #: (S, S) bool: texels filled from the mirrored side
+    islands: np.ndarray       #: (S, S) bool: texels inside the skin UV islands
+    skin_tone: np.ndarray     #: (3,) uint8 sRGB
+    seconds: dict
+
+
+# -------------------------------------------------------------------------------------------------
+# UV rasterisation (per model and size, cached in memory)
+
+
+def uv_raster(model: FaceModel, size: int):
+    """Return ``(islands, flat, tri_vertices, bary)``: ``(S, S)`` bool texels inside the skin islands;
+    for those texels (M of them, row-major order) their flat index ``(M,)``, the vertices of the
+    triangle they lie in ``(M, 3)`` int32 and barycentric weights ``(M, 3)`` float32."""
+    key = (id(model), size)
+    with _lock:
+        if key in _RASTER:
+            return _RASTER[key]
+        tl = model.triangle_loops
+        skin_t = model.skin_polygons[model.triangle_poly]
+        tl = tl[skin_t]
+        tris = model.loop_vertex[tl]
+        uv = model.loop_uv[tl]  # (T, 3, 2)
+        px = np.stack([uv[..., 0] * size - 0.5, (1.0 - uv[..., 1]) * size - 0.5], -1)
+        idimg = np.full((size, size), -1, np.int32)
+        sh = 8
+        pts = np.round(px * (1 << sh)).astype(np.int32)
+        for k in range(len(pts)):
+            cv2.fillConvexPoly(idimg, pts[k], k, lineType=cv2.LINE_8, shift=sh)
+        # per-triangle affine map pixel -> barycentric (w1, w2)
+        a0 = px[:, 0]
+        e1, e2 = px[:, 1] - a0, px[:, 2] - a0
+        det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+        inv = np.stack([np.stack([e2[:, 1], -e2[:, 0]], 1), np.stack([-e1[:, 1], e1[:, 0]], 1)], 1) / det[:, None, None]
+        inv = inv.astype(np.float32)
+        a0 = a0.astype(np.float32)
+        ii, jj = np.nonzero(idimg >= 0)
+        t = idimg[ii, jj]
+        dx = jj.astype(np.float32) - a0[t, 0]
+        dy = ii.astype(np.float32) - a0[t, 1]
+        w1 = inv[t, 0, 0] * dx + inv[t, 0, 1] * dy
+        w2 = inv[t, 1, 0] * dx + inv[t, 1, 1] * dy
+        bary = np.stack([1 - w1 - w2, w1, w2], 1)
+        np.clip(bary, 0, 1, out=bary)
+        bary /= bary.sum(1, keepdims=True)
+        flat = (ii * size + jj).astype(np.int64)
+        tv = tris[t].astype(np.int32)
+        out = (idimg >= 0, flat, tv, bary)
+        _RASTER[key] = out
+        return out
+
+
+def mirror_texels(size: int) -> np.ndarray:
+    """Column index of the mirrored texel in the face tile (symmetric about u = 0.5); -1 elsewhere."""
+    a = ATLAS_FACE
+    j = np.arange(size)
+    u = (j + 0.5) / size
+    mu = a - u  # u' = a * (1 - u / a)
+    jm = np.floor(mu * size).astype(np.int64)
+    jm[(u >= a) | (jm < 0)] = -1
+    return jm
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def _zbuffer(uvpix: np.ndarray, z: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Point-splat z-buffer: nearest depth per pixel, holes closed by a 3x3 min filter."""
+    h, w = shape
+    xi = np.floor(uvpix[:, 0]).astype(np.int64)
+    yi = np.floor(uvpix[:, 1]).astype(np.int64)
+    ok = (xi >= 0) & (yi >= 0) & (xi < w) & (yi < h)
+    zb = np.full(h * w, np.inf, np.float32)
+    np.minimum.at(zb, yi[ok] * w + xi[ok], z[ok].astype(np.float32))
+    zb = zb.reshape(h, w)
+    zb2 = cv2.erode(np.where(np.isinf(zb), 1e9, zb).astype(np.float32), np.ones((3, 3), np.uint8))
+    return np.where(np.isinf(zb), zb2, zb)
+
+
+def _clean_mask(mask: np.ndarray, size: int, min_area: int = 64) -> np.ndarray:
+    """Drop the unreliable rim of the seen region (silhouette, hull edge) and isolated specks."""
+    m = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, size // 1024))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=4)
+    if n <= 1:
+        return m > 0
+    area = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.concatenate([[False], area >= max(min_area, 0.01 * area.max())])
+    return keep[lab]
+
+
+def skin_tone(colors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Robust skin colour: per-channel weighted median of well-seen texels in the central luminance
+    band (drops eyes, brows, lips' dark and specular extremes). ``colors`` (N, 3) float [0, 1]."""
+    if len(colors) == 0:
+        return np.array([0.78, 0.6, 0.5], np.float32)
+    lum = colors @ np.array([0.299, 0.587, 0.114])
+    lo, hi = np.percentile(lum, [25, 85])
+    sel = (lum >= lo) & (lum <= hi)
+    if sel.sum() < 10:
+        sel = np.ones(len(colors), bool)
+    return np.median(colors[sel], axis=0).astype(np.float32)
+
+
+def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
+                    size: int = 2048, face_points: np.ndarray | None = None) -> TextureResult:
+    """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
+
+    ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels;
+    when given, only texels that project inside their convex hull (grown by 4 %) are taken from the photo,
+    so hair, ears, collars and background around the face are not baked onto the skin.
+    Returns a :class:`TextureResult`.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    secs = {}
+    if size not in (512, 1024, 2048, 4096):
+        raise ValueError(f"texture size must be 512, 1024, 2048 or 4096, got {size}")
+    islands, flat, tv, bw = uv_raster(model, size)
+    secs["raster"] = time.perf_counter() - t0
+    Y = camera.to_camera(vertices).astype(np.float32)
+    N = (model.vertex_normals(vertices) @ camera.rotation.T).astype(np.float32)
+
+    def interp(A):
+        return A[tv[:, 0]] * bw[:, 0:1] + A[tv[:, 1]] * bw[:, 1:2] + A[tv[:, 2]] * bw[:, 2:3]
+
+    P = interp(Y)
+    Nt = interp(N)
+    cos = np.einsum("ij,ij->i", Nt, -P) / (np.sqrt(np.einsum("ij,ij->i", Nt, Nt) * np.einsum("ij,ij->i", P, P))
+                                          + 1e-12)
+    z = P[:, 2]
+    uvp = np.stack([camera.fx * P[:, 0] / z + camera.cx, camera.fy * P[:, 1] / z + camera.cy], 1)
+    secs["points"] = time.perf_counter() - t0
+
+    # photo at about the texture's sampling density (anti-aliasing for big photos)
+    H, W = image.shape[:2]
+    face_px = np.ptp(uvp[cos > 0.5, 0]) if (cos > 0.5).any() else W
+    tex_face_px = ATLAS_FACE * size * 0.6
+    s_img = float(min(1.0, tex_face_px / max(face_px, 1.0)))
+    img = image if s_img > 0.8 else cv2.resize(image, (max(1, round(W * s_img)), max(1, round(H * s_img))),
+                                               interpolation=cv2.INTER_AREA)
+    sx, sy = img.shape[1] / W, img.shape[0] / H
+    # z-buffer at a resolution where texels are denser than pixels
+    s_z = float(min(1.0, 0.5 * tex_face_px / max(face_px, 1.0)))
+    zshape = (max(1, round(H * s_z)), max(1, round(W * s_z)))
+    front = cos > 0
+    zb = _zbuffer(uvp[front] * s_z, z[front], zshape)
+    zi = np.clip(np.floor(uvp[:, 1] * s_z).astype(np.int64), 0, zshape[0] - 1)
+    zj = np.clip(np.floor(uvp[:, 0] * s_z).astype(np.int64), 0, zshape[1] - 1)
+    # depth tolerance: a little more than the depth spanned by one z-buffer pixel at this slope
+    pix_cm = z / (camera.fx * s_z)
+    tol = 0.25 + 2.0 * pix_cm / np.maximum(cos, 0.2)
+    inside = (uvp[:, 0] >= 0) & (uvp[:, 1] >= 0) & (uvp[:, 0] <= W - 1) & (uvp[:, 1] <= H - 1)
+    seen = inside & front & (z <= zb[zi, zj] + tol)
+    if face_points is not None:
+        hull_img = np.zeros(zshape, np.uint8)
+        fp = np.asarray(face_points, np.float64)
+        c = fp.mean(0)
+        hull = cv2.convexHull(np.round(((fp - c) * 1.04 + c) * s_z * 16).astype(np.int32))
+        cv2.fillConvexPoly(hull_img, hull, 1, lineType=cv2.LINE_8, shift=4)
+        seen &= hull_img[zi, zj] > 0
+    secs["zbuffer"] = time.perf_counter() - t0
+
+    mapx = np.full(size * size, -1, np.float32)
+    mapy = np.full(size * size, -1, np.float32)
+    mapx[flat] = (uvp[:, 0] + 0.5) * sx - 0.5
+    mapy[flat] = (uvp[:, 1] + 0.5) * sy - 0.5
+    proj = cv2.remap(img, mapx.reshape(size, size), mapy.reshape(size, size), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+    del mapx, mapy
+    weight = np.zeros(size * size, np.float32)
+    weight[flat] = np.where(seen, np.clip(cos, 0, 1), 0)
+    weight = weight.reshape(size, size)
+    visible = _clean_mask(weight >= MIN_COS, size)
+    weight[~visible] = 0
+    secs["sample"] = time.perf_counter() - t0
+
+    projf = proj.astype(np.float32) / 255.0
+    # skin tone: well-seen texels of the face tile
+    face_tile = np.zeros((size, size), bool)
+    face_tile[: round(ATLAS_FACE * size), : round(ATLAS_FACE * size)] = True
+    gy, gx = np.nonzero(visible & face_tile & (weight > 0.6))
+    if len(gy) > 60000:  # a regular subsample is plenty for a median
+        step = len(gy) // 60000 + 1
+        gy, gx = gy[::step], gx[::step]
+    tone = skin_tone(projf[gy, gx], weight[gy, gx])
+
+    # base: mirrored side in the face tile, else tone
+    jm = mirror_texels(size)
+    cand = islands & ~visible & (jm >= 0)[None, :]
+    my, mx = np.nonzero(cand)
+    okm = weight[my, jm[mx]] >= 0.5
+    mirror_ok = np.zeros((size, size), bool)
+    mirror_ok[my[okm], mx[okm]] = True
+    mirror_ok = _clean_mask(mirror_ok, size, min_area=(size // 64) ** 2)
+    my, mx = np.nonzero(mirror_ok)
+    base = np.empty_like(projf)
+    base[:] = tone
+    base[my, mx] = projf[my, jm[mx]]
+    label = np.where(mirror_ok, 1, 0).astype(np.int8)
+    secs["base"] = time.perf_counter() - t0
+
+    eps = SCREEN_EPS * (1024.0 / size) ** 2
+    out = poisson_blend(projf, base, visible, islands, label, eps)
+    del projf
+    secs["poisson"] = time.perf_counter() - t0
+    out = pull_push_fill(out, islands)
+    albedo = np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+    projected = np.where(visible[:, :, None], proj, 0).astype(np.uint8)
+    secs["pad"] = time.perf_counter() - t0
+    return TextureResult(albedo=albedo, projected=projected, visible=visible, weight=weight,
+                         mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
+                         seconds=secs)
+
+
+# -------------------------------------------------------------------------------------------------
+# Poisson blending
+
+
+def _divergence_source(g: np.ndarray, label: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Right-hand side for the correction h = f - g: minus the base's gradients across label seams
+    (the guidance field is the base's gradient within a label and zero across). Sparse: only pixels
+    next to a label change get a value."""
+    s = np.zeros(g.shape, np.float32)
+    lab = np.where(valid, label, -1).astype(np.int8)
+    for axis in (0, 1):
+        a = lab[1:, :] if axis == 0 else lab[:, 1:]
+        b = lab[:-1, :] if axis == 0 else lab[:, :-1]
+        ys, xs = np.nonzero((a != b) & (a >= 0) & (b >= 0))
+        y2, x2 = (ys + 1, xs) if axis == 0 else (ys, xs + 1)
+        d = g[y2, x2] - g[ys, xs]
+        np.add.at(s, (ys, xs), d)      # pixel p=(ys,xs): -(g_p - g_q) = g_q - g_p
+        np.add.at(s, (y2, x2), -d)
+    return s
+
+
+def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: np.ndarray,
+                  label: np.ndarray, eps: float, coarse: int = 128) -> np.ndarray:
+    """Screened Poisson blend (float32 images in [0, 1]). Solves for ``h = f - base`` on ``valid &
+    ~known`` with ``h = proj - base`` on ``known`` (Dirichlet), Neumann at island borders; returns ``f``."""
+    g = base if base.dtype == np.float32 else base.astype(np.float32)
+    hk = proj - g
+    hk[~known] = 0
+    # The boundary condition is the photo's difference to the base, low-passed over the seen region
+    # (normalised convolution): single bright or dark texels on the rim would otherwise spread into
+    # spots. Seen texels keep the exact photo colour in the result.
+    sigma = max(1.0, known.shape[0] / 1024.0)
+    kf = known.astype(np.float32)
+    den = cv2.GaussianBlur(kf, (0, 0), sigma)
+    hks = cv2.GaussianBlur(hk, (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
+    hks[~known] = 0
+    src = _divergence_source(g, label, valid)
+    h = _solve_levels(hks, src, known, valid, eps, coarse)
+    h += g
+    np.copyto(h, proj, where=(known | ~valid)[..., None])
+    return h
+
+
+def _area_sum(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sum over 2x2 blocks (via OpenCV's area resampling)."""
+    return cv2.resize(a.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) * 4.0
+
+
+def _downsample(level):
+    hk, src, known, valid, eps = level
+    shape = (hk.shape[0] // 2, hk.shape[1] // 2)
+    v = _area_sum(valid, shape)
+    k = _area_sum(known, shape)
+    valid_c = v > 0.5
+    known_c = valid_c & (k * 2 >= v) & (k > 0.5)
+    hk_c = _area_sum(hk * known[..., None], shape) / np.maximum(k, 1)[..., None]
+    src_c = _area_sum(src, shape)
+    return hk_c, src_c, known_c, valid_c, eps * 4.0
+
+
+def _neighbour_weights(valid: np.ndarray) -> np.ndarray:
+    """(4, h, w) bool: pixel and its neighbour (up, down, left, right) both valid."""
+    h, w = valid.shape
+    nw = np.zeros((4, h, w), bool)
+    both_v = valid[1:, :] & valid[:-1, :]
+    both_h = valid[:, 1:] & valid[:, :-1]
+    nw[0, 1:, :] = both_v
+    nw[1, :-1, :] = both_v
+    nw[2, :, 1:] = both_h
+    nw[3, :, :-1] = both_h
+    return nw
+
+
+def _solve_direct(hk, src, known, valid, eps):
+    """Exact sparse solve on a (coarse) grid."""
+    h, w = known.shape
+    unknown = valid & ~known
+    out = np.where(known[..., None], hk, 0).astype(np.float64)
+    uflat = np.flatnonzero(unknown)
+    if len(uflat) == 0:
+        return out.astype(np.float32)
+    idx = -np.ones(h * w, np.int64)
+    idx[uflat] = np.arange(len(uflat))
+    nw = _neighbour_weights(valid).reshape(4, -1)[:, uflat]
+    rows, cols, vals = [np.arange(len(uflat))], [np.arange(len(uflat))], [eps + nw.sum(0)]
+    b = src.reshape(-1, 3)[uflat].astype(np.float64)
+    kflat, oflat = known.reshape(-1), out.reshape(-1, 3)
+    for d, off in enumerate((-w, w, -1, 1)):
+        has = nw[d]
+        q = np.where(has, uflat + off, 0)
+        qk = has & kflat[q]
+        qu = has & ~kflat[q]
+        b[qk] += oflat[q[qk]]
+        rows.append(np.flatnonzero(qu))
+        cols.append(idx[q[qu]])
+        vals.append(-np.ones(qu.sum()))
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(len(uflat), len(uflat)))
+    out.reshape(-1, 3)[uflat] = spsolve(A.tocsc(), b).reshape(-1, 3)
+    return out.astype(np.float32)
+
+
+def _gauss_seidel(h, hk, src, known, valid, eps, sweeps, band):
+    """Red-black Gauss-Seidel sweeps on the unknown pixels inside ``band`` (others keep their values)."""
+    hh, ww = known.shape
+    ys, xs = np.nonzero(valid & ~known & band)
+    if len(ys) == 0:
+        return h
+    np.copyto(h, hk, where=known[..., None])
+    nb = [(np.maximum(ys - 1, 0), xs), (np.minimum(ys + 1, hh - 1), xs),
+          (ys, np.maximum(xs - 1, 0)), (ys, np.minimum(xs + 1, ww - 1))]
+    wts = [valid[q] for q in nb]  # the pixel itself is valid, so this is "both valid"
+    diag = (eps + sum(w.astype(np.float32) for w in wts))[:, None]
+    sv = src[ys, xs]
+    red = ((ys + xs) % 2) == 0
+    for _ in range(sweeps):
+        for c in (red, ~red):
+            acc = sv[c].copy()
+            for (qy, qx), w in zip(nb, wts):
+                acc += np.where(w[c, None], h[qy[c], qx[c]], 0)
+            h[ys[c], xs[c]] = acc / diag[c]
+    return h
+
+
+def _solve_levels(hk, src, known, valid, eps, coarse):
+    levels = [(hk, src, known, valid, eps)]
+    while levels[-1][0].shape[0] > coarse:
+        levels.append(_downsample(levels[-1]))
+    h = _solve_direct(*levels[-1])
+    for lev in reversed(levels[:-1]):
+        hk_l, src_l, known_l, valid_l, eps_l = lev
+        up = cv2.resize(h, (hk_l.shape[1], hk_l.shape[0]), interpolation=cv2.INTER_LINEAR)
+        # fine detail lives near the photo's boundary and near label seams (sources)
+        edge = (known_l | (src_l != 0).any(-1)).astype(np.uint8)
+        band = cv2.dilate(edge, np.ones((3, 3), np.uint8), iterations=6) > 0
+        h = _gauss_seidel(up, hk_l, src_l, known_l, valid_l, eps_l, 6, band)
+    np.copyto(h, hk, where=known[..., None])
+    return h
+
+
+def pull_push_fill(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill texels outside ``valid`` from the nearest valid colours (pull-push), keeping valid ones."""
+    pyr = [(np.where(valid[..., None], img, 0).astype(np.float32), valid.astype(np.float32))]
+    while min(pyr[-1][1].shape) > 1:
+        c, w = pyr[-1]
+        h2, w2 = max(1, c.shape[0] // 2), max(1, c.shape[1] // 2)
+        cs = cv2.resize(c, (w2, h2), interpolation=cv2.INTER_AREA)
+        ws = cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)
+        pyr.append((cs, ws))
+    c, w = pyr[-1]
+    col = c / np.maximum(w, 1e-8)[..., None]
+    for c, w in reversed(pyr[1:-1]):
+        up = cv2.resize(col, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
+        wc = np.clip(w, 0, 1)[..., None]
+        col = c / np.maximum(w, 1e-8)[..., None] * wc + up * (1 - wc)
+    up = cv2.resize(col, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+    out = img.astype(np.float32, copy=True)
+    np.copyto(out, up, where=~valid[..., None])
+    return out
