@@ -24,16 +24,25 @@ def to_blender(points_cm: np.ndarray) -> np.ndarray:
     return np.asarray(points_cm, np.float64) @ MODEL_TO_BLENDER.T
 
 
-def image_from_array(name: str, rgb: np.ndarray, pack: bool = True) -> "bpy.types.Image":
-    """New Blender image from ``(H, W, 3)`` uint8 sRGB (rows top to bottom), packed into the .blend."""
-    h, w = rgb.shape[:2]
-    img = bpy.data.images.new(name, width=w, height=h, alpha=False)
-    rgba = np.ones((h, w, 4), np.float32)
-    rgba[:, :, :3] = rgb[::-1].astype(np.float32) / 255.0  # Blender rows go bottom to top
-    img.pixels.foreach_set(rgba.ravel())
-    img.colorspace_settings.name = "sRGB"
-    if pack:
+def image_from_array(name: str, rgb: np.ndarray) -> "bpy.types.Image":
+    """New Blender image from ``(H, W, 3)`` uint8 sRGB (rows top to bottom), packed into the .blend as
+    an 8-bit PNG (so the file is self-contained)."""
+    import os
+    import tempfile
+
+    from ..core.export import png_bytes
+
+    fd, tmp = tempfile.mkstemp(suffix=".png", prefix="headforge-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(png_bytes(rgb))
+        img = bpy.data.images.load(tmp, check_existing=False)
         img.pack()
+    finally:
+        os.unlink(tmp)
+    img.name = name
+    img.filepath = f"//{bpy.path.clean_name(name)}.png"
+    img.colorspace_settings.name = "sRGB"
     return img
 
 
@@ -60,10 +69,16 @@ def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":
     return me
 
 
+def _ensure_nodes(mat) -> None:
+    # Blender 5 gives new materials a node tree; older versions need use_nodes (deprecated in 5)
+    if mat.node_tree is None or not any(n.type == "BSDF_PRINCIPLED" for n in mat.node_tree.nodes):
+        mat.use_nodes = True
+
+
 def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
     """Principled BSDF with the baked photo texture and subsurface scattering."""
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    _ensure_nodes(mat)
     nt = mat.node_tree
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
     tex = nt.nodes.new("ShaderNodeTexImage")
@@ -84,7 +99,7 @@ def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
 
 def part_material(name: str, part: str) -> "bpy.types.Material":
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    _ensure_nodes(mat)
     bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     if part in TRANSPARENT_PARTS:
         bsdf.inputs["Alpha"].default_value = 0.0

@@ -42,8 +42,8 @@ class FitWeights:
     laplacian: float = 1e4        #: w_r, |L dP|^2 (paper: 10; ours has residuals in % of eye distance)
     corrective: float = 100.0     #: lambda_d, |dP|^2 in cm^2 (paper: 4)
     focal: float = 5.0            #: lambda_f, (f_s - 1)^2 in percent units
-    identity: float = 30.0        #: lambda_q for |alpha|^2 (paper: 5)
-    expression: float = 30.0      #: lambda_q for |beta|^2 (paper: 5)
+    identity: float = 300.0       #: lambda_q for |alpha|^2 (paper: 5): keeps coefficients within ~3 std
+    expression: float = 100.0     #: lambda_q for |beta|^2 (paper: 5)
     iterations: int = 5           #: outer iterations (contour re-picking + Gauss-Newton)
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
     corrective_field: bool = True

@@ -1,0 +1,42 @@
+# Headforge: `make demo` (set up + turn the default photo into a head) and `make test`.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.headforge-installed
+OUT ?= out/demo
+BLENDER_EXT = $(BIN)/python $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
+PIP = $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: all install demo test bench extension clean
+
+all: demo
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Headforge needs Python 3.11 (bpy 5.0.1); set PY=/path/to/python3.11"'
+	$(PY) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
+	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
+		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image
+	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
+	$(PIP) install --no-deps mediapipe==0.10.21
+	$(PIP) install --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python bench/demo.py --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
+extension: $(STAMP)
+	mkdir -p dist
+	$(BLENDER_EXT) build --source-dir . --output-dir dist
+
+clean:
+	rm -rf $(VENV) out dist build *.egg-info .pytest_cache

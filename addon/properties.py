@@ -1,0 +1,31 @@
+"""Scene settings shown in the panel, and the running job's status."""
+
+from __future__ import annotations
+
+import bpy
+
+TEXTURE_SIZES = [("1024", "1024", "1024 x 1024 texture"), ("2048", "2048", "2048 x 2048 texture (default)"),
+                 ("4096", "4096", "4096 x 4096 texture")]
+
+
+class HeadforgeSettings(bpy.types.PropertyGroup):
+    photo: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
+                                    description="Photo of one person's face (JPEG, PNG, TIFF)")
+    face_index: bpy.props.IntProperty(name="Face", min=0, default=0,
+                                      description="Which face when the photo has several (0 = largest)")
+    texture_size: bpy.props.EnumProperty(name="Texture", items=TEXTURE_SIZES, default="2048",
+                                         description="Size of the baked skin texture")
+    # status of the running job (read by the panel)
+    status: bpy.props.StringProperty(name="Status", default="")
+    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", default=0.0)
+    running: bpy.props.BoolProperty(default=False)
+
+
+def register():
+    bpy.utils.register_class(HeadforgeSettings)
+    bpy.types.Scene.headforge = bpy.props.PointerProperty(type=HeadforgeSettings)
+
+
+def unregister():
+    del bpy.types.Scene.headforge
+    bpy.utils.unregister_class(HeadforgeSettings)

@@ -1,0 +1,51 @@
+"""Shared fixtures: the real face model from ../shared, the real photos, real MediaPipe, real bpy."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+# keep Blender's user config out of the user's home, and MediaPipe quiet
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="headforge-blender-"))
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import photos  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def model():
+    from headforge.core import load_face_model
+
+    return load_face_model()
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb():
+    return photos.astronaut()
+
+
+@pytest.fixture(scope="session")
+def photo_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    return {"astronaut": photos.write_png(photos.astronaut(), d / "astronaut.png"),
+            "grace_hopper": photos.grace_hopper_path()}
+
+
+@pytest.fixture(scope="session")
+def avatars(photo_files, model):
+    """Both photos through the whole core pipeline, once per test session (1024 texture for speed)."""
+    from headforge.core import create_avatar
+
+    return {k: create_avatar(p, texture_size=1024, model=model) for k, p in photo_files.items()}
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    return img[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

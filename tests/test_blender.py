@@ -1,0 +1,134 @@
+"""Integration with the real bpy module: operator, scene data, camera alignment, a tiny Cycles render,
+extension validate/build."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def addon():
+    import headforge
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    headforge.register()
+    yield headforge
+    headforge.unregister()
+
+
+@pytest.fixture(scope="module")
+def created(addon, photo_files):
+    # a user object with the photo's name must survive
+    me = bpy.data.meshes.new("astronaut")
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("astronaut", me))
+    r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024")
+    assert r == {"FINISHED"}
+    head = bpy.context.view_layer.objects.active
+    return head
+
+
+def _co(obj):
+    co = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def test_head_object(created):
+    head = created
+    assert head.name == "astronaut.001" and len(bpy.data.objects["astronaut"].data.vertices) == 0
+    assert len(head.data.vertices) == 26719 and len(head.data.polygons) == 26384
+    co = _co(head)
+    size = co[:11248].max(0) - co[:11248].min(0)
+    assert 0.15 < size[0] < 0.32 and 0.18 < size[2] < 0.40  # metres (ears included), Z up
+    assert {"UVMap", "UDIM"} <= set(head.data.uv_layers.keys())
+    skin = head.material_slots[0].material
+    img = next(n.image for n in skin.node_tree.nodes if n.type == "TEX_IMAGE")
+    assert tuple(img.size) == (1024, 1024) and img.packed_file is not None
+    bsdf = next(n for n in skin.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    assert bsdf.inputs["Subsurface Weight"].default_value > 0
+    assert len(head["headforge_identity"]) == 100
+
+
+def test_camera_lines_up_with_photo(created, avatars):
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    head = created
+    cam = bpy.data.objects[head["headforge_camera"]]
+    assert cam.data.background_images[0].image.size[0] == 512
+    scene = bpy.context.scene
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (512, 512)
+    co = _co(head)
+    ids = np.array([0, 1147, 1225, 3443, 4088, 6200])
+    a = avatars["astronaut"]
+    want = a.camera.project(a.vertices[ids])
+    got = []
+    for i in ids:
+        p = world_to_camera_view(scene, cam, head.matrix_world @ Vector(co[i].tolist()))
+        got.append((p.x * 512, (1 - p.y) * 512))
+    np.testing.assert_allclose(np.array(got), want, atol=0.5)
+
+
+def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
+    import cv2
+
+    scene = bpy.context.scene
+    scene.camera = bpy.data.objects[created["headforge_camera"]]
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 2
+    scene.cycles.use_denoising = False
+    scene.render.resolution_percentage = 12  # 61 x 61 px
+    scene.render.film_transparent = True
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    world = bpy.data.worlds.new("w")
+    scene.world = world
+    light = bpy.data.objects.new("key", bpy.data.lights.new("key", "SUN"))
+    scene.collection.objects.link(light)
+    scene.render.filepath = str(tmp_path / "render.png")
+    bpy.ops.render.render(write_still=True)
+    img = cv2.imread(str(tmp_path / "render.png"), cv2.IMREAD_UNCHANGED)
+    alpha = img[:, :, 3] > 127
+    # where the head should be: the projected face-region triangles at the same scale
+    a = avatars["astronaut"]
+    s = img.shape[1] / 512
+    uv = a.camera.project(a.vertices) * s
+    mask = np.zeros(alpha.shape, np.uint8)
+    tris = a.model.triangles[(a.model.triangles < 9409).all(1)]
+    for t in tris[::3]:
+        cv2.fillConvexPoly(mask, np.round(uv[t] * 16).astype(np.int32), 1, shift=4)
+    inter = (alpha & (mask > 0)).sum()
+    print(f"render covers {inter / mask.sum():.2%} of the projected face")
+    assert inter / mask.sum() > 0.9
+
+
+def test_operator_reports_bad_input(addon, tmp_path):
+    with pytest.raises(RuntimeError, match="does not exist"):
+        bpy.ops.headforge.create_head(filepath=str(tmp_path / "missing.jpg"))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    n = len(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="empty"):
+        bpy.ops.headforge.create_head(filepath=str(bad))
+    assert len(bpy.data.objects) == n
+
+
+def test_extension_validates_and_builds(tmp_path):
+    tool = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    r = subprocess.run([sys.executable, str(tool), "validate", str(ROOT)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(ROOT), "--output-dir", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    z = next(tmp_path.glob("headforge-*.zip"))
+    names = zipfile.ZipFile(z).namelist()
+    assert "blender_manifest.toml" in names and "core/pipeline.py" in names and "operators/create_head.py" in names
+    assert not any(n.startswith(("tests/", ".venv/")) for n in names)

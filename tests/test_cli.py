@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "headforge", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_create_writes_the_contract(photo_files, tmp_path):
+    out = tmp_path / "out"
+    r = run("create", photo_files["astronaut"], "--out", out, "--texture-size", "1024")
+    assert r.returncode == 0, r.stderr
+    for f in ("mesh.obj", "mesh.mtl", "albedo.png", "head.blend", "head.glb", "overlay.png", "fit.json"):
+        assert (out / f).stat().st_size > 0, f
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["image"]["width"] == 512 and fit["image"]["height"] == 512
+    assert len(fit["identity"]) == 100 and len(fit["expression"]) == 53
+    assert np.array(fit["landmarks68"]).shape == (68, 2)
+    assert np.array(fit["detected_landmarks"]).shape == (478, 2)
+    assert np.array(fit["camera"]["rotation"]).shape == (3, 3)
+    assert set(fit["timings_s"]) >= {"landmarks", "fit", "texture", "total"}
+    # the OBJ is the fitted head in ICT order and cm; the camera projects it onto landmarks68
+    from headforge.core.camera import Camera
+    from headforge.core.facemodel import LANDMARKS_68
+
+    v = np.array([ln.split()[1:4] for ln in (out / "mesh.obj").read_text().splitlines() if ln.startswith("v ")],
+                 float)
+    assert v.shape == (26719, 3)
+    cam = Camera.from_dict(fit["camera"])
+    proj = cam.project(v[LANDMARKS_68[17:]])
+    np.testing.assert_allclose(proj, np.array(fit["landmarks68"])[17:], atol=0.05)
+    # a second run resumes: nothing to do, nothing overwritten
+    before = (out / "albedo.png").stat().st_mtime_ns
+    r2 = run("create", photo_files["astronaut"], "--out", out, "--texture-size", "1024")
+    assert r2.returncode == 0 and "skipped" in r2.stdout
+    assert (out / "albedo.png").stat().st_mtime_ns == before
+
+
+def test_batch_continues_past_bad_photos(photo_files, tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "letter.png"
+    text.write_text("hello")
+    noface = tmp_path / "noise.png"
+    import cv2
+
+    cv2.imwrite(str(noface), np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8))
+    out = tmp_path / "batch"
+    r = run("create", empty, text, noface, photo_files["grace_hopper"], "--out", out, "--no-blend",
+            "--texture-size", "1024")
+    assert r.returncode == 1
+    assert "1 created" in r.stdout and "3 failed" in r.stdout
+    assert "empty" in r.stderr and "not an image" in r.stderr and "No face" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (out / "grace_hopper" / "fit.json").exists()
+    assert not (out / "empty").exists() or not any((out / "empty").iterdir())
+
+
+def test_missing_model_and_bad_out(photo_files, tmp_path):
+    import os
+
+    env = dict(os.environ, HEADFORGE_FACE_MODEL=str(tmp_path / "missing.tar.xz"))
+    r = subprocess.run([sys.executable, "-m", "headforge", "create", str(photo_files["astronaut"]), "--out",
+                        str(tmp_path / "o"), "--no-blend"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1 and "HEADFORGE_FACE_MODEL" in r.stderr and "Traceback" not in r.stderr
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = run("create", photo_files["astronaut"], "--out", afile)
+    assert r.returncode == 2 and "is a file" in r.stderr

@@ -1,0 +1,85 @@
+import cv2
+import numpy as np
+import pytest
+
+from conftest import luminance
+from headforge.core.texture import poisson_blend
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_fit_accuracy(avatars, name):
+    a = avatars[name]
+    eye = np.linalg.norm(a.detected68[36] - a.detected68[45])
+    err = np.linalg.norm(a.projected68 - a.detected68, axis=1) / eye * 100
+    print(f"{name}: 68-landmark error mean {err.mean():.2f} %, max {err.max():.2f} % of outer-eye distance")
+    assert err.mean() <= 3.0
+    assert a.nme68 == pytest.approx(err.mean(), rel=1e-5)
+    e = a.fit.expression
+    assert e.min() >= 0.0 and e.max() <= 1.0
+    # the identity stays within the prior's plausible range (ICT modes are one standard deviation)
+    assert np.abs(a.identity).max() < 3.5
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_corrective_field_is_small_and_smooth(avatars, name, model):
+    from headforge.core.fit import _topology
+
+    d = avatars[name].fit.corrective[:11248].astype(np.float64)
+    n = np.linalg.norm(d, axis=1)
+    lap = _topology(model)["L"] @ d
+    print(f"{name}: corrective field max {n.max():.3f} cm, mean {n.mean():.4f} cm; "
+          f"Laplacian max {np.linalg.norm(lap, axis=1).max():.4f} cm")
+    assert 0 < n.max() < 1.0
+    # smooth: its Laplacian is a small fraction of its size (white noise on this mesh: about 1.1)
+    ratio = np.linalg.norm(lap) / np.linalg.norm(d)
+    noise = np.random.default_rng(0).normal(size=d.shape)
+    noise_ratio = np.linalg.norm(_topology(model)["L"] @ noise) / np.linalg.norm(noise)
+    print(f"{name}: |L dP| / |dP| = {ratio:.3f} (noise {noise_ratio:.2f})")
+    assert ratio < 0.15 * noise_ratio
+
+
+def test_contour_landmarks_slide(avatars, model):
+    """Jawline landmarks are matched to silhouette vertices, not the fixed 68 vertices."""
+    a = avatars["astronaut"]
+    assert not np.array_equal(a.fit.contour_vertices, model.landmarks68[:17])
+
+
+def test_poisson_synthetic_joins_without_a_step():
+    """Known region colour A, base B: the blend is continuous at the boundary and returns to B far away."""
+    n = 256
+    valid = np.ones((n, n), bool)
+    known = np.zeros((n, n), bool)
+    known[:, : n // 2] = True
+    proj = np.zeros((n, n, 3), np.float32)
+    proj[:] = (0.8, 0.5, 0.4)
+    base = np.zeros((n, n, 3), np.float32)
+    base[:] = (0.4, 0.3, 0.2)
+    label = np.zeros((n, n), np.int8)
+    out = poisson_blend(proj, base, known, valid, label, eps=1e-3)
+    step_at_boundary = np.abs(out[:, n // 2] - out[:, n // 2 - 1]).max()
+    next_step = np.abs(out[:, n // 2 + 1] - out[:, n // 2]).max()
+    # without blending the step would be 0.4; with it, no bigger than the smooth ramp that follows
+    assert step_at_boundary < 0.05 and step_at_boundary <= 1.5 * next_step
+    np.testing.assert_allclose(out[:, -1], base[:, -1], atol=0.05)
+    # monotone transition from A to B
+    row = out[n // 2, n // 2 - 1:, 0]
+    assert np.all(np.diff(row) <= 1e-4)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_texture_has_no_seam_at_mask_boundary(avatars, name):
+    """The blended texture's gradient across the photo/fill boundary is no larger than inside the face."""
+    t = avatars[name].texture
+    L = luminance(t.albedo)
+    gy, gx = np.gradient(L)
+    g = np.hypot(gx, gy)
+    vis = t.visible.astype(np.uint8)
+    k = np.ones((3, 3), np.uint8)
+    boundary = ((cv2.dilate(vis, k) - cv2.erode(vis, k)) > 0) & t.islands
+    inner = t.islands & (cv2.erode(vis, k, iterations=8) > 0)
+    # stay away from island borders, where gradients of the padding do not count
+    away = cv2.erode(t.islands.astype(np.uint8), k, iterations=4) > 0
+    b, i = g[boundary & away].mean(), g[inner].mean()
+    print(f"{name}: mean gradient at the boundary {b:.2f}, inside the face {i:.2f} (8-bit levels per texel)")
+    assert b <= i
+    assert 0.1 < t.visible.sum() / t.islands.sum() < 0.9
