@@ -217,13 +217,12 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
     lb = np.full(7 + nc, -np.inf)
     ub = np.full(7 + nc, np.inf)
     history = []
-    jaw_pool = topo["pool_v"]
 
     def residuals(cvec, R, t, log_fs, picks, with_jac=True):
         f = f0 * np.exp(log_fs)
         Pf = model_pts(cvec)
-        Pc = model.neutral[picks].astype(np.float64) + (model.basis_rows(picks).astype(np.float64) @ cvec)
         Bc = model.basis_rows(picks).astype(np.float64)
+        Pc = model.neutral[picks].astype(np.float64) + Bc @ cvec
         P = np.vstack([Pf, Pc])
         Bs = np.concatenate([B0, Bc])
         target = np.vstack([lm_fixed, contour_pts])
@@ -274,8 +273,8 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
             raise Cancelled("Cancelled during the fit.")
         stage = 0 if it < 0 else 1  # stage 0: rigid + focal only
         if it >= 0:
-            verts_pool = model.vertices(c[:nid], c[nid:], subset=None)
-            picks = _silhouette_picks(model, topo, verts_pool.astype(np.float64), R, t, f0 * np.exp(log_fs),
+            verts_now = model.vertices(c[:nid], c[nid:])
+            picks = _silhouette_picks(model, topo, verts_now.astype(np.float64), R, t, f0 * np.exp(log_fs),
                                       cx, cy, contour_pts, contour_fallback)
         for _ in range(wts.gn_steps if stage else 4):
             r, J = residuals(c, R, t, log_fs, picks)
