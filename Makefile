@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
-BLENDER_EXT = $(BIN)/python $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: all install demo test bench extension clean
@@ -34,9 +33,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
+# the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 extension: $(STAMP)
-	mkdir -p dist
-	$(BLENDER_EXT) build --source-dir . --output-dir dist
+	$(BIN)/python scripts/build_extension.py --out dist $(if $(PLATFORM),--platform $(PLATFORM))
 
 clean:
 	rm -rf $(VENV) out dist build *.egg-info .pytest_cache

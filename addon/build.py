@@ -41,7 +41,7 @@ def image_from_array(name: str, rgb: np.ndarray) -> "bpy.types.Image":
     finally:
         os.unlink(tmp)
     img.name = name
-    img.filepath = f"//{bpy.path.clean_name(name)}.png"
+    img.filepath_raw = f"//{bpy.path.clean_name(name)}.png"  # no reload: the pixels are packed
     img.colorspace_settings.name = "sRGB"
     return img
 

@@ -5,6 +5,7 @@
 2. Per head: each texel's 3D point on the fitted mesh is projected into the photo, tested against a
    z-buffer of the mesh seen from the camera, weighted by how squarely it faces the camera
    (``cos`` of the angle between normal and view ray), and sampled.
+   Texels below ``cos = 0.3`` (or outside the detected face) are unseen.
 3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
    left and right (it is symmetric about u = 0.5), and elsewhere the skin tone measured on the visible
    face.
@@ -249,6 +250,9 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     secs["base"] = time.perf_counter() - t0
 
     eps = SCREEN_EPS * (1024.0 / size) ** 2
+    # (Fading texels between cos 0.3 and 0.55 into the fill by their weight was tried: grazing texels
+    # near the silhouette carry hair and background, and the seam got 3x stronger. The weight decides
+    # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
     out = poisson_blend(projf, base, visible, islands, label, eps)
     del projf
     secs["poisson"] = time.perf_counter() - t0

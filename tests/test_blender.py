@@ -132,3 +132,41 @@ def test_extension_validates_and_builds(tmp_path):
     names = zipfile.ZipFile(z).namelist()
     assert "blender_manifest.toml" in names and "core/pipeline.py" in names and "operators/create_head.py" in names
     assert not any(n.startswith(("tests/", ".venv/")) for n in names)
+
+
+INSTALL_SCRIPT = r'''
+import sys, bpy, addon_utils
+zip_path, photo = sys.argv[-2], sys.argv[-1]
+bpy.ops.wm.read_homefile(use_empty=True)
+assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                enable_on_install=True) == {"FINISHED"}
+mods = [m.__name__ for m in addon_utils.modules() if m.__name__.endswith(".headforge")]
+assert mods == ["bl_ext.user_default.headforge"] and addon_utils.check(mods[0])[1], mods
+assert bpy.context.preferences.addons[mods[0]].preferences.face_model_path == ""
+assert bpy.ops.headforge.create_head(filepath=photo, texture_size="1024") == {"FINISHED"}
+head = bpy.context.view_layer.objects.active
+print("HEAD", head.name, len(head.data.vertices), bpy.data.images[0].packed_file is not None)
+'''
+
+
+def test_installs_and_runs_as_an_extension(tmp_path, photo_files):
+    """The built zip installs into a fresh Blender user folder, enables as bl_ext.user_default.headforge
+    (relative imports, preferences) and creates a head from there."""
+    import os
+
+    tool = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(ROOT), "--output-dir", str(tmp_path)],
+                   check=True, capture_output=True)
+    z = next(tmp_path.glob("headforge-*.zip"))
+    script = tmp_path / "install.py"
+    script.write_text(INSTALL_SCRIPT)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"))
+    from headforge.core import config
+
+    env.setdefault(config.FACE_MODEL_ENV, str(config.face_model_path()))
+    env.setdefault(config.MEDIAPIPE_MESH_ENV, str(config.mediapipe_mesh_path()))
+    r = subprocess.run([sys.executable, str(script), str(z), str(photo_files["astronaut"])], capture_output=True,
+                       text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "HEAD astronaut 26719 True" in r.stdout
+    assert "Unable to pack" not in r.stdout + r.stderr

@@ -1,0 +1,138 @@
+"""Build the Blender extension zip with its Python dependencies bundled as wheels.
+
+Blender ships numpy but not scipy, OpenCV or MediaPipe (nor matplotlib, which MediaPipe imports). The
+extension format installs wheels listed in the manifest, so this script:
+
+1. copies the tracked project files into ``build/extension-<platform>/``;
+2. downloads binary wheels for Blender's Python (CPython 3.11) on that platform, pinned to the versions
+   this checkout was tested with (``pip download --only-binary=:all: --no-deps``);
+3. writes a manifest with ``platforms`` and ``wheels`` added;
+4. runs Blender's ``blender_ext.py build``.
+
+Usage: ``python scripts/build_extension.py [--platform linux-x64|windows-x64|macos-arm64|macos-x64]
+[--out dist] [--no-wheels]``. ``make extension`` runs it for this machine's platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Blender platform name -> pip platform tags
+PLATFORM_TAGS = {
+    "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
+                  "manylinux2014_x86_64", "manylinux1_x86_64"],
+    "windows-x64": ["win_amd64"],
+    "macos-arm64": ["macosx_11_0_arm64", "macosx_12_0_arm64", "macosx_13_0_arm64", "macosx_14_0_arm64"],
+    "macos-x64": ["macosx_10_9_x86_64", "macosx_10_13_x86_64", "macosx_10_15_x86_64", "macosx_11_0_x86_64"],
+}
+
+#: what the extension imports beyond Blender's own Python; their dependencies are added from the
+#: installed metadata (mediapipe's own list is not followed: it names jax, sounddevice, ... that face mesh
+#: does not use, which is why the Makefile installs it with --no-deps)
+DEPENDENCIES = ["mediapipe", "opencv-python-headless", "scipy", "pillow", "absl-py", "attrs", "flatbuffers",
+                "protobuf", "matplotlib"]
+#: shipped with Blender itself
+BLENDER_PROVIDES = {"numpy", "requests", "certifi", "idna", "urllib3", "charset-normalizer", "zstandard"}
+
+
+def this_platform() -> str:
+    m = platform.machine().lower()
+    if sys.platform.startswith("linux"):
+        return "linux-x64"
+    if sys.platform == "win32":
+        return "windows-x64"
+    return "macos-arm64" if m in ("arm64", "aarch64") else "macos-x64"
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def pinned() -> list[str]:
+    """The dependencies and what they need (from installed metadata), each at the installed (tested)
+    version."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    env = dict(default_environment(), python_version="3.11", extra="")
+    todo, seen = [_norm(d) for d in DEPENDENCIES], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in BLENDER_PROVIDES:
+            continue
+        seen.add(name)
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            raise SystemExit(f"{name} is not installed in this environment; run `make install` first.")
+        if name == "mediapipe":
+            continue
+        for r in dist.requires or []:
+            req = Requirement(r)
+            if req.marker is None or req.marker.evaluate(env):
+                todo.append(_norm(req.name))
+    return sorted(f"{n}=={md.version(n)}" for n in seen)
+
+
+def manifest_with_wheels(text: str, plat: str, wheels: list[str]) -> str:
+    """Insert top-level ``platforms`` and ``wheels`` keys before the first table of a manifest."""
+    lines = text.splitlines()
+    first_table = next((i for i, ln in enumerate(lines) if ln.strip().startswith("[")), len(lines))
+    add = [f'platforms = ["{plat}"]', "wheels = ["] + [f'  "./wheels/{w}",' for w in wheels] + ["]", ""]
+    return "\n".join(lines[:first_table] + add + lines[first_table:]) + "\n"
+
+
+def blender_ext_tool() -> Path:
+    import bpy  # the module carries Blender's extension tool
+
+    return Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--platform", default=this_platform(), choices=sorted(PLATFORM_TAGS))
+    ap.add_argument("--out", default=str(ROOT / "dist"))
+    ap.add_argument("--no-wheels", action="store_true", help="only Headforge's code (Blender must already "
+                                                             "have the dependencies)")
+    args = ap.parse_args(argv)
+
+    stage = ROOT / "build" / f"extension-{args.platform}"
+    shutil.rmtree(stage, ignore_errors=True)
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src = ROOT / rel
+        if src.is_file():
+            dst = stage / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    manifest = (ROOT / "blender_manifest.toml").read_text()
+    if not args.no_wheels:
+        wheel_dir = stage / "wheels"
+        wheel_dir.mkdir(parents=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:",
+               "--no-deps", "--python-version", "3.11", "--implementation", "cp", "-d", str(wheel_dir)]
+        for tag in PLATFORM_TAGS[args.platform]:
+            cmd += ["--platform", tag]
+        subprocess.run(cmd + pinned(), check=True)
+        wheels = sorted(p.name for p in wheel_dir.glob("*.whl"))
+        manifest = manifest_with_wheels(manifest, args.platform, wheels)
+        print(f"bundling {len(wheels)} wheels ({sum(p.stat().st_size for p in wheel_dir.glob('*.whl')) / 1e6:.0f} MB)")
+    (stage / "blender_manifest.toml").write_text(manifest)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    tool = blender_ext_tool()
+    subprocess.run([sys.executable, str(tool), "validate", str(stage)], check=True)
+    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(stage), "--output-dir", args.out],
+                   check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
