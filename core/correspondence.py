@@ -8,7 +8,10 @@ forward) is registered to the ICT neutral face once:
 2. a thin-plate-spline warp through the same anchors, so the two mean faces agree where they differ in
    shape (nose length, lip thickness);
 3. each warped MediaPipe vertex is projected onto the closest point of the ICT skin surface and kept as
-   (triangle, barycentric coordinates).
+   (triangle, barycentric coordinates);
+4. refinement: ICT identity coefficients and a similarity transform are fitted to the canonical points
+   in 3D, the points are re-projected onto that identity's surface, and this repeats. MediaPipe's
+   canonical face is a neutral face, so it then corresponds to ICT at zero expression.
 
 The reverse is stored too: each of the 68 ICT landmark vertices as barycentric coordinates on the
 MediaPipe mesh, which turns 478 detected points into iBUG-68 "detected" landmarks at exactly the places
@@ -32,7 +35,9 @@ from .errors import FaceModelError
 from .facemodel import FaceModel
 from .fileio import save_npz
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+REFINE_ITERATIONS = 3
+REFINE_PRIOR = 0.05  # identity prior (cm^2 per std^2) while registering the canonical face
 N_MEDIAPIPE = 478
 
 #: (MediaPipe index, iBUG-68 index) pairs with the same meaning in both conventions.
@@ -200,12 +205,36 @@ def build_correspondence(model: FaceModel, mp_obj: Path) -> Correspondence:
     keep = np.setdiff1d(np.arange(N_MEDIAPIPE), EXCLUDED)
     ti, w, _ = closest_points_on_triangles(warped[keep], ict, face_tris)
 
-    # ICT 68 landmarks on the warped MediaPipe surface
+    # Refinement: MediaPipe's canonical face is a neutral face, so it should correspond to ICT with some
+    # identity and *no* expression. Fit identity + similarity to the canonical points in 3D, re-project
+    # them onto that identity's surface, repeat. Without this, fitting MediaPipe's own canonical face
+    # activated eye and brow expressions (sum of weights 5.8).
+    target = mp_v[keep]
+    shape = ict
+    for _ in range(REFINE_ITERATIONS):
+        tv = face_tris[ti]
+        Bk = model.basis_rows(tv.ravel())[:, :, :100].astype(np.float64).reshape(len(tv), 3, 3, 100)
+        Bk = (Bk * w[:, :, None, None]).sum(1)                                  # (K, 3, 100)
+        M0 = (ict[tv] * w[:, :, None]).sum(1)                                   # (K, 3)
+        alpha = np.zeros(100)
+        for _ in range(4):
+            P = M0 + Bk @ alpha
+            s_, R_, t_ = _similarity(P, target)
+            # identity given the similarity: min |s R (M0 + B a) + t - target|^2 + lam |a|^2
+            local = ((target - t_) @ R_) / s_ - M0                              # target in model frame
+            A = Bk.reshape(-1, 100)
+            alpha = np.linalg.solve(A.T @ A + REFINE_PRIOR * np.eye(100), A.T @ local.ravel())
+        shape = model.vertices(identity=alpha).astype(np.float64)
+        in_model = ((mp_v - t_) @ R_) / s_                                      # all MediaPipe points
+        ti, w, _ = closest_points_on_triangles(in_model[keep], shape, face_tris)
+        warped = in_model
+
+    # ICT 68 landmarks on the (registered) MediaPipe surface
     mp_tris = mp_f[(mp_f < 468).all(1)]
-    lm = ict[model.landmarks68]
+    lm = shape[model.landmarks68]
     tj, wj, _ = closest_points_on_triangles(lm, warped, mp_tris, k=12)
 
-    # jaw: arc-length position of the ICT jaw landmarks along the warped oval (in the frontal x-y plane)
+    # jaw: arc-length position of the ICT jaw landmarks along the oval (in the frontal x-y plane)
     oval = warped[JAW_OVAL][:, :2]
     fine = np.linspace(0, 1, 2001)
     curve = polyline_at(oval, fine)

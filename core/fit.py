@@ -43,7 +43,7 @@ class FitWeights:
     corrective: float = 100.0     #: lambda_d, |dP|^2 in cm^2 (paper: 4)
     focal: float = 5.0            #: lambda_f, (f_s - 1)^2 in percent units
     identity: float = 300.0       #: lambda_q for |alpha|^2 (paper: 5): keeps coefficients within ~3 std
-    expression: float = 100.0     #: lambda_q for |beta|^2 (paper: 5)
+    expression: float = 3000.0    #: lambda_q for |beta|^2 (paper: 5): weaker lets eyeWide/eyeLookUp saturate
     iterations: int = 5           #: outer iterations (contour re-picking + Gauss-Newton)
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
     corrective_field: bool = True
