@@ -129,8 +129,9 @@ def cmd_create(args) -> int:
                   f"texture {tm['texture']:.2f}, files {tm['write']:.2f}); landmark error {a.nme68:.2f} % of eye "
                   f"distance -> {target}")
     print(f"headforge: {done} created, {skipped} skipped, {len(failures)} failed; outputs in {out.resolve()}")
-    for photo, why in failures:
-        print(f"  {photo}: {why}", file=sys.stderr)
+    if len(targets) > 1:
+        for photo, why in failures:
+            print(f"  {photo}: {why}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -49,12 +49,15 @@ def test_batch_continues_past_bad_photos(photo_files, tmp_path):
     import cv2
 
     cv2.imwrite(str(noface), np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8))
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), cv2.resize(cv2.imread(str(photo_files["astronaut"]))[40:300, 150:370], (48, 56)))
     out = tmp_path / "batch"
-    r = run("create", empty, text, noface, photo_files["grace_hopper"], "--out", out, "--no-blend",
+    r = run("create", empty, text, noface, tiny, photo_files["grace_hopper"], "--out", out, "--no-blend",
             "--texture-size", "1024")
     assert r.returncode == 1
-    assert "1 created" in r.stdout and "3 failed" in r.stdout
+    assert "1 created" in r.stdout and "4 failed" in r.stdout
     assert "empty" in r.stderr and "not an image" in r.stderr and "No face" in r.stderr
+    assert "at least 64 pixels" in r.stderr
     assert "Traceback" not in r.stderr
     assert (out / "grace_hopper" / "fit.json").exists()
     assert not (out / "empty").exists() or not any((out / "empty").iterdir())

@@ -83,3 +83,16 @@ def test_texture_has_no_seam_at_mask_boundary(avatars, name):
     print(f"{name}: mean gradient at the boundary {b:.2f}, inside the face {i:.2f} (8-bit levels per texel)")
     assert b <= i
     assert 0.1 < t.visible.sum() / t.islands.sum() < 0.9
+
+
+def test_huge_photo_goes_through(avatars, model):
+    """An 8000 x 8000 photo is handled (detection on a downscaled copy, texture from an area-averaged
+    copy) and lands on the same head as the 512 px original."""
+    from headforge.core import create_avatar
+
+    small = avatars["astronaut"]
+    big = cv2.resize(small.image, (8000, 8000), interpolation=cv2.INTER_LINEAR)
+    a = create_avatar(big, texture_size=1024, model=model)
+    assert a.image.shape == (8000, 8000, 3)
+    np.testing.assert_allclose(a.projected68 / (8000 / 512), small.projected68, atol=1.5)
+    assert a.nme68 <= 3.0
