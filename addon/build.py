@@ -111,7 +111,59 @@ def part_material(name: str, part: str) -> "bpy.types.Material":
         c = PART_COLOURS.get(part, (0.8, 0.8, 0.8))
         bsdf.inputs["Base Color"].default_value = (*[_srgb_to_linear(x) for x in c], 1.0)
         bsdf.inputs["Roughness"].default_value = 0.15 if "Sclera" in part or "Iris" in part else 0.5
+        if "Sclera" in part:
+            _cornea(mat, bsdf)
+        elif part == "M_EyeLashes":
+            # the lash cards have no strand texture yet: a soft dark fringe instead of an opaque band
+            bsdf.inputs["Alpha"].default_value = 0.3
+            if hasattr(mat, "surface_render_method"):
+                mat.surface_render_method = "BLENDED"
     return mat
+
+
+#: ICT's sclera UVs are a spherical map with the cornea at (0.5, 0.5); UV distance ~ angle / 260 deg
+IRIS_UV_RADIUS = 0.108   # 28 degrees: 11.5 mm iris on the 29.6 mm eyeball
+PUPIL_UV_RADIUS = 0.034  # 9 degrees
+
+
+def _cornea(mat, bsdf) -> None:
+    """Make the sclera see-through over the iris (the iris mesh sits behind it) and draw the pupil."""
+    nt = mat.node_tree
+    uvn = nt.nodes.new("ShaderNodeUVMap")
+    uvn.uv_map = "UVMap"
+    sub = nt.nodes.new("ShaderNodeVectorMath")
+    sub.operation = "SUBTRACT"
+    sub.inputs[1].default_value = (0.5, 0.5, 0.0)
+    length = nt.nodes.new("ShaderNodeVectorMath")
+    length.operation = "LENGTH"
+    nt.links.new(uvn.outputs["UV"], sub.inputs[0])
+    nt.links.new(sub.outputs["Vector"], length.inputs[0])
+
+    def smaller(r):
+        n = nt.nodes.new("ShaderNodeMath")
+        n.operation = "LESS_THAN"
+        n.inputs[1].default_value = r
+        nt.links.new(length.outputs["Value"], n.inputs[0])
+        return n
+
+    iris, pupil = smaller(IRIS_UV_RADIUS), smaller(PUPIL_UV_RADIUS)
+    alpha = nt.nodes.new("ShaderNodeMath")  # 1 - iris + pupil: clear over the iris ring only
+    alpha.operation = "SUBTRACT"
+    alpha.inputs[0].default_value = 1.0
+    nt.links.new(iris.outputs["Value"], alpha.inputs[1])
+    alpha2 = nt.nodes.new("ShaderNodeMath")
+    alpha2.operation = "ADD"
+    nt.links.new(alpha.outputs["Value"], alpha2.inputs[0])
+    nt.links.new(pupil.outputs["Value"], alpha2.inputs[1])
+    nt.links.new(alpha2.outputs["Value"], bsdf.inputs["Alpha"])
+    mix = nt.nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    mix.inputs["A"].default_value = bsdf.inputs["Base Color"].default_value
+    mix.inputs["B"].default_value = (0.01, 0.01, 0.01, 1.0)
+    nt.links.new(pupil.outputs["Value"], mix.inputs["Factor"])
+    nt.links.new(mix.outputs["Result"], bsdf.inputs["Base Color"])
+    if hasattr(mat, "surface_render_method"):
+        mat.surface_render_method = "BLENDED"
 
 
 def _srgb_to_linear(c: float) -> float:
