@@ -38,7 +38,45 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
+    c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
+    c.add_argument("--export", metavar="FORMATS", default="",
+                   help="also write rigged head.<fmt> for each of glb,fbx (implies --rig; glb replaces the plain head.glb)")
+    c.add_argument("--lod", metavar="LIST", default="0", help="LODs in the exports: 0 (full), 1 (~10K), 2 (~3K); e.g. 0,1,2")
+    c.add_argument("--arkit52", action="store_true", help="name and merge shape keys as Apple's 52 ARKit blendshapes")
+
+    e = sub.add_parser("export", help="export heads from a .blend made by Headforge",
+                       description="Export each Headforge head in a .blend (rig, LODs, texture) as glb and/or fbx. "
+                                   "The .blend itself is not changed.")
+    e.add_argument("blend", metavar="BLEND")
+    e.add_argument("--format", "-f", action="append", choices=("glb", "fbx"), required=True,
+                   help="output format (repeat for both)")
+    e.add_argument("--out", "-o", metavar="PATH", help="output file (one head, one format) or folder "
+                                                       "(default: beside the .blend)")
+    e.add_argument("--lod", metavar="LIST", default="0", help="LODs to include: 0,1,2")
+    e.add_argument("--rig", action="store_true", help="rig heads that are not rigged yet")
+    e.add_argument("--arkit52", action="store_true", help="with --rig: ARKit 52 shape keys")
+    e.add_argument("--object", metavar="NAME", help="only this head")
+    e.add_argument("--model", metavar="PATH", help="ICT-FaceKit path (for --rig)")
+    e.add_argument("--overwrite", action="store_true", help="replace existing files")
     return p
+
+
+def _lods(text: str) -> list[int]:
+    try:
+        lods = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise OutputError(f"--lod takes a list like 0,1,2; got {text!r}.") from None
+    if not lods or any(x not in (0, 1, 2) for x in lods):
+        raise OutputError(f"--lod takes levels from 0, 1 and 2; got {text!r}.")
+    return lods
+
+
+def _formats(text: str) -> list[str]:
+    fmts = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in ("glb", "fbx")]
+    if bad:
+        raise OutputError(f"--export takes glb and/or fbx; got {', '.join(bad)}.")
+    return fmts
 
 
 def _targets(photos: list[str], out: Path) -> list[tuple[str, Path]]:
@@ -68,7 +106,12 @@ def create_one(photo: str, out_dir: Path, args, log) -> dict:
     from .core import create_avatar
     from .core.export import write_core_outputs
 
-    expected = CORE_OUTPUTS + (() if args.no_blend else BLEND_OUTPUTS)
+    formats = _formats(args.export)
+    lods = _lods(args.lod)
+    if formats and args.no_blend:
+        raise OutputError("--export needs Blender; drop --no-blend.")
+    expected = CORE_OUTPUTS + (() if args.no_blend else BLEND_OUTPUTS) + tuple(f"head.{f}" for f in formats
+                                                                            if f != "glb")
     present = [n for n in expected if (out_dir / n).exists()]
     if present and not args.overwrite:
         if len(present) == len(expected):
@@ -84,7 +127,15 @@ def create_one(photo: str, out_dir: Path, args, log) -> dict:
     if not args.no_blend:
         files.new_empty_scene()
         made = build.build_head(avatar, name=Path(photo).stem or "Head")
-        files.export_glb(out_dir / "head.glb", [made["head"]], overwrite=True)
+        head = made["head"]
+        if args.rig or formats:
+            from .addon import export as hf_export, rig as hf_rig
+
+            hf_rig.add_rig(head, avatar.model, arkit=args.arkit52)
+            for fmt in formats:
+                hf_export.export_head(head, out_dir / f"head.{fmt}", fmt, lods, overwrite=True)
+        if "glb" not in formats:
+            files.export_glb(out_dir / "head.glb", [head], overwrite=True)
         files.save_blend(out_dir / "head.blend", overwrite=True)
     avatar.timings["write"] = time.perf_counter() - t
     return {"status": "ok", "avatar": avatar}
@@ -135,6 +186,53 @@ def cmd_create(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_export(args) -> int:
+    blend = Path(args.blend)
+    if not blend.is_file():
+        print(f"error: {str(blend)!r} is not a .blend file.", file=sys.stderr)
+        return 2
+    try:
+        lods = _lods(args.lod)
+        build, files = _blender()
+        import bpy
+
+        from .addon import export as hf_export, rig as hf_rig
+
+        try:
+            bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
+        except RuntimeError as e:
+            raise OutputError(f"Cannot open {str(blend)!r} as a Blender file: {e}") from None
+        heads = [o for o in bpy.data.objects if hf_rig.is_headforge_head(o) and not o.get("headforge_lod_of")]
+        if args.object:
+            heads = [o for o in heads if o.name == args.object]
+        if not heads:
+            what = f"named {args.object!r} " if args.object else ""
+            raise OutputError(f"{str(blend)!r} has no Headforge head {what}(objects made by Create Head or "
+                              "`headforge create`).")
+        out = Path(args.out) if args.out else blend.parent
+        single = len(heads) == 1 and len(args.format) == 1 and out.suffix.lower() in (".glb", ".fbx")
+        written = []
+        model = None
+        for head in heads:
+            if args.rig or args.arkit52:
+                if not head.get("headforge_rig"):
+                    from .core import load_face_model
+
+                    model = model or load_face_model(args.model)
+                    hf_rig.add_rig(head, model, arkit=args.arkit52)
+            for fmt in args.format:
+                target = out if single else out / f"{bpy.path.clean_name(head.name)}.{fmt}"
+                if not single:
+                    out.mkdir(parents=True, exist_ok=True)
+                written.append(hf_export.export_head(head, target, fmt, lods, overwrite=args.overwrite))
+    except HeadforgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for w in written:
+        print(f"wrote {w}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -144,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         p.print_help()
         return 2
     try:
-        return cmd_create(args)
+        return cmd_export(args) if args.command == "export" else cmd_create(args)
     except KeyboardInterrupt:
         print("headforge: cancelled", file=sys.stderr)
         return 130

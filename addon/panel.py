@@ -23,12 +23,26 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             col.progress(factor=s.progress, text=s.status or "Working...")
             col.label(text="Press Esc in the viewport to cancel", icon="INFO")
         else:
+            row = col.row(align=True)
+            row.prop(s, "rig")
+            row.prop(s, "arkit52")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             op.face_index = s.face_index
             op.texture_size = s.texture_size
+            op.rig = s.rig
+            op.arkit52 = s.arkit52
             if s.status:
                 col.label(text=s.status)
+        obj = context.active_object
+        if obj is not None and (obj.get("headforge") or obj.get("headforge_rig")):
+            box = self.layout.box()
+            box.label(text=f"Selected: {obj.name}")
+            r = box.row(align=True)
+            add = r.operator("headforge.add_rig", icon="ARMATURE_DATA")
+            add.arkit52 = s.arkit52
+            r.enabled = not obj.get("headforge_rig")
+            box.operator("headforge.export_head", icon="EXPORT")
 
 
 def register():

@@ -15,6 +15,10 @@ class HeadforgeSettings(bpy.types.PropertyGroup):
                                       description="Which face when the photo has several (0 = largest)")
     texture_size: bpy.props.EnumProperty(name="Texture", items=TEXTURE_SIZES, default="2048",
                                          description="Size of the baked skin texture")
+    rig: bpy.props.BoolProperty(name="Rig", default=False,
+                                description="Add expression shape keys and an armature when the head is created")
+    arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
+                                    description="Name and merge shape keys as Apple's 52 ARKit blendshapes")
     # status of the running job (read by the panel)
     status: bpy.props.StringProperty(name="Status", default="")
     progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", default=0.0)

@@ -39,6 +39,9 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     face_index: bpy.props.IntProperty(name="Face", min=0, default=0)
     texture_size: bpy.props.EnumProperty(name="Texture", items=_TEXTURE_ITEMS, default="2048")
     name: bpy.props.StringProperty(name="Name", default="", description="Object name (default: the photo's name)")
+    rig: bpy.props.BoolProperty(name="Rig", default=False, description="Also add shape keys and an armature")
+    arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
+                                    description="With Rig: name and merge the shape keys as ARKit's 52")
 
     _timer = None
     _thread = None
@@ -57,6 +60,10 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
 
         name = self.name or Path(self.filepath).stem or "Head"
         made = build_head(avatar, context, name=name)
+        if self.rig:
+            from ..addon.rig import add_rig
+
+            made["rig"] = add_rig(made["head"], avatar.model, context, arkit=self.arkit52)
         for o in context.view_layer.objects:
             o.select_set(False)
         made["head"].select_set(True)

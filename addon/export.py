@@ -1,0 +1,85 @@
+"""Export a Headforge head (rigged or not, with LODs) to glTF 2.0 (.glb) or FBX, atomically.
+
+Axes and units:
+
+* **glTF**: +Y up, +Z forward, metres (the glTF convention). Morph targets carry their names in
+  ``mesh.extras.targetNames``; the skin has the six bones; the texture is embedded.
+* **FBX**: +Y up, -Z forward, exported with "FBX units scale", so the file says centimetres. That is
+  what Unreal expects; in Unity keep "Convert Units" on. Shape keys, armature and the texture
+  (embedded) are in the file; no leaf bones are added.
+
+LOD objects are named ``<head>_LOD1``, ``<head>_LOD2`` (the head itself is LOD0).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+
+from ..core.errors import OutputError
+from ..core.fileio import atomic_path
+from .rig import check_head, make_lod
+
+FORMATS = ("glb", "fbx")
+LOD_VERTICES = {1: 10000, 2: 3000}
+
+
+def lod_objects(head, lods, context=None) -> list:
+    """The head (LOD0) and the asked-for LODs, made now if they do not exist yet."""
+    objs = []
+    for lv in sorted(set(lods)):
+        if lv == 0:
+            objs.append(head)
+            continue
+        if lv not in LOD_VERTICES:
+            raise OutputError(f"LOD {lv} is not available; choose from 0, 1 and 2.")
+        name = f"{head.name}_LOD{lv}"
+        obj = bpy.data.objects.get(name)
+        if obj is None or obj.get("headforge_lod_of") != head.name:
+            obj = make_lod(head, LOD_VERTICES[lv], f"_LOD{lv}", context)
+        objs.append(obj)
+    return objs
+
+
+def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None) -> Path:
+    """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx")."""
+    context = context or bpy.context
+    check_head(head)
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise OutputError(f"Unknown format {fmt!r}; choose glb or fbx.")
+    path = Path(bpy.path.abspath(str(path)))
+    if path.exists() and not overwrite:
+        raise OutputError(f"{str(path)!r} already exists. Tick 'Overwrite' (or pass --overwrite) to replace it, "
+                          "or choose another file name.")
+    if not path.parent.exists() or not os.access(path.parent, os.W_OK):
+        raise OutputError(f"Cannot write into {str(path.parent)!r}. Choose a folder you can write to.")
+    objs = lod_objects(head, lods, context)
+    arm = head.parent if head.parent is not None and head.parent.type == "ARMATURE" else None
+    if arm is not None:
+        objs.append(arm)
+    if context.object is not None and context.object.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+    for o in context.view_layer.objects:
+        o.select_set(False)
+    for o in objs:
+        o.hide_set(False)
+        o.select_set(True)
+    context.view_layer.objects.active = head
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp_out = tmp.with_suffix("." + fmt)
+        if fmt == "glb":
+            bpy.ops.export_scene.gltf(filepath=str(tmp_out), export_format="GLB", use_selection=True,
+                                      export_yup=True, export_apply=False, export_morph=True,
+                                      export_morph_normal=False, export_skins=True, export_cameras=False,
+                                      export_lights=False, export_animations=False)
+        else:
+            bpy.ops.export_scene.fbx(filepath=str(tmp_out), use_selection=True,
+                                     object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
+                                     axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_UNITS",
+                                     use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=False,
+                                     mesh_smooth_type="FACE", use_armature_deform_only=True)
+        tmp_out.replace(tmp)
+    return path

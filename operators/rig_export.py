@@ -1,0 +1,112 @@
+"""Add Rig and Export Head operators (thin: validate, call addon/ builders, report errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..core.errors import HeadforgeError
+
+
+def _model(context):
+    from ..addon.preferences import face_model_path
+    from ..core import load_face_model
+
+    return load_face_model(face_model_path(context))
+
+
+def _head_of(obj):
+    """The selected head, also when its rig or one of its LODs is selected."""
+    if obj is None:
+        return None
+    if obj.type == "ARMATURE":
+        kids = [c for c in obj.children if c.get("headforge") and not c.get("headforge_lod_of")]
+        return kids[0] if kids else obj
+    if obj.get("headforge_lod_of"):
+        return bpy.data.objects.get(obj["headforge_lod_of"], obj)
+    return obj
+
+
+class HEADFORGE_OT_add_rig(bpy.types.Operator):
+    """Add ARKit-named expression shape keys, a jaw/eye/head/neck armature and weights to the selected head"""
+
+    bl_idname = "headforge.add_rig"
+    bl_label = "Add Rig"
+    bl_options = {"REGISTER", "UNDO"}
+
+    arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
+                                    description="Name and merge the shape keys as Apple's 52 ARKit blendshapes")
+
+    def execute(self, context):
+        from ..addon.rig import add_rig
+
+        try:
+            head = _head_of(context.active_object)
+            arm = add_rig(head, _model(context), context, arkit=self.arkit52)
+        except HeadforgeError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        n = len(head.data.shape_keys.key_blocks) - 1
+        self.report({"INFO"}, f"Rigged {head.name}: {n} shape keys, armature {arm.name}")
+        return {"FINISHED"}
+
+
+class HEADFORGE_OT_export_head(bpy.types.Operator):
+    """Export the selected head (with its rig and LODs) as glTF binary or FBX"""
+
+    bl_idname = "headforge.export_head"
+    bl_label = "Export Head"
+    bl_options = {"REGISTER"}
+
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH")
+    format: bpy.props.EnumProperty(name="Format", items=[("glb", "glTF binary (.glb)", ""), ("fbx", "FBX (.fbx)", "")],
+                                   default="glb")
+    lod0: bpy.props.BoolProperty(name="LOD0", default=True)
+    lod1: bpy.props.BoolProperty(name="LOD1 (~10K vertices)", default=False)
+    lod2: bpy.props.BoolProperty(name="LOD2 (~3K vertices)", default=False)
+    overwrite: bpy.props.BoolProperty(name="Overwrite", default=False,
+                                      description="Replace the file if it exists")
+    filter_glob: bpy.props.StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        head = _head_of(context.active_object)
+        if not self.filepath:
+            stem = bpy.path.clean_name(head.name) if head else "head"
+            self.filepath = str(Path(bpy.path.abspath("//") or Path.home()) / f"{stem}.{self.format}")
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        from ..addon.export import export_head
+
+        lods = [i for i, on in enumerate((self.lod0, self.lod1, self.lod2)) if on]
+        if not lods:
+            self.report({"ERROR"}, "Pick at least one LOD to export.")
+            return {"CANCELLED"}
+        path = self.filepath
+        if not path:
+            self.report({"ERROR"}, "Choose a file to export to.")
+            return {"CANCELLED"}
+        if not path.lower().endswith("." + self.format):
+            path += "." + self.format
+        try:
+            out = export_head(_head_of(context.active_object), path, self.format, lods, self.overwrite, context)
+        except HeadforgeError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {out}")
+        return {"FINISHED"}
+
+
+CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_export_head)
+
+
+def register():
+    for c in CLASSES:
+        bpy.utils.register_class(c)
+
+
+def unregister():
+    for c in reversed(CLASSES):
+        bpy.utils.unregister_class(c)

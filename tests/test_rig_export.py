@@ -1,0 +1,260 @@
+"""Rig, LODs and export (issue: rigged heads for studios). Real bpy, real face model, real photo fit."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from headforge.core import rig as core_rig
+from headforge.core.errors import HeadforgeError
+from headforge.core.facemodel import LANDMARKS_68, REGIONS
+
+LOWER_LIP = LANDMARKS_68[57]
+SKULL_TOP = None  # set from the mesh
+
+
+def test_shape_keys_and_arkit_mapping(model, avatars):
+    a = avatars["astronaut"]
+    neutral = core_rig.neutral_vertices(model, a.vertices, a.fit.expression)
+    keys = core_rig.ict_shape_keys(model)
+    assert list(keys) == list(model.expression_names) and len(keys) == 53
+    assert all(np.linalg.norm(d, axis=1).max() > 0.05 for d in keys.values())  # every key moves something (cm)
+    opened = neutral + keys["jawOpen"]
+    drop = neutral[LOWER_LIP, 1] - opened[LOWER_LIP, 1]
+    print(f"jawOpen = 1 lowers the lower lip by {drop:.2f} cm")
+    assert 1.5 < drop < 6.0
+    ark = core_rig.arkit52(model)
+    assert tuple(ark) == core_rig.ARKIT_52 and len(ark) == 52
+    np.testing.assert_allclose(ark["browInnerUp"], keys["browInnerUp_L"] + keys["browInnerUp_R"])
+    np.testing.assert_array_equal(ark["jawLeft"], keys["jawLeft"])
+    np.testing.assert_array_equal(ark["eyeBlinkLeft"], keys["eyeBlink_L"])
+    assert not ark["tongueOut"].any()
+
+
+def test_weights(model):
+    w = core_rig.skin_weights(model)
+    total = sum(w.values())
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+    teeth = np.arange(REGIONS["teeth"][0], REGIONS["teeth"][1] + 1)
+    assert (w["jaw"][teeth] > 0.99).sum() > 1000 and (w["jaw"][teeth] < 0.01).sum() > 1000  # lower / upper
+    assert w["jaw"][LOWER_LIP] > 0.8 and w["jaw"][LANDMARKS_68[51]] < 0.2  # lower lip yes, upper lip no
+    a, b = REGIONS["eyeball_L"]
+    assert (w["eye.L"][a:b + 1] == 1).all() and not w["eye.R"][a:b + 1].any()
+    top = np.argmax(model.neutral[:11248, 1])
+    assert w["head"][top] == pytest.approx(1.0)
+
+
+bpy = pytest.importorskip("bpy")
+
+
+@pytest.fixture(scope="module")
+def rigged(avatars, model):
+    import headforge
+    from headforge.addon.build import build_head
+    from headforge.addon.rig import add_rig
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    headforge.register()
+    made = build_head(avatars["astronaut"], name="Anna")
+    arm = add_rig(made["head"], model)
+    yield made["head"], arm
+    headforge.unregister()
+
+
+def _eval_co(obj):
+    dg = bpy.context.evaluated_depsgraph_get()
+    me = obj.evaluated_get(dg).to_mesh()
+    co = np.empty(len(me.vertices) * 3, np.float32)
+    me.vertices.foreach_get("co", co)
+    obj.evaluated_get(dg).to_mesh_clear()
+    return co.reshape(-1, 3)
+
+
+def test_rig_structure(rigged, avatars):
+    head, arm = rigged
+    keys = head.data.shape_keys.key_blocks
+    assert len(keys) == 54 and keys[0].name == "Basis" and keys["jawOpen"] is not None
+    assert {b.name for b in arm.data.bones} == set(core_rig.BONES)
+    assert arm.data.bones["jaw"].parent.name == "head"
+    assert {g.name for g in head.vertex_groups} == set(core_rig.BONES)
+    # the key values reproduce the photo's expression: the posed mesh equals the fitted head
+    fitted_m = avatars["astronaut"].vertices.astype(np.float64) @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]).T * 0.01
+    np.testing.assert_allclose(_eval_co(head), fitted_m, atol=2e-5)
+
+
+def test_posing_jaw_and_eyes(rigged, model):
+    head, arm = rigged
+    rest = _eval_co(head)
+    jaw = arm.pose.bones["jaw"]
+    jaw.rotation_mode = "XYZ"
+    jaw.rotation_euler = (0.35, 0, 0)
+    eye = arm.pose.bones["eye.L"]
+    eye.rotation_mode = "XYZ"
+    eye.rotation_euler = (0, 0, 0.3)
+    posed = _eval_co(head)
+    jaw.rotation_euler = (0, 0, 0)
+    eye.rotation_euler = (0, 0, 0)
+    d = np.linalg.norm(posed - rest, axis=1)
+    lower_teeth = np.flatnonzero(np.array([g.group for v in head.data.vertices for g in v.groups
+                                           if head.vertex_groups[g.group].name == "jaw" and g.weight > 0.99]))
+    teeth = np.arange(REGIONS["teeth"][0], REGIONS["teeth"][1] + 1)
+    top = np.argmax(rest[:11248, 2])
+    print(f"jaw 20 deg: lower teeth move up to {d[teeth].max() * 100:.2f} cm, skull top {d[top] * 100:.4f} cm")
+    assert d[teeth].max() > 0.01 and d[top] < 1e-6
+    a, b = REGIONS["iris_L"]
+    assert d[a:b + 1].max() > 0.002 and d[REGIONS["iris_R"][0]:REGIONS["iris_R"][1] + 1].max() < 1e-6
+    # no tearing: no skin edge lengthens more than it does when ICT's own jawOpen shape opens the mouth
+    # as far (the blendshape is the artist-made reference for an opening jaw)
+    e = np.empty(len(head.data.edges) * 2, np.int32)
+    head.data.edges.foreach_get("vertices", e)
+    e = e.reshape(-1, 2)
+    e = e[(e < 11248).all(1)]
+    _, full_angle = core_rig.jaw_pivot(model)
+    keys = head.data.shape_keys.key_blocks
+    saved = {k.name: k.value for k in keys}
+    keys["jawOpen"].value = min(1.0, saved["jawOpen"] + 0.35 / full_angle)
+    ref = _eval_co(head)
+    keys["jawOpen"].value = saved["jawOpen"]
+
+    def grow(P):
+        return np.linalg.norm(P[e[:, 0]] - P[e[:, 1]], axis=1) - np.linalg.norm(rest[e[:, 0]] - rest[e[:, 1]], axis=1)
+
+    g_bone, g_ref = grow(posed).max() * 100, grow(ref).max() * 100
+    print(f"largest edge lengthening: bone {g_bone:.2f} cm, jawOpen shape {g_ref:.2f} cm")
+    assert g_bone < 1.5 * g_ref + 0.1
+    del lower_teeth
+
+
+def test_shape_key_in_blender_opens_mouth(rigged):
+    head, _ = rigged
+    keys = head.data.shape_keys.key_blocks
+    saved = {k.name: k.value for k in keys}
+    for k in keys[1:]:
+        k.value = 0.0
+    rest = _eval_co(head)
+    keys["jawOpen"].value = 1.0
+    opened = _eval_co(head)
+    for k in keys[1:]:
+        k.value = saved[k.name]
+    drop_cm = (rest[LOWER_LIP, 2] - opened[LOWER_LIP, 2]) * 100
+    assert 1.5 < drop_cm < 6.0
+
+
+def test_lods(rigged, model):
+    import cv2
+
+    from headforge.addon.export import lod_objects
+    from headforge.core.texture import uv_raster
+
+    head, _ = rigged
+    objs = lod_objects(head, (0, 1, 2))
+    n = [len(o.data.vertices) for o in objs]
+    print(f"LOD vertex counts {n}")
+    assert n[0] == 26719 and abs(n[1] - 10000) <= 1000 and abs(n[2] - 3000) <= 300
+    for o in objs[1:]:
+        assert len(o.data.shape_keys.key_blocks) == 54
+        assert {"UVMap"} <= set(o.data.uv_layers.keys())
+        assert o.material_slots[0].material == head.material_slots[0].material
+        assert any(m.type == "ARMATURE" for m in o.modifiers)
+        # the baked texture still fits: the skin's UVs land on the texture's skin islands
+        uv = np.empty(len(o.data.loops) * 2, np.float32)
+        o.data.uv_layers["UVMap"].data.foreach_get("uv", uv)
+        uv = uv.reshape(-1, 2)
+        mat = np.empty(len(o.data.polygons), np.int32)
+        o.data.polygons.foreach_get("material_index", mat)
+        start = np.empty(len(o.data.polygons), np.int32)
+        o.data.polygons.foreach_get("loop_start", start)
+        size = np.empty(len(o.data.polygons), np.int32)
+        o.data.polygons.foreach_get("loop_total", size)
+        skin_loops = np.repeat(mat < 2, size)  # slots 0, 1: face and back of head
+        islands = cv2.dilate(uv_raster(model, 512)[0].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        px = np.clip((uv[skin_loops] * [512, -512] + [0, 512]).astype(int), 0, 511)
+        on = islands[px[:, 1], px[:, 0]].mean()
+        print(f"{o.name}: {on:.2%} of skin UVs on the texture's islands")
+        assert on > 0.98
+
+
+def test_export_round_trip_and_bad_input(rigged, tmp_path):
+    import pygltflib
+
+    from headforge.addon.export import export_head
+
+    head, arm = rigged
+    glb = export_head(head, tmp_path / "anna.glb", "glb", (0, 1, 2))
+    fbx = export_head(head, tmp_path / "anna.fbx", "fbx", (0, 1))
+    # existing files are kept unless asked
+    with pytest.raises(HeadforgeError, match="already exists"):
+        export_head(head, glb, "glb")
+    export_head(head, glb, "glb", (0, 1, 2), overwrite=True)
+    with pytest.raises(HeadforgeError, match="Cannot write"):
+        export_head(head, tmp_path / "no" / "such" / "dir" / "x.glb", "glb")
+    with pytest.raises(HeadforgeError, match="Nothing is selected"):
+        export_head(None, tmp_path / "x.glb", "glb")
+    cube = bpy.data.objects.new("Cube", bpy.data.meshes.new("Cube"))
+    with pytest.raises(HeadforgeError, match="not a Headforge head"):
+        export_head(cube, tmp_path / "x.glb", "glb")
+    bpy.ops.object.select_all(action="DESELECT") if bpy.context.view_layer.objects.active else None
+    bpy.context.view_layer.objects.active = None
+    with pytest.raises(RuntimeError, match="Nothing is selected"):
+        bpy.ops.headforge.export_head(filepath=str(tmp_path / "y.glb"), format="glb")
+
+    # independent of Blender: the glTF file itself
+    g = pygltflib.GLTF2().load(str(glb))
+    names = {m.name: m for m in g.meshes}
+    assert {"Anna", "Anna_LOD1", "Anna_LOD2"} <= set(names)
+    for m in names.values():
+        assert len(m.extras["targetNames"]) == 53 and m.extras["targetNames"][0] == "browDown_L"
+        for p in m.primitives:
+            assert len(p.targets) == 53
+            n = g.accessors[p.attributes.POSITION].count
+            assert all(g.accessors[t["POSITION"]].count == n for t in p.targets)
+    assert len(g.skins) == 1 and sorted(g.nodes[j].name for j in g.skins[0].joints) == sorted(core_rig.BONES)
+    assert len(g.images) >= 1
+
+    # round trip through Blender's importers into empty scenes
+    tex = next(n.image for n in head.material_slots[0].material.node_tree.nodes if n.type == "TEX_IMAGE")
+    expect_img = tuple(tex.size)
+    for path, importer in ((glb, bpy.ops.import_scene.gltf), (fbx, bpy.ops.import_scene.fbx)):
+        bpy.ops.wm.read_homefile(use_empty=True)
+        importer(filepath=str(path))
+        # (the glTF importer adds an "Icosphere" for bone display)
+        meshes = [o for o in bpy.data.objects if o.type == "MESH" and o.name.startswith("Anna")]
+        arms = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+        full = max(meshes, key=lambda o: len(o.data.vertices))
+        assert len(arms) == 1 and {b.name for b in arms[0].data.bones} == set(core_rig.BONES), path
+        kb = full.data.shape_keys.key_blocks
+        assert len(kb) == 54 and "jawOpen" in kb and "mouthSmile_L" in kb, path
+        assert set(core_rig.BONES) - {"root"} <= {g.name for g in full.vertex_groups}, path
+        assert "UVMap" in full.data.uv_layers or len(full.data.uv_layers) >= 1
+        assert len(full.material_slots) >= 10
+        imgs = [i for i in bpy.data.images if i.size[0] > 0]
+        assert any(tuple(i.size) == expect_img for i in imgs), (path, [tuple(i.size) for i in imgs])
+        assert len(meshes) == (3 if path == glb else 2), path
+
+
+def test_cli_export_pipeline(photo_files, tmp_path):
+    out = tmp_path / "studio"
+    r = subprocess.run([sys.executable, "-m", "headforge", "create", str(photo_files["grace_hopper"]), "--out", str(out),
+                        "--texture-size", "1024", "--export", "glb,fbx", "--lod", "0,2", "--arkit52"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for f in ("head.glb", "head.fbx", "head.blend", "fit.json"):
+        assert (out / f).stat().st_size > 0
+    import pygltflib
+
+    g = pygltflib.GLTF2().load(str(out / "head.glb"))
+    names = g.meshes[0].extras["targetNames"]
+    assert tuple(names) == core_rig.ARKIT_52
+    # export again from the .blend: a new file, and no silent overwrite
+    r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "head.blend"), "-f", "fbx",
+                        "--out", str(out / "again.fbx"), "--lod", "0"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and (out / "again.fbx").stat().st_size > 0, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "head.blend"), "-f", "fbx",
+                        "--out", str(out / "again.fbx")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "fit.json"), "-f", "glb"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert json.loads((out / "fit.json").read_text())["image"]["width"] > 0
