@@ -25,8 +25,8 @@ def to_blender(points_cm: np.ndarray) -> np.ndarray:
 
 
 def image_from_array(name: str, rgb: np.ndarray) -> "bpy.types.Image":
-    """New Blender image from ``(H, W, 3)`` uint8 sRGB (rows top to bottom), packed into the .blend as
-    an 8-bit PNG (so the file is self-contained)."""
+    """New Blender image from ``(H, W, 3)`` or ``(H, W, 4)`` uint8 sRGB (rows top to bottom), packed into
+    the .blend as an 8-bit PNG (so the file is self-contained)."""
     import os
     import tempfile
 
@@ -114,11 +114,26 @@ def part_material(name: str, part: str) -> "bpy.types.Material":
         if "Sclera" in part:
             _cornea(mat, bsdf)
         elif part == "M_EyeLashes":
-            # the lash cards have no strand texture yet: a soft dark fringe instead of an opaque band
-            bsdf.inputs["Alpha"].default_value = 0.3
-            if hasattr(mat, "surface_render_method"):
-                mat.surface_render_method = "BLENDED"
+            _lash_strands(mat, bsdf)
     return mat
+
+
+def _lash_strands(mat, bsdf) -> None:
+    """Eyelash cards textured with procedural strands (colour and alpha from one RGBA image)."""
+    from ..core.lashes import eyelash_texture
+
+    img = bpy.data.images.get("Headforge eyelashes")
+    if img is None:
+        img = image_from_array("Headforge eyelashes", eyelash_texture(512))
+        img.alpha_mode = "STRAIGHT"
+    nt = mat.node_tree
+    tex = nt.nodes.new("ShaderNodeTexImage")
+    tex.image = img
+    nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    nt.links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
+    bsdf.inputs["Roughness"].default_value = 0.4
+    if hasattr(mat, "surface_render_method"):
+        mat.surface_render_method = "BLENDED"
 
 
 #: ICT's sclera UVs are a spherical map with the cornea at (0.5, 0.5); UV distance ~ angle / 260 deg

@@ -74,6 +74,35 @@ def main():
         row(f"create_avatar total ({name})", t, 3.0,
             f"NME68 {av.nme68:.2f} % eye dist; corrective max {cn.max() * 10:.1f} mm mean {cn.mean() * 10:.2f} mm")
 
+    # Blender side: rig, LODs, export (bpy)
+    try:
+        import tempfile
+
+        import bpy
+
+        from headforge.addon.build import build_head
+        from headforge.addon.export import export_head
+        from headforge.addon.rig import add_rig, make_lod
+    except ImportError:
+        bpy = None
+    if bpy is not None:
+        bpy.ops.wm.read_homefile(use_empty=True)
+        t = time.perf_counter()
+        made = build_head(av, name="Bench")
+        row("build head in Blender", time.perf_counter() - t)
+        t = time.perf_counter()
+        add_rig(made["head"], model)
+        row("rig (53 shape keys, armature, weights)", time.perf_counter() - t)
+        for lv, n in ((1, 10000), (2, 3000)):
+            t = time.perf_counter()
+            lod = make_lod(made["head"], n, f"_LOD{lv}")
+            row(f"LOD{lv} (~{n} vertices)", time.perf_counter() - t, None, f"{len(lod.data.vertices)} vertices")
+        with tempfile.TemporaryDirectory() as d:
+            for fmt in ("glb", "fbx"):
+                t = time.perf_counter()
+                p = export_head(made["head"], Path(d) / f"bench.{fmt}", fmt, (0, 1, 2))
+                row(f"export {fmt} (LOD0-2, rigged)", time.perf_counter() - t, None, f"{p.stat().st_size / 1e6:.1f} MB")
+
     w = [max(len(r[i]) for r in rows) for i in range(5)]
     head = ("stage", "median", "target", "", "notes")
     w = [max(w[i], len(head[i])) for i in range(5)]

@@ -27,7 +27,9 @@ TRANSPARENT_PARTS = ("M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion")
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    """PNG of an (H, W, 3) RGB or (H, W, 4) RGBA uint8 image."""
+    order = [2, 1, 0, 3] if rgb.shape[2] == 4 else [2, 1, 0]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, order]))
     if not ok:
         raise OutputError("Could not encode a PNG image.")
     return buf.tobytes()
