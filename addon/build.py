@@ -57,7 +57,7 @@ def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":
     me.loops.foreach_set("vertex_index", model.loop_vertex.astype(np.int32))
     me.polygons.add(len(model.poly_start))
     me.polygons.foreach_set("loop_start", model.poly_start.astype(np.int32))
-    me.polygons.foreach_set("material_index", model.poly_material.astype(np.int32))
+    me.polygons.foreach_set("material_index", model.parts[0].astype(np.int32))
     me.polygons.foreach_set("use_smooth", np.ones(len(model.poly_start), bool))
     uv = me.uv_layers.new(name="UVMap")
     uv.data.foreach_set("uv", model.loop_uv.astype(np.float32).ravel())
@@ -232,7 +232,7 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     albedo = image_from_array(f"{name} albedo", avatar.albedo)
     photo = image_from_array(f"{name} photo", avatar.image)
     skin = skin_material(f"{name} skin", albedo)
-    for part in model.material_names:
+    for part in model.parts[1]:
         me.materials.append(skin if part in SKIN else part_material(f"{name} {part[2:]}", part))
     head = bpy.data.objects.new(name, me)
     coll.objects.link(head)

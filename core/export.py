@@ -20,7 +20,7 @@ PART_COLOURS = {
     "M_GumsTongue": (0.62, 0.30, 0.30), "M_Teeth": (0.90, 0.87, 0.80),
     "M_ScleraLeft": (0.90, 0.88, 0.86), "M_ScleraRight": (0.90, 0.88, 0.86),
     "M_IrisLeft": (0.30, 0.22, 0.15), "M_IrisRight": (0.30, 0.22, 0.15),
-    "M_EyeLashes": (0.05, 0.04, 0.04),
+    "M_EyeLashes": (0.05, 0.04, 0.04), "M_MouthSocket": (0.36, 0.13, 0.13),
 }
 #: helper meshes that are see-through (tear film, shadowing shells around the eye)
 TRANSPARENT_PARTS = ("M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion")
@@ -47,13 +47,14 @@ def obj_text(model, vertices: np.ndarray, mtl_name: str = "mesh.mtl") -> str:
     lv = model.loop_vertex + 1
     lt = inv + 1
     corner = np.char.add(np.char.add(lv.astype(str), "/"), lt.astype(str))
-    order = np.argsort(model.poly_material, kind="stable")
+    pm, names = model.parts
+    order = np.argsort(pm, kind="stable")
     cur = None
     for p in order:
-        m = model.poly_material[p]
+        m = pm[p]
         if m != cur:
             cur = m
-            out.write(f"usemtl {model.material_names[m]}\n")
+            out.write(f"usemtl {names[m]}\n")
         s = model.poly_start[p]
         out.write("f " + " ".join(corner[s:s + model.poly_size[p]]) + "\n")
     return out.getvalue()
@@ -61,7 +62,7 @@ def obj_text(model, vertices: np.ndarray, mtl_name: str = "mesh.mtl") -> str:
 
 def mtl_text(model, albedo_name: str = "albedo.png") -> str:
     lines = ["# Headforge materials"]
-    for name in model.material_names:
+    for name in model.parts[1]:
         lines.append(f"newmtl {name}")
         if name in ("M_Face", "M_BackHead"):
             lines += ["Kd 1 1 1", f"map_Kd {albedo_name}"]

@@ -234,6 +234,18 @@ class FaceModel:
         return uv
 
     @cached_property
+    def parts(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Per-polygon part material ``(P,)`` int16 and part names: ICT's materials plus
+        ``M_MouthSocket`` for the inside of the mouth (upstream it shares the back-of-head material)."""
+        names = self.material_names + ("M_MouthSocket",)
+        a, b = REGIONS["mouth_socket"]
+        lo = np.minimum.reduceat(self.loop_vertex, self.poly_start)
+        hi = np.maximum.reduceat(self.loop_vertex, self.poly_start)
+        pm = self.poly_material.copy()
+        pm[(lo >= a) & (hi <= b)] = len(names) - 1
+        return pm, names
+
+    @cached_property
     def vertex_neighbors(self):
         """Sparse (N, N) symmetric adjacency (CSR, float32 ones) from polygon edges."""
         import scipy.sparse as sp
