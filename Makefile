@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install --upgrade pip
 	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
 	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
-		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib
+		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib \
+		"dask[distributed]"
 	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
 	$(PIP) install --no-deps mediapipe==0.10.21
 	$(PIP) install --no-deps -e .

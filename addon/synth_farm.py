@@ -1,0 +1,240 @@
+"""Render a synthetic training set on Dask, sharded and resumable.
+
+Each Dask task renders one shard in a **fresh** Python process with Blender's module
+(``python -m headforge.addon.synth_worker``), so memory never grows across thousands of renders. Without
+``scheduler`` a :class:`distributed.LocalCluster` with ``workers`` workers runs on this machine; with it,
+any running Dask scheduler (a render farm) is used. Its workers need Headforge, bpy and the face model
+installed, and ``out`` must be a path they can all reach.
+
+Killed half-way, the same call resumes: complete shards are kept, partial or broken ones are rendered
+again. The manifest (``out/manifest.json``) records the configuration, the versions and each shard's
+status. It is written atomically after every shard. The same seed gives the same set.
+
+This module does not import bpy; only the worker processes do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..core import synth as S
+from ..core.errors import HeadforgeError
+from ..core.fileio import write_json
+from .synth_worker import SHARD_DIR, partial_path, shard_ok, shard_path
+
+MANIFEST = "manifest.json"
+#: settings that must match to resume into an existing folder
+IDENTITY_KEYS = ("count", "size", "seed", "details", "shard_size", "samples", "truncation", "image_format",
+                 "detail_size")
+
+
+class SynthError(HeadforgeError):
+    kind = "synth"
+
+
+def _versions() -> dict:
+    import numpy
+
+    from .. import __version__
+
+    return {"headforge": __version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
+
+
+def prepare(cfg: S.SynthConfig, out: Path) -> dict:
+    """Check arguments and the output folder; create or validate the manifest. Returns the manifest."""
+    if cfg.count < 1:
+        raise SynthError(f"--count must be at least 1 (got {cfg.count}).")
+    if cfg.size < 16 or cfg.size > 4096:
+        raise SynthError(f"--size must be between 16 and 4096 pixels (got {cfg.size}).")
+    if cfg.shard_size < 1:
+        raise SynthError(f"--shard-size must be at least 1 (got {cfg.shard_size}).")
+    if cfg.image_format not in ("png", "jpg"):
+        raise SynthError(f"The image format must be png or jpg (got {cfg.image_format!r}).")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SynthError(f"--out {str(out)!r} is a file; give a folder.")
+    try:
+        (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SynthError(f"Cannot write to {str(out)!r} ({e.strerror}). Choose a folder you can write to.") from None
+    mpath = out / MANIFEST
+    if mpath.exists():
+        try:
+            manifest = json.loads(mpath.read_text())
+            old = manifest["config"]
+        except (ValueError, KeyError):
+            raise SynthError(f"{str(mpath)!r} is damaged. Move the folder away or delete the manifest to start "
+                             "over.") from None
+        diff = [k for k in IDENTITY_KEYS if old.get(k) != cfg.to_dict().get(k)]
+        if diff:
+            raise SynthError(f"{str(out)!r} holds a set made with other settings ({', '.join(diff)} differ). "
+                             "Use the same settings to resume, or another --out folder.")
+    else:
+        manifest = {"format": "headforge-synth", "version": 1, "config": cfg.to_dict(),
+                    "created": _now(), "versions": _versions(),
+                    "shards": {str(k): "missing" for k in range(cfg.n_shards)}}
+        write_json(mpath, manifest)
+    return manifest
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def pending_shards(cfg: S.SynthConfig, out: Path) -> list[int]:
+    """Shards still to render; stale partial folders and broken shards are removed."""
+    todo = []
+    for k in range(cfg.n_shards):
+        shutil.rmtree(partial_path(out, k), ignore_errors=True)
+        if shard_ok(out, cfg, k):
+            continue
+        shutil.rmtree(shard_path(out, k), ignore_errors=True)
+        todo.append(k)
+    return todo
+
+
+def run_shard_process(out: str, k: int, model_path: str | None = None, python: str | None = None,
+                      timeout: float = 6 * 3600) -> dict:
+    """Render shard ``k`` in a fresh process (this is what each Dask task runs)."""
+    import tempfile
+
+    env = dict(os.environ)
+    env.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="headforge-blender-"))
+    cmd = [python or sys.executable, "-m", "headforge.addon.synth_worker", str(out), str(k)]
+    if model_path:
+        cmd.append(str(model_path))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout)[-2000:]
+        raise RuntimeError(f"shard {k} failed (exit {r.returncode}):\n{tail}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+class Progress:
+    """One status line: images done, rate and time left (a fresh line per update when not a terminal)."""
+
+    def __init__(self, total: int, done: int, stream=sys.stderr):
+        self.total, self.done0, self.done = total, done, done
+        self.t0 = time.perf_counter()
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, n: int):
+        self.done += n
+        dt = time.perf_counter() - self.t0
+        rate = (self.done - self.done0) / dt if dt > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left == left else "--:--:--"
+        msg = (f"synth: {self.done}/{self.total} images ({100 * self.done / self.total:.0f} %), "
+               f"{rate * 60:.1f} images/min, {eta} left")
+        print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=self.stream, flush=True)
+
+    def close(self):
+        if self.tty:
+            print(file=self.stream)
+
+
+def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: str | None = None,
+               model_path=None, progress: bool = True) -> dict:
+    """Render (or finish rendering) the set described by ``cfg`` into ``out``. Returns a summary."""
+    out = Path(out)
+    manifest = prepare(cfg, out)
+    todo = pending_shards(cfg, out)
+    done_images = sum(len(cfg.shard_indices(k)) for k in range(cfg.n_shards) if k not in todo)
+    summary = {"shards": cfg.n_shards, "rendered": 0, "skipped": cfg.n_shards - len(todo), "failed": {}}
+    if not todo:
+        _write_manifest(out, manifest, cfg)
+        return summary
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise SynthError("Dask is not installed: `pip install 'dask[distributed]'` (make install does it).") from None
+    workers = workers or 1
+    if workers < 1:
+        raise SynthError(f"--workers must be at least 1 (got {workers}).")
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError, ValueError) as e:
+                raise SynthError(f"Cannot reach the Dask scheduler at {scheduler!r} ({e}). Check the address "
+                                 "(tcp://host:8786) and that the scheduler is running.") from None
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        bar = Progress(cfg.count, done_images) if progress else None
+        futures = {client.submit(run_shard_process, str(out.resolve()), k,
+                                 str(model_path) if model_path else None, pure=False, retries=1): k for k in todo}
+        try:
+            for fut in as_completed(futures):
+                k = futures[fut]
+                try:
+                    fut.result()
+                    manifest["shards"][str(k)] = "done"
+                    summary["rendered"] += 1
+                    if bar:
+                        bar.update(len(cfg.shard_indices(k)))
+                except Exception as e:  # a shard's failure is reported, the others go on
+                    manifest["shards"][str(k)] = "failed"
+                    summary["failed"][k] = str(e)[-500:]
+                _write_manifest(out, manifest, cfg)
+        finally:
+            if bar:
+                bar.close()
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return summary
+
+
+def _write_manifest(out: Path, manifest: dict, cfg: S.SynthConfig) -> None:
+    for k in range(cfg.n_shards):
+        if manifest["shards"].get(str(k)) != "failed":
+            manifest["shards"][str(k)] = "done" if shard_path(out, k).exists() else "missing"
+    manifest["updated"] = _now()
+    manifest["images_done"] = sum(len(cfg.shard_indices(k)) for k in range(cfg.n_shards)
+                                  if manifest["shards"][str(k)] == "done")
+    write_json(out / MANIFEST, manifest)
+
+
+def contact_sheet(out, n: int = 64, cols: int = 8, cell: int = 128) -> Path:
+    """A PNG grid of the first ``n`` rendered images (``out/contact_sheet.png``)."""
+    import cv2
+    import numpy as np
+
+    from ..core.fileio import write_bytes
+
+    out = Path(out)
+    cfg = S.SynthConfig.from_dict(json.loads((out / MANIFEST).read_text())["config"])
+    ims = []
+    for k in range(cfg.n_shards):
+        for i in cfg.shard_indices(k):
+            p = shard_path(out, k) / f"{i:08d}.{cfg.image_format}"
+            if p.exists():
+                ims.append(cv2.resize(cv2.imread(str(p)), (cell, cell), interpolation=cv2.INTER_AREA))
+            if len(ims) >= n:
+                break
+        if len(ims) >= n:
+            break
+    if not ims:
+        raise SynthError(f"No rendered images in {str(out)!r} yet.")
+    rows = (len(ims) + cols - 1) // cols
+    sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
+    for j, im in enumerate(ims):
+        r, c = divmod(j, cols)
+        sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = im
+    ok, buf = cv2.imencode(".png", sheet)
+    return write_bytes(out / "contact_sheet.png", buf.tobytes())

@@ -1,0 +1,427 @@
+"""The Cycles scene that renders synthetic training faces (Digital Twin section 3.2, Cycles not V-Ray).
+
+One :class:`SynthScene` lives in its own Blender scene ("Headforge synth"), so it never touches the
+user's scenes. It is built once; per sample only vertex positions, material values, lights, camera and
+background change, then Cycles renders (CPU, denoised, AgX view transform, 8-bit sRGB).
+
+* Skin: a procedural Principled BSDF: base tone by melanin, redness blotches, lips and brows from UV masks
+  made at the person's landmarks, stubble, freckles, pores as bump, roughness/specular/subsurface
+  variation. Eyes, teeth, gums and lashes use the part materials of :mod:`headforge.addon.build`.
+* Light: one of Blender's bundled CC0 studio HDRIs, rotated and scaled, plus 0-3 area lights.
+* Background: the HDRI itself, or a plane behind the head with procedural clutter or blurred noise.
+* With fine detail: a Subdivision and a Displace modifier driven by the sample's UV displacement map.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import bpy
+import cv2
+import numpy as np
+from mathutils import Matrix, Vector
+
+from ..core import synth as S
+from ..core.camera import Camera
+from ..core.facemodel import ATLAS_FACE, LANDMARKS_68, FaceModel
+from .build import build_mesh, camera_matrix_world, image_from_array, part_material, to_blender
+
+HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
+         "night.exr")
+SCENE_NAME = "Headforge synth"
+
+
+def hdri_dir() -> Path:
+    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+
+
+def _mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
+    """Lips, brows and beard-area masks (float [0, 1], rows top to bottom) in the skin atlas."""
+    uvl = S._landmark_uv(model)
+    px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
+    eye_w = np.linalg.norm(px[36] - px[45])
+    out = {}
+    lips = np.zeros((size, size), np.float32)
+    cv2.fillPoly(lips, [np.round(px[48:60] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    out["lips"] = cv2.GaussianBlur(lips, (0, 0), size / 400)
+    brows = np.zeros((size, size), np.float32)
+    for a, b in ((17, 22), (22, 27)):
+        pts = px[a:b] + np.array([0, -eye_w * 0.03])
+        cv2.polylines(brows, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(2, int(eye_w * 0.09)),
+                      cv2.LINE_AA, shift=4)
+    out["brows"] = cv2.GaussianBlur(brows, (0, 0), size / 300)
+    beard = np.zeros((size, size), np.float32)
+    poly = np.concatenate([px[3:14], px[[54, 35, 33, 31, 48]]])
+    cv2.fillPoly(beard, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    beard = np.clip(beard - 1.5 * cv2.dilate(lips, np.ones((5, 5), np.uint8)), 0, 1)
+    out["beard"] = cv2.GaussianBlur(beard, (0, 0), size / 60)
+    # the masks only live on the face tile
+    a = int(ATLAS_FACE * size)
+    for k in out:
+        out[k][:, a:] = 0
+        out[k][a:, :] = 0
+    return out
+
+
+def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
+    rgb = np.repeat(np.clip(m * 255, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    img = image_from_array(name, rgb)
+    img.colorspace_settings.name = "Non-Color"
+    return img
+
+
+class SynthScene:
+    """Build once, then :meth:`render` one sample after another."""
+
+    def __init__(self, model: FaceModel, cfg: S.SynthConfig):
+        self.model, self.cfg = model, cfg
+        old = bpy.data.scenes.get(SCENE_NAME)
+        if old is not None:
+            bpy.data.scenes.remove(old)
+        sc = self.scene = bpy.data.scenes.new(SCENE_NAME)
+        sc.render.engine = "CYCLES"
+        sc.cycles.device = "CPU"
+        sc.cycles.samples = cfg.samples
+        sc.cycles.use_adaptive_sampling = True
+        sc.cycles.use_denoising = True
+        sc.cycles.max_bounces = 4
+        sc.cycles.caustics_reflective = sc.cycles.caustics_refractive = False
+        sc.render.use_persistent_data = True
+        sc.render.resolution_x = sc.render.resolution_y = cfg.size
+        sc.render.resolution_percentage = 100
+        sc.render.film_transparent = False
+        sc.view_settings.view_transform = "AgX"
+        sc.display_settings.display_device = "sRGB"
+        fmt = sc.render.image_settings
+        fmt.file_format = "JPEG" if cfg.image_format == "jpg" else "PNG"
+        fmt.color_mode = "RGB"
+        if cfg.image_format == "jpg":
+            fmt.quality = 92
+        else:
+            fmt.color_depth = "8"
+        self._build_world()
+        # Everything but the world hangs under one empty: turning it turns the HDRI relative to the set,
+        # without touching the world (any world change costs Cycles ~0.8 s per frame).
+        self.root = bpy.data.objects.new("Synth root", None)
+        self.scene.collection.objects.link(self.root)
+        self._build_head()
+        self._build_camera()
+        self._build_lights()
+        self._build_backdrop()
+        for o in (self.head, self.camera, self.backdrop, *self.area_lights):
+            o.parent = self.root
+        self._hdri_index = None
+
+    # -- construction ------------------------------------------------------------------------------
+    def _link(self, obj):
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    def _build_world(self):
+        w = self.world = bpy.data.worlds.new(SCENE_NAME)
+        self.scene.world = w
+        if w.node_tree is None:
+            w.use_nodes = True
+        nt = w.node_tree
+        bg = next(n for n in nt.nodes if n.type == "BACKGROUND")
+        env = nt.nodes.new("ShaderNodeTexEnvironment")
+        mapping = nt.nodes.new("ShaderNodeMapping")
+        coord = nt.nodes.new("ShaderNodeTexCoord")
+        nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+        nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+        nt.links.new(env.outputs["Color"], bg.inputs["Color"])
+        self.env, self.env_mapping, self.bg = env, mapping, bg
+        self.hdris = [bpy.data.images.load(str(hdri_dir() / h), check_existing=True) for h in HDRIS]
+
+    def _build_head(self):
+        m = self.model
+        me = build_mesh("Synth head", m, m.neutral)
+        self.head = self._link(bpy.data.objects.new("Synth head", me))
+        self.skin = self._skin_material()
+        self.part_mats = {}
+        for part in m.parts[1]:
+            if part in ("M_Face", "M_BackHead"):
+                me.materials.append(self.skin)
+            else:
+                mat = part_material(f"Synth {part[2:]}", part)
+                self.part_mats[part] = mat
+                me.materials.append(mat)
+        self.detail_img = None
+        if self.cfg.details:
+            sub = self.head.modifiers.new("Subdivision", "SUBSURF")
+            sub.levels, sub.render_levels = 1, 1
+            tex = bpy.data.textures.new("Synth detail", "IMAGE")
+            self.detail_img = bpy.data.images.new("Synth detail", self.cfg.detail_size, self.cfg.detail_size,
+                                                  float_buffer=True)
+            self.detail_img.colorspace_settings.name = "Non-Color"
+            tex.image = self.detail_img
+            tex.extension = "EXTEND"
+            disp = self.head.modifiers.new("Displace", "DISPLACE")
+            disp.texture = tex
+            disp.texture_coords = "UV"
+            disp.uv_layer = "UVMap"
+            disp.direction = "NORMAL"
+            self.displace = disp
+
+    def _skin_material(self):
+        mat = bpy.data.materials.new("Synth skin")
+        if mat.node_tree is None:
+            mat.use_nodes = True
+        nt = mat.node_tree
+        bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+        masks = _mask_images(self.model)
+        uvn = nt.nodes.new("ShaderNodeUVMap")
+        uvn.uv_map = "UVMap"
+
+        def image(name, arr):
+            t = nt.nodes.new("ShaderNodeTexImage")
+            t.image = _gray_image(f"Synth {name} mask", arr)
+            nt.links.new(uvn.outputs["UV"], t.inputs["Vector"])
+            return t.outputs["Color"]
+
+        def noise(scale, detail=2.0):
+            n = nt.nodes.new("ShaderNodeTexNoise")
+            n.noise_dimensions = "4D"
+            n.inputs["Scale"].default_value = scale
+            n.inputs["Detail"].default_value = detail
+            nt.links.new(uvn.outputs["UV"], n.inputs["Vector"])
+            return n
+
+        def mix(fac, a, b):
+            m = nt.nodes.new("ShaderNodeMix")
+            m.data_type = "RGBA"
+            if isinstance(fac, float):
+                m.inputs["Factor"].default_value = fac
+            else:
+                nt.links.new(fac, m.inputs["Factor"])
+            for sock, val in (("A", a), ("B", b)):
+                if isinstance(val, tuple):
+                    m.inputs[sock].default_value = val
+                else:
+                    nt.links.new(val, m.inputs[sock])
+            return m
+
+        def math_node(op, a, b=None):
+            n = nt.nodes.new("ShaderNodeMath")
+            n.operation = op
+            for i, v in enumerate((a, b)):
+                if v is None:
+                    continue
+                if isinstance(v, (int, float)):
+                    n.inputs[i].default_value = v
+                else:
+                    nt.links.new(v, n.inputs[i])
+            return n
+
+        self.n_blotch, self.n_stub, self.n_freck, self.n_pore = noise(6.0, 3.0), noise(900.0, 0.0), noise(160.0, 0.0), noise(400.0, 1.0)
+        tone = mix(0.0, (0.8, 0.6, 0.5, 1), (0.8, 0.5, 0.45, 1))  # B: redder tone
+        nt.links.new(self.n_blotch.outputs["Fac"], tone.inputs["Factor"])
+        self.tone_node = tone
+        self.redness = math_node("MULTIPLY", self.n_blotch.outputs["Fac"], 0.1)
+        nt.links.new(self.redness.outputs[0], tone.inputs["Factor"])
+        lips = mix(image("lips", masks["lips"]), tone.outputs["Result"], (0.5, 0.2, 0.2, 1))
+        self.lips_node = lips
+        brow_strands = math_node("GREATER_THAN", self.n_stub.outputs["Fac"], 0.45)
+        brow_fac = math_node("MULTIPLY", image("brows", masks["brows"]), brow_strands.outputs[0])
+        self.brow_amount = math_node("MULTIPLY", brow_fac.outputs[0], 1.0)
+        brows = mix(self.brow_amount.outputs[0], lips.outputs["Result"], (0.05, 0.03, 0.02, 1))
+        self.brows_node = brows
+        stub_dots = math_node("GREATER_THAN", self.n_stub.outputs["Fac"], 0.55)
+        stub_fac = math_node("MULTIPLY", image("beard", masks["beard"]), stub_dots.outputs[0])
+        self.stubble_amount = math_node("MULTIPLY", stub_fac.outputs[0], 0.0)
+        stub = mix(self.stubble_amount.outputs[0], brows.outputs["Result"], (0.04, 0.03, 0.025, 1))
+        freck_spots = math_node("GREATER_THAN", self.n_freck.outputs["Fac"], 0.62)
+        self.freckle_amount = math_node("MULTIPLY", freck_spots.outputs[0], 0.0)
+        freck = mix(self.freckle_amount.outputs[0], stub.outputs["Result"], (0.35, 0.18, 0.1, 1))
+        self.freck_node = freck
+        nt.links.new(freck.outputs["Result"], bsdf.inputs["Base Color"])
+        bump = nt.nodes.new("ShaderNodeBump")
+        bump.inputs["Distance"].default_value = 0.0005
+        nt.links.new(self.n_pore.outputs["Fac"], bump.inputs["Height"])
+        nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+        self.bump = bump
+        bsdf.inputs["Subsurface Radius"].default_value = (1.0, 0.35, 0.2)
+        bsdf.inputs["Subsurface Scale"].default_value = 0.004
+        self.bsdf = bsdf
+        return mat
+
+    def _build_camera(self):
+        self.cam_data = bpy.data.cameras.new("Synth camera")
+        self.cam_data.sensor_fit = "AUTO"
+        self.cam_data.sensor_width = 36.0
+        self.cam_data.clip_start = 0.01
+        self.cam_data.clip_end = 100.0
+        self.camera = self._link(bpy.data.objects.new("Synth camera", self.cam_data))
+        self.scene.camera = self.camera
+
+    def _build_lights(self):
+        self.area_lights = []
+        for k in range(3):
+            ld = bpy.data.lights.new(f"Synth area {k}", "AREA")
+            ld.shape = "DISK"
+            self.area_lights.append(self._link(bpy.data.objects.new(f"Synth area {k}", ld)))
+
+    def _build_backdrop(self):
+        me = bpy.data.meshes.new("Synth backdrop")
+        me.from_pydata([(-1, 0, -1), (1, 0, -1), (1, 0, 1), (-1, 0, 1)], [], [(0, 1, 2, 3)])
+        uv = me.uv_layers.new(name="UVMap")
+        uv.data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
+        self.backdrop = self._link(bpy.data.objects.new("Synth backdrop", me))
+        mat = bpy.data.materials.new("Synth backdrop")
+        if mat.node_tree is None:
+            mat.use_nodes = True
+        nt = mat.node_tree
+        bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        self.backdrop_tex = tex
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        bsdf.inputs["Roughness"].default_value = 0.8
+        me.materials.append(mat)
+
+    # -- per sample ----------------------------------------------------------------------------------
+    def render(self, p: dict, verts_cm: np.ndarray, cam: Camera, path: str | Path,
+               detail_uv: np.ndarray | None = None) -> None:
+        """Set the scene to sample ``p`` and render it to ``path``."""
+        me = self.head.data
+        me.vertices.foreach_set("co", to_blender(verts_cm).astype(np.float32).ravel())
+        me.update()
+        self._set_camera(cam)
+        self._set_skin(p["appearance"])
+        self._set_lights(p, cam)
+        self._set_background(p, cam)
+        if detail_uv is not None and self.detail_img is not None:
+            lo, hi = float(detail_uv.min()), float(detail_uv.max())
+            span = max(hi - lo, 1e-6)
+            rgba = np.ones((detail_uv.shape[0], detail_uv.shape[1], 4), np.float32)
+            rgba[:, :, :3] = ((detail_uv[::-1] - lo) / span)[:, :, None]
+            old = self.detail_img
+            self.detail_img = bpy.data.images.new("Synth detail", detail_uv.shape[1], detail_uv.shape[0],
+                                                  float_buffer=True)
+            self.detail_img.colorspace_settings.name = "Non-Color"
+            self.detail_img.pixels.foreach_set(rgba.ravel())
+            self.displace.texture.image = self.detail_img
+            bpy.data.images.remove(old)
+            self.displace.mid_level = (0.0 - lo) / span
+            self.displace.strength = span * 0.01  # cm -> m
+        self.scene.render.filepath = str(path)
+        bpy.ops.render.render(write_still=True, scene=self.scene.name)
+
+    def _set_camera(self, cam: Camera):
+        side = max(cam.width, cam.height)
+        self.cam_data.lens = cam.fx * self.cam_data.sensor_width / side
+        self.camera.matrix_basis = camera_matrix_world(cam)
+
+    def _set_skin(self, a: dict):
+        tone = [_lin(c) for c in a["skin_srgb"]]
+        red = [tone[0] * 1.02, tone[1] * 0.78, tone[2] * 0.78]
+        self.tone_node.inputs["A"].default_value = (*tone, 1)
+        self.tone_node.inputs["B"].default_value = (*red, 1)
+        self.redness.inputs[1].default_value = a["redness"] * 4
+        lip = [tone[0] * a["lip_darkness"] * 0.95, tone[1] * a["lip_darkness"] * 0.62, tone[2] * a["lip_darkness"] * 0.62]
+        self.lips_node.inputs["B"].default_value = (*lip, 1)
+        bd = a["brow_darkness"]
+        self.brows_node.inputs["B"].default_value = (tone[0] * bd, tone[1] * bd * 0.85, tone[2] * bd * 0.7, 1)
+        self.stubble_amount.inputs[1].default_value = a["stubble"]
+        self.freckle_amount.inputs[1].default_value = a["freckles"]
+        w = (a["noise_seed"] % 1000) / 10.0
+        for n in (self.n_blotch, self.n_stub, self.n_freck, self.n_pore):
+            n.inputs["W"].default_value = w
+        self.bump.inputs["Strength"].default_value = 0.15 + 0.35 * a["pores"]
+        self.bsdf.inputs["Roughness"].default_value = a["roughness"]
+        self.bsdf.inputs["Specular IOR Level"].default_value = a["specular"]
+        self.bsdf.inputs["Subsurface Weight"].default_value = a["subsurface"]
+        for part in ("M_IrisLeft", "M_IrisRight"):
+            b = next(n for n in self.part_mats[part].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+            b.inputs["Base Color"].default_value = (*[_lin(c) for c in a["iris_srgb"]], 1)
+
+    def _set_lights(self, p: dict, cam: Camera):
+        L = p["lights"]
+        if self._hdri_index != L["hdri"]:  # the only world change: render samples grouped by HDRI
+            self.env.image = self.hdris[L["hdri"] % len(self.hdris)]
+            self._hdri_index = L["hdri"]
+        # HDRI rotation: turn the whole set the other way; strength: film exposure (area lights compensated)
+        self.root.rotation_euler = (0.0, 0.0, -L["hdri_rotation"])
+        strength = L["hdri_strength"]
+        self.scene.view_settings.exposure = math.log2(strength)
+        # area lights around the head, relative to the camera's view direction (set space)
+        head_c = Vector(to_blender(np.array([[0.0, 1.5, 3.0]]))[0])
+        cam_dir = (Vector(self.camera.matrix_basis.translation) - head_c).normalized()
+        n_on = (0, 1, 2, 2)[L["area_rig"]]
+        for k, obj in enumerate(self.area_lights):
+            on = k < n_on or (L["area_rig"] == 3 and k < 2)
+            obj.hide_render = not on
+            if not on:
+                continue
+            a = L["area"][k]
+            az = math.radians(a["azimuth"] + (150 if (L["area_rig"] == 2 and k == 1) else 0))
+            el = math.radians(a["elevation"])
+            rot = Matrix.Rotation(az, 3, "Z") @ Matrix.Rotation(el, 3, Vector((-cam_dir.y, cam_dir.x, 0)).normalized()
+                                                              if cam_dir.xy.length > 1e-6 else Vector((1, 0, 0)))
+            pos = head_c + rot @ cam_dir * a["distance"]
+            obj.location = pos
+            obj.rotation_euler = (head_c - pos).to_track_quat("-Z", "Y").to_euler()
+            obj.data.size = a["size"]
+            power = a["power"] * (0.4 if (L["area_rig"] == 3 and k == 1) else 1.0)
+            obj.data.energy = power / strength
+            wm = a["warmth"]
+            obj.data.color = (1 + wm, 1.0, 1 - wm)
+
+    def _set_background(self, p: dict, cam: Camera):
+        kind = p["background"]["kind"]
+        self.backdrop.hide_render = kind == "hdri"
+        if kind == "hdri":
+            return
+        # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
+        old = self.backdrop_tex.image
+        self.backdrop_tex.image = image_from_array("Synth backdrop", background_image(kind, p["background"]["seed"], 256))
+        if old is not None:
+            bpy.data.images.remove(old)
+        # a plane behind the head, facing the camera, filling the view (set space)
+        cm = self.camera.matrix_basis
+        fwd = -(cm.to_3x3() @ Vector((0, 0, 1)))
+        dist = float(np.linalg.norm(cam.translation)) * 0.01 + 0.6
+        half = dist * (18.0 / self.cam_data.lens) * 1.3
+        self.backdrop.matrix_basis = Matrix.Translation(cm.translation + fwd * dist) @ \
+            (cm.to_3x3() @ Matrix.Rotation(math.radians(90), 3, "X")).to_4x4() @ Matrix.Scale(half, 4)
+
+
+def _lin(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:
+    """Procedural background ``(size, size, 3)`` uint8 sRGB: "clutter" (shapes like a room) or "noise"
+    (blurred multi-scale colour noise, like an out-of-focus photo)."""
+    r = np.random.default_rng(seed)
+    if kind == "clutter":
+        img = np.empty((size, size, 3), np.float32)
+        img[:] = r.uniform(0.2, 0.9, 3)
+        for _ in range(int(r.integers(8, 25))):
+            col = r.uniform(0.05, 1.0, 3)
+            if r.random() < 0.6:
+                x0, y0 = r.integers(0, size, 2)
+                w, h = r.integers(size // 16, size // 2, 2)
+                cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), col.tolist(), -1)
+            else:
+                c = tuple(int(v) for v in r.integers(0, size, 2))
+                cv2.circle(img, c, int(r.integers(size // 20, size // 5)), col.tolist(), -1)
+        img = cv2.GaussianBlur(img, (0, 0), r.uniform(0.5, 3.0))
+    else:
+        img = np.zeros((size, size, 3), np.float32)
+        for octave in range(5):
+            n = r.random((4 << octave, 4 << octave, 3)).astype(np.float32)
+            img += cv2.resize(n, (size, size), interpolation=cv2.INTER_CUBIC) * (0.5 ** octave)
+        img = (img - img.min()) / (np.ptp(img) + 1e-6)
+        img = cv2.GaussianBlur(img, (0, 0), r.uniform(1, 6))
+        img = img * r.uniform(0.4, 1.0) + r.uniform(0, 0.3)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def make_scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="headforge-synth-"))
+
+
+__all__ = ["SynthScene", "background_image", "HDRIS", "os"]

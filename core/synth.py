@@ -1,0 +1,361 @@
+"""Synthetic training faces: per-sample parameters and labels. Pure numpy (rendering is in addon/).
+
+Every sample is a pure function of ``(seed, index)``: the same seed gives the same set however it is
+sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with Cycles instead of V-Ray):
+
+* identity: ICT coefficients from the prior N(0, 1) truncated at ``truncation`` standard deviations,
+  and in 30 % of the samples an interpolation of two sampled identities (the paper's augmentation);
+* expression: sparse ARKit activations: 35 % neutral, otherwise 1-3 active groups (jaw open, smile,
+  blink, brows, pucker, ...), mostly mild, some strong;
+* pose: yaw/pitch/roll mostly within +-15 degrees, 20 % of samples with yaw up to +-45 degrees;
+* camera: 35 mm-equivalent focal length from 22 mm (selfie) to 105 mm (portrait), face size and
+  position jittered in frame;
+* skin: melanin over the full range of human skin tones, redness, pores, freckles, stubble, roughness,
+  subsurface; iris colour; 32 lighting set-ups (8 bundled HDRIs x 4 area-light rigs) with random
+  rotation and strength; background: HDRI, procedural clutter or blurred noise;
+* with ``details``: a procedural fine-detail displacement map in UV (pores, forehead lines, crow's feet,
+  nasolabial folds) that the render applies.
+
+Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
+and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .camera import Camera, rodrigues
+from .correspondence import Correspondence
+from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, REGIONS, FaceModel
+
+N_HDRIS = 8
+N_AREA_RIGS = 4
+N_LIGHT_SETUPS = N_HDRIS * N_AREA_RIGS  # 32
+IRIS_COLOURS = [(0.25, 0.14, 0.07), (0.12, 0.07, 0.04), (0.35, 0.25, 0.12), (0.22, 0.33, 0.18),
+                (0.25, 0.42, 0.60), (0.45, 0.50, 0.52)]
+#: sRGB skin tones from very light to very dark (melanin 0 -> 1)
+SKIN_TONES = np.array([(0.96, 0.80, 0.70), (0.90, 0.70, 0.57), (0.78, 0.57, 0.43), (0.62, 0.42, 0.29),
+                       (0.45, 0.29, 0.19), (0.28, 0.17, 0.11), (0.18, 0.11, 0.07)], np.float64)
+
+# part mask values
+MASK_BACKGROUND, MASK_FACE, MASK_HEAD, MASK_EYES, MASK_MOUTH = 0, 1, 2, 3, 4
+#: parts that Cycles renders see-through or nearly (not rasterised for labels)
+HIDDEN_PARTS = ("lacrimal_L", "lacrimal_R", "eye_blend_L", "eye_blend_R", "eye_occlusion_L", "eye_occlusion_R",
+                "eyelashes_L", "eyelashes_R")
+
+EXPRESSION_GROUPS = [
+    {"jawOpen": 1.0},
+    {"mouthSmile_L": 1.0, "mouthSmile_R": 1.0, "cheekSquint_L": 0.4, "cheekSquint_R": 0.4},
+    {"eyeBlink_L": 1.0, "eyeBlink_R": 1.0},
+    {"browInnerUp_L": 1.0, "browInnerUp_R": 1.0, "browOuterUp_L": 0.6, "browOuterUp_R": 0.6},
+    {"browDown_L": 1.0, "browDown_R": 1.0},
+    {"mouthPucker": 1.0},
+    {"mouthFunnel": 0.8, "jawOpen": 0.3},
+    {"mouthFrown_L": 1.0, "mouthFrown_R": 1.0},
+    {"eyeSquint_L": 0.8, "eyeSquint_R": 0.8},
+    {"mouthSmile_L": 1.0},
+    {"mouthSmile_R": 1.0},
+    {"eyeWide_L": 1.0, "eyeWide_R": 1.0},
+    {"cheekPuff_L": 1.0, "cheekPuff_R": 1.0},
+    {"mouthStretch_L": 0.8, "mouthStretch_R": 0.8},
+    {"noseSneer_L": 0.8, "noseSneer_R": 0.8},
+    {"mouthRollLower": 0.8, "mouthRollUpper": 0.8},
+    {"jawLeft": 0.6}, {"jawRight": 0.6},
+    {"eyeLookLeft": 1.0}, {"eyeLookRight": 1.0}, {"eyeLookUp": 1.0}, {"eyeLookDown": 1.0},
+]
+#: gaze groups are expanded to the ICT per-eye shapes
+_GAZE = {"eyeLookLeft": {"eyeLookOut_L": 1.0, "eyeLookIn_R": 1.0}, "eyeLookRight": {"eyeLookIn_L": 1.0, "eyeLookOut_R": 1.0},
+         "eyeLookUp": {"eyeLookUp_L": 1.0, "eyeLookUp_R": 1.0}, "eyeLookDown": {"eyeLookDown_L": 1.0, "eyeLookDown_R": 1.0}}
+
+
+@dataclass
+class SynthConfig:
+    count: int = 1000
+    size: int = 224
+    seed: int = 7
+    details: bool = False
+    shard_size: int = 25
+    samples: int = 12           #: Cycles samples per pixel (denoised)
+    truncation: float = 2.5     #: identity prior truncation, in standard deviations
+    image_format: str = "png"   #: png or jpg
+    detail_size: int = 1024     #: UV displacement map size with --details
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SynthConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def n_shards(self) -> int:
+        return (self.count + self.shard_size - 1) // self.shard_size
+
+    def shard_indices(self, k: int) -> range:
+        return range(k * self.shard_size, min(self.count, (k + 1) * self.shard_size))
+
+
+def _rng(cfg: SynthConfig, index: int, stream: int = 0) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, index, stream])
+
+
+def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
+    """All random choices of one sample (plain numbers and arrays), a pure function of (seed, index)."""
+    r = _rng(cfg, index)
+    # identity, with interpolation of two identities in 30 %
+    def draw():
+        a = r.standard_normal(N_IDENTITY)
+        return np.clip(a, -cfg.truncation, cfg.truncation)
+    identity = draw()
+    mixed = r.random() < 0.3
+    if mixed:
+        lam = r.uniform(0.2, 0.8)
+        identity = lam * identity + (1 - lam) * draw()
+    # expression: sparse activations
+    expr = np.zeros(model.n_expression)
+    if r.random() > 0.35:
+        for g in r.choice(len(EXPRESSION_GROUPS), size=r.integers(1, 4), replace=False):
+            strength = r.uniform(0.5, 1.0) if r.random() < 0.3 else r.uniform(0.05, 0.45)
+            for name, w in EXPRESSION_GROUPS[g].items():
+                for n2, w2 in _GAZE.get(name, {name: 1.0}).items():
+                    expr[model.expression_index(n2)] = max(expr[model.expression_index(n2)], strength * w * w2)
+    expr = np.clip(expr, 0, 1)
+    # pose (degrees)
+    if r.random() < 0.2:
+        yaw = r.uniform(-45, 45)
+    else:
+        yaw = float(np.clip(r.normal(0, 8), -15, 15))
+    pitch = float(np.clip(r.normal(0, 6), -15, 15))
+    roll = float(np.clip(r.normal(0, 5), -15, 15))
+    # camera: 35 mm-equivalent focal length, face width in frame, centre jitter
+    focal_mm = float(np.exp(r.uniform(np.log(22), np.log(105))))
+    face_frac = r.uniform(0.38, 0.62)
+    shift = r.uniform(-0.08, 0.08, size=2)
+    # appearance
+    melanin = r.random()
+    appearance = {
+        "melanin": melanin,
+        "skin_srgb": skin_tone(melanin, r.uniform(-0.06, 0.06)).tolist(),
+        "redness": r.uniform(0.0, 0.12),
+        "pores": r.uniform(0.2, 1.0),
+        "freckles": float(r.uniform(0.2, 0.8) if r.random() < 0.25 * (1 - melanin) else 0.0),
+        "stubble": float(r.uniform(0.3, 1.0) if r.random() < 0.2 else 0.0),
+        "roughness": r.uniform(0.35, 0.6),
+        "specular": r.uniform(0.3, 0.6),
+        "subsurface": r.uniform(0.05, 0.25),
+        "lip_darkness": r.uniform(0.6, 0.85),
+        "brow_darkness": r.uniform(0.15, 0.5),
+        "iris_srgb": list(IRIS_COLOURS[r.integers(len(IRIS_COLOURS))]),
+        "noise_seed": int(r.integers(0, 2 ** 31 - 1)),
+    }
+    setup = int(r.integers(N_LIGHT_SETUPS))
+    lights = {
+        "setup": setup, "hdri": setup % N_HDRIS, "area_rig": setup // N_HDRIS,
+        "hdri_rotation": r.uniform(0, 2 * np.pi), "hdri_strength": float(np.exp(r.uniform(np.log(0.5), np.log(1.8)))),
+        "area": [{"azimuth": r.uniform(-80, 80), "elevation": r.uniform(-10, 60), "distance": r.uniform(0.6, 1.5),
+                  "size": r.uniform(0.2, 1.0), "power": float(np.exp(r.uniform(np.log(20), np.log(120)))),
+                  "warmth": r.uniform(-0.15, 0.15)} for _ in range(3)],
+    }
+    background = {"kind": ["hdri", "clutter", "noise"][int(r.integers(3))], "seed": int(r.integers(0, 2 ** 31 - 1))}
+    details = None
+    if cfg.details:
+        details = {"seed": int(r.integers(0, 2 ** 31 - 1)), "pores": r.uniform(0.005, 0.02),
+                   "forehead": r.uniform(0.0, 0.08), "crows_feet": r.uniform(0.0, 0.06),
+                   "nasolabial": r.uniform(0.0, 0.12), "age": r.uniform(0, 1)}
+    return {"index": index, "identity": identity.astype(np.float32), "expression": expr.astype(np.float32),
+            "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
+            "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
+            "background": background, "details": details}
+
+
+def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:
+    """sRGB skin colour for ``melanin`` in [0, 1] (interpolated in linear light between anchors)."""
+    lin = SKIN_TONES ** 2.2
+    x = np.clip(melanin, 0, 1) * (len(lin) - 1)
+    i = min(int(x), len(lin) - 2)
+    c = lin[i] * (1 - (x - i)) + lin[i + 1] * (x - i)
+    c = c * np.array([1 + hue_jitter, 1.0, 1 - hue_jitter])
+    return np.clip(c, 0, 1) ** (1 / 2.2)
+
+
+def sample_camera(p: dict, size: int, neutral_width_cm: float = 15.0) -> Camera:
+    """The camera of a sample: the head's pose and distance give the wanted face size in frame."""
+    f = p["focal_mm"] / 36.0 * size
+    z = f * neutral_width_cm / (p["face_frac"] * size)
+    R = rodrigues(np.radians([0, 0, p["roll"]])) @ rodrigues(np.radians([p["pitch"], 0, 0])) @ \
+        rodrigues(np.radians([0, p["yaw"], 0]))
+    F = np.diag([1.0, -1.0, -1.0])  # model (y up, facing +z) -> camera (y down, looking +z)
+    Rc = F @ R
+    t = np.array([p["shift"][0] * z * size / f, p["shift"][1] * z * size / f, z]) - Rc @ np.array([0.0, 1.5, 3.0])
+    return Camera(fx=f, fy=f, cx=size / 2.0, cy=size / 2.0, rotation=Rc, translation=t, width=size, height=size)
+
+
+# -------------------------------------------------------------------------------------------------
+# labels
+
+
+def rasterize(model: FaceModel, vertices: np.ndarray, cam: Camera, uv: bool = False) -> dict:
+    """Depth (cm, inf = background), camera-space normals, part mask and (optionally) UVs per pixel, by
+    painter's algorithm over the visible parts' triangles. Arrays are (H, W[, C])."""
+    H, W = cam.height, cam.width
+    Y = cam.to_camera(vertices)
+    tl = model.triangle_loops
+    tris = model.loop_vertex[tl]
+    hidden = np.zeros(model.n_vertices, bool)
+    for part in HIDDEN_PARTS:
+        a, b = REGIONS[part]
+        hidden[a:b + 1] = True
+    keep = ~hidden[tris].any(1)
+    tl, tris = tl[keep], tris[keep]
+    z = Y[tris, 2]
+    uvp = np.stack([cam.fx * Y[:, 0] / Y[:, 2] + cam.cx, cam.fy * Y[:, 1] / Y[:, 2] + cam.cy], 1)
+    order = np.argsort(-z.mean(1))
+    ids = np.full((H, W), -1, np.int32)
+    sh = 4
+    pts = np.round(uvp[tris] * (1 << sh) - 0.5 * (1 << sh)).astype(np.int32)
+    inview = (pts[:, :, 0].max(1) >= 0) & (pts[:, :, 1].max(1) >= 0) & \
+             (pts[:, :, 0].min(1) < W << sh) & (pts[:, :, 1].min(1) < H << sh) & (z.min(1) > 0)
+    for k in order[inview[order]]:
+        cv2.fillConvexPoly(ids, pts[k], int(k), lineType=cv2.LINE_8, shift=sh)
+    out = {"depth": np.full((H, W), np.inf, np.float32), "normal": np.zeros((H, W, 3), np.float32),
+           "mask": np.zeros((H, W), np.uint8), "triangle": ids}
+    ii, jj = np.nonzero(ids >= 0)
+    if len(ii) == 0:
+        return out
+    t = ids[ii, jj]
+    a, b, c = uvp[tris[t, 0]], uvp[tris[t, 1]], uvp[tris[t, 2]]
+    p = np.stack([jj + 0.5, ii + 0.5], 1)
+    v0, v1, v2 = b - a, c - a, p - a
+    den = v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]
+    den = np.where(np.abs(den) < 1e-12, 1e-12, den)
+    w1 = (v2[:, 0] * v1[:, 1] - v2[:, 1] * v1[:, 0]) / den
+    w2 = (v0[:, 0] * v2[:, 1] - v0[:, 1] * v2[:, 0]) / den
+    bw = np.clip(np.stack([1 - w1 - w2, w1, w2], 1), 0, 1)
+    bw /= bw.sum(1, keepdims=True)
+    # perspective-correct depth: interpolate 1/z in screen space
+    iz = (bw / Y[tris[t], 2]).sum(1)
+    zc = 1.0 / iz
+    pw = bw / Y[tris[t], 2] / iz[:, None]
+    out["depth"][ii, jj] = zc
+    N = model.vertex_normals(vertices) @ cam.rotation.T
+    n = (N[tris[t]] * pw[:, :, None]).sum(1)
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-9
+    out["normal"][ii, jj] = n
+    v = tris[t, 0]
+    m = np.full(len(v), MASK_HEAD, np.uint8)
+    m[v <= REGIONS["face"][1]] = MASK_FACE
+    m[(v >= REGIONS["eyeball_L"][0]) & (v <= REGIONS["eyeball_R"][1])] = MASK_EYES
+    mouth = ((v >= REGIONS["mouth_socket"][0]) & (v <= REGIONS["mouth_socket"][1])) | \
+            ((v >= REGIONS["gums_tongue"][0]) & (v <= REGIONS["teeth"][1]))
+    m[mouth] = MASK_MOUTH
+    out["mask"][ii, jj] = m
+    if uv:
+        luv = model.loop_uv[tl[t]]
+        out["uv"] = np.full((H, W, 2), -1.0, np.float32)
+        out["uv"][ii, jj] = (luv * pw[:, :, None]).sum(1)
+    return out
+
+
+def project_points(points_model: np.ndarray, cam: Camera, depth: np.ndarray, tol_cm: float = 0.6):
+    """Pixels ``(K, 2)`` and visibility ``(K,)`` (in frame and not occluded by more than ``tol_cm``)."""
+    uv = cam.project(points_model)
+    z = cam.to_camera(points_model)[:, 2]
+    H, W = depth.shape
+    xi = np.clip(np.floor(uv[:, 0]).astype(int), 0, W - 1)
+    yi = np.clip(np.floor(uv[:, 1]).astype(int), 0, H - 1)
+    inside = (uv[:, 0] >= 0) & (uv[:, 1] >= 0) & (uv[:, 0] < W) & (uv[:, 1] < H)
+    vis = inside & (z <= depth[yi, xi] + tol_cm)
+    return uv.astype(np.float32), vis
+
+
+def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, details_uv: np.ndarray | None = None):
+    """Geometry and labels of one sample: ``(vertices_cm, camera, labels dict)``."""
+    verts = model.vertices(p["identity"], p["expression"]).astype(np.float64)
+    cam = sample_camera(p, size)
+    r = rasterize(model, verts, cam, uv=details_uv is not None)
+    lm68, vis68 = project_points(verts[LANDMARKS_68], cam, r["depth"])
+    mp_all = np.zeros((478, 3))
+    mp_all[corr.mp_index] = np.einsum("kj,kjd->kd", corr.ict_bary, verts[corr.ict_vertices])
+    known = np.zeros(478, bool)
+    known[corr.mp_index] = True
+    mp, mpvis = project_points(mp_all, cam, r["depth"])
+    mpvis &= known
+    lab = {"lm68": lm68, "lm68_visible": vis68, "mp478": mp, "mp478_visible": mpvis, "mp478_valid": known,
+           "depth": r["depth"], "normal": r["normal"], "mask": r["mask"]}
+    if details_uv is not None:
+        lab["disp_image"] = sample_uv_map(details_uv, r["uv"])
+    return verts, cam, lab
+
+
+def sample_uv_map(uv_map: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Look up a UV-space map ``(S, S)`` at per-pixel UVs ``(H, W, 2)`` (-1 = none) -> ``(H, W)``."""
+    S = uv_map.shape[0]
+    mx = (uv[..., 0] * S - 0.5).astype(np.float32)
+    my = ((1 - uv[..., 1]) * S - 0.5).astype(np.float32)
+    out = cv2.remap(uv_map.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out[uv[..., 0] < 0] = 0
+    return out
+
+
+# -------------------------------------------------------------------------------------------------
+# fine detail (ground truth displacement in the skin atlas, centimetres along the normal)
+
+
+def _landmark_uv(model: FaceModel) -> np.ndarray:
+    """Atlas UV of each of the 68 landmark vertices (first loop that uses it)."""
+    first = np.full(model.n_vertices, -1)
+    lv = model.loop_vertex
+    first[lv[::-1]] = np.arange(len(lv))[::-1]
+    return model.loop_uv[first[LANDMARKS_68]]
+
+
+def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
+    """Procedural fine detail ``(size, size)`` float32 cm in the skin atlas (face tile): pores everywhere
+    on the face, forehead lines, crow's feet and nasolabial folds at the person's landmarks."""
+    r = np.random.default_rng(d["seed"])
+    uvl = _landmark_uv(model)
+    px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)  # pixel coords of the landmarks
+    disp = np.zeros((size, size), np.float32)
+    # pores: band-passed noise
+    noise = r.standard_normal((size, size)).astype(np.float32)
+    pores = cv2.GaussianBlur(noise, (0, 0), 0.8) - cv2.GaussianBlur(noise, (0, 0), 2.5)
+    disp -= d["pores"] * np.abs(pores) / (np.abs(pores).std() + 1e-6) * 0.5
+    lines = np.zeros_like(disp)
+    eye_w = np.linalg.norm(px[36] - px[45])
+    th = max(1, int(round(size / 512)))
+    # forehead: horizontal lines above the brows
+    brow_y = px[17:27, 1].min()
+    for k in range(int(r.integers(2, 5))):
+        y = brow_y - eye_w * (0.12 + 0.11 * k) + r.normal(0, eye_w * 0.01)
+        xs = np.linspace(px[17, 0] + eye_w * 0.05, px[26, 0] - eye_w * 0.05, 24)
+        ys = y + np.sin(np.linspace(0, np.pi, 24)) * -eye_w * 0.04 + r.normal(0, eye_w * 0.004, 24)
+        cv2.polylines(lines, [np.round(np.stack([xs, ys], 1) * 16).astype(np.int32)], False,
+                      d["forehead"] * r.uniform(0.6, 1.0), th, cv2.LINE_AA, shift=4)
+    # crow's feet: fans at the outer eye corners
+    for corner, sign in ((36, -1), (45, 1)):
+        for k in range(int(r.integers(2, 5))):
+            ang = np.radians(r.uniform(-35, 35))
+            p0 = px[corner] + np.array([sign * eye_w * 0.06, 0])
+            p1 = p0 + eye_w * 0.22 * np.array([sign * np.cos(ang), np.sin(ang)])
+            cv2.line(lines, tuple(np.round(p0 * 16).astype(int)), tuple(np.round(p1 * 16).astype(int)),
+                     d["crows_feet"] * r.uniform(0.5, 1.0), th, cv2.LINE_AA, shift=4)
+    # nasolabial folds: from beside the nose wings to beside the mouth corners
+    for wing, mouth, sign in ((31, 48, -1), (35, 54, 1)):
+        p0 = px[wing] + np.array([sign * eye_w * 0.06, -eye_w * 0.05])
+        p2 = px[mouth] + np.array([sign * eye_w * 0.08, eye_w * 0.05])
+        p1 = (p0 + p2) / 2 + np.array([sign * eye_w * 0.06, 0])
+        t = np.linspace(0, 1, 20)[:, None]
+        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+        cv2.polylines(lines, [np.round(curve * 16).astype(np.int32)], False, d["nasolabial"], th * 2,
+                      cv2.LINE_AA, shift=4)
+    lines = cv2.GaussianBlur(lines, (0, 0), max(1.0, size / 512))
+    disp -= lines * (0.5 + 0.5 * d["age"])
+    # only on the face tile, fading out towards its border
+    tile = np.zeros((size, size), np.float32)
+    a = int(ATLAS_FACE * size)
+    tile[:a, :a] = 1.0
+    tile = cv2.GaussianBlur(tile, (0, 0), size / 64)
+    return (disp * tile).astype(np.float32)
