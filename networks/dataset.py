@@ -1,0 +1,70 @@
+"""Read a synthetic set made by ``python -m headforge synth`` back for training.
+
+:class:`SynthSet` needs only numpy and OpenCV: ``len(ds)``, ``ds[i]`` -> a dict with ``image``
+``(H, W, 3)`` uint8 sRGB and the labels of that sample (see ``headforge.core.synth``); shards' label
+files are loaded lazily and cached. :meth:`SynthSet.torch` wraps it as a ``torch.utils.data.Dataset``.
+Only shards that are complete are read, so a set can be used while it is still being rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..addon.synth_worker import shard_ok, shard_path
+from ..core.synth import SynthConfig
+
+PER_SAMPLE_SCALARS = ("focal_mm", "light_setup", "melanin", "background", "index")
+
+
+class SynthSet:
+    def __init__(self, root):
+        self.root = Path(root)
+        m = self.root / "manifest.json"
+        if not m.exists():
+            raise FileNotFoundError(f"{str(self.root)!r} is not a Headforge synthetic set (no manifest.json).")
+        self.manifest = json.loads(m.read_text())
+        self.config = SynthConfig.from_dict(self.manifest["config"])
+        self.shards = [k for k in range(self.config.n_shards) if shard_ok(self.root, self.config, k)]
+        self.items = [(k, j, i) for k in self.shards for j, i in enumerate(self.config.shard_indices(k))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @lru_cache(maxsize=8)
+    def _labels(self, k: int) -> dict:
+        with np.load(shard_path(self.root, k) / "labels.npz") as z:
+            return {key: z[key] for key in z.files}
+
+    def __getitem__(self, n: int) -> dict:
+        k, j, i = self.items[n]
+        lab = self._labels(k)
+        out = {key: v[j] for key, v in lab.items()}
+        img = cv2.imread(str(shard_path(self.root, k) / f"{i:08d}.{self.config.image_format}"), cv2.IMREAD_COLOR)
+        out["image"] = img[:, :, ::-1].copy()
+        out["depth"] = out["depth"].astype(np.float32)
+        out["normal"] = out["normal"].astype(np.float32) / 127.0
+        if self.config.details:
+            out["detail_uv"] = np.load(shard_path(self.root, k) / f"detail_{i:08d}.npy").astype(np.float32)
+            out["disp_image"] = out["disp_image"].astype(np.float32)
+        return out
+
+    def torch(self, transform=None):
+        """A ``torch.utils.data.Dataset`` over this set (torch is imported only here)."""
+        import torch
+
+        base = self
+
+        class _TorchSet(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(base)
+
+            def __getitem__(self, n):
+                s = base[n]
+                return transform(s) if transform else s
+
+        return _TorchSet()

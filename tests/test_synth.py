@@ -1,0 +1,144 @@
+"""Synthetic training set: parameters, labels against real (tiny) Cycles renders, CLI on Dask."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from headforge.core import synth as S
+
+
+def test_parameters_are_deterministic_and_cover_the_space(model):
+    cfg = S.SynthConfig(count=300, seed=7)
+    a, b = S.sample_params(cfg, 5, model), S.sample_params(cfg, 5, model)
+    np.testing.assert_array_equal(a["identity"], b["identity"])
+    assert a["lights"] == b["lights"]
+    other = S.sample_params(S.SynthConfig(count=300, seed=8), 5, model)
+    assert not np.array_equal(a["identity"], other["identity"])
+    ps = [S.sample_params(cfg, i, model) for i in range(300)]
+    setups = {p["lights"]["setup"] for p in ps}
+    yaw = np.array([p["yaw"] for p in ps])
+    neutral = np.mean([p["expression"].max() == 0 for p in ps])
+    melanin = np.array([p["appearance"]["melanin"] for p in ps])
+    kinds = {p["background"]["kind"] for p in ps}
+    focal = np.array([p["focal_mm"] for p in ps])
+    assert len(setups) >= 30
+    assert 0.1 < np.mean(np.abs(yaw) > 15) < 0.3 and np.abs(yaw).max() <= 45
+    assert 0.2 < neutral < 0.5
+    assert melanin.min() < 0.05 and melanin.max() > 0.95
+    assert kinds == {"hdri", "clutter", "noise"}
+    assert focal.min() < 30 and focal.max() > 80
+    assert all(np.abs(p["identity"]).max() <= cfg.truncation for p in ps)
+    assert any(p["mixed_identity"] for p in ps)
+
+
+bpy = pytest.importorskip("bpy")
+
+
+def test_labels_agree_with_cycles(model, tmp_path):
+    """Tiny real renders with a transparent film: the label mask matches Cycles' alpha, visible
+    landmarks land on the rendered head, and the depth map agrees with the mesh."""
+    import cv2
+
+    from headforge.addon.synth_scene import SynthScene
+    from headforge.core.correspondence import load_correspondence
+
+    corr = load_correspondence(model)
+    cfg = S.SynthConfig(count=3, size=48, samples=2)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = SynthScene(model, cfg)
+    scene.scene.render.film_transparent = True
+    scene.scene.render.image_settings.color_mode = "RGBA"
+    # samples whose background is the HDRI (a backdrop plane would be opaque in the alpha)
+    picked = [i for i in range(40) if S.sample_params(cfg, i, model)["background"]["kind"] == "hdri"][:3]
+    assert len(picked) == 3
+    for i in picked:
+        p = S.sample_params(cfg, i, model)
+        verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
+        path = tmp_path / f"{i}.png"
+        scene.render(p, verts, cam, path)
+        rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        alpha = rgba[:, :, 3] > 127
+        mask = lab["mask"] > 0
+        iou = (alpha & mask).sum() / (alpha | mask).sum()
+        assert iou > 0.85, iou
+        vis = lab["lm68_visible"]
+        px = np.clip(np.round(lab["lm68"][vis]).astype(int), 0, cfg.size - 1)
+        assert alpha[px[:, 1], px[:, 0]].mean() > 0.95
+        z = cam.to_camera(verts[S.LANDMARKS_68])[:, 2]
+        d = lab["depth"][px[:, 1], px[:, 0]]
+        assert np.median(np.abs(d - z[vis])) < 0.5  # cm
+    bpy.data.scenes.remove(scene.scene)
+
+
+def _synth(out, *extra, timeout=600):
+    return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
+    from headforge.networks.dataset import SynthSet
+
+    args = ("--count", 4, "--size", 32, "--shard-size", 2, "--samples", 2, "--seed", 3)
+    a = tmp_path / "a"
+    r = _synth(a, *args, "--workers", 2)  # a LocalCluster with 2 workers renders the 2 shards
+    assert r.returncode == 0, r.stderr[-3000:]
+    man = json.loads((a / "manifest.json").read_text())
+    assert man["shards"] == {"0": "done", "1": "done"} and man["images_done"] == 4
+    ds = SynthSet(a)
+    assert len(ds) == 4 and ds[3]["image"].shape == (32, 32, 3) and ds[3]["lm68"].shape == (68, 2)
+
+    # same seed, same set
+    b = tmp_path / "b"
+    assert _synth(b, *args).returncode == 0
+    for k in (0, 1):
+        za = np.load(a / "shards" / f"shard_{k:05d}" / "labels.npz")
+        zb = np.load(b / "shards" / f"shard_{k:05d}" / "labels.npz")
+        for key in za.files:
+            np.testing.assert_array_equal(za[key], zb[key])
+    ia, ib = SynthSet(a)[0]["image"].astype(int), SynthSet(b)[0]["image"].astype(int)
+    assert np.abs(ia - ib).max() <= 3
+
+    # resume: delete one shard and break another's labels; only those are rendered again
+    import shutil
+
+    keep = a / "shards" / "shard_00000" / "meta.json"
+    t_keep = keep.stat().st_mtime_ns
+    shutil.rmtree(a / "shards" / "shard_00001")
+    r = _synth(a, *args)
+    assert r.returncode == 0 and "1 shards rendered, 1 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert keep.stat().st_mtime_ns == t_keep
+    (a / "shards" / "shard_00000" / "labels.npz").write_bytes(b"broken")
+    r = _synth(a, *args)
+    assert "1 shards rendered, 1 already done" in r.stdout
+    assert len(SynthSet(a)) == 4
+
+
+def test_details_labels(tmp_path):
+    from headforge.networks.dataset import SynthSet
+
+    out = tmp_path / "d"
+    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = SynthSet(out)[1]
+    assert s["detail_uv"].shape == (1024, 1024) and s["detail_uv"].min() < -0.005
+    face = s["mask"] == S.MASK_FACE
+    assert (s["disp_image"][face] < 0).mean() > 0.3 and not s["disp_image"][s["mask"] == 0].any()
+
+
+def test_bad_arguments(tmp_path):
+    r = _synth(tmp_path / "x", "--count", 0)
+    assert r.returncode == 1 and "at least 1" in r.stderr
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = _synth(f, "--count", 2)
+    assert r.returncode == 1 and "is a file" in r.stderr
+    t = time.perf_counter()
+    r = _synth(tmp_path / "y", "--count", 2, "--scheduler", "tcp://127.0.0.1:9")
+    assert r.returncode == 1 and "Cannot reach the Dask scheduler" in r.stderr and "Traceback" not in r.stderr
+    assert time.perf_counter() - t < 120
+    r = _synth(tmp_path / "y", "--count", 3, "--scheduler", "tcp://127.0.0.1:9")
+    assert r.returncode == 1 and "other settings" in r.stderr
