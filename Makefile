@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench extension clean
+.PHONY: all install demo test bench bench-synth extension clean
 
 all: demo
 
@@ -33,6 +33,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+
+# synthetic set: speed with 1 and 2 workers, MediaPipe realism proxy on 200 renders (about 8 minutes)
+bench-synth: $(STAMP)
+	$(BIN)/python bench/synth_bench.py --n 200 --out out/synth_bench
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 extension: $(STAMP)

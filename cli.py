@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--details", action="store_true", help="render fine detail and save its ground truth")
     y.add_argument("--preview", action="store_true", help="write contact_sheet.png of 64 renders")
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
-    y.add_argument("--samples", type=int, default=12, help="Cycles samples per pixel, denoised (default 12)")
+    y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
     y.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     return p

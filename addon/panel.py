@@ -45,9 +45,27 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             box.operator("headforge.export_head", icon="EXPORT")
 
 
+class HEADFORGE_PT_synth(bpy.types.Panel):
+    bl_label = "Synthetic data"
+    bl_idname = "HEADFORGE_PT_synth"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Headforge"
+    bl_parent_id = "HEADFORGE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        col = self.layout.column()
+        col.label(text="Preview the training-set generator")
+        col.operator("headforge.synth_preview", icon="RENDER_STILL")
+        col.label(text="Large sets: python -m headforge synth", icon="INFO")
+
+
 def register():
     bpy.utils.register_class(HEADFORGE_PT_main)
+    bpy.utils.register_class(HEADFORGE_PT_synth)
 
 
 def unregister():
+    bpy.utils.unregister_class(HEADFORGE_PT_synth)
     bpy.utils.unregister_class(HEADFORGE_PT_main)

@@ -171,6 +171,7 @@ def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: s
                 raise SynthError(f"Cannot reach the Dask scheduler at {scheduler!r} ({e}). Check the address "
                                  "(tcp://host:8786) and that the scheduler is running.") from None
         else:
+            os.environ.setdefault("HEADFORGE_RENDER_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                                    dashboard_address=None)
             client = Client(cluster)

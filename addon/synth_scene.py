@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import bpy
@@ -26,7 +25,7 @@ from mathutils import Matrix, Vector
 
 from ..core import synth as S
 from ..core.camera import Camera
-from ..core.facemodel import ATLAS_FACE, LANDMARKS_68, FaceModel
+from ..core.facemodel import ATLAS_FACE, FaceModel
 from .build import build_mesh, camera_matrix_world, image_from_array, part_material, to_blender
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
@@ -87,9 +86,15 @@ class SynthScene:
         sc.cycles.samples = cfg.samples
         sc.cycles.use_adaptive_sampling = True
         sc.cycles.use_denoising = True
+        sc.cycles.denoising_quality = "FAST"   # OpenImageDenoise's fast mode: -0.4 s a frame at 224^2
+        sc.cycles.denoising_prefilter = "FAST"
         sc.cycles.max_bounces = 4
         sc.cycles.caustics_reflective = sc.cycles.caustics_refractive = False
         sc.render.use_persistent_data = True
+        threads = int(os.environ.get("HEADFORGE_RENDER_THREADS", "0") or 0)
+        if threads > 0:  # several workers on one machine share its cores
+            sc.render.threads_mode = "FIXED"
+            sc.render.threads = threads
         sc.render.resolution_x = sc.render.resolution_y = cfg.size
         sc.render.resolution_percentage = 100
         sc.render.film_transparent = False
@@ -245,6 +250,7 @@ class SynthScene:
         self.bump = bump
         bsdf.inputs["Subsurface Radius"].default_value = (1.0, 0.35, 0.2)
         bsdf.inputs["Subsurface Scale"].default_value = 0.004
+        bsdf.subsurface_method = "BURLEY"  # random walk costs 8 % more a frame for no visible difference
         self.bsdf = bsdf
         return mat
 
@@ -418,10 +424,3 @@ def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:
         img = cv2.GaussianBlur(img, (0, 0), r.uniform(1, 6))
         img = img * r.uniform(0.4, 1.0) + r.uniform(0, 0.3)
     return np.clip(img * 255, 0, 255).astype(np.uint8)
-
-
-def make_scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="headforge-synth-"))
-
-
-__all__ = ["SynthScene", "background_image", "HDRIS", "os"]

@@ -142,3 +142,17 @@ def test_bad_arguments(tmp_path):
     assert time.perf_counter() - t < 120
     r = _synth(tmp_path / "y", "--count", 3, "--scheduler", "tcp://127.0.0.1:9")
     assert r.returncode == 1 and "other settings" in r.stderr
+
+
+def test_preview_operator(tmp_path):
+    import headforge
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    headforge.register()
+    try:
+        n_scenes = len(bpy.data.scenes)
+        assert bpy.ops.headforge.synth_preview(count=2, size=32, directory=str(tmp_path)) == {"FINISHED"}
+        assert (tmp_path / "00000001.png").exists() and (tmp_path / "contact_sheet.png").exists()
+        assert "Headforge synth preview" in bpy.data.images and len(bpy.data.scenes) == n_scenes
+    finally:
+        headforge.unregister()
