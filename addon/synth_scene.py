@@ -9,7 +9,8 @@ background change, then Cycles renders (CPU, denoised, AgX view transform, 8-bit
   variation. Eyes, teeth, gums and lashes use the part materials of :mod:`headforge.addon.build`.
 * Light: one of Blender's bundled CC0 studio HDRIs, rotated and scaled, plus 0-3 area lights.
 * Background: the HDRI itself, or a plane behind the head with procedural clutter or blurred noise.
-* With fine detail: a Subdivision and a Displace modifier driven by the sample's UV displacement map.
+* With fine detail: Cycles displacement ("Displacement and Bump") of the subdivided head by the sample's UV
+  displacement map: geometry where the mesh resolves it, bump below that.
 """
 
 from __future__ import annotations
@@ -156,20 +157,24 @@ class SynthScene:
                 me.materials.append(mat)
         self.detail_img = None
         if self.cfg.details:
+            # Cycles displacement ("Displacement and Bump"): the subdivided mesh is displaced by the map and
+            # what is finer than the mesh is shaded as bump, both from the same UV map.
             sub = self.head.modifiers.new("Subdivision", "SUBSURF")
             sub.levels, sub.render_levels = 1, 1
-            tex = bpy.data.textures.new("Synth detail", "IMAGE")
-            self.detail_img = bpy.data.images.new("Synth detail", self.cfg.detail_size, self.cfg.detail_size,
-                                                  float_buffer=True)
-            self.detail_img.colorspace_settings.name = "Non-Color"
-            tex.image = self.detail_img
-            tex.extension = "EXTEND"
-            disp = self.head.modifiers.new("Displace", "DISPLACE")
-            disp.texture = tex
-            disp.texture_coords = "UV"
-            disp.uv_layer = "UVMap"
-            disp.direction = "NORMAL"
-            self.displace = disp
+            if hasattr(self.skin, "displacement_method"):
+                self.skin.displacement_method = "BOTH"
+            else:
+                self.skin.cycles.displacement_method = "BOTH"
+            nt = self.skin.node_tree
+            uvn = next(n for n in nt.nodes if n.type == "UVMAP")
+            self.detail_node = nt.nodes.new("ShaderNodeTexImage")
+            self.detail_node.interpolation = "Cubic"
+            self.detail_node.extension = "EXTEND"
+            nt.links.new(uvn.outputs["UV"], self.detail_node.inputs["Vector"])
+            self.disp_node = nt.nodes.new("ShaderNodeDisplacement")
+            nt.links.new(self.detail_node.outputs["Color"], self.disp_node.inputs["Height"])
+            output = next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")
+            nt.links.new(self.disp_node.outputs["Displacement"], output.inputs["Displacement"])
 
     def _skin_material(self):
         mat = bpy.data.materials.new("Synth skin")
@@ -298,20 +303,22 @@ class SynthScene:
         self._set_skin(p["appearance"])
         self._set_lights(p, cam)
         self._set_background(p, cam)
-        if detail_uv is not None and self.detail_img is not None:
+        if detail_uv is not None and self.cfg.details:
             lo, hi = float(detail_uv.min()), float(detail_uv.max())
             span = max(hi - lo, 1e-6)
             rgba = np.ones((detail_uv.shape[0], detail_uv.shape[1], 4), np.float32)
             rgba[:, :, :3] = ((detail_uv[::-1] - lo) / span)[:, :, None]
-            old = self.detail_img
-            self.detail_img = bpy.data.images.new("Synth detail", detail_uv.shape[1], detail_uv.shape[0],
-                                                  float_buffer=True)
-            self.detail_img.colorspace_settings.name = "Non-Color"
-            self.detail_img.pixels.foreach_set(rgba.ravel())
-            self.displace.texture.image = self.detail_img
-            bpy.data.images.remove(old)
-            self.displace.mid_level = (0.0 - lo) / span
-            self.displace.strength = span * 0.01  # cm -> m
+            # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
+            img = bpy.data.images.new("Synth detail", detail_uv.shape[1], detail_uv.shape[0], float_buffer=True)
+            img.colorspace_settings.name = "Non-Color"
+            img.pixels.foreach_set(rgba.ravel())
+            old, self.detail_img = self.detail_img, img
+            self.detail_node.image = img
+            if old is not None:
+                bpy.data.images.remove(old)
+            # height (value - midlevel) * scale = the map in metres along the normal
+            self.disp_node.inputs["Midlevel"].default_value = (0.0 - lo) / span
+            self.disp_node.inputs["Scale"].default_value = span * 0.01
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
 
