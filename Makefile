@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth extension clean
+.PHONY: all install demo test bench bench-synth train extension clean
 
 all: demo
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
 	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
 		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib \
-		"dask[distributed]"
+		"dask[distributed]" torch==2.13.0 onnxruntime onnx
 	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
 	$(PIP) install --no-deps mediapipe==0.10.21
 	$(PIP) install --no-deps -e .
@@ -37,6 +37,15 @@ bench: $(STAMP)
 # synthetic set: speed with 1 and 2 workers, MediaPipe realism proxy on 200 renders (about 8 minutes)
 bench-synth: $(STAMP)
 	$(BIN)/python bench/synth_bench.py --n 200 --out out/synth_bench
+
+# CoarseNet from scratch: renders 500 held-out + 10000 training images (about 4 h on 2 cores, resumable),
+# then trains on the CPU and writes core/weights/coarsenet.onnx
+DATA ?= out/data
+train: $(STAMP)
+	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
+	$(BIN)/python -m headforge synth --count 10000 --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
+	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --heldout $(DATA)/coarse-heldout \
+		--out core/weights/coarsenet.onnx
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 extension: $(STAMP)

@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                                                    "(default: $HEADFORGE_FACE_MODEL or ../shared)")
     c.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
+    c.add_argument("--no-regressor", action="store_true", help="start the fit from the mean face, not CoarseNet")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
     c.add_argument("--export", metavar="FORMATS", default="",
@@ -137,7 +138,7 @@ def create_one(photo: str, out_dir: Path, args, log) -> dict:
     if not args.no_blend:
         build, files = _blender()  # fail early, before the work
     avatar = create_avatar(photo, face_index=args.face_index, texture_size=args.texture_size,
-                           model_path=args.model)
+                           model_path=args.model, use_regressor=False if args.no_regressor else None)
     t = time.perf_counter()
     write_core_outputs(avatar, out_dir, overwrite=True)
     if not args.no_blend:

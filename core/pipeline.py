@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,6 +45,7 @@ class Avatar:
     detected68: np.ndarray            #: (68, 2) detected landmarks mapped to iBUG-68, pixels
     projected68: np.ndarray           #: (68, 2) the model's 68 landmarks projected, pixels (jaw: silhouette)
     timings: dict = field(default_factory=dict)  #: seconds per stage
+    initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
 
     # conveniences -------------------------------------------------------------------------------
     @property
@@ -91,6 +94,7 @@ class Avatar:
             "detected_landmarks68": np.round(self.detected68, 3).tolist(),
             "detected_landmarks": np.round(self.landmarks.points, 3).tolist(),
             "contour_vertices": [int(v) for v in self.fit.contour_vertices],
+            "initializer": self.initializer,
             "quality": {
                 "nme68_percent_eye_distance": round(self.nme68, 4),
                 "mean_landmark_error_percent": round(self.fit.landmark_error, 4),
@@ -113,14 +117,17 @@ class Avatar:
 def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model_path=None,
                   init: InitialGuess | None = None, weights: FitWeights | None = None,
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                  model: FaceModel | None = None) -> Avatar:
+                  model: FaceModel | None = None, use_regressor: bool | None = None,
+                  regressor_path=None) -> Avatar:
     """Turn one photo into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
     ``face_index``: 0 = largest face. ``texture_size``: 1024, 2048 or 4096. ``model_path``: ICT-FaceKit
     path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
-    regressor's guess). ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled
-    and cancels with :class:`~headforge.core.errors.Cancelled`.
+    regressor's guess). ``use_regressor``: start the fit from CoarseNet's prediction (None = when its weights
+    are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
+    mean face). ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled and
+    cancels with :class:`~headforge.core.errors.Cancelled`.
 
     Raises subclasses of :class:`~headforge.core.errors.HeadforgeError` for bad input.
     """
@@ -147,6 +154,20 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     lm = detect_landmarks(img, face_index)
     timings["landmarks"] = time.perf_counter() - t
 
+    initializer = "given" if init is not None else "mean face"
+    if init is None and use_regressor is not False:
+        from . import regress
+
+        path = regressor_path or regress.WEIGHTS
+        if use_regressor or os.path.exists(path):
+            try:
+                pred = regress.load(path).predict(img, lm.points)
+                init = regress.initial_guess(pred, *lm.image_size)
+                timings["regress"] = pred.seconds
+                initializer = "coarsenet"
+            except regress.RegressorUnavailable as e:
+                warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=2)
+
     step("fit", 0.25)
     t = time.perf_counter()
     fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop)
@@ -164,4 +185,4 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     timings["total"] = time.perf_counter() - t_start
     step("done", 1.0)
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
-                  detected68=detected68, projected68=projected68, timings=timings)
+                  detected68=detected68, projected68=projected68, timings=timings, initializer=initializer)

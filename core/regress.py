@@ -1,0 +1,195 @@
+"""CoarseNet inference: the fit's first guess of identity, expression and pose from a learned regressor.
+
+Pure numpy/OpenCV/onnxruntime (no torch). The network (``networks/coarsenet.py``) sees a face crop aligned
+by the detected MediaPipe landmarks, and optionally those landmarks themselves. Outputs are turned into a
+:class:`~headforge.core.fit.InitialGuess`. The weights ship with the project
+(``core/weights/coarsenet.onnx``); a missing or corrupt file gives :class:`RegressorUnavailable` and the
+pipeline falls back to the mean face with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import HeadforgeError
+from .fit import InitialGuess
+
+CROP = 128
+#: crop pixels per unit of the canonical template (MediaPipe's canonical face, cm): face ~ 15 cm wide
+TEMPLATE_SCALE = CROP / 19.0
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "coarsenet.onnx"
+N_ID, N_EX = 100, 53
+
+
+class RegressorUnavailable(HeadforgeError):
+    kind = "regressor"
+
+
+_template = None
+
+
+def template() -> np.ndarray:
+    """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal)."""
+    global _template
+    if _template is None:
+        from . import config
+        from .correspondence import _read_obj
+
+        p = config.mediapipe_mesh_path()
+        if p is None:
+            raise RegressorUnavailable("MediaPipe's canonical face mesh is needed to align crops "
+                                       f"(set {config.MEDIAPIPE_MESH_ENV}).")
+        v, _ = _read_obj(p)
+        if len(v) < 478:
+            v = np.vstack([v, np.repeat(v[[33, 133]].mean(0, keepdims=True), 5, 0),
+                           np.repeat(v[[362, 263]].mean(0, keepdims=True), 5, 0)])
+        xy = v[:, :2] * np.array([1.0, -1.0])  # image y down
+        xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([CROP / 2, CROP / 2 + 4])
+        _template = xy.astype(np.float32)
+    return _template
+
+
+def align(points: np.ndarray) -> np.ndarray:
+    """2x3 similarity (OpenCV affine) taking image pixels to crop pixels, from 468 detected points."""
+    src = np.asarray(points[:468], np.float64)
+    dst = template()[:468].astype(np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    # complex-number least squares: dst ~ z * src
+    za = a[:, 0] + 1j * a[:, 1]
+    zb = b[:, 0] + 1j * b[:, 1]
+    z = (np.conj(za) @ zb) / (np.conj(za) @ za)
+    A = np.array([[z.real, -z.imag], [z.imag, z.real]])
+    return np.hstack([A, (md - A @ ms)[:, None]])
+
+
+def crop_face(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned ``(CROP, CROP, 3)`` uint8 crop and the 2x3 image->crop transform."""
+    M = align(points)
+    crop = cv2.warpAffine(image, M, (CROP, CROP), flags=cv2.INTER_AREA if abs(np.linalg.det(M[:, :2])) < 1
+                          else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, M
+
+
+def network_inputs(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(1, 3, CROP, CROP)`` float32 image in [-1, 1], ``(1, 956)`` landmarks in crop units ([-1, 1]) and
+    the 2x3 transform."""
+    crop, M = crop_face(image, points)
+    x = (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+    pts = np.asarray(points, np.float64) @ M[:, :2].T + M[:, 2]
+    lm = ((pts / (CROP / 2)) - 1.0).astype(np.float32).reshape(1, -1)
+    return x, lm, M
+
+
+def rotation_from_6d(r6: np.ndarray) -> np.ndarray:
+    """Gram-Schmidt of two 3-vectors (Zhou et al. 2019) -> rotation matrix (columns)."""
+    a, b = r6[:3], r6[3:]
+    x = a / (np.linalg.norm(a) + 1e-9)
+    b = b - (x @ b) * x
+    y = b / (np.linalg.norm(b) + 1e-9)
+    return np.stack([x, y, np.cross(x, y)], 1)
+
+
+@dataclass
+class Prediction:
+    identity: np.ndarray      #: (100,)
+    expression: np.ndarray    #: (53,) in [0, 1]
+    rotation: np.ndarray      #: (3, 3) model -> camera (OpenCV), in the full image
+    scale: float              #: image pixels per cm at the head's depth (weak perspective)
+    origin_px: np.ndarray     #: (2,) model origin projected into the image, pixels
+    seconds: float = 0.0
+
+
+class CoarseNet:
+    """onnxruntime session around the exported network (thread-safe)."""
+
+    def __init__(self, path: str | Path | None = None, providers=None):
+        path = Path(path) if path else WEIGHTS
+        if not path.exists():
+            raise RegressorUnavailable(f"CoarseNet weights {str(path)!r} are missing. Reinstall Headforge or "
+                                       "retrain them with `make train`; the fit starts from the mean face meanwhile.")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RegressorUnavailable("onnxruntime is not installed (pip install onnxruntime); the fit starts "
+                                       "from the mean face.") from None
+        want = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        avail = ort.get_available_providers()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts,
+                                                providers=[p for p in want if p in avail] or ["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types for corrupt models
+            raise RegressorUnavailable(f"CoarseNet weights {str(path)!r} cannot be loaded ({type(e).__name__}: "
+                                       f"{str(e)[:200]}). Reinstall Headforge or retrain with `make train`; the fit "
+                                       "starts from the mean face meanwhile.") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.meta = json.loads(meta.get("headforge", "{}"))
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self._lock = threading.Lock()
+
+    def predict(self, image: np.ndarray, points: np.ndarray) -> Prediction:
+        import time
+
+        t = time.perf_counter()
+        x, lm, M = network_inputs(image, points)
+        feed = {"image": x}
+        if "landmarks" in self.inputs:
+            feed["landmarks"] = lm
+        with self._lock:
+            out = self.session.run(None, feed)[0][0]
+        p = decode(out, M)
+        p.seconds = time.perf_counter() - t
+        return p
+
+
+def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
+    """Network output (100 + 53 + 6 + 3) and the image->crop transform -> a prediction in the image."""
+    ident = out[:N_ID].astype(np.float64)
+    expr = 1.0 / (1.0 + np.exp(-out[N_ID:N_ID + N_EX]))
+    R_crop = rotation_from_6d(out[N_ID + N_EX:N_ID + N_EX + 6].astype(np.float64))
+    s_crop, ox, oy = out[N_ID + N_EX + 6:N_ID + N_EX + 9].astype(np.float64)
+    A, tvec = M[:, :2], M[:, 2]
+    k = np.sqrt(abs(np.linalg.det(A)))           # crop pixels per image pixel
+    rot2 = A / k                                  # in-plane rotation image -> crop
+    R3 = np.eye(3)
+    R3[:2, :2] = rot2.T                           # crop -> image (inverse rotation)
+    R_img = R3 @ R_crop
+    origin_crop = np.array([ox, oy]) * (CROP / 2) + CROP / 2
+    origin_img = np.linalg.solve(A, origin_crop - tvec)
+    scale_img = np.exp(s_crop) * TEMPLATE_SCALE / k
+    return Prediction(identity=ident, expression=expr, rotation=R_img, scale=float(scale_img),
+                      origin_px=origin_img)
+
+
+def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False) -> InitialGuess:
+    """The fit's starting point from a prediction. By default only the shape (identity, expression) is
+    used and the fit solves the pose by EPnP on that shape; ``use_pose`` also takes the predicted pose
+    (weak perspective turned into full perspective at the image's focal length)."""
+    if not use_pose:
+        return InitialGuess(identity=p.identity, expression=p.expression)
+    from .fit import initial_camera
+
+    f, cx, cy = initial_camera(width, height)
+    z = f / p.scale
+    t = np.array([(p.origin_px[0] - cx) * z / f, (p.origin_px[1] - cy) * z / f, z])
+    return InitialGuess(identity=p.identity, expression=p.expression, rotation=p.rotation, translation=t)
+
+
+_net: dict = {}
+_net_lock = threading.Lock()
+
+
+def load(path=None) -> CoarseNet:
+    key = str(path or WEIGHTS)
+    with _net_lock:
+        if key not in _net:
+            _net[key] = CoarseNet(path)
+        return _net[key]

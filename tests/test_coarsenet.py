@@ -1,0 +1,92 @@
+"""CoarseNet: ONNX vs torch, weights handling, one real training step on real renders."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from headforge.core import regress  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    from headforge.networks.coarsenet import CoarseNet
+    from headforge.networks.export import export_onnx
+
+    torch.manual_seed(0)
+    net = CoarseNet(use_landmarks=True)
+    # non-trivial weights so the comparison means something
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    path = tmp_path_factory.mktemp("w") / "coarsenet.onnx"
+    export_onnx(net, path, meta={"note": "test"})
+    return net.eval(), path
+
+
+def test_onnx_matches_torch(onnx_file, astronaut_rgb):
+    from headforge.core.landmarks import detect_landmarks
+
+    net, path = onnx_file
+    cn = regress.CoarseNet(path)
+    assert cn.meta["network"] == "coarsenet" and cn.inputs == ["image", "landmarks"]
+    lm = detect_landmarks(astronaut_rgb)
+    x, l, M = regress.network_inputs(astronaut_rgb, lm.points)
+    onnx_out = cn.session.run(None, {"image": x, "landmarks": l})[0]
+    with torch.no_grad():
+        torch_out = net(torch.from_numpy(x), torch.from_numpy(l)).numpy()
+    # stated tolerance: 1e-4 absolute on outputs of order 1
+    np.testing.assert_allclose(onnx_out, torch_out, atol=1e-4)
+    p = cn.predict(astronaut_rgb, lm.points)
+    assert p.identity.shape == (100,) and 0 <= p.expression.min() and p.expression.max() <= 1
+    np.testing.assert_allclose(p.rotation @ p.rotation.T, np.eye(3), atol=1e-6)
+    # the aligned crop puts the face where the template says: the eyes land near the template's eyes
+    pts = lm.points @ M[:, :2].T + M[:, 2]
+    assert np.abs(pts[[33, 263]] - regress.template()[[33, 263]]).max() < 6
+
+
+def test_missing_or_corrupt_weights_fall_back(tmp_path, avatars, model):
+    from headforge.core import create_avatar
+
+    with pytest.raises(regress.RegressorUnavailable, match="missing"):
+        regress.CoarseNet(tmp_path / "none.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(regress.RegressorUnavailable, match="cannot be loaded"):
+        regress.CoarseNet(bad)
+    img = avatars["grace_hopper"].image
+    with pytest.warns(RuntimeWarning, match="mean face"):
+        a = create_avatar(img, texture_size=1024, model=model, use_regressor=True, regressor_path=bad)
+    assert a.initializer == "mean face" and a.nme68 < 3.0
+
+
+def test_pipeline_uses_the_regressor(onnx_file, avatars, model):
+    from headforge.core import create_avatar
+
+    _, path = onnx_file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, use_regressor=True,
+                          regressor_path=path)
+    assert a.initializer == "coarsenet" and "regress" in a.timings and a.nme68 < 3.0
+
+
+def test_one_training_step_on_real_renders(tmp_path):
+    import subprocess
+    import sys
+
+    from headforge.networks.train_coarse import train
+
+    data = tmp_path / "renders"
+    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "4", "--out", str(data), "--size",
+                        "192", "--shard-size", "4", "--samples", "2", "--seed", "21"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "w.onnx"
+    res = train(data, None, out=out, steps=2, batch=4, log=lambda *a: None)
+    assert res["steps"] == 2 and res["train_images"] >= 2
+    assert np.isfinite(list(res["final"].values())).all()
+    assert regress.CoarseNet(out).meta["steps"] == 2
