@@ -150,23 +150,32 @@ def skin_tone(colors: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.median(colors[sel], axis=0).astype(np.float32)
 
 
-def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
-                    size: int = 2048, face_points: np.ndarray | None = None) -> TextureResult:
-    """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
+@dataclass
+class TexelProjection:
+    """Where each skin texel lands in the photo. Texel arrays are for the ``M`` island texels, in
+    ``flat`` (row-major) order."""
 
-    ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels;
-    when given, only texels that project inside their convex hull (grown by 4 %) are taken from the photo,
-    so hair, ears, collars and background around the face are not baked onto the skin.
-    Returns a :class:`TextureResult`.
-    """
-    import time
+    islands: np.ndarray  #: (S, S) bool
+    flat: np.ndarray     #: (M,) int64 flat texel index
+    uvp: np.ndarray      #: (M, 2) float32 photo pixel
+    cos: np.ndarray      #: (M,) float32 cos(angle between surface normal and view ray)
+    seen: np.ndarray     #: (M,) bool in the photo, facing the camera, not occluded (and inside the face hull)
+    face_px: float       #: width of the well-facing face in the photo, pixels
 
-    t0 = time.perf_counter()
-    secs = {}
-    if size not in (512, 1024, 2048, 4096):
-        raise ValueError(f"texture size must be 512, 1024, 2048 or 4096, got {size}")
+    def to_grid(self, values: np.ndarray, fill=0) -> np.ndarray:
+        """Scatter per-texel ``values`` (M, ...) into an (S, S, ...) grid."""
+        size = self.islands.shape[0]
+        out = np.full((size * size,) + values.shape[1:], fill, values.dtype)
+        out[self.flat] = values
+        return out.reshape((size, size) + values.shape[1:])
+
+
+def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, size: int,
+                     image_hw: tuple[int, int], face_points: np.ndarray | None = None) -> TexelProjection:
+    """Project every skin texel of the ``size`` atlas into a photo of ``image_hw = (H, W)``, with a
+    z-buffer visibility test. ``face_points``: detected landmarks; when given, only texels inside their
+    convex hull (grown by 4 %) count as seen, so hair, ears, collars and background are left out."""
     islands, flat, tv, bw = uv_raster(model, size)
-    secs["raster"] = time.perf_counter() - t0
     Y = camera.to_camera(vertices).astype(np.float32)
     N = (model.vertex_normals(vertices) @ camera.rotation.T).astype(np.float32)
 
@@ -179,18 +188,10 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
                                           + 1e-12)
     z = P[:, 2]
     uvp = np.stack([camera.fx * P[:, 0] / z + camera.cx, camera.fy * P[:, 1] / z + camera.cy], 1)
-    secs["points"] = time.perf_counter() - t0
-
-    # photo at about the texture's sampling density (anti-aliasing for big photos)
-    H, W = image.shape[:2]
-    face_px = np.ptp(uvp[cos > 0.5, 0]) if (cos > 0.5).any() else W
-    tex_face_px = ATLAS_FACE * size * 0.6
-    s_img = float(min(1.0, tex_face_px / max(face_px, 1.0)))
-    img = image if s_img > 0.8 else cv2.resize(image, (max(1, round(W * s_img)), max(1, round(H * s_img))),
-                                               interpolation=cv2.INTER_AREA)
-    sx, sy = img.shape[1] / W, img.shape[0] / H
+    H, W = image_hw
+    face_px = float(np.ptp(uvp[cos > 0.5, 0])) if (cos > 0.5).any() else float(W)
     # z-buffer at a resolution where texels are denser than pixels
-    s_z = float(min(1.0, 0.5 * tex_face_px / max(face_px, 1.0)))
+    s_z = float(min(1.0, 0.5 * ATLAS_FACE * size * 0.6 / max(face_px, 1.0)))
     zshape = (max(1, round(H * s_z)), max(1, round(W * s_z)))
     front = cos > 0
     zb = _zbuffer(uvp[front] * s_z, z[front], zshape)
@@ -208,7 +209,32 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
         hull = cv2.convexHull(np.round(((fp - c) * 1.04 + c) * s_z * 16).astype(np.int32))
         cv2.fillConvexPoly(hull_img, hull, 1, lineType=cv2.LINE_8, shift=4)
         seen &= hull_img[zi, zj] > 0
-    secs["zbuffer"] = time.perf_counter() - t0
+    return TexelProjection(islands=islands, flat=flat, uvp=uvp.astype(np.float32), cos=cos.astype(np.float32),
+                           seen=seen, face_px=face_px)
+
+
+def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
+                    size: int = 2048, face_points: np.ndarray | None = None) -> TextureResult:
+    """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
+
+    ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels (see
+    :func:`texel_projection`). Returns a :class:`TextureResult`.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    secs = {}
+    if size not in (512, 1024, 2048, 4096):
+        raise ValueError(f"texture size must be 512, 1024, 2048 or 4096, got {size}")
+    H, W = image.shape[:2]
+    tp = texel_projection(model, vertices, camera, size, (H, W), face_points)
+    islands, flat, uvp, cos, seen = tp.islands, tp.flat, tp.uvp, tp.cos, tp.seen
+    secs["project"] = time.perf_counter() - t0
+    # photo at about the texture's sampling density (anti-aliasing for big photos)
+    s_img = float(min(1.0, ATLAS_FACE * size * 0.6 / max(tp.face_px, 1.0)))
+    img = image if s_img > 0.8 else cv2.resize(image, (max(1, round(W * s_img)), max(1, round(H * s_img))),
+                                               interpolation=cv2.INTER_AREA)
+    sx, sy = img.shape[1] / W, img.shape[0] / H
 
     mapx = np.full(size * size, -1, np.float32)
     mapy = np.full(size * size, -1, np.float32)

@@ -18,6 +18,7 @@ def test_create_writes_the_contract(photo_files, tmp_path):
         assert (out / f).stat().st_size > 0, f
     fit = json.loads((out / "fit.json").read_text())
     assert fit["image"]["width"] == 512 and fit["image"]["height"] == 512
+    assert fit["image"]["path"] == str(photo_files["astronaut"]) and fit["initializer"] == "mean face"
     assert len(fit["identity"]) == 100 and len(fit["expression"]) == 53
     assert np.array(fit["landmarks68"]).shape == (68, 2)
     assert np.array(fit["detected_landmarks"]).shape == (478, 2)

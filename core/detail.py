@@ -1,0 +1,182 @@
+"""Fine detail (3DFaceNet section VIII "FineNet"): image-space displacement -> UV displacement map -> normal
+map. Pure numpy/OpenCV/onnxruntime.
+
+* :func:`displacement_to_uv` resamples an image-space depth displacement (cm, along the view ray's
+  opposite, i.e. towards the camera is negative depth) into the skin atlas through the fitted camera and
+  mesh, keeps what the photo sees, and feathers the edge to zero.
+* :func:`normal_map` turns a UV displacement map into a tangent-space normal map (OpenGL convention,
+  +Y up), using the mesh's UV-to-surface scale.
+* :class:`FineNet` runs the exported U-Net (``core/weights/finenet.onnx``) on a 256 x 256 face crop
+  stacked with the coarse depth rendered from the fitted head.
+* :func:`highpass_baseline` is the no-network comparison: a high-pass of the image's luminance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .camera import Camera
+from .errors import HeadforgeError
+from .facemodel import ATLAS_FACE, FaceModel
+from .texture import MIN_COS, _clean_mask, texel_projection, uv_raster
+
+CROP = 256
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "finenet.onnx"
+
+
+class DetailUnavailable(HeadforgeError):
+    kind = "detail"
+
+
+@dataclass
+class DetailResult:
+    uv: np.ndarray          #: (S, S) float32 cm displacement along the normal (outwards positive)
+    mask: np.ndarray        #: (S, S) bool texels the photo saw
+    image: np.ndarray       #: (H, W) float32 cm image-space displacement that was resampled
+    seconds: float = 0.0
+
+    @property
+    def range_cm(self) -> tuple[float, float]:
+        return float(self.uv.min()), float(self.uv.max())
+
+
+def displacement_to_uv(model: FaceModel, vertices: np.ndarray, camera: Camera, disp_image: np.ndarray,
+                       size: int = 1024, face_points: np.ndarray | None = None,
+                       feather_cm: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Resample ``disp_image`` ``(H, W)`` (cm, positive = out of the skin) into the face tile of the skin
+    atlas. Returns ``(uv_map (S, S) float32 cm, seen mask (S, S) bool)``; unseen texels are 0 and the
+    seen region's edge fades to 0 over ``feather_cm`` of skin."""
+    H, W = disp_image.shape[:2]
+    tp = texel_projection(model, vertices, camera, size, (H, W), face_points)
+    mx = tp.to_grid(tp.uvp[:, 0], fill=-1.0)
+    my = tp.to_grid(tp.uvp[:, 1], fill=-1.0)
+    vals = cv2.remap(disp_image.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=0)
+    ok = tp.seen & (tp.cos >= MIN_COS)
+    grid = np.where(tp.to_grid(ok), vals, 0).astype(np.float32)
+    mask = _clean_mask(tp.to_grid(ok), size)
+    face_tile = np.zeros((size, size), bool)
+    a = int(round(ATLAS_FACE * size))
+    face_tile[:a, :a] = True
+    mask &= face_tile
+    # feather: distance (texels) to the mask's edge, converted with the atlas' scale (~cm per texel)
+    cm_per_texel = _cm_per_texel(model, vertices, size)
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5) * cm_per_texel
+    w = np.clip(dist / max(feather_cm, 1e-6), 0, 1)
+    w = w * w * (3 - 2 * w)
+    return (grid * w).astype(np.float32), mask
+
+
+def _cm_per_texel(model: FaceModel, vertices: np.ndarray, size: int) -> float:
+    """Median surface length of one texel step on the face tile."""
+    islands, flat, tv, bw = uv_raster(model, size)
+    P = (vertices[tv] * bw[:, :, None]).sum(1)
+    grid = np.full((size * size, 3), np.nan, np.float32)
+    grid[flat] = P
+    grid = grid.reshape(size, size, 3)
+    d = np.linalg.norm(np.diff(grid, axis=1), axis=2)
+    return float(np.nanmedian(d))
+
+
+def normal_map(model: FaceModel, vertices: np.ndarray, disp_uv: np.ndarray) -> np.ndarray:
+    """Tangent-space normal map ``(S, S, 3)`` uint8 (OpenGL convention: +X along u, +Y along v) of the
+    UV displacement ``disp_uv`` (cm) on this head."""
+    size = disp_uv.shape[0]
+    islands, flat, tv, bw = uv_raster(model, size)
+    P = np.full((size * size, 3), np.nan, np.float64)
+    P[flat] = (np.asarray(vertices, np.float64)[tv] * bw[:, :, None]).sum(1)
+    P = P.reshape(size, size, 3)
+    # surface length per texel along u (columns) and v (rows, v grows upwards = rows decrease)
+    du = np.linalg.norm(np.gradient(P, axis=1), axis=2)
+    dv = np.linalg.norm(np.gradient(P, axis=0), axis=2)
+    du = np.where(np.isfinite(du) & (du > 0), du, np.nanmedian(du))
+    dv = np.where(np.isfinite(dv) & (dv > 0), dv, np.nanmedian(dv))
+    h = disp_uv.astype(np.float64)
+    dh_du = np.gradient(h, axis=1) / du
+    dh_dv = -np.gradient(h, axis=0) / dv
+    n = np.stack([-dh_du, -dh_dv, np.ones_like(h)], -1)
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    return np.clip(np.round((n * 0.5 + 0.5) * 255), 0, 255).astype(np.uint8)
+
+
+def highpass_baseline(image: np.ndarray, sigma: float = 3.0, gain: float = 0.02) -> np.ndarray:
+    """No-network comparison: dark fine structures are hollows. ``(H, W)`` cm from the luminance
+    high-pass, scaled by ``gain`` (cm per unit of normalised luminance; fit it on data)."""
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    hp = g - cv2.GaussianBlur(g, (0, 0), sigma)
+    return (gain * hp / (hp.std() + 1e-6)).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------------------
+# FineNet inference
+
+
+def crop_transform(points: np.ndarray) -> np.ndarray:
+    """2x3 image -> 256 crop similarity (the CoarseNet alignment at twice the size)."""
+    from .regress import align
+
+    M = align(points)
+    return M * np.array([[2.0], [2.0]])
+
+
+def finenet_inputs(image: np.ndarray, depth: np.ndarray, points: np.ndarray):
+    """``(1, 4, 256, 256)`` float32: grey in [-1, 1], and coarse depth relative to its median (cm / 5);
+    plus the 2x3 transform."""
+    M = crop_transform(points)
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    crop = cv2.warpAffine(image, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    gray = cv2.warpAffine(g, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    d = np.where(np.isfinite(depth), depth, 0).astype(np.float32)
+    dc = cv2.warpAffine(d, M, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    valid = dc > 0
+    med = np.median(dc[valid]) if valid.any() else 0.0
+    dn = np.where(valid, (dc - med) / 5.0, 0).astype(np.float32)
+    x = np.stack([gray.astype(np.float32) / 127.5 - 1, dn, (crop[..., 0] / 127.5 - 1).astype(np.float32),
+                  valid.astype(np.float32)], 0)[None]
+    return x.astype(np.float32), M
+
+
+class FineNet:
+    def __init__(self, path: str | Path | None = None):
+        path = Path(path) if path else WEIGHTS
+        if not path.exists():
+            raise DetailUnavailable(f"FineNet weights {str(path)!r} are missing; the head is made without fine "
+                                    "detail. Reinstall Headforge or train them (networks/train_fine.py).")
+        try:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=[
+                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()])
+        except ImportError:
+            raise DetailUnavailable("onnxruntime is not installed; the head is made without fine detail.") from None
+        except Exception as e:
+            raise DetailUnavailable(f"FineNet weights {str(path)!r} cannot be loaded ({type(e).__name__}); the head "
+                                    "is made without fine detail.") from None
+        self._lock = threading.Lock()
+
+    def predict(self, image: np.ndarray, depth: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Image-space displacement ``(H, W)`` float32 cm."""
+        x, M = finenet_inputs(image, depth, points)
+        with self._lock:
+            out = self.session.run(None, {"input": x})[0][0, 0]
+        H, W = image.shape[:2]
+        back = cv2.warpAffine(out.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return back
+
+
+_nets: dict = {}
+
+
+def load(path=None) -> FineNet:
+    key = str(path or WEIGHTS)
+    if key not in _nets:
+        _nets[key] = FineNet(path)
+    return _nets[key]
