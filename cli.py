@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
     c.add_argument("--no-regressor", action="store_true", help="start the fit from the mean face, not CoarseNet")
+    c.add_argument("--no-detail", action="store_true", help="no FineNet fine detail (displacement.png)")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
     c.add_argument("--export", metavar="FORMATS", default="",
@@ -138,7 +139,8 @@ def create_one(photo: str, out_dir: Path, args, log) -> dict:
     if not args.no_blend:
         build, files = _blender()  # fail early, before the work
     avatar = create_avatar(photo, face_index=args.face_index, texture_size=args.texture_size,
-                           model_path=args.model, use_regressor=False if args.no_regressor else None)
+                           model_path=args.model, use_regressor=False if args.no_regressor else None,
+                           detail=False if args.no_detail else None)
     t = time.perf_counter()
     write_core_outputs(avatar, out_dir, overwrite=True)
     if not args.no_blend:

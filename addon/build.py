@@ -242,6 +242,11 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head["headforge_expression"] = [float(x) for x in avatar.fit.expression]
     head["headforge_image"] = avatar.image_path or ""
 
+    if getattr(avatar, "detail", None) is not None:
+        from .detail import apply_detail
+
+        apply_detail(head, avatar.detail.uv)
+
     cam_obj = build_camera(f"{name} camera", avatar.camera, photo, scene)
     coll.objects.link(cam_obj)
     head["headforge_camera"] = cam_obj.name

@@ -42,6 +42,10 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             add = r.operator("headforge.add_rig", icon="ARMATURE_DATA")
             add.arkit52 = s.arkit52
             r.enabled = not obj.get("headforge_rig")
+            if "headforge_detail_strength" in obj:
+                box.prop(obj, '["headforge_detail_strength"]', text="Detail strength", slider=True)
+                box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",
+                             depress=bool(obj.get("headforge_detail_normal_map")))
             box.operator("headforge.export_head", icon="EXPORT")
 
 

@@ -96,6 +96,15 @@ def write_core_outputs(avatar, out_dir: str | Path, overwrite: bool = False) -> 
         paths["overlay.png"] = write_bytes(out / "overlay.png", png_bytes(ov))
         paths["mesh.mtl"] = write_text(out / "mesh.mtl", mtl_text(avatar.model))
         paths["mesh.obj"] = write_text(out / "mesh.obj", obj_text(avatar.model, avatar.vertices))
+        if avatar.detail is not None:
+            from .detail import normal_map
+
+            lo, hi = avatar.detail.range_cm
+            v = np.round((avatar.detail.uv - lo) / max(hi - lo, 1e-9) * 65535).astype(np.uint16)
+            ok, buf = cv2.imencode(".png", v)
+            paths["displacement.png"] = write_bytes(out / "displacement.png", buf.tobytes())
+            paths["normal.png"] = write_bytes(out / "normal.png", png_bytes(normal_map(avatar.model, avatar.vertices,
+                                                                                        avatar.detail.uv)))
         paths["fit.json"] = write_json(out / "fit.json", avatar.fit_report())
     except PermissionError as e:
         raise OutputError(f"Cannot write into {str(out)!r}: {e.strerror}. Choose a folder you can write to.") from None

@@ -46,6 +46,7 @@ class Avatar:
     projected68: np.ndarray           #: (68, 2) the model's 68 landmarks projected, pixels (jaw: silhouette)
     timings: dict = field(default_factory=dict)  #: seconds per stage
     initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
+    detail: object = None             #: DetailResult (UV displacement, cm) or None
 
     # conveniences -------------------------------------------------------------------------------
     @property
@@ -108,6 +109,10 @@ class Avatar:
                 "seen_fraction": round(float(self.texture.visible.sum() / max(self.texture.islands.sum(), 1)), 4),
                 "layout": "headforge skin atlas: face tile top-left 0.7, back of head top-right 0.3",
             },
+            "detail": None if self.detail is None else {
+                "file": "displacement.png", "normal_map": "normal.png", "size": int(self.detail.uv.shape[0]),
+                "encoding": "16-bit grey: value / 65535 * (max_cm - min_cm) + min_cm, along the normal, outwards +",
+                "min_cm": round(self.detail.range_cm[0], 6), "max_cm": round(self.detail.range_cm[1], 6)},
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "units": "model: cm, ICT-FaceKit axes (+Y up, +Z front); camera: OpenCV (x right, y down, z forward)",
             "face_model": "ICT-FaceKit (c) 2020 USC Institute for Creative Technologies, MIT licence",
@@ -118,7 +123,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   init: InitialGuess | None = None, weights: FitWeights | None = None,
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                   model: FaceModel | None = None, use_regressor: bool | None = None,
-                  regressor_path=None) -> Avatar:
+                  regressor_path=None, detail: bool | None = None, detail_path=None,
+                  detail_size: int = 1024) -> Avatar:
     """Turn one photo into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -126,7 +132,9 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
     regressor's guess). ``use_regressor``: start the fit from CoarseNet's prediction (None = when its weights
     are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
-    mean face). ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled and
+    mean face). ``detail``: fine detail from FineNet as a UV displacement map (None = when its weights are
+    installed; True = ask for it, warning and leaving it out if it cannot load; False = none).
+    ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled and
     cancels with :class:`~headforge.core.errors.Cancelled`.
 
     Raises subclasses of :class:`~headforge.core.errors.HeadforgeError` for bad input.
@@ -178,6 +186,20 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468])
     timings["texture"] = time.perf_counter() - t
 
+    det = None
+    if detail is not False:
+        from . import detail as fine
+
+        weights_path = detail_path or fine.WEIGHTS
+        if detail or os.path.exists(weights_path):
+            step("detail", 0.85)
+            t = time.perf_counter()
+            try:
+                det = _fine_detail(fine.load(weights_path), model, fit, img, lm, detail_size)
+                timings["detail"] = time.perf_counter() - t
+            except fine.DetailUnavailable as e:
+                warnings.warn(str(e), RuntimeWarning, stacklevel=2)
+
     detected68 = corr.detected_68(lm.points)
     vid = model.landmarks68.copy()
     vid[:17] = fit.contour_vertices
@@ -185,4 +207,25 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     timings["total"] = time.perf_counter() - t_start
     step("done", 1.0)
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
-                  detected68=detected68, projected68=projected68, timings=timings, initializer=initializer)
+                  detected68=detected68, projected68=projected68, timings=timings, initializer=initializer,
+                  detail=det)
+
+
+def _fine_detail(net, model, fit, img, lm, size):
+    """FineNet on the photo at up to 1024 px, resampled into the skin atlas."""
+    import cv2
+
+    from .camera import Camera
+    from .detail import DetailResult, displacement_to_uv
+    from .raster import rasterize
+
+    H, W = img.shape[:2]
+    s = min(1.0, 1024.0 / max(H, W))
+    small = img if s == 1.0 else cv2.resize(img, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA)
+    c = fit.camera
+    cam = Camera(c.fx * s, c.fy * s, c.cx * s, c.cy * s, c.rotation, c.translation, small.shape[1], small.shape[0])
+    depth = rasterize(model, fit.vertices, cam)["depth"]
+    pts = lm.points * s
+    disp_img = net.predict(small, depth, pts)
+    uv, mask = displacement_to_uv(model, fit.vertices, cam, disp_img, size, pts[:468])
+    return DetailResult(uv=uv, mask=mask, image=disp_img)

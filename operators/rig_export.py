@@ -99,7 +99,47 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_export_head)
+class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
+    """Switch the fine detail between true displacement and a baked tangent-space normal map (game engines)"""
+
+    bl_idname = "headforge.detail_normal_map"
+    bl_label = "Detail as Normal Map"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        import numpy as np
+
+        from ..addon.detail import use_normal_map
+        from ..addon.rig import check_head, from_blender
+        from ..core.detail import normal_map
+
+        head = _head_of(context.active_object)
+        try:
+            check_head(head)
+            if "headforge_detail_strength" not in head:
+                raise HeadforgeError(f"{head.name!r} has no fine detail to turn into a normal map.")
+        except HeadforgeError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        on = not head.get("headforge_detail_normal_map", False)
+        rgb = None
+        if on and bpy.data.images.get(f"{head.name} detail normal") is None:
+            disp = next(m for m in head.modifiers if m.name == "Detail")
+            img = disp.texture.image
+            size = img.size[0]
+            px = np.empty(size * size * 4, np.float32)
+            img.pixels.foreach_get(px)
+            lo, hi = head["headforge_detail_range_cm"]
+            uv = (px.reshape(size, size, 4)[::-1, :, 0] * (hi - lo) + lo) * head["headforge_detail_strength"]
+            co = np.empty(len(head.data.vertices) * 3, np.float32)
+            head.data.vertices.foreach_get("co", co)
+            rgb = normal_map(_model(context), from_blender(co.reshape(-1, 3)), uv)
+        use_normal_map(head, rgb, on)
+        self.report({"INFO"}, "Detail as a normal map" if on else "Detail as displacement")
+        return {"FINISHED"}
+
+
+CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_export_head, HEADFORGE_OT_detail_normal_map)
 
 
 def register():

@@ -1,0 +1,112 @@
+"""Fine detail on a Blender head: Subdivision + Displace driven by the UV displacement map, a "Detail
+strength" slider, and a switch to use a baked normal map instead (for game engines).
+
+The displacement map is stored as a 16-bit image: value v in [0, 1] means ``lo + v * (hi - lo)`` cm. The
+Displace modifier then uses ``mid_level = -lo / (hi - lo)`` and ``strength = (hi - lo) cm in metres x
+detail strength``, so strength 1.0 moves the surface by the map's true value.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import bpy
+import cv2
+import numpy as np
+
+STRENGTH_PROP = "headforge_detail_strength"
+
+
+def _image_16bit(name: str, values01: np.ndarray) -> "bpy.types.Image":
+    """A packed, non-colour 16-bit PNG image from values in [0, 1] (rows top to bottom)."""
+    fd, tmp = tempfile.mkstemp(suffix=".png", prefix="headforge-")
+    os.close(fd)
+    try:
+        cv2.imwrite(tmp, np.round(np.clip(values01, 0, 1) * 65535).astype(np.uint16))
+        img = bpy.data.images.load(tmp, check_existing=False)
+        img.pack()
+    finally:
+        os.unlink(tmp)
+    img.name = name
+    img.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
+    img.colorspace_settings.name = "Non-Color"
+    return img
+
+
+def encode(disp_uv: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Map cm -> [0, 1] with the range recorded: ``(values, lo_cm, hi_cm)``."""
+    lo, hi = float(min(disp_uv.min(), 0.0)), float(max(disp_uv.max(), 0.0))
+    span = max(hi - lo, 1e-6)
+    return (disp_uv - lo) / span, lo, lo + span
+
+
+def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0) -> "bpy.types.DisplaceModifier":
+    """Add Subdivision (viewport 1, render 2) and Displace (UV map ``UVMap``) to ``head``. The object
+    property ``headforge_detail_strength`` (the panel's slider) drives the displacement strength."""
+    values, lo, hi = encode(disp_uv)
+    img = _image_16bit(f"{head.name} displacement", values)
+    tex = bpy.data.textures.new(f"{head.name} displacement", "IMAGE")
+    tex.image = img
+    tex.extension = "EXTEND"
+    tex.use_interpolation = True
+    sub = head.modifiers.new("Detail subdivision", "SUBSURF")
+    sub.levels, sub.render_levels = 1, 2
+    disp = head.modifiers.new("Detail", "DISPLACE")
+    disp.texture = tex
+    disp.texture_coords = "UV"
+    disp.uv_layer = "UVMap"
+    disp.direction = "NORMAL"
+    disp.mid_level = -lo / (hi - lo)
+    span_m = (hi - lo) * 0.01
+    head[STRENGTH_PROP] = float(strength)
+    head.id_properties_ui(STRENGTH_PROP).update(min=0.0, max=3.0, soft_max=2.0,
+                                                description="Fine detail: 1 = the measured depth")
+    head["headforge_detail_range_cm"] = [lo, hi]
+    fc = disp.driver_add("strength")
+    drv = fc.driver
+    drv.type = "SCRIPTED"
+    var = drv.variables.new()
+    var.name = "s"
+    var.targets[0].id = head
+    var.targets[0].data_path = f'["{STRENGTH_PROP}"]'
+    drv.expression = f"s * {span_m:.9g}"  # a simple expression: no Python needs to run
+    disp.strength = strength * span_m
+    # keep the Armature modifier (if any) last so posing deforms the detailed surface
+    for i, m in enumerate(list(head.modifiers)):
+        if m.type == "ARMATURE":
+            head.modifiers.move(i, len(head.modifiers) - 1)
+    return disp
+
+
+def use_normal_map(head, normal_rgb: np.ndarray, on: bool = True) -> None:
+    """Switch between true displacement (modifiers on) and a tangent-space normal map in the skin
+    material (modifiers off; what game engines use)."""
+    mat = head.material_slots[0].material
+    nt = mat.node_tree
+    bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+    node = nt.nodes.get("Headforge detail normal")
+    if node is None and on:
+        img = bpy.data.images.get(f"{head.name} detail normal")
+        if img is None:
+            from .build import image_from_array
+
+            img = image_from_array(f"{head.name} detail normal", normal_rgb)
+            img.colorspace_settings.name = "Non-Color"
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image = img
+        tex.name = "Headforge detail normal texture"
+        node = nt.nodes.new("ShaderNodeNormalMap")
+        node.name = "Headforge detail normal"
+        node.uv_map = "UVMap"
+        nt.links.new(tex.outputs["Color"], node.inputs["Color"])
+    if node is not None:
+        if on:
+            nt.links.new(node.outputs["Normal"], bsdf.inputs["Normal"])
+        else:
+            for link in list(bsdf.inputs["Normal"].links):
+                nt.links.remove(link)
+    for m in head.modifiers:
+        if m.name in ("Detail", "Detail subdivision"):
+            m.show_viewport = m.show_render = not on
+    head["headforge_detail_normal_map"] = bool(on)
