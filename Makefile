@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth train extension clean
+.PHONY: all install demo test bench bench-synth train train-fine bench-networks extension clean
 
 all: demo
 
@@ -46,6 +46,17 @@ train: $(STAMP)
 	$(BIN)/python -m headforge synth --count 10000 --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
 	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --heldout $(DATA)/coarse-heldout \
 		--out core/weights/coarsenet.onnx
+
+# FineNet: 3000 training + 200 held-out --details renders, then training (writes core/weights/finenet.onnx)
+train-fine: $(STAMP)
+	$(BIN)/python -m headforge synth --count 200 --out $(DATA)/fine-heldout --size 256 --seed 18 --details --workers 1
+	$(BIN)/python -m headforge synth --count 3000 --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
+	$(BIN)/python -m headforge.networks.train_fine --train $(DATA)/fine-train --heldout $(DATA)/fine-heldout \
+		--out core/weights/finenet.onnx
+
+# the CoarseNet and FineNet tables (needs the held-out sets of `make train` / `make train-fine`)
+bench-networks: $(STAMP)
+	$(BIN)/python bench/networks_bench.py --heldout $(DATA)/coarse-heldout --detail-heldout $(DATA)/fine-heldout
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 extension: $(STAMP)

@@ -1,0 +1,149 @@
+"""CoarseNet and FineNet measurements (the issues' benchmark tables).
+
+CoarseNet, on a held-out synthetic set (``--heldout``, rendered with another seed than training):
+face-region vertex error (mm, after similarity alignment) of the mean face, the regression alone, the
+fit from the mean face and the fit from the regression; on the real photos: landmark agreement after the
+fit with and without the initialiser and the Gauss-Newton steps; inference time; model size.
+
+FineNet, on a held-out ``--details`` set (``--detail-heldout``): RMSE (mm) in the face mask against the
+zero and high-pass baselines; inference time at 256^2; model size.
+
+Usage: python bench/networks_bench.py --heldout DATA [--detail-heldout DATA] [--n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from headforge.core import regress  # noqa: E402
+from headforge.core.correspondence import _similarity, load_correspondence  # noqa: E402
+from headforge.core.errors import HeadforgeError  # noqa: E402
+from headforge.core.facemodel import load_face_model  # noqa: E402
+from headforge.core.fit import fit_landmarks  # noqa: E402
+from headforge.core.landmarks import detect_landmarks  # noqa: E402
+
+
+def aligned_error_mm(pred: np.ndarray, true: np.ndarray, face: np.ndarray) -> float:
+    """Mean distance (mm) over the face region after a similarity alignment of pred to true."""
+    s, R, t = _similarity(pred[face].astype(np.float64), true[face].astype(np.float64))
+    p = pred[face] @ (s * R).T + t
+    return float(np.linalg.norm(p - true[face], axis=1).mean() * 10)
+
+
+def coarse(heldout: str, n: int, rows: list):
+    from headforge.networks.dataset import SynthSet
+    from photos import astronaut, grace_hopper_path
+
+    from headforge.core.image import load_image
+
+    model = load_face_model()
+    corr = load_correspondence(model)
+    net = regress.load()
+    face = np.arange(9409)
+    ds = SynthSet(heldout)
+    errs = {"mean face": [], "regression": [], "fit from mean": [], "fit from regression": []}
+    steps = {"fit from mean": [], "fit from regression": []}
+    for k in range(min(n, len(ds))):
+        s = ds[k]
+        try:
+            lm = detect_landmarks(s["image"])
+        except HeadforgeError:
+            continue
+        true = model.vertices(s["identity"], s["expression"])
+        p = net.predict(s["image"], lm.points)
+        errs["mean face"].append(aligned_error_mm(model.vertices(), true, face))
+        errs["regression"].append(aligned_error_mm(model.vertices(p.identity, p.expression), true, face))
+        for name, init in (("fit from mean", None), ("fit from regression", regress.initial_guess(p, *lm.image_size))):
+            f = fit_landmarks(model, corr, lm.points, lm.image_size, init=init)
+            errs[name].append(aligned_error_mm(f.vertices, true, face))
+            steps[name].append(f.iterations)
+    base = np.mean(errs["mean face"])
+    for name, e in errs.items():
+        rows.append((f"held-out face error: {name}", f"{np.mean(e):.2f} mm",
+                     f"{1 - np.mean(e) / base:+.0%} vs mean face, {len(e)} renders"))
+    photos = {"astronaut": astronaut(), "grace_hopper": load_image(grace_hopper_path())}
+    for name, img in photos.items():
+        lm = detect_landmarks(img)
+        for label, init in (("mean", None), ("regression", regress.initial_guess(net.predict(img, lm.points), *lm.image_size))):
+            f = fit_landmarks(model, corr, lm.points, lm.image_size, init=init)
+            rows.append((f"{name}: fit from {label}", f"{f.landmark_error:.2f} % eye dist",
+                         f"history {np.round(f.history, 2).tolist()}"))
+    img = photos["astronaut"]
+    lm = detect_landmarks(img)
+    net.predict(img, lm.points)
+    t = time.perf_counter()
+    for _ in range(50):
+        net.predict(img, lm.points)
+    rows.append(("CoarseNet inference (crop + onnxruntime, CPU)", f"{(time.perf_counter() - t) / 50 * 1000:.1f} ms",
+                 "target <= 15 ms"))
+    rows.append(("CoarseNet file", f"{regress.WEIGHTS.stat().st_size / 1e6:.1f} MB", "target <= 20 MB"))
+
+
+def finenet(heldout: str, rows: list):
+    import torch  # noqa: F401  (the evaluation runs the exported network through torch-free code below)
+
+    from headforge.core import detail
+
+    net = detail.load()
+    from headforge.networks.train_fine import DetailSamples
+    from headforge.networks.dataset import SynthSet
+    from headforge.networks.train_coarse import prepare
+
+    ds = SynthSet(heldout)
+    prepare(ds)
+    data = DetailSamples(ds, augment=False)
+    se = {"FineNet": 0.0, "zero": 0.0}
+    hp_xy = hp_xx = n = 0.0
+    for k in range(len(data)):
+        x, y, m, s, M = data.item(k, False)
+        p = net.session.run(None, {"input": x[None]})[0][0, 0]
+        mm = m[0] > 0
+        se["FineNet"] += float(((p - y[0])[mm] ** 2).sum())
+        se["zero"] += float((y[0][mm] ** 2).sum())
+        import cv2
+
+        hp = cv2.warpAffine(detail.highpass_baseline(s["image"], gain=1.0), M, (detail.CROP, detail.CROP))
+        hp_xy += float((hp[mm] * y[0][mm]).sum())
+        hp_xx += float((hp[mm] ** 2).sum())
+        n += mm.sum()
+    g = hp_xy / max(hp_xx, 1e-12)
+    se["high-pass (gain fitted on this set)"] = se["zero"] - 2 * g * hp_xy + g * g * hp_xx
+    for name, v in se.items():
+        rmse = np.sqrt(v / max(n, 1)) * 10
+        rows.append((f"detail RMSE: {name}", f"{rmse:.4f} mm", f"{len(data)} renders"))
+    x = np.zeros((1, 4, detail.CROP, detail.CROP), np.float32)
+    net.session.run(None, {"input": x})
+    t = time.perf_counter()
+    for _ in range(10):
+        net.session.run(None, {"input": x})
+    rows.append(("FineNet inference 256^2 (CPU)", f"{(time.perf_counter() - t) / 10 * 1000:.0f} ms", "target <= 150 ms"))
+    rows.append(("FineNet file", f"{detail.WEIGHTS.stat().st_size / 1e6:.1f} MB", "target <= 20 MB"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heldout")
+    ap.add_argument("--detail-heldout")
+    ap.add_argument("--n", type=int, default=200)
+    args = ap.parse_args()
+    rows: list = []
+    if args.heldout:
+        coarse(args.heldout, args.n, rows)
+    if args.detail_heldout:
+        finenet(args.detail_heldout, rows)
+    w = [max(len(r[i]) for r in rows) for i in range(3)] if rows else [0, 0, 0]
+    for r in rows:
+        print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+if __name__ == "__main__":
+    main()
