@@ -14,7 +14,7 @@ def _conv(cin, cout):
 
 
 class FineNet(nn.Module):
-    def __init__(self, width: int = 24, in_channels: int = 4):
+    def __init__(self, width: int = 16, in_channels: int = 4):
         super().__init__()
         w = width
         self.e1, self.e2, self.e3, self.e4 = _conv(in_channels, w), _conv(w, 2 * w), _conv(2 * w, 4 * w), _conv(4 * w, 8 * w)
