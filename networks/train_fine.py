@@ -22,20 +22,17 @@ from ..core.errors import HeadforgeError
 from ..core.synth import MASK_FACE
 from .dataset import SynthSet
 from .finenet import FineNet
-from .train_coarse import _detections, augment_image, prepare
+from .train_coarse import Samples, augment_image, prepare
 
 
-class DetailSamples(torch.utils.data.Dataset):
+class DetailSamples(Samples):
+    """Renders with their detail ground truth, cropped as FineNet sees them (detections as in
+    :class:`Samples`)."""
+
     def __init__(self, ds: SynthSet, augment: bool, seed: int = 0):
         if not ds.config.details:
             raise HeadforgeError(f"{str(ds.root)!r} was rendered without --details; FineNet needs the ground truth.")
-        self.ds, self.augment = ds, augment
-        pts, ok = _detections(ds)
-        self.points, self.valid = pts, np.flatnonzero(ok)
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self):
-        return len(self.valid)
+        super().__init__(ds, augment, seed)
 
     def item(self, n, augment):
         i = self.valid[n]
