@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -136,10 +135,8 @@ def test_bad_arguments(tmp_path):
     f.write_text("x")
     r = _synth(f, "--count", 2)
     assert r.returncode == 1 and "is a file" in r.stderr
-    t = time.perf_counter()
-    r = _synth(tmp_path / "y", "--count", 2, "--scheduler", "tcp://127.0.0.1:9")
+    r = _synth(tmp_path / "y", "--count", 2, "--scheduler", "tcp://127.0.0.1:9")  # bounded by _synth's timeout
     assert r.returncode == 1 and "Cannot reach the Dask scheduler" in r.stderr and "Traceback" not in r.stderr
-    assert time.perf_counter() - t < 120
     r = _synth(tmp_path / "y", "--count", 3, "--scheduler", "tcp://127.0.0.1:9")
     assert r.returncode == 1 and "other settings" in r.stderr
 
