@@ -188,9 +188,10 @@ def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {str(train_dir)!r} (MediaPipe found no face in any).")
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, num_workers=0,
-                                         drop_last=len(data) > batch)
-    net = CoarseNet(use_landmarks=use_landmarks)
-    crit = MeshLoss(model_ict)
+                                         drop_last=len(data) > batch, pin_memory=torch.cuda.is_available())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = CoarseNet(use_landmarks=use_landmarks).to(device)
+    crit = MeshLoss(model_ict).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     total_steps = steps or epochs * len(loader)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.1)
@@ -198,6 +199,8 @@ def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs
     net.train()
     while step < total_steps:
         for x, lm, tgt in loader:
+            x, lm = x.to(device), lm.to(device)
+            tgt = {k: v.to(device) for k, v in tgt.items()}
             loss, parts = crit(net(x, lm if use_landmarks else None), tgt)
             opt.zero_grad()
             loss.backward()
@@ -211,7 +214,8 @@ def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs
             if step >= total_steps:
                 break
     info = {"steps": step, "train_images": len(data), "seconds": round(time.perf_counter() - t0, 1),
-            "use_landmarks": use_landmarks, "final": hist[-1] if hist else {}}
+            "use_landmarks": use_landmarks, "final": hist[-1] if hist else {}, "device": str(device)}
+    net, crit = net.cpu(), crit.cpu()
     if heldout_dir:
         info["heldout"] = evaluate(net, heldout_dir, crit)
         log(f"held-out: {info['heldout']}")

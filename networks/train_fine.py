@@ -68,13 +68,15 @@ def train(train_dir, heldout_dir=None, out=None, epochs=20, batch=8, lr=1e-3, st
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {str(train_dir)!r}.")
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True)
-    net = FineNet()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = FineNet().to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     total = steps or epochs * len(loader)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1), pct_start=0.1)
     step, t0, last = 0, time.perf_counter(), float("nan")
     while step < total:
         for x, y, m in loader:
+            x, y, m = x.to(device), y.to(device), m.to(device)
             loss = detail_loss(net(x), y, m)
             opt.zero_grad()
             loss.backward()
@@ -86,7 +88,9 @@ def train(train_dir, heldout_dir=None, out=None, epochs=20, batch=8, lr=1e-3, st
                 log(f"step {step}/{total} loss {last:.5f} {time.perf_counter() - t0:.0f} s")
             if step >= total:
                 break
-    info = {"steps": step, "train_images": len(data), "final_loss": last, "seconds": round(time.perf_counter() - t0, 1)}
+    info = {"steps": step, "train_images": len(data), "final_loss": last, "seconds": round(time.perf_counter() - t0, 1),
+            "device": str(device)}
+    net = net.cpu()
     if heldout_dir:
         info["heldout"] = evaluate(net, heldout_dir)
         log(f"held-out: {info['heldout']}")
