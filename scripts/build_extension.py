@@ -38,7 +38,7 @@ PLATFORM_TAGS = {
 #: installed metadata (mediapipe's own list is not followed: it names jax, sounddevice, ... that face mesh
 #: does not use, which is why the Makefile installs it with --no-deps)
 DEPENDENCIES = ["mediapipe", "opencv-python-headless", "scipy", "pillow", "absl-py", "attrs", "flatbuffers",
-                "protobuf", "matplotlib"]
+                "protobuf", "matplotlib", "onnxruntime"]
 #: shipped with Blender itself
 BLENDER_PROVIDES = {"numpy", "requests", "certifi", "idna", "urllib3", "charset-normalizer", "zstandard"}
 
