@@ -24,26 +24,31 @@ def to_blender(points_cm: np.ndarray) -> np.ndarray:
     return np.asarray(points_cm, np.float64) @ MODEL_TO_BLENDER.T
 
 
-def image_from_array(name: str, rgb: np.ndarray) -> "bpy.types.Image":
-    """New Blender image from ``(H, W, 3)`` or ``(H, W, 4)`` uint8 sRGB (rows top to bottom), packed into
-    the .blend as an 8-bit PNG (so the file is self-contained)."""
+def packed_png(name: str, png: bytes, colorspace: str = "sRGB") -> "bpy.types.Image":
+    """New Blender image from PNG bytes, packed into the .blend (so the file is self-contained)."""
     import os
     import tempfile
-
-    from ..core.export import png_bytes
 
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix="headforge-")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(png_bytes(rgb))
+            f.write(png)
         img = bpy.data.images.load(tmp, check_existing=False)
         img.pack()
     finally:
         os.unlink(tmp)
     img.name = name
     img.filepath_raw = f"//{bpy.path.clean_name(name)}.png"  # no reload: the pixels are packed
-    img.colorspace_settings.name = "sRGB"
+    img.colorspace_settings.name = colorspace
     return img
+
+
+def image_from_array(name: str, rgb: np.ndarray) -> "bpy.types.Image":
+    """New Blender image from ``(H, W, 3)`` or ``(H, W, 4)`` uint8 sRGB (rows top to bottom), packed as an
+    8-bit PNG."""
+    from ..core.export import png_bytes
+
+    return packed_png(name, png_bytes(rgb))
 
 
 def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":

@@ -1,51 +1,29 @@
 """Fine detail on a Blender head: Subdivision + Displace driven by the UV displacement map, a "Detail
 strength" slider, and a switch to use a baked normal map instead (for game engines).
 
-The displacement map is stored as a 16-bit image: value v in [0, 1] means ``lo + v * (hi - lo)`` cm. The
+The displacement map is stored as a 16-bit image (``core.detail.encode_uint16``, as ``displacement.png``):
+value v in [0, 1] means ``lo + v * (hi - lo)`` cm. The
 Displace modifier then uses ``mid_level = -lo / (hi - lo)`` and ``strength = (hi - lo) cm in metres x
 detail strength``, so strength 1.0 moves the surface by the map's true value.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import bpy
 import cv2
 import numpy as np
 
+from ..core.detail import encode_uint16
+from .build import packed_png
+
 STRENGTH_PROP = "headforge_detail_strength"
-
-
-def _image_16bit(name: str, values01: np.ndarray) -> "bpy.types.Image":
-    """A packed, non-colour 16-bit PNG image from values in [0, 1] (rows top to bottom)."""
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix="headforge-")
-    os.close(fd)
-    try:
-        cv2.imwrite(tmp, np.round(np.clip(values01, 0, 1) * 65535).astype(np.uint16))
-        img = bpy.data.images.load(tmp, check_existing=False)
-        img.pack()
-    finally:
-        os.unlink(tmp)
-    img.name = name
-    img.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
-    img.colorspace_settings.name = "Non-Color"
-    return img
-
-
-def encode(disp_uv: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Map cm -> [0, 1] with the range recorded: ``(values, lo_cm, hi_cm)``."""
-    lo, hi = float(min(disp_uv.min(), 0.0)), float(max(disp_uv.max(), 0.0))
-    span = max(hi - lo, 1e-6)
-    return (disp_uv - lo) / span, lo, lo + span
 
 
 def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0) -> "bpy.types.DisplaceModifier":
     """Add Subdivision (viewport 1, render 2) and Displace (UV map ``UVMap``) to ``head``. The object
     property ``headforge_detail_strength`` (the panel's slider) drives the displacement strength."""
-    values, lo, hi = encode(disp_uv)
-    img = _image_16bit(f"{head.name} displacement", values)
+    values, lo, hi = encode_uint16(disp_uv)  # the same encoding as displacement.png
+    img = packed_png(f"{head.name} displacement", cv2.imencode(".png", values)[1].tobytes(), "Non-Color")
     tex = bpy.data.textures.new(f"{head.name} displacement", "IMAGE")
     tex.image = img
     tex.extension = "EXTEND"

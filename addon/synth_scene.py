@@ -27,7 +27,8 @@ from mathutils import Matrix, Vector
 from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import ATLAS_FACE, FaceModel
-from .build import build_mesh, camera_matrix_world, image_from_array, part_material, to_blender
+from .build import (_srgb_to_linear, build_mesh, camera_matrix_world, image_from_array, part_material,
+                    to_blender)
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
          "night.exr")
@@ -328,7 +329,7 @@ class SynthScene:
         self.camera.matrix_basis = camera_matrix_world(cam)
 
     def _set_skin(self, a: dict):
-        tone = [_lin(c) for c in a["skin_srgb"]]
+        tone = [_srgb_to_linear(c) for c in a["skin_srgb"]]
         red = [tone[0] * 1.02, tone[1] * 0.78, tone[2] * 0.78]
         self.tone_node.inputs["A"].default_value = (*tone, 1)
         self.tone_node.inputs["B"].default_value = (*red, 1)
@@ -348,7 +349,7 @@ class SynthScene:
         self.bsdf.inputs["Subsurface Weight"].default_value = a["subsurface"]
         for part in ("M_IrisLeft", "M_IrisRight"):
             b = next(n for n in self.part_mats[part].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-            b.inputs["Base Color"].default_value = (*[_lin(c) for c in a["iris_srgb"]], 1)
+            b.inputs["Base Color"].default_value = (*[_srgb_to_linear(c) for c in a["iris_srgb"]], 1)
 
     def _set_lights(self, p: dict, cam: Camera):
         L = p["lights"]
@@ -399,10 +400,6 @@ class SynthScene:
         half = dist * (18.0 / self.cam_data.lens) * 1.3
         self.backdrop.matrix_basis = Matrix.Translation(cm.translation + fwd * dist) @ \
             (cm.to_3x3() @ Matrix.Rotation(math.radians(90), 3, "X")).to_4x4() @ Matrix.Scale(half, 4)
-
-
-def _lin(c: float) -> float:
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
 
 def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:

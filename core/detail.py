@@ -42,7 +42,20 @@ class DetailResult:
 
     @property
     def range_cm(self) -> tuple[float, float]:
-        return float(self.uv.min()), float(self.uv.max())
+        """The range the 16-bit encoding spans (see :func:`encode_uint16`)."""
+        return _range(self.uv)
+
+
+def _range(disp_uv: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(min(disp_uv.min(), 0.0)), float(max(disp_uv.max(), 0.0))
+    return lo, lo + max(hi - lo, 1e-6)
+
+
+def encode_uint16(disp_uv: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The one storage format of a UV displacement map: ``(uint16 image, lo_cm, hi_cm)`` with
+    ``cm = lo + value / 65535 * (hi - lo)``; the range always includes 0."""
+    lo, hi = _range(disp_uv)
+    return np.round((disp_uv - lo) / (hi - lo) * 65535).astype(np.uint16), lo, hi
 
 
 def displacement_to_uv(model: FaceModel, vertices: np.ndarray, camera: Camera, disp_image: np.ndarray,

@@ -99,9 +99,9 @@ def write_core_outputs(avatar, out_dir: str | Path, overwrite: bool = False) -> 
         if avatar.detail is not None:
             from .detail import normal_map
 
-            lo, hi = avatar.detail.range_cm
-            v = np.round((avatar.detail.uv - lo) / max(hi - lo, 1e-9) * 65535).astype(np.uint16)
-            ok, buf = cv2.imencode(".png", v)
+            from .detail import encode_uint16
+
+            ok, buf = cv2.imencode(".png", encode_uint16(avatar.detail.uv)[0])
             paths["displacement.png"] = write_bytes(out / "displacement.png", buf.tobytes())
             paths["normal.png"] = write_bytes(out / "normal.png", png_bytes(normal_map(avatar.model, avatar.vertices,
                                                                                         avatar.detail.uv)))

@@ -137,9 +137,9 @@ def _clean_mask(mask: np.ndarray, size: int, min_area: int = 64) -> np.ndarray:
     return keep[lab]
 
 
-def skin_tone(colors: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Robust skin colour: per-channel weighted median of well-seen texels in the central luminance
-    band (drops eyes, brows, lips' dark and specular extremes). ``colors`` (N, 3) float [0, 1]."""
+def skin_tone(colors: np.ndarray) -> np.ndarray:
+    """Robust skin colour: per-channel median of (well-seen) texels in the central luminance band (drops
+    eyes, brows, lips' dark and specular extremes). ``colors`` (N, 3) float [0, 1]."""
     if len(colors) == 0:
         return np.array([0.78, 0.6, 0.5], np.float32)
     lum = colors @ np.array([0.299, 0.587, 0.114])
@@ -258,7 +258,7 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     if len(gy) > 60000:  # a regular subsample is plenty for a median
         step = len(gy) // 60000 + 1
         gy, gx = gy[::step], gx[::step]
-    tone = skin_tone(projf[gy, gx], weight[gy, gx])
+    tone = skin_tone(projf[gy, gx])
 
     # base: mirrored side in the face tile, else tone
     jm = mirror_texels(size)
