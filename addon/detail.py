@@ -9,6 +9,8 @@ detail strength``, so strength 1.0 moves the surface by the map's true value.
 
 from __future__ import annotations
 
+import contextlib
+
 import bpy
 import cv2
 import numpy as np
@@ -88,3 +90,38 @@ def use_normal_map(head, normal_rgb: np.ndarray, on: bool = True) -> None:
         if m.name in ("Detail", "Detail subdivision"):
             m.show_viewport = m.show_render = not on
     head["headforge_detail_normal_map"] = bool(on)
+
+
+def detail_normal_rgb(head, model) -> np.ndarray:
+    """The head's displacement detail (at its current strength) baked into a tangent-space normal map,
+    ``(S, S, 3)`` uint8 (``core.detail.normal_map``)."""
+    from ..core.detail import normal_map
+    from .rig import from_blender
+
+    disp = next(m for m in head.modifiers if m.name == "Detail")
+    img = disp.texture.image
+    size = img.size[0]
+    px = np.empty(size * size * 4, np.float32)
+    img.pixels.foreach_get(px)
+    lo, hi = head["headforge_detail_range_cm"]
+    uv = (px.reshape(size, size, 4)[::-1, :, 0] * (hi - lo) + lo) * head[STRENGTH_PROP]
+    co = np.empty(len(head.data.vertices) * 3, np.float32)
+    head.data.vertices.foreach_get("co", co)
+    return normal_map(model, from_blender(co.reshape(-1, 3)), uv)
+
+
+@contextlib.contextmanager
+def detail_as_normal_map(head, model):
+    """Within the block, a head whose detail is displacement shows it as a normal map instead: glTF and
+    FBX keep a material's normal map but not a Displace modifier (exporters don't apply it). Restored
+    afterwards; the baked image stays in the file for the panel's switch to reuse."""
+    if STRENGTH_PROP not in head or head.get("headforge_detail_normal_map") or \
+            not any(m.name == "Detail" for m in head.modifiers):
+        yield
+        return
+    have = bpy.data.images.get(f"{head.name} detail normal") is not None
+    use_normal_map(head, None if have else detail_normal_rgb(head, model), True)
+    try:
+        yield
+    finally:
+        use_normal_map(head, None, False)

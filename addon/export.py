@@ -20,6 +20,7 @@ import bpy
 
 from ..core.errors import OutputError
 from ..core.fileio import atomic_path
+from .detail import STRENGTH_PROP, detail_as_normal_map
 from .rig import check_head, make_lod
 
 FORMATS = ("glb", "fbx")
@@ -43,8 +44,10 @@ def lod_objects(head, lods, context=None) -> list:
     return objs
 
 
-def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None) -> Path:
-    """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx")."""
+def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, model=None) -> Path:
+    """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx"). Fine detail goes in
+    as a baked normal map (``model``: the face model for its tangent frames; loaded from the configured
+    path when needed and not given)."""
     context = context or bpy.context
     check_head(head)
     fmt = fmt.lower()
@@ -68,7 +71,11 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
         o.hide_set(False)
         o.select_set(True)
     context.view_layer.objects.active = head
-    with atomic_path(path, overwrite=True) as tmp:
+    if model is None and STRENGTH_PROP in head:
+        from ..core import load_face_model
+
+        model = load_face_model()
+    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, model):
         tmp_out = tmp.with_suffix("." + fmt)
         if fmt == "glb":
             bpy.ops.export_scene.gltf(filepath=str(tmp_out), export_format="GLB", use_selection=True,

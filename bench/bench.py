@@ -73,6 +73,9 @@ def main():
         cn = np.linalg.norm(av.fit.corrective[:11248], axis=1)
         row(f"create_avatar total ({name})", t, 3.0,
             f"NME68 {av.nme68:.2f} % eye dist; corrective max {cn.max() * 10:.1f} mm mean {cn.mean() * 10:.2f} mm")
+        if "detail" in av.timings:
+            row(f"  of which fine detail ({name})", av.timings["detail"], None,
+                "FineNet + resampling into UV" if av.detail is not None else "no FineNet weights")
 
     # Blender side: rig, LODs, export (bpy)
     try:

@@ -172,6 +172,10 @@ class FineNet:
         except Exception as e:
             raise DetailUnavailable(f"FineNet weights {str(path)!r} cannot be loaded ({type(e).__name__}); the head "
                                     "is made without fine detail.") from None
+        import json
+
+        #: what training recorded (steps, images, held-out RMSE, the training set's mean displacement)
+        self.meta = json.loads(self.session.get_modelmeta().custom_metadata_map.get("headforge", "{}"))
         self._lock = threading.Lock()
 
     def predict(self, image: np.ndarray, depth: np.ndarray, points: np.ndarray) -> np.ndarray:

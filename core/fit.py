@@ -58,6 +58,9 @@ class InitialGuess:
     rotation: np.ndarray | None = None     #: (3, 3) model -> camera; None: solve PnP
     translation: np.ndarray | None = None  #: (3,) cm
     focal_scale: float = 1.0
+    #: centre the identity prior on ``identity`` instead of the mean face (a regressor's prediction is
+    #: then a prior, not only a starting point: a least-squares fit from any start ends in the same place)
+    identity_prior_mean: bool = False
 
 
 @dataclass
@@ -189,6 +192,7 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
     c = np.zeros(nc)
     if init.identity is not None:
         c[:nid] = np.asarray(init.identity, float)[:nid]
+    id_mean = c[:nid].copy() if init.identity_prior_mean else np.zeros(nid)
     if init.expression is not None:
         c[nid:] = np.clip(np.asarray(init.expression, float), 0, 1)
     f0, cx, cy = initial_camera(W, H)
@@ -263,7 +267,7 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
         Jp = np.zeros((nc, 7 + nc))
         Jp[:nid, 7:7 + nid] = np.eye(nid) * sid
         Jp[nid:, 7 + nid:] = np.eye(nex) * sex
-        rp = np.concatenate([cvec[:nid] * sid, cvec[nid:] * sex])
+        rp = np.concatenate([(cvec[:nid] - id_mean) * sid, cvec[nid:] * sex])
         return np.vstack([fs_rows, Jp]), np.concatenate([r_f, rp])
 
     n_outer = max(1, wts.iterations)

@@ -169,18 +169,22 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
                       origin_px=origin_img)
 
 
-def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False) -> InitialGuess:
+def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False,
+                  as_prior: bool = True) -> InitialGuess:
     """The fit's starting point from a prediction. By default only the shape (identity, expression) is
     used and the fit solves the pose by EPnP on that shape; ``use_pose`` also takes the predicted pose
-    (weak perspective turned into full perspective at the image's focal length)."""
+    (weak perspective turned into full perspective at the image's focal length). ``as_prior``: the fit's
+    identity prior is centred on the prediction (else on the mean face, and the prediction only changes
+    where Gauss-Newton starts)."""
     if not use_pose:
-        return InitialGuess(identity=p.identity, expression=p.expression)
+        return InitialGuess(identity=p.identity, expression=p.expression, identity_prior_mean=as_prior)
     from .fit import initial_camera
 
     f, cx, cy = initial_camera(width, height)
     z = f / p.scale
     t = np.array([(p.origin_px[0] - cx) * z / f, (p.origin_px[1] - cy) * z / f, z])
-    return InitialGuess(identity=p.identity, expression=p.expression, rotation=p.rotation, translation=t)
+    return InitialGuess(identity=p.identity, expression=p.expression, rotation=p.rotation, translation=t,
+                        identity_prior_mean=as_prior)
 
 
 _net: dict = {}

@@ -22,14 +22,20 @@ PER_SAMPLE_SCALARS = ("focal_mm", "light_setup", "melanin", "background", "index
 
 
 class SynthSet:
-    def __init__(self, root):
+    def __init__(self, root, limit: int | None = None):
+        """``limit``: use only the first ``limit`` samples of the set (rounded up to whole shards), so a
+        set still being rendered, or a bigger one, gives the same training data as a ``--count limit``
+        set (samples are a pure function of seed and index)."""
         self.root = Path(root)
         m = self.root / "manifest.json"
         if not m.exists():
             raise FileNotFoundError(f"{str(self.root)!r} is not a Headforge synthetic set (no manifest.json).")
         self.manifest = json.loads(m.read_text())
         self.config = SynthConfig.from_dict(self.manifest["config"])
-        self.shards = [k for k in range(self.config.n_shards) if shard_ok(self.root, self.config, k)]
+        n_shards = self.config.n_shards
+        if limit:
+            n_shards = min(n_shards, -(-int(limit) // self.config.shard_size))
+        self.shards = [k for k in range(n_shards) if shard_ok(self.root, self.config, k)]
         self.items = [(k, j, i) for k in self.shards for j, i in enumerate(self.config.shard_indices(k))]
 
     def __len__(self) -> int:
@@ -40,12 +46,27 @@ class SynthSet:
         with np.load(shard_path(self.root, k) / "labels.npz") as z:
             return {key: z[key] for key in z.files}
 
+    def image(self, n: int) -> np.ndarray:
+        """Only the render ``n``: ``(H, W, 3)`` uint8 sRGB."""
+        k, _, i = self.items[n]
+        img = cv2.imread(str(shard_path(self.root, k) / f"{i:08d}.{self.config.image_format}"), cv2.IMREAD_COLOR)
+        return img[:, :, ::-1].copy()
+
+    def labels(self, keys) -> dict:
+        """The labels ``keys`` of every sample, stacked: ``{key: (len(self), ...)}`` (reads each shard once;
+        for the small per-sample labels, not the maps)."""
+        out = {key: [] for key in keys}
+        for k in self.shards:
+            with np.load(shard_path(self.root, k) / "labels.npz") as z:
+                for key in keys:
+                    out[key].append(z[key])
+        return {key: np.concatenate(v) for key, v in out.items()}
+
     def __getitem__(self, n: int) -> dict:
         k, j, i = self.items[n]
         lab = self._labels(k)
         out = {key: v[j] for key, v in lab.items()}
-        img = cv2.imread(str(shard_path(self.root, k) / f"{i:08d}.{self.config.image_format}"), cv2.IMREAD_COLOR)
-        out["image"] = img[:, :, ::-1].copy()
+        out["image"] = self.image(n)
         out["depth"] = out["depth"].astype(np.float32)
         out["normal"] = out["normal"].astype(np.float32) / 127.0
         if self.config.details:

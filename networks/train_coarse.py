@@ -64,20 +64,27 @@ def _detections(ds: SynthSet):
 
 
 class Samples(torch.utils.data.Dataset):
-    """Aligned crops with targets; ``augment`` for training."""
+    """Aligned crops with targets; ``augment`` for training. The small labels are held in memory and only
+    the render is read per sample (a shard's label file also holds its depth, normal and mask maps)."""
+
+    KEYS = ("identity", "expression", "R", "K", "t", "lm68", "lm68_visible")
 
     def __init__(self, ds: SynthSet, augment: bool, seed: int = 0):
         self.ds, self.augment = ds, augment
         pts, ok = _detections(ds)
         self.points, self.valid = pts, np.flatnonzero(ok)
         self.rng = np.random.default_rng(seed)
+        self._small = None
 
     def __len__(self):
         return len(self.valid)
 
     def __getitem__(self, n):
         i = self.valid[n]
-        s = self.ds[i]
+        if self._small is None:
+            self._small = self.ds.labels(self.KEYS)
+        s = {key: v[i] for key, v in self._small.items()}
+        s["image"] = self.ds.image(i)
         pts = self.points[i].astype(np.float64)
         if self.augment:
             pts = pts + self.rng.normal(0, 0.6, pts.shape)  # detector noise
@@ -109,8 +116,8 @@ class Samples(torch.utils.data.Dataset):
         return x, lm_in, {k2: torch.as_tensor(v) for k2, v in tgt.items()}
 
 
-def augment_image(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Colour, blur, noise, JPEG and occluders (what separates renders from phone photos)."""
+def augment_image(img: np.ndarray, rng: np.random.Generator, occluders: bool = True) -> np.ndarray:
+    """Colour, blur, noise, JPEG and (optionally) occluders: what separates renders from phone photos."""
     f = img.astype(np.float32)
     f = (f - 128) * rng.uniform(0.7, 1.3) + 128 + rng.uniform(-30, 30)      # contrast, brightness
     gray = f.mean(2, keepdims=True)
@@ -124,9 +131,9 @@ def augment_image(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
         f = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if rng.random() < 0.3:  # occluder: a hand, hair, glasses-like bar
+    if occluders and rng.random() < 0.3:  # occluder: a hand, hair, glasses-like bar
         c = tuple(int(v) for v in rng.integers(0, 255, 3))
-        x0, y0 = rng.integers(0, CROP, 2)
+        x0, y0 = rng.integers(0, f.shape[1], 2)
         if rng.random() < 0.5:
             cv2.rectangle(f, (int(x0), int(y0)), (int(x0 + rng.integers(10, 50)), int(y0 + rng.integers(5, 30))), c, -1)
         else:

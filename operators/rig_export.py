@@ -91,7 +91,9 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
         if not path.lower().endswith("." + self.format):
             path += "." + self.format
         try:
-            out = export_head(_head_of(context.active_object), path, self.format, lods, self.overwrite, context)
+            head = _head_of(context.active_object)
+            model = _model(context) if head is not None and "headforge_detail_strength" in head else None
+            out = export_head(head, path, self.format, lods, self.overwrite, context, model=model)
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -107,11 +109,8 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        import numpy as np
-
-        from ..addon.detail import use_normal_map
-        from ..addon.rig import check_head, from_blender
-        from ..core.detail import normal_map
+        from ..addon.detail import detail_normal_rgb, use_normal_map
+        from ..addon.rig import check_head
 
         head = _head_of(context.active_object)
         try:
@@ -124,16 +123,7 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
         on = not head.get("headforge_detail_normal_map", False)
         rgb = None
         if on and bpy.data.images.get(f"{head.name} detail normal") is None:
-            disp = next(m for m in head.modifiers if m.name == "Detail")
-            img = disp.texture.image
-            size = img.size[0]
-            px = np.empty(size * size * 4, np.float32)
-            img.pixels.foreach_get(px)
-            lo, hi = head["headforge_detail_range_cm"]
-            uv = (px.reshape(size, size, 4)[::-1, :, 0] * (hi - lo) + lo) * head["headforge_detail_strength"]
-            co = np.empty(len(head.data.vertices) * 3, np.float32)
-            head.data.vertices.foreach_get("co", co)
-            rgb = normal_map(_model(context), from_blender(co.reshape(-1, 3)), uv)
+            rgb = detail_normal_rgb(head, _model(context))
         use_normal_map(head, rgb, on)
         self.report({"INFO"}, "Detail as a normal map" if on else "Detail as displacement")
         return {"FINISHED"}

@@ -44,7 +44,8 @@ def avatars(photo_files, model):
     """Both photos through the whole core pipeline, once per test session (1024 texture for speed)."""
     from headforge.core import create_avatar
 
-    return {k: create_avatar(p, texture_size=1024, model=model) for k, p in photo_files.items()}
+    # without fine detail: tests that want it ask for it (test_finenet)
+    return {k: create_avatar(p, texture_size=1024, model=model, detail=False) for k, p in photo_files.items()}
 
 
 def luminance(img: np.ndarray) -> np.ndarray:

@@ -89,6 +89,9 @@ def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
     assert man["shards"] == {"0": "done", "1": "done"} and man["images_done"] == 4
     ds = SynthSet(a)
     assert len(ds) == 4 and ds[3]["image"].shape == (32, 32, 3) and ds[3]["lm68"].shape == (68, 2)
+    # the first samples of a bigger set, in whole shards
+    assert len(SynthSet(a, limit=2)) == 2 and len(SynthSet(a, limit=3)) == 4
+    np.testing.assert_array_equal(SynthSet(a, limit=2)[1]["image"], ds[1]["image"])
 
     # same seed, same set
     b = tmp_path / "b"
