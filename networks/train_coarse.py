@@ -185,7 +185,8 @@ class MeshLoss(nn.Module):
 
 
 def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs: int = 30, batch: int = 64,
-          lr: float = 2e-3, use_landmarks: bool = True, steps: int | None = None, seed: int = 0, log=print) -> dict:
+          lr: float = 2e-3, use_landmarks: bool = True, steps: int | None = None, seed: int = 0, width: int = 32,
+          log=print) -> dict:
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model_ict = load_face_model()
@@ -197,7 +198,7 @@ def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, num_workers=0,
                                          drop_last=len(data) > batch, pin_memory=torch.cuda.is_available())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = CoarseNet(use_landmarks=use_landmarks).to(device)
+    net = CoarseNet(use_landmarks=use_landmarks, width=width).to(device)
     crit = MeshLoss(model_ict).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     total_steps = steps or epochs * len(loader)
@@ -221,7 +222,7 @@ def train(train_dir, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs
             if step >= total_steps:
                 break
     info = {"steps": step, "train_images": len(data), "seconds": round(time.perf_counter() - t0, 1),
-            "use_landmarks": use_landmarks, "final": hist[-1] if hist else {}, "device": str(device)}
+            "use_landmarks": use_landmarks, "width": width, "final": hist[-1] if hist else {}, "device": str(device)}
     net, crit = net.cpu(), crit.cpu()
     if heldout_dir:
         info["heldout"] = evaluate(net, heldout_dir, crit)
@@ -261,8 +262,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--no-landmarks", action="store_true", help="image branch only (for comparison)")
+    ap.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
+    ap.add_argument("--width", type=int, default=32, help="channels of the first block (32: 2.5 M parameters)")
     args = ap.parse_args(argv)
-    train(args.train, args.heldout, args.out, args.epochs, args.batch, args.lr, not args.no_landmarks)
+    train(args.train, args.heldout, args.out, args.epochs, args.batch, args.lr, not args.no_landmarks, args.steps,
+          width=args.width)
     return 0
 
 
