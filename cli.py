@@ -152,11 +152,12 @@ def create_one(photo: str, out_dir: Path, args, log) -> dict:
 
             hf_rig.add_rig(head, avatar.model, arkit=args.arkit52)
             for fmt in formats:
-                hf_export.export_head(head, out_dir / f"head.{fmt}", fmt, lods, overwrite=True, model=avatar.model)
+                hf_export.export_head(head, out_dir / f"head.{fmt}", fmt, lods, overwrite=True,
+                                      get_model=lambda: avatar.model)
         if "glb" not in formats:
             from .addon.detail import detail_as_normal_map
 
-            with detail_as_normal_map(head, avatar.model):  # glTF has no displacement: detail as normal map
+            with detail_as_normal_map(head, lambda: avatar.model):  # glTF has no displacement: detail as normal map
                 files.export_glb(out_dir / "head.glb", [head], overwrite=True)
         files.save_blend(out_dir / "head.blend", overwrite=True)
     avatar.timings["write"] = time.perf_counter() - t

@@ -59,9 +59,10 @@ def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0) -> "bpy.types
     return disp
 
 
-def use_normal_map(head, normal_rgb: np.ndarray, on: bool = True) -> None:
+def use_normal_map(head, on: bool = True, get_model=None) -> None:
     """Switch between true displacement (modifiers on) and a tangent-space normal map in the skin
-    material (modifiers off; what game engines use)."""
+    material (modifiers off; what game engines use). The first switch on bakes the map
+    (:func:`detail_normal_rgb`; ``get_model()`` gives the face model) and keeps it in the file."""
     mat = head.material_slots[0].material
     nt = mat.node_tree
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
@@ -71,7 +72,7 @@ def use_normal_map(head, normal_rgb: np.ndarray, on: bool = True) -> None:
         if img is None:
             from .build import image_from_array
 
-            img = image_from_array(f"{head.name} detail normal", normal_rgb)
+            img = image_from_array(f"{head.name} detail normal", detail_normal_rgb(head, get_model()))
             img.colorspace_settings.name = "Non-Color"
         tex = nt.nodes.new("ShaderNodeTexImage")
         tex.image = img
@@ -111,7 +112,7 @@ def detail_normal_rgb(head, model) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def detail_as_normal_map(head, model):
+def detail_as_normal_map(head, get_model):
     """Within the block, a head whose detail is displacement shows it as a normal map instead: glTF and
     FBX keep a material's normal map but not a Displace modifier (exporters don't apply it). Restored
     afterwards; the baked image stays in the file for the panel's switch to reuse."""
@@ -119,9 +120,8 @@ def detail_as_normal_map(head, model):
             not any(m.name == "Detail" for m in head.modifiers):
         yield
         return
-    have = bpy.data.images.get(f"{head.name} detail normal") is not None
-    use_normal_map(head, None if have else detail_normal_rgb(head, model), True)
+    use_normal_map(head, True, get_model)
     try:
         yield
     finally:
-        use_normal_map(head, None, False)
+        use_normal_map(head, False)

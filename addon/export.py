@@ -20,7 +20,7 @@ import bpy
 
 from ..core.errors import OutputError
 from ..core.fileio import atomic_path
-from .detail import STRENGTH_PROP, detail_as_normal_map
+from .detail import detail_as_normal_map
 from .rig import check_head, make_lod
 
 FORMATS = ("glb", "fbx")
@@ -44,10 +44,10 @@ def lod_objects(head, lods, context=None) -> list:
     return objs
 
 
-def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, model=None) -> Path:
+def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, get_model=None) -> Path:
     """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx"). Fine detail goes in
-    as a baked normal map (``model``: the face model for its tangent frames; loaded from the configured
-    path when needed and not given)."""
+    as a baked normal map (``get_model()``: the face model for its tangent frames, called only when the
+    map has to be baked; default: the configured face model)."""
     context = context or bpy.context
     check_head(head)
     fmt = fmt.lower()
@@ -71,11 +71,9 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
         o.hide_set(False)
         o.select_set(True)
     context.view_layer.objects.active = head
-    if model is None and STRENGTH_PROP in head:
-        from ..core import load_face_model
-
-        model = load_face_model()
-    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, model):
+    if get_model is None:
+        from ..core import load_face_model as get_model
+    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, get_model):
         tmp_out = tmp.with_suffix("." + fmt)
         if fmt == "glb":
             bpy.ops.export_scene.gltf(filepath=str(tmp_out), export_format="GLB", use_selection=True,

@@ -93,52 +93,22 @@ def coarse(heldout: str, n: int, rows: list):
 
 
 def finenet(heldout: str, rows: list):
-    """The issue's table (RMSE in the face mask against zero and the image high-pass), plus two stricter
-    comparisons: with each image's mean displacement removed (the pores' pits lower the mean, which a
-    constant already gets), and at wrinkle scale (both maps low-passed, sigma 2 px: the render cannot show
-    single pores)."""
-    import cv2
-
+    """The issue's table (RMSE in the face mask against zero and the image high-pass), plus the constant
+    baseline and the stricter structure and wrinkle-scale comparisons (``train_fine.detail_errors``)."""
     from headforge.core import detail
-    from headforge.networks.dataset import SynthSet
-    from headforge.networks.train_coarse import prepare
-    from headforge.networks.train_fine import DetailSamples
+    from headforge.networks.train_fine import detail_errors
 
     net = detail.load()
-    ds = SynthSet(heldout)
-    prepare(ds)
-    data = DetailSamples(ds, augment=False)
     const = float(net.meta.get("constant_cm", 0.0))  # the training set's mean displacement
-    se = {"FineNet": 0.0, "zero": 0.0, "constant (training mean)": 0.0}
-    extra = {"structure: FineNet": 0.0, "structure: flat": 0.0, "wrinkle scale: FineNet": 0.0,
-             "wrinkle scale: constant": 0.0}
-    hp_xy = hp_xx = n = 0.0
-    lp = lambda a: cv2.GaussianBlur(a, (0, 0), 2.0)  # noqa: E731
-    for k in range(len(data)):
-        x, y, m, s, M = data.item(k, False)
-        p, t = net.session.run(None, {"input": x[None]})[0][0, 0], y[0]
-        mm = m[0] > 0
-        se["FineNet"] += float(((p - t)[mm] ** 2).sum())
-        se["zero"] += float((t[mm] ** 2).sum())
-        se["constant (training mean)"] += float(((t[mm] - const) ** 2).sum())
-        extra["structure: FineNet"] += float((((p - p[mm].mean()) - (t - t[mm].mean()))[mm] ** 2).sum())
-        extra["structure: flat"] += float(((t - t[mm].mean())[mm] ** 2).sum())
-        extra["wrinkle scale: FineNet"] += float(((lp(p) - lp(t))[mm] ** 2).sum())
-        extra["wrinkle scale: constant"] += float(((const - lp(t))[mm] ** 2).sum())
-        hp = cv2.warpAffine(detail.highpass_baseline(s["image"], gain=1.0), M, (detail.CROP, detail.CROP))
-        hp_xy += float((hp[mm] * t[mm]).sum())
-        hp_xx += float((hp[mm] ** 2).sum())
-        n += mm.sum()
-    g = hp_xy / max(hp_xx, 1e-12)
-    se["high-pass (gain fitted on this set)"] = se["zero"] - 2 * g * hp_xy + g * g * hp_xx
-    rmse = {k: np.sqrt(v / max(n, 1)) * 10 for k, v in {**se, **extra}.items()}
-    for name in se:
-        rows.append((f"detail RMSE: {name}", f"{rmse[name]:.4f} mm",
-                     f"{1 - rmse[name] / rmse['zero']:+.0%} vs zero, {len(data)} renders"))
-    for name, base in (("structure: FineNet", "structure: flat"), ("wrinkle scale: FineNet", "wrinkle scale: constant")):
-        for k in (name, base):
-            rows.append((f"detail RMSE, {k}", f"{rmse[k]:.4f} mm",
-                         f"{1 - rmse[k] / rmse[base]:+.1%} vs {base.split(': ')[1]}" if k == name else ""))
+    e = detail_errors(lambda x: net.session.run(None, {"input": x[None]})[0][0, 0], heldout, const)
+    for name, key in (("FineNet", "rmse_mm"), ("zero", "zero_rmse_mm"), ("constant (training mean)", "constant_rmse_mm"),
+                      ("high-pass (gain fitted on this set)", "highpass_rmse_mm")):
+        rows.append((f"detail RMSE: {name}", f"{e[key]:.4f} mm",
+                     f"{1 - e[key] / e['zero_rmse_mm']:+.0%} vs zero, {e['images']} renders"))
+    for name, key, base, vs in (("structure", "structure_rmse_mm", "structure_flat_rmse_mm", "flat"),
+                                ("wrinkle scale", "wrinkle_rmse_mm", "wrinkle_constant_rmse_mm", "constant")):
+        rows.append((f"detail RMSE, {name}: FineNet", f"{e[key]:.4f} mm", f"{1 - e[key] / e[base]:+.1%} vs {vs}"))
+        rows.append((f"detail RMSE, {name}: {vs}", f"{e[base]:.4f} mm", ""))
     x = np.zeros((1, 4, detail.CROP, detail.CROP), np.float32)
     net.session.run(None, {"input": x})
     t0 = time.perf_counter()

@@ -137,6 +137,13 @@ def crop_transform(points: np.ndarray) -> np.ndarray:
     return M * np.array([[2.0], [2.0]])
 
 
+def input_channels(gray: np.ndarray, depth_n: np.ndarray, red: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """FineNet's ``(4, H, W)`` float32 input from crop-sized maps: grey and red (uint8) scaled to [-1, 1],
+    coarse depth about its median (cm / 5, 0 where there is none) and the depth's validity (0/1)."""
+    return np.stack([gray.astype(np.float32) / 127.5 - 1, depth_n.astype(np.float32),
+                     (red / 127.5 - 1).astype(np.float32), valid.astype(np.float32)], 0)
+
+
 def finenet_inputs(image: np.ndarray, depth: np.ndarray, points: np.ndarray):
     """``(1, 4, 256, 256)`` float32: grey in [-1, 1], and coarse depth relative to its median (cm / 5);
     plus the 2x3 transform."""
@@ -149,9 +156,7 @@ def finenet_inputs(image: np.ndarray, depth: np.ndarray, points: np.ndarray):
     valid = dc > 0
     med = np.median(dc[valid]) if valid.any() else 0.0
     dn = np.where(valid, (dc - med) / 5.0, 0).astype(np.float32)
-    x = np.stack([gray.astype(np.float32) / 127.5 - 1, dn, (crop[..., 0] / 127.5 - 1).astype(np.float32),
-                  valid.astype(np.float32)], 0)[None]
-    return x.astype(np.float32), M
+    return input_channels(gray, dn, crop[..., 0], valid)[None], M
 
 
 class FineNet:

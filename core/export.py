@@ -97,9 +97,7 @@ def write_core_outputs(avatar, out_dir: str | Path, overwrite: bool = False) -> 
         paths["mesh.mtl"] = write_text(out / "mesh.mtl", mtl_text(avatar.model))
         paths["mesh.obj"] = write_text(out / "mesh.obj", obj_text(avatar.model, avatar.vertices))
         if avatar.detail is not None:
-            from .detail import normal_map
-
-            from .detail import encode_uint16
+            from .detail import encode_uint16, normal_map
 
             ok, buf = cv2.imencode(".png", encode_uint16(avatar.detail.uv)[0])
             paths["displacement.png"] = write_bytes(out / "displacement.png", buf.tobytes())

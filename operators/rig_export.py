@@ -91,9 +91,8 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
         if not path.lower().endswith("." + self.format):
             path += "." + self.format
         try:
-            head = _head_of(context.active_object)
-            model = _model(context) if head is not None and "headforge_detail_strength" in head else None
-            out = export_head(head, path, self.format, lods, self.overwrite, context, model=model)
+            out = export_head(_head_of(context.active_object), path, self.format, lods, self.overwrite, context,
+                              get_model=lambda: _model(context))
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -109,7 +108,7 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from ..addon.detail import detail_normal_rgb, use_normal_map
+        from ..addon.detail import use_normal_map
         from ..addon.rig import check_head
 
         head = _head_of(context.active_object)
@@ -121,10 +120,11 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         on = not head.get("headforge_detail_normal_map", False)
-        rgb = None
-        if on and bpy.data.images.get(f"{head.name} detail normal") is None:
-            rgb = detail_normal_rgb(head, _model(context))
-        use_normal_map(head, rgb, on)
+        try:
+            use_normal_map(head, on, lambda: _model(context))
+        except HeadforgeError as e:  # no face model to bake with
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         self.report({"INFO"}, "Detail as a normal map" if on else "Detail as displacement")
         return {"FINISHED"}
 

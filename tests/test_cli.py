@@ -36,18 +36,18 @@ def test_create_writes_the_contract(photo_files, tmp_path):
     np.testing.assert_allclose(proj, np.array(fit["landmarks68"])[17:], atol=0.05)
     # the shipped FineNet adds detail: a 16-bit displacement map, its normal map, and head.glb carries it
     # as the material's normal texture (glTF has no displacement)
-    if fit["detail"] is not None:
-        import struct
+    import struct
 
-        import cv2
+    import cv2
 
-        disp = cv2.imread(str(out / "displacement.png"), cv2.IMREAD_UNCHANGED)
-        assert disp.dtype == np.uint16 and disp.max() > disp.min()
-        assert -0.2 < fit["detail"]["min_cm"] < fit["detail"]["max_cm"] < 0.2  # millimetres, not centimetres
-        glb = (out / "head.glb").read_bytes()
-        n = struct.unpack("<I", glb[12:16])[0]
-        gltf = json.loads(glb[20:20 + n])
-        assert any("normalTexture" in m for m in gltf["materials"])
+    assert fit["detail"] is not None
+    disp = cv2.imread(str(out / "displacement.png"), cv2.IMREAD_UNCHANGED)
+    assert disp.dtype == np.uint16 and disp.max() > disp.min()
+    assert -0.2 < fit["detail"]["min_cm"] < fit["detail"]["max_cm"] < 0.2  # millimetres, not centimetres
+    glb = (out / "head.glb").read_bytes()
+    n = struct.unpack("<I", glb[12:16])[0]
+    gltf = json.loads(glb[20:20 + n])
+    assert any("normalTexture" in m for m in gltf["materials"])
     # a second run resumes: nothing to do, nothing overwritten
     before = (out / "albedo.png").stat().st_mtime_ns
     r2 = run("create", photo_files["astronaut"], "--out", out, "--texture-size", "1024")
