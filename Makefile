@@ -38,19 +38,25 @@ bench: $(STAMP)
 bench-synth: $(STAMP)
 	$(BIN)/python bench/synth_bench.py --n 200 --out out/synth_bench
 
-# CoarseNet from scratch: renders 500 held-out + 10000 training images (about 4 h on 2 cores, resumable),
-# then trains on the CPU and writes core/weights/coarsenet.onnx
+# CoarseNet from scratch: renders 500 held-out and COARSE_COUNT training images (10,000: about 4 h on
+# 2 cores, resumable), plus the FINE_COUNT --details renders that train-fine uses too, then trains on the
+# CPU (10,000 steps of 32, about 27 min) and writes core/weights/coarsenet.onnx. A set's first N renders
+# are the same images for any --count (a set grows, or serves its first N), so the COARSE_COUNT and
+# FINE_COUNT in the shipped file's metadata ("reproduce") remake it.
 DATA ?= out/data
+COARSE_COUNT ?= 10000
+FINE_COUNT ?= 1200
 train: $(STAMP)
 	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
-	$(BIN)/python -m headforge synth --count 10000 --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
-	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --heldout $(DATA)/coarse-heldout \
-		--out core/weights/coarsenet.onnx
+	$(BIN)/python -m headforge synth --count $(COARSE_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
+	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
+	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --limit $(COARSE_COUNT) \
+		--train $(DATA)/fine-train --limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout \
+		--steps 10000 --batch 32 --width 16 --eval-every 2000 --out core/weights/coarsenet.onnx
 
 # FineNet: 200 held-out + 1200 training --details renders (about 55 min on 2 cores, resumable), then
 # 3500 steps on 96-pixel patches (about 50 min on 2 CPU cores); writes core/weights/finenet.onnx.
 # FINE_COUNT=3000 renders more (a bigger set's first FINE_COUNT renders are the same images).
-FINE_COUNT ?= 1200
 train-fine: $(STAMP)
 	$(BIN)/python -m headforge synth --count 200 --out $(DATA)/fine-heldout --size 256 --seed 18 --details --workers 1
 	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1

@@ -246,6 +246,7 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head["headforge_identity"] = [float(x) for x in avatar.identity]
     head["headforge_expression"] = [float(x) for x in avatar.fit.expression]
     head["headforge_image"] = avatar.image_path or ""
+    head["headforge_initializer"] = avatar.initializer  # where the fit started: "coarsenet" or "mean face"
 
     if getattr(avatar, "detail", None) is not None:
         from .detail import apply_detail

@@ -26,12 +26,17 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "rig")
             row.prop(s, "arkit52")
+            row = col.row(align=True)
+            row.prop(s, "learned_guess")
+            row.prop(s, "detail")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             op.face_index = s.face_index
             op.texture_size = s.texture_size
             op.rig = s.rig
             op.arkit52 = s.arkit52
+            op.learned_guess = s.learned_guess
+            op.detail = s.detail
             if s.status:
                 col.label(text=s.status)
         obj = context.active_object

@@ -76,6 +76,16 @@ def prepare(cfg: S.SynthConfig, out: Path) -> dict:
             raise SynthError(f"{str(mpath)!r} is damaged. Move the folder away or delete the manifest to start "
                              "over.") from None
         diff = [k for k in IDENTITY_KEYS if old.get(k) != cfg.to_dict().get(k)]
+        if diff == ["count"]:  # renders are a function of seed and index: a set grows, or serves its first N
+            if cfg.count > old["count"]:
+                if old["count"] % cfg.shard_size:
+                    raise SynthError(f"{str(out)!r} holds {old['count']} renders ending in a partial shard, so it "
+                                     f"cannot grow to {cfg.count}. Use another --out folder.")
+                manifest["config"]["count"] = cfg.count
+                for k in range(cfg.n_shards):
+                    manifest["shards"].setdefault(str(k), "missing")
+                write_json(mpath, manifest)
+            diff = []
         if diff:
             raise SynthError(f"{str(out)!r} holds a set made with other settings ({', '.join(diff)} differ). "
                              "Use the same settings to resume, or another --out folder.")
@@ -146,12 +156,18 @@ class Progress:
 
 def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: str | None = None,
                model_path=None, progress: bool = True) -> dict:
-    """Render (or finish rendering) the set described by ``cfg`` into ``out``. Returns a summary."""
+    """Render (or finish rendering) the set described by ``cfg`` into ``out``. Returns a summary.
+
+    A folder holding the same set with another ``count`` is reused: a bigger count extends it, a smaller
+    one renders only the shards holding its first ``count`` renders (samples depend on seed and index
+    only, so a set's first N renders are the same for any count)."""
     out = Path(out)
     manifest = prepare(cfg, out)
-    todo = pending_shards(cfg, out)
-    done_images = sum(len(cfg.shard_indices(k)) for k in range(cfg.n_shards) if k not in todo)
-    summary = {"shards": cfg.n_shards, "rendered": 0, "skipped": cfg.n_shards - len(todo), "failed": {}}
+    want = cfg.n_shards                                   # shards holding the first cfg.count renders
+    cfg = S.SynthConfig.from_dict(manifest["config"])     # the set's own settings (its count may be larger)
+    todo = [k for k in pending_shards(cfg, out) if k < want]
+    done_images = sum(len(cfg.shard_indices(k)) for k in range(want) if k not in todo)
+    summary = {"shards": want, "rendered": 0, "skipped": want - len(todo), "failed": {}}
     if not todo:
         _write_manifest(out, manifest, cfg)
         return summary
@@ -175,7 +191,7 @@ def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: s
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                                    dashboard_address=None)
             client = Client(cluster)
-        bar = Progress(cfg.count, done_images) if progress else None
+        bar = Progress(sum(len(cfg.shard_indices(k)) for k in range(want)), done_images) if progress else None
         futures = {client.submit(run_shard_process, str(out.resolve()), k,
                                  str(model_path) if model_path else None, pure=False, retries=1): k for k in todo}
         try:

@@ -39,7 +39,16 @@ def aligned_error_mm(pred: np.ndarray, true: np.ndarray, face: np.ndarray) -> fl
     return float(np.linalg.norm(p - true[face], axis=1).mean() * 10)
 
 
-def coarse(heldout: str, n: int, rows: list):
+def settled(history, tol: float = 0.02) -> int:
+    """Outer iterations until the landmark error changes by less than ``tol`` (% of eye distance)."""
+    h = list(history[:-1])  # the last entry is after the corrective field
+    for k in range(1, len(h)):
+        if abs(h[k] - h[k - 1]) < tol:
+            return k
+    return len(h)
+
+
+def coarse(heldout: str, n: int, rows: list, weights=None):
     from headforge.networks.dataset import SynthSet
     from photos import astronaut, grace_hopper_path
 
@@ -47,11 +56,11 @@ def coarse(heldout: str, n: int, rows: list):
 
     model = load_face_model()
     corr = load_correspondence(model)
-    net = regress.load()
+    net = regress.load(weights)
     face = np.arange(9409)
     ds = SynthSet(heldout)
     errs = {"mean face": [], "regression": [], "fit from mean": [], "fit from regression": [],
-            "fit from regression (start only, prior at the mean)": []}
+            "fit from regression (start only, prior at the mean)": [], "fit from regression, prior x10": []}
     steps = {k: [] for k in errs if k.startswith("fit")}
     for k in range(min(n, len(ds))):
         s = ds[k]
@@ -65,13 +74,14 @@ def coarse(heldout: str, n: int, rows: list):
         errs["regression"].append(aligned_error_mm(model.vertices(p.identity, p.expression), true, face))
         for name, init in (("fit from mean", None), ("fit from regression", regress.initial_guess(p, *lm.image_size)),
                            ("fit from regression (start only, prior at the mean)",
-                            regress.initial_guess(p, *lm.image_size, as_prior=False))):
+                            regress.initial_guess(p, *lm.image_size, as_prior=False)),
+                           ("fit from regression, prior x10", regress.initial_guess(p, *lm.image_size, prior_strength=10))):
             f = fit_landmarks(model, corr, lm.points, lm.image_size, init=init)
             errs[name].append(aligned_error_mm(f.vertices, true, face))
-            steps[name].append(f.iterations)
+            steps[name].append(settled(f.history))
     base = np.mean(errs["mean face"])
     for name, e in errs.items():
-        gn = f", {np.mean(steps[name]):.1f} Gauss-Newton steps" if name in steps else ""
+        gn = f", settled after {np.mean(steps[name]):.1f} outer iterations" if name in steps else ""
         rows.append((f"held-out face error: {name}", f"{np.mean(e):.2f} mm",
                      f"{1 - np.mean(e) / base:+.0%} vs mean face, {len(e)} renders{gn}"))
     photos = {"astronaut": astronaut(), "grace_hopper": load_image(grace_hopper_path())}
@@ -79,8 +89,10 @@ def coarse(heldout: str, n: int, rows: list):
         lm = detect_landmarks(img)
         for label, init in (("mean", None), ("regression", regress.initial_guess(net.predict(img, lm.points), *lm.image_size))):
             f = fit_landmarks(model, corr, lm.points, lm.image_size, init=init)
+            cmax = np.linalg.norm(f.corrective, axis=1).max() * 10
             rows.append((f"{name}: fit from {label}", f"{f.landmark_error:.2f} % eye dist",
-                         f"history {np.round(f.history, 2).tolist()}"))
+                         f"settled after {settled(f.history)} outer iterations, history {np.round(f.history, 2).tolist()}, "
+                         f"corrective field max {cmax:.1f} mm"))
     img = photos["astronaut"]
     lm = detect_landmarks(img)
     net.predict(img, lm.points)
@@ -89,7 +101,7 @@ def coarse(heldout: str, n: int, rows: list):
         net.predict(img, lm.points)
     rows.append(("CoarseNet inference (crop + onnxruntime, CPU)", f"{(time.perf_counter() - t) / 50 * 1000:.1f} ms",
                  "target <= 15 ms"))
-    rows.append(("CoarseNet file", f"{regress.WEIGHTS.stat().st_size / 1e6:.1f} MB", "target <= 20 MB"))
+    rows.append(("CoarseNet file", f"{Path(weights or regress.WEIGHTS).stat().st_size / 1e6:.1f} MB", "target <= 20 MB"))
 
 
 def finenet(heldout: str, rows: list):
@@ -123,10 +135,11 @@ def main():
     ap.add_argument("--heldout")
     ap.add_argument("--detail-heldout")
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--coarse-weights", help="a CoarseNet ONNX file other than the shipped one")
     args = ap.parse_args()
     rows: list = []
     if args.heldout:
-        coarse(args.heldout, args.n, rows)
+        coarse(args.heldout, args.n, rows, args.coarse_weights)
     if args.detail_heldout:
         finenet(args.detail_heldout, rows)
     w = [max(len(r[i]) for r in rows) for i in range(3)] if rows else [0, 0, 0]

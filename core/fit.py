@@ -46,6 +46,10 @@ class FitWeights:
     expression: float = 3000.0    #: lambda_q for |beta|^2 (paper: 5): weaker lets eyeWide/eyeLookUp saturate
     iterations: int = 5           #: outer iterations (contour re-picking + Gauss-Newton)
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
+    #: stop the outer iterations early once the mean landmark error (% of eye distance) changes by less
+    #: than this between two of them. Off by default (0: always run ``iterations``): the stop decision is
+    #: discrete, so a near-identical photo (the same one at 8000 px) could end on other jawline picks
+    tolerance: float = 0.0
     corrective_field: bool = True
 
 
@@ -61,6 +65,10 @@ class InitialGuess:
     #: centre the identity prior on ``identity`` instead of the mean face (a regressor's prediction is
     #: then a prior, not only a starting point: a least-squares fit from any start ends in the same place)
     identity_prior_mean: bool = False
+    #: with ``identity_prior_mean``: the expression prior is centred on ``expression`` too, and both priors
+    #: are this many times stronger than the defaults (a regressor measured better than the landmarks at
+    #: shape should hold the fit near it; see ``core.regress.initial_guess``)
+    prior_strength: float = 1.0
 
 
 @dataclass
@@ -195,6 +203,8 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
     id_mean = c[:nid].copy() if init.identity_prior_mean else np.zeros(nid)
     if init.expression is not None:
         c[nid:] = np.clip(np.asarray(init.expression, float), 0, 1)
+    ex_mean = c[nid:].copy() if init.identity_prior_mean else np.zeros(nex)
+    prior_scale = float(init.prior_strength) if init.identity_prior_mean else 1.0
     f0, cx, cy = initial_camera(W, H)
     log_fs = float(np.log(max(init.focal_scale, 1e-3)))
 
@@ -262,12 +272,12 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
         fs_rows = np.zeros((1, 7 + nc))
         fs_rows[0, 0] = np.sqrt(wts.focal) * 100.0  # (f_s - 1) in percent ~ 100 * log f_s
         r_f = np.array([np.sqrt(wts.focal) * 100.0 * log_fs])
-        sid = np.sqrt(wts.identity) if stage > 0 else 1e3
-        sex = np.sqrt(wts.expression) if stage > 0 else 1e3
+        sid = np.sqrt(wts.identity * prior_scale) if stage > 0 else 1e3
+        sex = np.sqrt(wts.expression * prior_scale) if stage > 0 else 1e3
         Jp = np.zeros((nc, 7 + nc))
         Jp[:nid, 7:7 + nid] = np.eye(nid) * sid
         Jp[nid:, 7 + nid:] = np.eye(nex) * sex
-        rp = np.concatenate([(cvec[:nid] - id_mean) * sid, cvec[nid:] * sex])
+        rp = np.concatenate([(cvec[:nid] - id_mean) * sid, (cvec[nid:] - ex_mean) * sex])
         return np.vstack([fs_rows, Jp]), np.concatenate([r_f, rp])
 
     n_outer = max(1, wts.iterations)
@@ -306,6 +316,8 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
             r, uv = residuals(c, R, t, log_fs, picks, with_jac=False)
             err = np.linalg.norm(uv[: len(lm_fixed)] - lm_fixed, axis=1).mean() * sn
             history.append(float(err))
+            if len(history) > 1 and abs(history[-2] - history[-1]) < wts.tolerance:
+                break
 
     f = f0 * np.exp(log_fs)
     verts = model.vertices(c[:nid], c[nid:]).astype(np.float64)

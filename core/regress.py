@@ -169,22 +169,31 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
                       origin_px=origin_img)
 
 
+#: how much stronger than the defaults the fit's identity/expression priors are around CoarseNet's guess.
+#: On held-out renders 10 brings the fitted shape far closer to the truth (bench/networks_bench.py), but on
+#: the real photos the chin mismatch the shape can no longer absorb goes into 1-2 cm corrective-field
+#: spikes at single silhouette vertices; 1 keeps the field under 1 cm until the contour term is fixed.
+PRIOR_STRENGTH = 1.0
+
+
 def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False,
-                  as_prior: bool = True) -> InitialGuess:
+                  as_prior: bool = True, prior_strength: float = PRIOR_STRENGTH) -> InitialGuess:
     """The fit's starting point from a prediction. By default only the shape (identity, expression) is
     used and the fit solves the pose by EPnP on that shape; ``use_pose`` also takes the predicted pose
     (weak perspective turned into full perspective at the image's focal length). ``as_prior``: the fit's
-    identity prior is centred on the prediction (else on the mean face, and the prediction only changes
-    where Gauss-Newton starts)."""
+    identity and expression priors are centred on the prediction and ``prior_strength`` times the defaults
+    (else centred on the mean face at the defaults, and the prediction only changes where Gauss-Newton
+    starts)."""
     if not use_pose:
-        return InitialGuess(identity=p.identity, expression=p.expression, identity_prior_mean=as_prior)
+        return InitialGuess(identity=p.identity, expression=p.expression, identity_prior_mean=as_prior,
+                            prior_strength=prior_strength)
     from .fit import initial_camera
 
     f, cx, cy = initial_camera(width, height)
     z = f / p.scale
     t = np.array([(p.origin_px[0] - cx) * z / f, (p.origin_px[1] - cy) * z / f, z])
     return InitialGuess(identity=p.identity, expression=p.expression, rotation=p.rotation, translation=t,
-                        identity_prior_mean=as_prior)
+                        identity_prior_mean=as_prior, prior_strength=prior_strength)
 
 
 _net: dict = {}

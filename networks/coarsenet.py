@@ -1,7 +1,7 @@
 """CoarseNet (Digital Twin section 3.3 / 3DFaceNet "single-image CoarseNet"): a compact CNN trained from
 scratch on synthetic renders. Input: a 128x128 face crop aligned by the detected MediaPipe landmarks
 (``headforge.core.regress.crop_face``) and, optionally, those 478 landmarks in crop units as a second
-branch. Output (162 numbers): identity (100), expression logits (53), rotation in the crop frame (6D,
+branch (an MLP, plus a linear path to the identity that starts as a ridge regression). Output (162 numbers): identity (100), expression logits (53), rotation in the crop frame (6D,
 Zhou et al. 2019), and weak-perspective log-scale and origin (3).
 
 Torch is imported here and in the training code only; inference runs the ONNX export in ``core``.
@@ -34,6 +34,11 @@ class CoarseNet(nn.Module):
             self.lm = nn.Sequential(nn.Linear(N_LANDMARK_INPUT, 256), nn.ReLU(inplace=True), nn.Linear(256, 256),
                                     nn.ReLU(inplace=True))
             feat += 256
+            # linear path from the landmarks to the identity, set to a ridge regression before training
+            # (``train_coarse.ridge_init``): the network learns the residual the image explains
+            self.lm_linear = nn.Linear(N_LANDMARK_INPUT, 100)
+            nn.init.zeros_(self.lm_linear.weight)
+            nn.init.zeros_(self.lm_linear.bias)
         self.head = nn.Sequential(nn.Linear(feat, 512), nn.ReLU(inplace=True), nn.Dropout(0.1), nn.Linear(512, N_OUT))
         # start from the mean face, frontal, unit scale, centred
         with torch.no_grad():
@@ -44,9 +49,11 @@ class CoarseNet(nn.Module):
 
     def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
         f = self.features(image)
-        if self.use_landmarks:
-            f = torch.cat([f, self.lm(landmarks)], 1)
-        return self.head(f)
+        if not self.use_landmarks:
+            return self.head(f)
+        out = self.head(torch.cat([f, self.lm(landmarks)], 1))
+        lin = self.lm_linear(landmarks)
+        return torch.cat([out[:, :100] + lin, out[:, 100:]], 1)
 
 
 def rotation_6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:

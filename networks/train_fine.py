@@ -23,18 +23,23 @@ from ..core.errors import HeadforgeError
 from ..core.synth import MASK_FACE
 from .dataset import SynthSet
 from .finenet import FineNet
-from .train_coarse import Samples, augment_image, prepare
+from .train_coarse import _detections, augment_image, prepare
 
 
-class DetailSamples(Samples):
-    """Renders with their detail ground truth, cropped as FineNet sees them at inference (detections as
-    in :class:`Samples`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
+class DetailSamples(torch.utils.data.Dataset):
+    """Renders with their detail ground truth, cropped as FineNet sees them at inference (from the cached
+    MediaPipe detections, :func:`train_coarse.prepare`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
     ``(1, 256, 256)``, the sample's labels and the 2x3 image->crop transform."""
 
     def __init__(self, ds: SynthSet):
         if not ds.config.details:
             raise HeadforgeError(f"{str(ds.root)!r} was rendered without --details; FineNet needs the ground truth.")
-        super().__init__(ds, augment=False)
+        self.ds = ds
+        self.points, ok = _detections(ds)
+        self.valid = np.flatnonzero(ok)
+
+    def __len__(self):
+        return len(self.valid)
 
     def __getitem__(self, n):
         i = self.valid[n]

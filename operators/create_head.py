@@ -43,6 +43,12 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
                                     description="With Rig: name and merge the shape keys as ARKit's 52")
 
+    learned_guess: bpy.props.BoolProperty(
+        name="Learned Guess", default=True,
+        description="Start the fit from CoarseNet's guess of the face shape (off: from the average face)")
+    detail: bpy.props.BoolProperty(name="Detail", default=True,
+                                   description="Add FineNet's fine skin detail as displacement")
+
     _timer = None
     _thread = None
 
@@ -53,7 +59,8 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
 
         return create_avatar(bpy.path.abspath(self.filepath), face_index=self.face_index,
                              texture_size=int(self.texture_size), model_path=face_model_path(),
-                             progress=progress, should_stop=should_stop)
+                             use_regressor=None if self.learned_guess else False,
+                             detail=None if self.detail else False, progress=progress, should_stop=should_stop)
 
     def _build(self, context, avatar):
         from ..addon.build import build_head

@@ -110,6 +110,20 @@ def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
     assert inter / mask.sum() > 0.9
 
 
+def test_learned_guess_and_detail_switches(created, photo_files):
+    from headforge.core import detail, regress
+
+    # the default head uses the shipped networks
+    assert created["headforge_initializer"] == ("coarsenet" if regress.WEIGHTS.exists() else "mean face")
+    assert any(m.type == "DISPLACE" for m in created.modifiers) == detail.WEIGHTS.exists()
+    r = bpy.ops.headforge.create_head(filepath=str(photo_files["grace_hopper"]), texture_size="1024",
+                                      learned_guess=False, detail=False)
+    assert r == {"FINISHED"}
+    plain = bpy.context.view_layer.objects.active
+    assert plain["headforge_initializer"] == "mean face"
+    assert not any(m.type == "DISPLACE" for m in plain.modifiers)
+
+
 def test_operator_reports_bad_input(addon, tmp_path):
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.headforge.create_head(filepath=str(tmp_path / "missing.jpg"))

@@ -90,3 +90,26 @@ def test_one_training_step_on_real_renders(tmp_path):
     assert res["steps"] == 2 and res["train_images"] >= 2
     assert np.isfinite(list(res["final"].values())).all()
     assert regress.CoarseNet(out).meta["steps"] == 2
+    # the cached, jittered samples keep image and targets together: the jitter is a similarity of the crop,
+    # so the weak-perspective landmark residual of the true shape under the target pose only scales with it
+    from headforge.core.facemodel import load_face_model
+    from headforge.networks.dataset import SynthSet
+    from headforge.networks.train_coarse import MeshLoss, Samples
+
+    crit = MeshLoss(load_face_model())
+    plain, jittered = Samples(SynthSet(data), augment=False), Samples(SynthSet(data), augment=True, seed=3)
+
+    def residual(t):
+        c = torch.cat([t["identity"], t["expression"]])[None]
+        X = crit.lm_mean + (c @ crit.lm_basis).view(1, -1, 3)
+        s = torch.exp(t["log_s"]) * regress.TEMPLATE_SCALE
+        proj = (X[0] @ t["R"].T)[:, :2] * s + (t["origin"] * regress.CROP / 2 + regress.CROP / 2)
+        vis = t["lm68_visible"] > 0
+        return float((proj - t["lm68"]).norm(dim=1)[vis].mean())
+
+    for n in range(len(plain)):
+        x, lm, t = plain[n]
+        assert x.shape == (3, regress.CROP, regress.CROP) and lm.shape == (956,)
+        base = residual(t)
+        ratios = [residual(jittered[n][2]) / base for _ in range(10)]
+        assert 0.8 < min(ratios) and max(ratios) < 1.25, (base, ratios)

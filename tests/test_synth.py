@@ -118,6 +118,20 @@ def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
     assert "1 shards rendered, 1 already done" in r.stdout
     assert len(SynthSet(a)) == 4
 
+    # another count: a bigger one extends the set, a smaller one asks for its first renders only
+    grow = list(args)
+    grow[1] = 6
+    r = _synth(a, *grow)
+    assert r.returncode == 0 and "1 shards rendered, 2 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert len(SynthSet(a)) == 6 and json.loads((a / "manifest.json").read_text())["config"]["count"] == 6
+    np.testing.assert_array_equal(SynthSet(a)[1]["image"], ds[1]["image"])
+    shutil.rmtree(a / "shards" / "shard_00002")
+    small = list(args)
+    small[1] = 3
+    r = _synth(a, *small)
+    assert r.returncode == 0 and "0 shards rendered, 2 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert json.loads((a / "manifest.json").read_text())["config"]["count"] == 6
+
 
 def test_details_labels(tmp_path):
     from headforge.networks.dataset import SynthSet
@@ -141,7 +155,9 @@ def test_bad_arguments(tmp_path):
     r = _synth(tmp_path / "y", "--count", 2, "--scheduler", "tcp://127.0.0.1:9")  # bounded by _synth's timeout
     assert r.returncode == 1 and "Cannot reach the Dask scheduler" in r.stderr and "Traceback" not in r.stderr
     r = _synth(tmp_path / "y", "--count", 3, "--scheduler", "tcp://127.0.0.1:9")
-    assert r.returncode == 1 and "other settings" in r.stderr
+    assert r.returncode == 1 and "partial shard" in r.stderr
+    r = _synth(tmp_path / "y", "--count", 2, "--size", 64, "--scheduler", "tcp://127.0.0.1:9")
+    assert r.returncode == 1 and "other settings (size differ)" in r.stderr
 
 
 def test_preview_operator(tmp_path):
