@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from headforge.core import regress  # noqa: E402
-from headforge.core.correspondence import _similarity, load_correspondence  # noqa: E402
+from headforge.core.correspondence import aligned_distance, load_correspondence  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import load_face_model  # noqa: E402
 from headforge.core.fit import fit_landmarks  # noqa: E402
@@ -34,9 +34,7 @@ from headforge.core.landmarks import detect_landmarks  # noqa: E402
 
 def aligned_error_mm(pred: np.ndarray, true: np.ndarray, face: np.ndarray) -> float:
     """Mean distance (mm) over the face region after a similarity alignment of pred to true."""
-    s, R, t = _similarity(pred[face].astype(np.float64), true[face].astype(np.float64))
-    p = pred[face] @ (s * R).T + t
-    return float(np.linalg.norm(p - true[face], axis=1).mean() * 10)
+    return aligned_distance(pred[face], true[face]) * 10
 
 
 def settled(history, tol: float = 0.02) -> int:

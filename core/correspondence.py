@@ -113,6 +113,14 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np
     return s, R, md - s * R @ ms
 
 
+def aligned_distance(pred: np.ndarray, true: np.ndarray) -> float:
+    """Mean distance between two ``(V, 3)`` point sets after the similarity (Umeyama) that best aligns
+    ``pred`` to ``true``; in their units."""
+    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
+    s, R, t = _similarity(pred, true)
+    return float(np.linalg.norm(pred @ (s * R).T + t - true, axis=1).mean())
+
+
 def _tps(src: np.ndarray, dst: np.ndarray, pts: np.ndarray, smooth: float = 0.05) -> np.ndarray:
     """Thin-plate spline (3D kernel |r|) through src->dst, applied to pts."""
     n = len(src)

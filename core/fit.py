@@ -46,10 +46,6 @@ class FitWeights:
     expression: float = 3000.0    #: lambda_q for |beta|^2 (paper: 5): weaker lets eyeWide/eyeLookUp saturate
     iterations: int = 5           #: outer iterations (contour re-picking + Gauss-Newton)
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
-    #: stop the outer iterations early once the mean landmark error (% of eye distance) changes by less
-    #: than this between two of them. Off by default (0: always run ``iterations``): the stop decision is
-    #: discrete, so a near-identical photo (the same one at 8000 px) could end on other jawline picks
-    tolerance: float = 0.0
     corrective_field: bool = True
 
 
@@ -316,8 +312,6 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
             r, uv = residuals(c, R, t, log_fs, picks, with_jac=False)
             err = np.linalg.norm(uv[: len(lm_fixed)] - lm_fixed, axis=1).mean() * sn
             history.append(float(err))
-            if len(history) > 1 and abs(history[-2] - history[-1]) < wts.tolerance:
-                break
 
     f = f0 * np.exp(log_fs)
     verts = model.vertices(c[:nid], c[nid:]).astype(np.float64)

@@ -1,8 +1,9 @@
 """CoarseNet (Digital Twin section 3.3 / 3DFaceNet "single-image CoarseNet"): a compact CNN trained from
 scratch on synthetic renders. Input: a 128x128 face crop aligned by the detected MediaPipe landmarks
 (``headforge.core.regress.crop_face``) and, optionally, those 478 landmarks in crop units as a second
-branch (an MLP, plus a linear path to the identity that starts as a ridge regression). Output (162 numbers): identity (100), expression logits (53), rotation in the crop frame (6D,
-Zhou et al. 2019), and weak-perspective log-scale and origin (3).
+branch (an MLP, plus a linear path to the identity that starts as a ridge regression). Output (162
+numbers): identity (100), expression logits (53), rotation in the crop frame (6D, Zhou et al. 2019), and
+weak-perspective log-scale and origin (3).
 
 Torch is imported here and in the training code only; inference runs the ONNX export in ``core``.
 """

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..addon.synth_worker import shard_path
+from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
 from ..core.facemodel import LANDMARKS_68, N_IDENTITY, load_face_model
 from ..core.landmarks import detect_landmarks
@@ -40,21 +41,18 @@ def prepare(ds: SynthSet) -> None:
     for k in ds.shards:
         f = shard_path(ds.root, k) / DETECT_FILE
         if f.exists():
-            with np.load(f) as z:
-                if "depth" in z.files:
-                    continue
+            continue
         idx = [n for n, it in enumerate(ds.items) if it[0] == k]
         pts = np.zeros((len(idx), 478, 2), np.float32)
-        depth = np.zeros((len(idx), 478), np.float32)
         ok = np.zeros(len(idx), bool)
         for j, n in enumerate(idx):
             try:
                 lm = detect_landmarks(ds.image(n))
             except HeadforgeError:
                 continue
-            pts[j], depth[j], ok[j] = lm.points, lm.depth, True
+            pts[j], ok[j] = lm.points, True
         tmp = f.with_suffix(".tmp.npz")
-        np.savez(tmp, points=pts, depth=depth, found=ok)
+        np.savez(tmp, points=pts, found=ok)
         tmp.replace(f)
 
 
@@ -67,7 +65,7 @@ def _detections(ds: SynthSet):
     return np.concatenate(pts), np.concatenate(ok)
 
 
-def _rot_z(A: np.ndarray) -> np.ndarray:
+def _rot_z(A: np.ndarray) -> tuple[np.ndarray, float]:
     """3x3 rotation about the view axis from a 2x2 similarity, and its scale."""
     k = np.sqrt(abs(np.linalg.det(A)))
     Rz = np.eye(3)
@@ -210,6 +208,14 @@ class MeshLoss(nn.Module):
     def mesh(self, coeffs):
         return self.mean + (coeffs @ self.basis).view(len(coeffs), -1, 3)
 
+    def project68(self, coeffs, R, log_s, origin):
+        """The 68 landmarks of ``coeffs`` (B, 153) in crop pixels (B, 68, 2), weak perspective: rotation
+        ``R`` (B, 3, 3), log-scale ``log_s`` (B,) about ``TEMPLATE_SCALE`` and ``origin`` (B, 2) in [-1, 1]."""
+        X = self.lm_mean + (coeffs @ self.lm_basis).view(len(coeffs), -1, 3)        # (B, 68, 3) model cm
+        Y = torch.einsum("bij,bkj->bki", R, X)
+        s = torch.exp(log_s)[:, None, None] * TEMPLATE_SCALE
+        return Y[:, :, :2] * s + (origin[:, None, :] * (CROP / 2) + CROP / 2)
+
     def forward(self, out, tgt):
         ident, expr_logit = out[:, :N_IDENTITY], out[:, N_IDENTITY:153]
         expr = torch.sigmoid(expr_logit)
@@ -227,10 +233,7 @@ class MeshLoss(nn.Module):
         l_shape = (s * p - q).abs().sum(2).mean()
         R = rotation_6d_to_matrix(out[:, 153:159])
         log_s, origin = out[:, 159], out[:, 160:162]
-        X = self.lm_mean + (c_pred @ self.lm_basis).view(len(out), -1, 3)            # (B, 68, 3) model cm
-        Y = torch.einsum("bij,bkj->bki", R, X)
-        s = torch.exp(log_s)[:, None, None] * TEMPLATE_SCALE
-        proj = Y[:, :, :2] * s + (origin[:, None, :] * (CROP / 2) + CROP / 2)
+        proj = self.project68(c_pred, R, log_s, origin)
         vis = tgt["lm68_visible"][:, :, None]
         l_lm = ((proj - tgt["lm68"]).abs() * vis).sum((1, 2)).mean() / (68 * 2) / (CROP / 100.0)
         l_rot = (R - tgt["R"]).abs().mean()
@@ -342,7 +345,7 @@ def evaluate(net, heldout, crit) -> dict:
         errs.append((p - t).norm(dim=2).mean(1))
         mean_errs.append((m0 - t).norm(dim=2).mean(1))
         for a, out_list in ((p, aligned), (m0, mean_aligned)):
-            out_list += [_aligned_error(ai.double().cpu().numpy(), ti.double().cpu().numpy()) for ai, ti in zip(a, t)]
+            out_list += [aligned_distance(ai.cpu().numpy(), ti.cpu().numpy()) for ai, ti in zip(a, t)]
     net.train(was_training)
     e, m = torch.cat(errs).mean().item() * 10, torch.cat(mean_errs).mean().item() * 10
     ea, ma = float(np.mean(aligned)) * 10, float(np.mean(mean_aligned)) * 10
@@ -350,13 +353,6 @@ def evaluate(net, heldout, crit) -> dict:
             "reduction": round(1 - e / m, 4), "aligned_error_mm": round(ea, 3),
             "aligned_mean_face_error_mm": round(ma, 3), "aligned_reduction": round(1 - ea / ma, 4)}
 
-
-def _aligned_error(pred: np.ndarray, true: np.ndarray) -> float:
-    """Mean distance after a similarity alignment of ``pred`` to ``true`` (both ``(V, 3)``)."""
-    from ..core.correspondence import _similarity
-
-    s, R, t = _similarity(pred, true)
-    return float(np.linalg.norm(pred @ (s * R).T + t - true, axis=1).mean())
 
 
 def main(argv=None) -> int:

@@ -101,9 +101,7 @@ def test_one_training_step_on_real_renders(tmp_path):
 
     def residual(t):
         c = torch.cat([t["identity"], t["expression"]])[None]
-        X = crit.lm_mean + (c @ crit.lm_basis).view(1, -1, 3)
-        s = torch.exp(t["log_s"]) * regress.TEMPLATE_SCALE
-        proj = (X[0] @ t["R"].T)[:, :2] * s + (t["origin"] * regress.CROP / 2 + regress.CROP / 2)
+        proj = crit.project68(c, t["R"][None], t["log_s"][None], t["origin"][None])[0]
         vis = t["lm68_visible"] > 0
         return float((proj - t["lm68"]).norm(dim=1)[vis].mean())
 
