@@ -46,13 +46,16 @@ bench-synth: $(STAMP)
 DATA ?= out/data
 COARSE_COUNT ?= 10000
 FINE_COUNT ?= 1200
+# probability of a mirrored training sample (the shipped file was trained without: FLIP=0)
+FLIP ?= 0.5
 train: $(STAMP)
 	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
 	$(BIN)/python -m headforge synth --count $(COARSE_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
 	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
 	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --limit $(COARSE_COUNT) \
 		--train $(DATA)/fine-train --limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout \
-		--steps 10000 --batch 32 --width 16 --eval-every 2000 --out core/weights/coarsenet.onnx
+		--steps 10000 --batch 32 --width 16 --eval-every 2000 --out core/weights/coarsenet.onnx \
+		--flip $(FLIP) --checkpoint $(DATA)/coarsenet.pt
 
 # FineNet: 200 held-out + 1200 training --details renders (about 55 min on 2 cores, resumable), then
 # 3500 steps on 96-pixel patches (about 50 min on 2 CPU cores); writes core/weights/finenet.onnx.

@@ -57,8 +57,9 @@ def coarse(heldout: str, n: int, rows: list, weights=None):
     net = regress.load(weights)
     face = np.arange(9409)
     ds = SynthSet(heldout)
-    errs = {"mean face": [], "regression": [], "fit from mean": [], "fit from regression": [],
-            "fit from regression (start only, prior at the mean)": [], "fit from regression, prior x10": []}
+    default = f"fit from regression (default, prior strength {regress.PRIOR_STRENGTH:g})"
+    errs = {"mean face": [], "regression": [], "fit from mean": [], default: [],
+            "fit from regression (start only, prior at the mean)": [], "fit from regression, prior strength 1": []}
     steps = {k: [] for k in errs if k.startswith("fit")}
     for k in range(min(n, len(ds))):
         s = ds[k]
@@ -70,10 +71,10 @@ def coarse(heldout: str, n: int, rows: list, weights=None):
         p = net.predict(s["image"], lm.points)
         errs["mean face"].append(aligned_error_mm(model.vertices(), true, face))
         errs["regression"].append(aligned_error_mm(model.vertices(p.identity, p.expression), true, face))
-        for name, init in (("fit from mean", None), ("fit from regression", regress.initial_guess(p, *lm.image_size)),
+        for name, init in (("fit from mean", None), (default, regress.initial_guess(p, *lm.image_size)),
                            ("fit from regression (start only, prior at the mean)",
                             regress.initial_guess(p, *lm.image_size, as_prior=False)),
-                           ("fit from regression, prior x10", regress.initial_guess(p, *lm.image_size, prior_strength=10))):
+                           ("fit from regression, prior strength 1", regress.initial_guess(p, *lm.image_size, prior_strength=1))):
             f = fit_landmarks(model, corr, lm.points, lm.image_size, init=init)
             errs[name].append(aligned_error_mm(f.vertices, true, face))
             steps[name].append(settled(f.history))

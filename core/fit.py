@@ -7,7 +7,8 @@ deformed mesh kept close to that of the undeformed one (``|L dP|^2``, L linear) 
 
 Landmark residuals are measured in percent of the detected outer-eye distance (x 100 / W_eye). Jawline
 landmarks slide: every iteration each contour landmark is matched to the silhouette vertex of the current
-mesh nearest to it.
+mesh nearest to it. The three at the chin (``CHIN_FIXED``) keep fixed vertices: seen from the front the
+chin's lower edge is often no silhouette of the mesh, and sliding matched them to a vertex up to 2 cm away.
 
 The seam for a learned initialiser: :func:`fit_landmarks` takes an :class:`InitialGuess` (identity,
 expression, optional pose) and returns a :class:`Fit`.
@@ -30,6 +31,11 @@ from .facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, Fa
 #: focal length guess in pixels = FOCAL_FACTOR * max(width, height) (about a 50 mm lens on full frame)
 FOCAL_FACTOR = 1.4
 SKIN_END = 11248  # vertices 0..11247: face, head and neck
+#: jawline landmarks (of the 17) that keep their fixed vertex instead of sliding along the silhouette. In a
+#: frontal view the chin's lower edge is rarely a silhouette edge of the mesh, so the nearest silhouette
+#: vertex to the chin tip was often the one already taken by its neighbour, 1-2 cm away; the fit and the
+#: corrective field then stretched the chin towards it (real photos, prior strength 3-10: 1.1-1.8 cm bumps).
+CHIN_FIXED = (7, 8, 9)
 
 
 @dataclass
@@ -142,7 +148,8 @@ def _project(Y, f, cx, cy):
 
 
 def _silhouette_picks(model, topo, verts, R, t, f, cx, cy, contour_pts, fallback):
-    """For each of the 17 contour landmarks, the silhouette vertex nearest to it in the image."""
+    """For each of the 17 contour landmarks, the silhouette vertex nearest to it in the image (the
+    ``CHIN_FIXED`` ones keep ``fallback``)."""
     Y = verts @ R.T + t
     pt = topo["pool_tris"]
     a, b, c = Y[pt[:, 0]], Y[pt[:, 1]], Y[pt[:, 2]]
@@ -157,6 +164,8 @@ def _silhouette_picks(model, topo, verts, R, t, f, cx, cy, contour_pts, fallback
     uv = _project(Y[sil], f, cx, cy)
     x = topo["side_x"][sil]
     for k in range(17):
+        if k in CHIN_FIXED:
+            continue
         ok = (x <= 0.5) if k < 8 else (x >= -0.5) if k > 8 else np.ones_like(x, bool)
         if not ok.any():
             continue

@@ -169,7 +169,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
         weights_path = regressor_path or regress.WEIGHTS
         if use_regressor or os.path.exists(weights_path):
             try:
-                pred = regress.load(weights_path).predict(img, lm.points)
+                pred = regress.load(weights_path).predict(img, lm.points, model)
                 init = regress.initial_guess(pred, *lm.image_size)
                 timings["regress"] = pred.seconds
                 initializer = "coarsenet"

@@ -9,6 +9,7 @@ pipeline falls back to the mean face with a warning.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -31,13 +32,14 @@ class RegressorUnavailable(HeadforgeError):
     kind = "regressor"
 
 
-_template = None
+_canonical = None
 
 
-def template() -> np.ndarray:
-    """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal)."""
-    global _template
-    if _template is None:
+def _canonical_face() -> np.ndarray:
+    """(478, 3) MediaPipe's canonical face (cm; the iris points made up at the eye centres when the mesh
+    has only 468)."""
+    global _canonical
+    if _canonical is None:
         from . import config
         from .correspondence import _read_obj
 
@@ -46,13 +48,31 @@ def template() -> np.ndarray:
             raise RegressorUnavailable("MediaPipe's canonical face mesh is needed to align crops "
                                        f"(set {config.MEDIAPIPE_MESH_ENV}).")
         v, _ = _read_obj(p)
+        v = np.asarray(v, np.float64)
         if len(v) < 478:
             v = np.vstack([v, np.repeat(v[[33, 133]].mean(0, keepdims=True), 5, 0),
                            np.repeat(v[[362, 263]].mean(0, keepdims=True), 5, 0)])
-        xy = v[:, :2] * np.array([1.0, -1.0])  # image y down
-        xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([CROP / 2, CROP / 2 + 4])
-        _template = xy.astype(np.float32)
-    return _template
+        _canonical = v[:478]
+    return _canonical
+
+
+def template() -> np.ndarray:
+    """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal)."""
+    xy = _canonical_face()[:, :2] * np.array([1.0, -1.0])  # image y down
+    xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([CROP / 2, CROP / 2 + 4])
+    return xy.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def landmark_mirror() -> np.ndarray:
+    """(478,) int, read-only: the MediaPipe landmark each one becomes when the face is mirrored
+    left-right."""
+    from scipy.spatial import cKDTree
+
+    v = _canonical_face()
+    perm = cKDTree(v).query(v * np.array([-1.0, 1.0, 1.0]))[1]
+    perm.setflags(write=False)
+    return perm
 
 
 def align(points: np.ndarray) -> np.ndarray:
@@ -135,17 +155,36 @@ class CoarseNet:
         self.inputs = [i.name for i in self.session.get_inputs()]
         self._lock = threading.Lock()
 
-    def predict(self, image: np.ndarray, points: np.ndarray) -> Prediction:
+    def predict(self, image: np.ndarray, points: np.ndarray, model=None, flip: bool = True) -> Prediction:
+        """Identity, expression and pose of the face at ``points`` ``(478, 2)`` (pixels) in ``image``
+        ``(H, W, 3)`` uint8 sRGB. ``flip``: also run the mirrored crop and average its mirrored identity and
+        expression in (``model``'s mirror maps; default face model when None): 2 runs, about 1.6 points
+        more of the mean-face error removed on held-out renders. The pose is the unmirrored run's."""
         import time
 
         t = time.perf_counter()
         x, lm, M = network_inputs(image, points)
-        feed = {"image": x}
+        if flip:
+            xf = x[..., ::-1]                                        # mirrored about the crop centre:
+            xf = np.concatenate([xf[..., :1], xf[..., :-1]], -1)     # column j <- CROP - j
+            lmf = (lm.reshape(-1, 2) * np.array([-1.0, 1.0], np.float32))[landmark_mirror()].reshape(1, -1)
+            x, lm = np.concatenate([x, xf]), np.concatenate([lm, lmf])
+        feed = {"image": np.ascontiguousarray(x)}
         if "landmarks" in self.inputs:
-            feed["landmarks"] = lm
+            feed["landmarks"] = np.ascontiguousarray(lm)
         with self._lock:
-            out = self.session.run(None, feed)[0][0]
-        p = decode(out, M)
+            out = self.session.run(None, feed)[0]
+        p = decode(out[0], M)
+        if flip:
+            if model is None:
+                from .facemodel import load_face_model
+
+                model = load_face_model()
+            q = out[1].astype(np.float64)
+            ident = model.identity_mirror @ q[:N_ID]
+            expr = (1.0 / (1.0 + np.exp(-q[N_ID:N_ID + N_EX])))[model.expression_mirror]
+            p.identity = 0.5 * (p.identity + ident)
+            p.expression = 0.5 * (p.expression + expr)
         p.seconds = time.perf_counter() - t
         return p
 
@@ -170,10 +209,12 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
 
 
 #: how much stronger than the defaults the fit's identity/expression priors are around CoarseNet's guess.
-#: On held-out renders 10 brings the fitted shape far closer to the truth (bench/networks_bench.py), but on
-#: the real photos the chin mismatch the shape can no longer absorb goes into 1-2 cm corrective-field
-#: spikes at single silhouette vertices; 1 keeps the field under 1 cm until the contour term is fixed.
-PRIOR_STRENGTH = 1.0
+#: On 60 held-out renders (face error after similarity alignment; mean face 3.69 mm, CoarseNet alone
+#: 2.95 mm) the fit ends at 5.98 / 5.03 / 4.11 / 3.81 mm for strengths 1 / 3 / 10 / 30: the landmarks pull
+#: the shape towards MediaPipe's bias, a strong prior keeps the guess. On the real photos 10 keeps the
+#: landmark agreement at 0.56 % of the eye distance (0.38 % at 1) and the corrective field under 8 mm
+#: (with the chin landmarks fixed, ``core.fit.CHIN_FIXED``; before that fix 3-10 made 1.1-1.8 cm bumps).
+PRIOR_STRENGTH = 10.0
 
 
 def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False,

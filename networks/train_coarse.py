@@ -8,13 +8,15 @@
    crop's in-plane rotation), weak-perspective scale and origin.
 3. Loss: per-vertex L1 on the mesh (face region weighted 5x, as in the paper) + landmark reprojection in the
    crop + small direct terms on rotation and scale. Strong augmentation for real photos: colour, blur,
-   noise, JPEG, occluders, crop jitter, landmark jitter.
+   noise, JPEG, occluders, crop jitter, landmark jitter; and left-right mirroring (crop, landmarks and
+   every target mirrored), which inference uses too (``core.regress.CoarseNet.predict(flip=True)``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
 from ..core.facemodel import LANDMARKS_68, N_IDENTITY, load_face_model
 from ..core.landmarks import detect_landmarks
-from ..core.regress import CROP, TEMPLATE_SCALE, align
+from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_mirror
 from .coarsenet import CoarseNet, rotation_6d_to_matrix
 from .dataset import SynthSet
 
@@ -81,11 +83,21 @@ class Samples(torch.utils.data.Dataset):
     """Aligned crops with their targets, held in memory (``CROP``^2 uint8 per render: 49 KB, so 10,000
     renders take 0.5 GB; each render is read once). ``augment`` for training: crop jitter (rotation, scale,
     shift of the aligned crop, with the targets moved alike), landmark noise, then colour, blur, noise,
-    JPEG and occluders (:func:`augment_image`). ``sets``: one :class:`SynthSet` or several."""
+    JPEG and occluders (:func:`augment_image`), and with probability ``flip`` the mirror image: crop and
+    landmarks mirrored about the crop's centre, identity through the face model's identity mirror,
+    expressions, 68 landmarks and their visibility swapped left for right, rotation ``S R S`` with
+    ``S = diag(-1, 1, 1)``. ``sets``: one :class:`SynthSet` or several."""
 
-    def __init__(self, sets, augment: bool, seed: int = 0, log=None):
+    def __init__(self, sets, augment: bool, seed: int = 0, log=None, flip: float = 0.5):
         sets = [sets] if isinstance(sets, SynthSet) else list(sets)
         self.augment = augment
+        self.flip = flip if augment else 0.0
+        model = load_face_model()
+        self.identity_mirror = model.identity_mirror.astype(np.float32)
+        self.expression_mirror = model.expression_mirror
+        self.landmark_mirror = landmark_mirror()
+        lm68 = model.neutral[LANDMARKS_68].astype(np.float64)
+        self.lm68_mirror = np.array([np.argmin(np.linalg.norm(lm68 - p * [-1, 1, 1], axis=1)) for p in lm68])
         self.rng = np.random.default_rng(seed)
         crops, lms, tg = [], [], {k: [] for k in ("identity", "expression", "R", "origin", "log_s", "lm68",
                                                    "lm68_visible")}
@@ -125,7 +137,17 @@ class Samples(torch.utils.data.Dataset):
 
     def __getitem__(self, n):
         img, pts = self.crops[n], self.landmarks[n]
-        R, origin, log_s, lm68 = (self.targets[k][n] for k in ("R", "origin", "log_s", "lm68"))
+        R, origin, log_s, lm68, vis, ident, expr = (self.targets[k][n] for k in (
+            "R", "origin", "log_s", "lm68", "lm68_visible", "identity", "expression"))
+        if self.flip and self.rng.random() < self.flip:
+            F = np.array([[-1.0, 0.0, CROP], [0.0, 1.0, 0.0]])               # x -> CROP - x
+            img = cv2.warpAffine(img, F, (CROP, CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+            pts = (pts * [-1, 1] + [CROP, 0])[self.landmark_mirror]
+            S = np.diag([-1.0, 1.0, 1.0])
+            R, origin = S @ R @ S, origin * [-1, 1] + [CROP, 0]
+            lm68 = (lm68 * [-1, 1] + [CROP, 0])[self.lm68_mirror]
+            vis = vis[self.lm68_mirror]
+            ident, expr = self.identity_mirror @ ident, expr[self.expression_mirror]
         if self.augment:
             rng = self.rng
             J = cv2.getRotationMatrix2D((CROP / 2, CROP / 2), rng.normal(0, 3), np.exp(rng.normal(0, 0.04)))
@@ -138,10 +160,9 @@ class Samples(torch.utils.data.Dataset):
             lm68 = lm68 @ A.T + J[:, 2]
             img = augment_image(img, rng)
         x = torch.from_numpy((img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1).copy())
-        tgt = {"identity": self.targets["identity"][n].astype(np.float32),
-               "expression": self.targets["expression"][n].astype(np.float32), "R": R.astype(np.float32),
+        tgt = {"identity": ident.astype(np.float32), "expression": expr.astype(np.float32), "R": R.astype(np.float32),
                "origin": ((origin - CROP / 2) / (CROP / 2)).astype(np.float32), "log_s": np.float32(log_s),
-               "lm68": lm68.astype(np.float32), "lm68_visible": self.targets["lm68_visible"][n].astype(np.float32)}
+               "lm68": lm68.astype(np.float32), "lm68_visible": vis.astype(np.float32)}
         return x, torch.from_numpy(_landmark_input(pts)), {k: torch.as_tensor(v) for k, v in tgt.items()}
 
 
@@ -245,10 +266,13 @@ class MeshLoss(nn.Module):
 
 def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs: int = 30, batch: int = 64,
           lr: float = 2e-3, use_landmarks: bool = True, steps: int | None = None, seed: int = 0, width: int = 32,
-          limit=None, eval_every: int = 0, log=print) -> dict:
+          limit=None, eval_every: int = 0, log=print, checkpoint=None, init=None, flip: float = 0.5) -> dict:
     """Train on one or several synthetic sets (``train_dirs``) and export ONNX to ``out``. ``limit``: use
     the first ``limit`` renders of each set (an int, or one per set; None: all). ``eval_every``: held-out
-    evaluation every so many steps (logged)."""
+    evaluation every so many steps (logged). ``checkpoint``: also save the torch weights there (the ONNX
+    file has batch norm folded into the convolutions and cannot be trained further). ``init``: start from
+    such a checkpoint (its width and landmark branch; the frozen ridge path is kept) instead of from
+    scratch. ``flip``: probability of a mirrored training sample."""
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model_ict = load_face_model()
@@ -261,17 +285,31 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epoch
     sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, limits)]
     for ds in sets:
         prepare(ds)
-    data = Samples(sets, augment=True, seed=seed, log=log)
+    data = Samples(sets, augment=True, seed=seed, log=log, flip=flip)
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))} (MediaPipe found no face "
                              "in any).")
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, num_workers=0,
                                          drop_last=len(data) > batch, pin_memory=torch.cuda.is_available())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = CoarseNet(use_landmarks=use_landmarks, width=width)
-    if use_landmarks and len(data) > 10:
-        ridge_init(net, data)
-        net.lm_linear.requires_grad_(False)  # the linear optimum; the rest learns the residual
+    started_from = None
+    if init:
+        try:
+            ck = torch.load(init, map_location="cpu", weights_only=True)
+            width, use_landmarks = int(ck["width"]), bool(ck["use_landmarks"])
+            net = CoarseNet(use_landmarks=use_landmarks, width=width)
+            net.load_state_dict(ck["state_dict"])
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as e:
+            raise HeadforgeError(f"Cannot start from the checkpoint {str(init)!r} ({type(e).__name__}: "
+                                 f"{str(e)[:200]}); give a file written by --checkpoint, or train from scratch.") from None
+        started_from = str(init)
+        if use_landmarks:
+            net.lm_linear.requires_grad_(False)
+    else:
+        net = CoarseNet(use_landmarks=use_landmarks, width=width)
+        if use_landmarks and len(data) > 10:
+            ridge_init(net, data)
+            net.lm_linear.requires_grad_(False)  # the linear optimum; the rest learns the residual
     net = net.to(device)
     crit = MeshLoss(model_ict).to(device)
     heldout = None
@@ -309,8 +347,16 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epoch
     info = {"steps": step, "train_images": len(data),
             "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds)} for ds in sets],
             "batch": batch, "lr": lr, "seconds": round(time.perf_counter() - t0, 1), "use_landmarks": use_landmarks,
-            "width": width, "final": hist[-1] if hist else {}, "device": str(device)}
+            "width": width, "final": hist[-1] if hist else {}, "device": str(device), "flip": flip,
+            "started_from": started_from}
     net, crit = net.cpu(), crit.cpu()
+    if checkpoint:
+        checkpoint = Path(checkpoint)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_name(checkpoint.name + ".partial")
+        torch.save({"state_dict": net.state_dict(), "width": width, "use_landmarks": use_landmarks,
+                    "info": json.dumps(info)}, tmp)
+        tmp.replace(checkpoint)
     if heldout is not None:
         info["heldout"] = evaluate(net, heldout, crit)
         log(f"held-out: {info['heldout']}")
@@ -369,10 +415,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-landmarks", action="store_true", help="image branch only (for comparison)")
     ap.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
     ap.add_argument("--width", type=int, default=32, help="channels of the first block (32: 2.5 M parameters)")
+    ap.add_argument("--checkpoint", help="also save the torch weights here (to train further with --init)")
+    ap.add_argument("--init", help="start from a --checkpoint file instead of from scratch")
+    ap.add_argument("--flip", type=float, default=0.5, help="probability of a mirrored training sample")
     args = ap.parse_args(argv)
     try:
         train(args.train, args.heldout, args.out, args.epochs, args.batch, args.lr, not args.no_landmarks, args.steps,
-              width=args.width, limit=args.limit, eval_every=args.eval_every)
+              width=args.width, limit=args.limit, eval_every=args.eval_every, checkpoint=args.checkpoint,
+              init=args.init, flip=args.flip)
     except (HeadforgeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
