@@ -209,10 +209,11 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
 
 
 #: how much stronger than the defaults the fit's identity/expression priors are around CoarseNet's guess.
-#: On 60 held-out renders (face error after similarity alignment; mean face 3.69 mm, CoarseNet alone
-#: 2.95 mm) the fit ends at 5.98 / 5.03 / 4.11 / 3.81 mm for strengths 1 / 3 / 10 / 30: the landmarks pull
-#: the shape towards MediaPipe's bias, a strong prior keeps the guess. On the real photos 10 keeps the
-#: landmark agreement at 0.56 % of the eye distance (0.38 % at 1) and the corrective field under 8 mm
+#: On 60 held-out renders (face error after similarity alignment; mean face 3.69 mm, the previous CoarseNet
+#: alone 2.95 mm) the fit ended at 5.98 / 5.03 / 4.11 / 3.81 mm for strengths 1 / 3 / 10 / 30: the
+#: landmarks pull the shape towards MediaPipe's bias, a strong prior keeps the guess (shipped file, 200
+#: renders: 4.12 mm at 10, 6.06 mm from the mean face). On the real photos 10 keeps the landmark agreement
+#: at 0.55-0.60 % of the eye distance (0.35-0.41 % from the mean face) and the corrective field under 8 mm
 #: (with the chin landmarks fixed, ``core.fit.CHIN_FIXED``; before that fix 3-10 made 1.1-1.8 cm bumps).
 PRIOR_STRENGTH = 10.0
 
