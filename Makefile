@@ -52,22 +52,20 @@ FLIP ?= 0.5
 STEPS ?= 10000
 LR ?= 2e-3
 EVAL_EVERY ?= 2000
+# the sets, schedule and outputs `make train` and `make train-on` share
+COARSE_TRAIN_ARGS = --train $(DATA)/coarse-train --limit $(COARSE_COUNT) --train $(DATA)/fine-train \
+	--limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout --steps $(STEPS) --lr $(LR) --batch 32 \
+	--eval-every $(EVAL_EVERY) --flip $(FLIP) --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
 train: $(STAMP)
 	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
 	$(BIN)/python -m headforge synth --count $(COARSE_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
 	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
-	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --limit $(COARSE_COUNT) \
-		--train $(DATA)/fine-train --limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout \
-		--steps $(STEPS) --lr $(LR) --batch 32 --width 16 --eval-every $(EVAL_EVERY) --flip $(FLIP) \
-		--out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
+	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --width 16
 
 # CoarseNet trained on from the checkpoint the last `make train` or `make train-on` left (same sets,
 # first COARSE_COUNT / FINE_COUNT renders; renders nothing): a new learning-rate cycle of STEPS steps
 train-on: $(STAMP)
-	$(BIN)/python -m headforge.networks.train_coarse --train $(DATA)/coarse-train --limit $(COARSE_COUNT) \
-		--train $(DATA)/fine-train --limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout \
-		--steps $(STEPS) --lr $(LR) --batch 32 --eval-every $(EVAL_EVERY) --flip $(FLIP) \
-		--init $(DATA)/coarsenet.pt --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
+	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --init $(DATA)/coarsenet.pt
 
 # FineNet: 200 held-out + 1200 training --details renders (about 55 min on 2 cores, resumable), then
 # 3500 steps on 96-pixel patches (about 50 min on 2 CPU cores); writes core/weights/finenet.onnx.

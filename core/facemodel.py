@@ -271,26 +271,29 @@ class FaceModel:
         _, idx = cKDTree(p).query(q)
         return idx.astype(np.int32)
 
+    def _flat_and_mirrored(self, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(K, N, 3)`` displacement modes -> ``(K, 3N)`` float64 modes and the same modes mirrored
+        left-right (x -> -x, through :attr:`mirror`)."""
+        B = basis.astype(np.float64)
+        mirrored = B[:, self.mirror] * np.array([-1.0, 1.0, 1.0])
+        return B.reshape(len(B), -1), mirrored.reshape(len(B), -1)
+
     @cached_property
     def identity_mirror(self) -> np.ndarray:
         """(100, 100) float64 ``M``: the identity mirrored left-right (x -> -x) is ``M @ identity`` (least
         squares in the identity basis; ICT's identity modes are mirror-closed to 0.4 %)."""
-        B = self.identity_basis.astype(np.float64)
-        mirrored = (B[:, self.mirror] * np.array([-1.0, 1.0, 1.0])).reshape(len(B), -1)
-        B = B.reshape(len(B), -1)
+        B, mirrored = self._flat_and_mirrored(self.identity_basis)
         return np.linalg.solve(B @ B.T, B @ mirrored.T)   # normal equations of B^T M ~ mirrored^T
 
     @cached_property
     def expression_mirror(self) -> np.ndarray:
         """(53,) int: the expression each one becomes mirrored left-right (``eyeBlink_L`` <->
         ``eyeBlink_R``, ``jawLeft`` <-> ``jawRight``, ``jawOpen`` itself), found from the shapes."""
-        B = self.expression_basis.astype(np.float64)
-        flat = B.reshape(len(B), -1)
-        mirrored = (B[:, self.mirror] * np.array([-1.0, 1.0, 1.0])).reshape(len(B), -1)
+        flat, mirrored = self._flat_and_mirrored(self.expression_basis)
         # cosine similarity of each mirrored shape with every shape
         sim = (mirrored @ flat.T) / np.outer(np.linalg.norm(mirrored, axis=1), np.linalg.norm(flat, axis=1))
         perm = sim.argmax(1)
-        if sorted(perm) != list(range(len(B))):
+        if sorted(perm) != list(range(len(flat))):
             raise FaceModelError("The face model's expressions have no left-right mirror pairing; its "
                                  "blendshapes are not the ICT-FaceKit ones.")
         return perm.astype(np.int64)

@@ -97,14 +97,34 @@ def crop_face(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nda
     return crop, M
 
 
-def network_inputs(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(1, 3, CROP, CROP)`` float32 image in [-1, 1], ``(1, 956)`` landmarks in crop units ([-1, 1]) and
-    the 2x3 transform."""
+def landmark_input(pts_crop: np.ndarray) -> np.ndarray:
+    """478 landmarks in crop pixels as the network takes them: ``(956,)`` float32 in [-1, 1]."""
+    return ((np.asarray(pts_crop, np.float64) / (CROP / 2)) - 1.0).astype(np.float32).ravel()
+
+
+def model_inputs(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned uint8 crop and its 478 landmarks (crop pixels) as the network takes them:
+    ``(3, CROP, CROP)`` float32 in [-1, 1] and :func:`landmark_input` (training uses it too)."""
+    return (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1), landmark_input(pts_crop)
+
+
+def mirror_crop(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned crop and its landmarks (crop pixels) mirrored left-right about the crop's centre
+    (x -> CROP - x), the landmarks renumbered by :func:`landmark_mirror`: the crop of the mirrored face.
+    Inference and training mirror through this one function."""
+    F = np.array([[-1.0, 0.0, CROP], [0.0, 1.0, 0.0]])
+    crop = cv2.warpAffine(crop, F, (CROP, CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return crop, (np.asarray(pts_crop) * [-1, 1] + [CROP, 0])[landmark_mirror()]
+
+
+def network_inputs(image: np.ndarray, points: np.ndarray, flip: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(B, 3, CROP, CROP)`` float32 image in [-1, 1], ``(B, 956)`` landmarks in crop units ([-1, 1]) and
+    the 2x3 transform; B is 1, or 2 with ``flip`` (the second the mirrored crop, :func:`mirror_crop`)."""
     crop, M = crop_face(image, points)
-    x = (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
     pts = np.asarray(points, np.float64) @ M[:, :2].T + M[:, 2]
-    lm = ((pts / (CROP / 2)) - 1.0).astype(np.float32).reshape(1, -1)
-    return x, lm, M
+    pairs = [model_inputs(crop, pts)] + ([model_inputs(*mirror_crop(crop, pts))] if flip else [])
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), M
 
 
 def rotation_from_6d(r6: np.ndarray) -> np.ndarray:
@@ -163,15 +183,10 @@ class CoarseNet:
         import time
 
         t = time.perf_counter()
-        x, lm, M = network_inputs(image, points)
-        if flip:
-            xf = x[..., ::-1]                                        # mirrored about the crop centre:
-            xf = np.concatenate([xf[..., :1], xf[..., :-1]], -1)     # column j <- CROP - j
-            lmf = (lm.reshape(-1, 2) * np.array([-1.0, 1.0], np.float32))[landmark_mirror()].reshape(1, -1)
-            x, lm = np.concatenate([x, xf]), np.concatenate([lm, lmf])
-        feed = {"image": np.ascontiguousarray(x)}
+        x, lm, M = network_inputs(image, points, flip)
+        feed = {"image": x}
         if "landmarks" in self.inputs:
-            feed["landmarks"] = np.ascontiguousarray(lm)
+            feed["landmarks"] = lm
         with self._lock:
             out = self.session.run(None, feed)[0]
         p = decode(out[0], M)
@@ -180,11 +195,9 @@ class CoarseNet:
                 from .facemodel import load_face_model
 
                 model = load_face_model()
-            q = out[1].astype(np.float64)
-            ident = model.identity_mirror @ q[:N_ID]
-            expr = (1.0 / (1.0 + np.exp(-q[N_ID:N_ID + N_EX])))[model.expression_mirror]
-            p.identity = 0.5 * (p.identity + ident)
-            p.expression = 0.5 * (p.expression + expr)
+            q = decode(out[1], M)   # the mirrored face's guess, mirrored back
+            p.identity = 0.5 * (p.identity + model.identity_mirror @ q.identity)
+            p.expression = 0.5 * (p.expression + q.expression[model.expression_mirror])
         p.seconds = time.perf_counter() - t
         return p
 

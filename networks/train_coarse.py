@@ -31,7 +31,7 @@ from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
 from ..core.facemodel import LANDMARKS_68, N_IDENTITY, load_face_model
 from ..core.landmarks import detect_landmarks
-from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_mirror
+from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
 from .coarsenet import CoarseNet, rotation_6d_to_matrix
 from .dataset import SynthSet
 
@@ -75,10 +75,6 @@ def _rot_z(A: np.ndarray) -> tuple[np.ndarray, float]:
     return Rz, k
 
 
-def _landmark_input(pts_crop: np.ndarray) -> np.ndarray:
-    return ((pts_crop / (CROP / 2)) - 1.0).astype(np.float32).ravel()
-
-
 class Samples(torch.utils.data.Dataset):
     """Aligned crops with their targets, held in memory (``CROP``^2 uint8 per render: 49 KB, so 10,000
     renders take 0.5 GB; each render is read once). ``augment`` for training: crop jitter (rotation, scale,
@@ -95,7 +91,6 @@ class Samples(torch.utils.data.Dataset):
         model = load_face_model()
         self.identity_mirror = model.identity_mirror.astype(np.float32)
         self.expression_mirror = model.expression_mirror
-        self.landmark_mirror = landmark_mirror()
         lm68 = model.neutral[LANDMARKS_68].astype(np.float64)
         self.lm68_mirror = np.array([np.argmin(np.linalg.norm(lm68 - p * [-1, 1, 1], axis=1)) for p in lm68])
         self.rng = np.random.default_rng(seed)
@@ -133,16 +128,14 @@ class Samples(torch.utils.data.Dataset):
 
     def landmark_inputs(self) -> np.ndarray:
         """``(n, 956)`` un-augmented landmark inputs (for the ridge initialisation)."""
-        return np.stack([_landmark_input(p) for p in self.landmarks]) if len(self) else np.zeros((0, 956))
+        return np.stack([landmark_input(p) for p in self.landmarks]) if len(self) else np.zeros((0, 956))
 
     def __getitem__(self, n):
         img, pts = self.crops[n], self.landmarks[n]
         R, origin, log_s, lm68, vis, ident, expr = (self.targets[k][n] for k in (
             "R", "origin", "log_s", "lm68", "lm68_visible", "identity", "expression"))
         if self.flip and self.rng.random() < self.flip:
-            F = np.array([[-1.0, 0.0, CROP], [0.0, 1.0, 0.0]])               # x -> CROP - x
-            img = cv2.warpAffine(img, F, (CROP, CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-            pts = (pts * [-1, 1] + [CROP, 0])[self.landmark_mirror]
+            img, pts = mirror_crop(img, pts)
             S = np.diag([-1.0, 1.0, 1.0])
             R, origin = S @ R @ S, origin * [-1, 1] + [CROP, 0]
             lm68 = (lm68 * [-1, 1] + [CROP, 0])[self.lm68_mirror]
@@ -159,11 +152,11 @@ class Samples(torch.utils.data.Dataset):
             R, origin, log_s = Rz @ R, A @ origin + J[:, 2], log_s + np.log(k)
             lm68 = lm68 @ A.T + J[:, 2]
             img = augment_image(img, rng)
-        x = torch.from_numpy((img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1).copy())
+        x, lm = model_inputs(img, pts)
         tgt = {"identity": ident.astype(np.float32), "expression": expr.astype(np.float32), "R": R.astype(np.float32),
                "origin": ((origin - CROP / 2) / (CROP / 2)).astype(np.float32), "log_s": np.float32(log_s),
                "lm68": lm68.astype(np.float32), "lm68_visible": vis.astype(np.float32)}
-        return x, torch.from_numpy(_landmark_input(pts)), {k: torch.as_tensor(v) for k, v in tgt.items()}
+        return torch.from_numpy(x.copy()), torch.from_numpy(lm), {k: torch.as_tensor(v) for k, v in tgt.items()}
 
 
 def ridge_init(net, data: Samples, lam: float = 100.0) -> None:
