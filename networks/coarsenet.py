@@ -10,8 +10,12 @@ Torch is imported here and in the training code only; inference runs the ONNX ex
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+
+from ..core.regress import CROP
 
 N_OUT = 100 + 53 + 6 + 3
 N_LANDMARK_INPUT = 478 * 2
@@ -23,14 +27,24 @@ def _block(cin: int, cout: int) -> nn.Sequential:
         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+#: side of the last feature map (five stride-2 blocks on the crop: 4 at 128 pixels)
+GRID = CROP // 32
+
+
 class CoarseNet(nn.Module):
-    def __init__(self, use_landmarks: bool = True, width: int = 32):
+    """``spatial``: the head sees the last feature map whole (8w x GRID x GRID, flattened) instead of its average,
+    so where a feature fired reaches the head (:func:`spatial_from_pooled` makes one from a trained
+    pooled network, with the same outputs)."""
+
+    def __init__(self, use_landmarks: bool = True, width: int = 32, spatial: bool = False):
         super().__init__()
         w = width
         self.use_landmarks = use_landmarks
+        self.spatial = spatial
+        pool = [nn.Flatten()] if spatial else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.features = nn.Sequential(_block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 6 * w),
-                                      _block(6 * w, 8 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        feat = 8 * w
+                                      _block(6 * w, 8 * w), *pool)
+        feat = 8 * w * (GRID * GRID if spatial else 1)
         if use_landmarks:
             self.lm = nn.Sequential(nn.Linear(N_LANDMARK_INPUT, 256), nn.ReLU(inplace=True), nn.Linear(256, 256),
                                     nn.ReLU(inplace=True))
@@ -50,11 +64,39 @@ class CoarseNet(nn.Module):
 
     def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
         f = self.features(image)
-        if not self.use_landmarks:
-            return self.head(f)
-        out = self.head(torch.cat([f, self.lm(landmarks)], 1))
-        lin = self.lm_linear(landmarks)
-        return torch.cat([out[:, :100] + lin, out[:, 100:]], 1)
+        # under bfloat16 autocast (training with --precision bf16) only the convolutions run in bfloat16: its
+        # 8-bit mantissa would round the landmarks (crop units) to half a pixel and the outputs to 0.4 %
+        with _float32(image):
+            f = f.float()
+            if not self.use_landmarks:
+                return self.head(f)
+            out = self.head(torch.cat([f, self.lm(landmarks.float())], 1))
+            lin = self.lm_linear(landmarks.float())
+            return torch.cat([out[:, :100] + lin, out[:, 100:]], 1)
+
+
+@torch.no_grad()
+def spatial_from_pooled(net: CoarseNet) -> CoarseNet:
+    """A ``spatial`` CoarseNet computing what the pooled ``net`` computes: its weights, the head's first
+    layer spread evenly over the GRID x GRID cells (the average pool written as a linear map), so training goes
+    on from the same function with the cells free to differ."""
+    if net.spatial:
+        return net
+    w = net.features[0][0].out_channels
+    new = CoarseNet(use_landmarks=net.use_landmarks, width=w, spatial=True)
+    state = dict(net.state_dict())
+    W = state["head.0.weight"]                                   # (512, 8w [+ 256])
+    c = 8 * w
+    cells = W[:, :c].repeat_interleave(GRID * GRID, dim=1) / (GRID * GRID)   # flatten order: channel, row, col
+    state["head.0.weight"] = torch.cat([cells, W[:, c:]], 1)
+    new.load_state_dict(state)
+    return new
+
+
+def _float32(x: torch.Tensor):
+    """A context with autocast off on ``x``'s device, when it is on (a no-op otherwise, as in export)."""
+    dev = x.device.type
+    return torch.autocast(dev, enabled=False) if torch.is_autocast_enabled(dev) else contextlib.nullcontext()
 
 
 def rotation_6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:

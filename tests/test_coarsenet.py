@@ -119,8 +119,36 @@ def test_one_training_step_on_real_renders(tmp_path):
     assert more["started_from"] == str(ck) and more["width"] == res["width"]
     for a, b in zip(res["net"].parameters(), more["net"].parameters()):
         assert torch.equal(a, b)
-    (tmp_path / "bad.pt").write_bytes(b"nope")
+    # a spatial head widened from the pooled checkpoint computes the same function, then trains on
+    from headforge.networks.coarsenet import spatial_from_pooled
+    pooled = res["net"].eval()
+    widened = spatial_from_pooled(pooled).eval()
+    x, lm = torch.randn(2, 3, regress.CROP, regress.CROP), torch.randn(2, 956)
+    with torch.no_grad():
+        assert widened.spatial and not pooled.spatial
+        assert torch.allclose(widened(x, lm), pooled(x, lm), atol=1e-5)
+        assert widened.head[0].in_features == 16 * pooled.head[0].in_features - 15 * 256
+    sp = train(data, None, out=tmp_path / "s.onnx", steps=1, batch=4, log=lambda *a: None, init=ck, spatial=True,
+               checkpoint=tmp_path / "s.pt")
+    assert sp["spatial"] and regress.CoarseNet(tmp_path / "s.onnx").meta["spatial"]
+    again = train(data, None, out=None, steps=1, batch=4, lr=0.0, log=lambda *a: None, init=tmp_path / "s.pt")
+    assert again["spatial"]
+    # bfloat16 autocast with a sample-preparing worker process: a real step, finite losses
+    fast = train(data, None, out=None, steps=2, batch=4, log=lambda *a: None, precision="bf16", workers=1, width=8)
+    assert fast["precision"] == "bf16" and np.isfinite(list(fast["final"].values())).all()
     from headforge.core.errors import HeadforgeError
+    with pytest.raises(HeadforgeError, match="precision"):
+        train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, precision="fp8")
+    # under autocast only the convolutions run in bfloat16; the landmark branches and the head stay float32
+    dtypes = {}
+    net = fast["net"]
+    for name, mod in (("conv", net.features[0][0]), ("lm", net.lm), ("lm_linear", net.lm_linear), ("head", net.head)):
+        mod.register_forward_hook(lambda m, i, o, name=name: dtypes.__setitem__(name, (i[0].dtype, o.dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.zeros(1, 3, regress.CROP, regress.CROP), torch.zeros(1, 956))
+    assert dtypes["conv"][1] == torch.bfloat16
+    assert all(d == (torch.float32, torch.float32) for k, d in dtypes.items() if k != "conv"), dtypes
+    (tmp_path / "bad.pt").write_bytes(b"nope")
     with pytest.raises(HeadforgeError, match="checkpoint"):
         train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, init=tmp_path / "bad.pt")
     # the cached, jittered samples keep image and targets together: the jitter is a similarity of the crop,
