@@ -364,8 +364,8 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epoch
         checkpoint = Path(checkpoint)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save({"state_dict": net.state_dict(), "width": width, "use_landmarks": use_landmarks, "spatial": net.spatial,
-                    "info": json.dumps(info)}, tmp)
+        torch.save({"state_dict": net.state_dict(), "width": width, "use_landmarks": use_landmarks,
+                    "spatial": net.spatial, "info": json.dumps(info)}, tmp)
         tmp.replace(checkpoint)
     if heldout is not None:
         info["heldout"] = evaluate(net, heldout, crit)
