@@ -120,14 +120,15 @@ def test_one_training_step_on_real_renders(tmp_path):
     for a, b in zip(res["net"].parameters(), more["net"].parameters()):
         assert torch.equal(a, b)
     # a spatial head widened from the pooled checkpoint computes the same function, then trains on
-    from headforge.networks.coarsenet import spatial_from_pooled
+    from headforge.networks.coarsenet import GRID, spatial_from_pooled
     pooled = res["net"].eval()
     widened = spatial_from_pooled(pooled).eval()
     x, lm = torch.randn(2, 3, regress.CROP, regress.CROP), torch.randn(2, 956)
     with torch.no_grad():
         assert widened.spatial and not pooled.spatial
         assert torch.allclose(widened(x, lm), pooled(x, lm), atol=1e-5)
-        assert widened.head[0].in_features == 16 * pooled.head[0].in_features - 15 * 256
+        lm_features = pooled.lm[-2].out_features  # the landmark MLP's, after the image features
+        assert widened.head[0].in_features - lm_features == GRID * GRID * (pooled.head[0].in_features - lm_features)
     sp = train(data, None, out=tmp_path / "s.onnx", steps=1, batch=4, log=lambda *a: None, init=ck, spatial=True,
                checkpoint=tmp_path / "s.pt")
     assert sp["spatial"] and regress.CoarseNet(tmp_path / "s.onnx").meta["spatial"]
