@@ -53,10 +53,12 @@ STEPS ?= 10000
 LR ?= 2e-3
 EVAL_EVERY ?= 2000
 # PRECISION=bf16: the convolutions under bfloat16 autocast, steps 1.4x faster on a CPU with AVX512-BF16
-# (the older stages ran in fp32); WORKERS: processes preparing samples beside the training (a GPU
-# machine's spare cores; on 2 cores one worker is slower than none)
+# (the older stages ran in fp32); WORKERS: processes preparing samples beside the training; THREADS:
+# torch's threads in the training process (0: every core). On 2 cores WORKERS=1 THREADS=1 is fastest
+# (bf16: 105 ms a step against 140 with neither); one worker beside two threads is slower than none.
 PRECISION ?= fp32
 WORKERS ?= 0
+THREADS ?= 0
 # SPATIAL=1: the head sees the last 4x4 feature map whole, not its average (train-on widens a pooled
 # checkpoint with the same outputs first)
 SPATIAL ?= 0
@@ -64,7 +66,7 @@ SPATIAL ?= 0
 COARSE_TRAIN_ARGS = --train $(DATA)/coarse-train --limit $(COARSE_COUNT) --train $(DATA)/fine-train \
 	--limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout --steps $(STEPS) --lr $(LR) --batch 32 \
 	--eval-every $(EVAL_EVERY) --flip $(FLIP) --precision $(PRECISION) --workers $(WORKERS) \
-	$(if $(filter 1,$(SPATIAL)),--spatial) --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
+	--threads $(THREADS) $(if $(filter 1,$(SPATIAL)),--spatial) --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
 train: $(STAMP)
 	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
 	$(BIN)/python -m headforge synth --count $(COARSE_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1

@@ -178,8 +178,8 @@ class CoarseNet:
     def predict(self, image: np.ndarray, points: np.ndarray, model=None, flip: bool = True) -> Prediction:
         """Identity, expression and pose of the face at ``points`` ``(478, 2)`` (pixels) in ``image``
         ``(H, W, 3)`` uint8 sRGB. ``flip``: also run the mirrored crop and average its mirrored identity and
-        expression in (``model``'s mirror maps; default face model when None): 2 runs, 1.9 points more
-        of the mean-face error removed (500 held-out renders, shipped file: -26.7 % -> -28.6 %). The pose is
+        expression in (``model``'s mirror maps; default face model when None): 2 runs, 2.4 points more
+        of the mean-face error removed (500 held-out renders, shipped file: -27.5 % -> -29.9 %). The pose is
         the unmirrored run's."""
         import time
 
@@ -226,7 +226,7 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
 #: On 60 held-out renders (face error after similarity alignment; mean face 3.69 mm, the previous CoarseNet
 #: alone 2.95 mm) the fit ended at 5.98 / 5.03 / 4.11 / 3.81 mm for strengths 1 / 3 / 10 / 30: the
 #: landmarks pull the shape towards MediaPipe's bias, a strong prior keeps the guess (shipped file, 200
-#: renders: 4.06 mm at 10, 6.06 mm from the mean face). On the real photos 10 keeps the landmark agreement
+#: renders: 4.00 mm at 10, 6.06 mm from the mean face). On the real photos 10 keeps the landmark agreement
 #: at 0.57-0.61 % of the eye distance (0.35-0.41 % from the mean face) and the corrective field under 6 mm
 #: (with the chin landmarks fixed, ``core.fit.CHIN_FIXED``; before that fix 3-10 made 1.1-1.8 cm bumps).
 PRIOR_STRENGTH = 10.0

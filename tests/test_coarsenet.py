@@ -134,10 +134,16 @@ def test_one_training_step_on_real_renders(tmp_path):
     assert sp["spatial"] and regress.CoarseNet(tmp_path / "s.onnx").meta["spatial"]
     again = train(data, None, out=None, steps=1, batch=4, lr=0.0, log=lambda *a: None, init=tmp_path / "s.pt")
     assert again["spatial"]
-    # bfloat16 autocast with a sample-preparing worker process: a real step, finite losses
-    fast = train(data, None, out=None, steps=2, batch=4, log=lambda *a: None, precision="bf16", workers=1, width=8)
+    # bfloat16 autocast with a sample-preparing worker process and one torch thread (the 2-core recipe): a
+    # real step, finite losses, and the caller's thread count is back afterwards
+    threads = torch.get_num_threads()
+    fast = train(data, None, out=None, steps=2, batch=4, log=lambda *a: None, precision="bf16", workers=1, width=8,
+                 threads=1)
     assert fast["precision"] == "bf16" and np.isfinite(list(fast["final"].values())).all()
+    assert torch.get_num_threads() == threads
     from headforge.core.errors import HeadforgeError
+    with pytest.raises(HeadforgeError, match="threads"):
+        train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, threads=-1)
     with pytest.raises(HeadforgeError, match="precision"):
         train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, precision="fp8")
     # under autocast only the convolutions run in bfloat16; the landmark branches and the head stay float32
