@@ -70,9 +70,9 @@ class CoarseNet(nn.Module):
             f = f.float()
             if not self.use_landmarks:
                 return self.head(f)
-            out = self.head(torch.cat([f, self.lm(landmarks.float())], 1))
-            lin = self.lm_linear(landmarks.float())
-            return torch.cat([out[:, :100] + lin, out[:, 100:]], 1)
+            lm = landmarks.float()
+            out = self.head(torch.cat([f, self.lm(lm)], 1))
+            return torch.cat([out[:, :100] + self.lm_linear(lm), out[:, 100:]], 1)
 
 
 @torch.no_grad()
