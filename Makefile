@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth train train-on train-fine bench-networks bench-detail extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-correspondence bench-networks bench-detail extension clean
 
 all: demo
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
 	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
 		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib \
-		"dask[distributed]" torch==2.13.0 onnxruntime onnx
+		"dask[distributed]" torch==2.13.0 onnxruntime onnx eos-py==1.5.0
 	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
 	$(PIP) install --no-deps mediapipe==0.10.21
 	$(PIP) install --no-deps -e .
@@ -86,6 +86,22 @@ train-fine: $(STAMP)
 	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
 	$(BIN)/python -m headforge.networks.train_fine --train $(DATA)/fine-train --heldout $(DATA)/fine-heldout \
 		--limit $(FINE_COUNT) --steps 3500 --patch 96 --batch 16 --out core/weights/finenet.onnx
+
+# where MediaPipe's points lie on the ICT surface, learned from the first 1,500 coarse-train renders (seed 7;
+# about 45 min of rendering on 2 cores, resumable, the same images `make train` renders first), then about
+# 12 min of search; writes core/weights/landmark_correspondence.npz
+CORR_COUNT ?= 1500
+train-correspondence: $(STAMP)
+	$(BIN)/python -m headforge synth --count $(CORR_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 2
+	$(BIN)/python -m headforge.networks.learn_correspondence --train $(DATA)/coarse-train --limit $(CORR_COUNT) \
+		--out core/weights/landmark_correspondence.npz
+
+# accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
+# held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,
+# speed; about 10 min after the renders. Numbers also in out/accuracy.json
+bench-accuracy: $(STAMP)
+	$(BIN)/python -m headforge synth --count 300 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 2
+	$(BIN)/python bench/accuracy_bench.py --heldout $(DATA)/coarse-heldout --n 300 --json out/accuracy.json
 
 # the CoarseNet and FineNet tables (needs the held-out sets of `make train` / `make train-fine`)
 bench-networks: $(STAMP)

@@ -177,7 +177,7 @@ def cmd_create(args) -> int:
         print(f"error: cannot write to {str(out)!r}. Choose a folder you can write to.", file=sys.stderr)
         return 2
     failures: list[tuple[str, str]] = []
-    done = skipped = 0
+    done = skipped = doubtful = 0
     targets = _targets(args.photos, out)
     for i, (photo, target) in enumerate(targets, 1):
         prefix = f"[{i}/{len(targets)}] {photo}"
@@ -202,7 +202,11 @@ def cmd_create(args) -> int:
             print(f"{prefix}: {time.perf_counter() - t0:.1f} s (landmarks {tm['landmarks']:.2f}, fit {tm['fit']:.2f}, "
                   f"texture {tm['texture']:.2f}, files {tm['write']:.2f}); landmark error {a.nme68:.2f} % of eye "
                   f"distance -> {target}")
-    print(f"headforge: {done} created, {skipped} skipped, {len(failures)} failed; outputs in {out.resolve()}")
+        if a.quality is not None and not a.quality.ok:
+            doubtful += 1
+            print(f"{prefix}: warning: the head is doubtful: {'; '.join(a.quality.reasons)}.", file=sys.stderr)
+    print(f"headforge: {done} created ({doubtful} doubtful), {skipped} skipped, {len(failures)} failed; "
+          f"outputs in {out.resolve()}")
     if len(targets) > 1:
         for photo, why in failures:
             print(f"  {photo}: {why}", file=sys.stderr)

@@ -64,7 +64,7 @@ def main():
     for name, img in photos.items():
         lm = detect_landmarks(img)
         t, fit = timed(lambda: fit_landmarks(model, corr, lm.points, lm.image_size), repeat=3)
-        row(f"fit ({name})", t, 1.0, f"{fit.iterations} GN steps, error {fit.history[-1]:.2f} %")
+        row(f"fit ({name})", t, 1.0, f"{fit.gauss_newton_steps} GN steps, error {fit.history[-1]:.2f} %")
         uv_raster(model, 2048)
         t, tex = timed(lambda: project_texture(model, fit.vertices, fit.camera, img, 2048, lm.points[:468]), repeat=3)
         row(f"texture + Poisson 2048^2 ({name})", t, 2.0,

@@ -18,6 +18,11 @@ MediaPipe mesh, which turns 478 detected points into iBUG-68 "detected" landmark
 the model's 68 landmark vertices stand for. The jawline (iBUG 0-16) maps to positions along MediaPipe's
 face-oval polyline instead, because contour landmarks have no fixed surface point.
 
+Where the project ships a learned correspondence (:data:`LEARNED`, made by
+``networks/learn_correspondence.py`` from synthetic renders: each point moved to where MediaPipe really puts
+it on an ICT head), it replaces the fixed points of steps 1-4; without it, the geometric registration is
+used.
+
 The result is a few kilobytes, cached in the user cache directory.
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +41,8 @@ from .facemodel import FaceModel
 from .fileio import save_npz
 
 CACHE_VERSION = 3
+#: the learned correspondence (see ``networks/learn_correspondence.py``); used when it exists
+LEARNED = Path(__file__).resolve().parent / "weights" / "landmark_correspondence.npz"
 REFINE_ITERATIONS = 3
 REFINE_PRIOR = 0.05  # identity prior (cm^2 per std^2) while registering the canonical face
 N_MEDIAPIPE = 478
@@ -252,10 +259,24 @@ def build_correspondence(model: FaceModel, mp_obj: Path) -> Correspondence:
                           lm68_mp_bary=wj.astype(np.float32), jaw_t=jaw_t.astype(np.float32))
 
 
-def load_correspondence(model: FaceModel, mp_obj: str | Path | None = None) -> Correspondence:
-    """The cached correspondence for ``model`` (built on first use from MediaPipe's canonical mesh)."""
+def apply_learned(corr: Correspondence, learned: Path) -> Correspondence:
+    """``corr`` with the fixed points of a learned correspondence file (unchanged when the file is for
+    other MediaPipe points)."""
+    with np.load(learned) as z:
+        if not np.array_equal(z["mp_index"], corr.mp_index):
+            return corr
+        return replace(corr, ict_vertices=z["ict_vertices"].astype(np.int32),
+                       ict_bary=z["ict_bary"].astype(np.float32))
+
+
+def load_correspondence(model: FaceModel, mp_obj: str | Path | None = None,
+                        learned: str | Path | None = LEARNED) -> Correspondence:
+    """The cached correspondence for ``model`` (built on first use from MediaPipe's canonical mesh), with
+    the ``learned`` correction applied when that file exists (None: the geometric one alone)."""
     path = Path(mp_obj) if mp_obj else config.mediapipe_mesh_path()
-    key_src = f"{model.source}|{CACHE_VERSION}|{path}"
+    learned = Path(learned) if learned and Path(learned).exists() else None
+    stamp = hashlib.sha1(learned.read_bytes()).hexdigest()[:12] if learned else "geometric"
+    key_src = f"{model.source}|{CACHE_VERSION}|{path}|{stamp}"
     with _lock:
         if key_src in _loaded:
             return _loaded[key_src]
@@ -275,6 +296,8 @@ def load_correspondence(model: FaceModel, mp_obj: str | Path | None = None) -> C
                     f"Set {config.MEDIAPIPE_MESH_ENV} to canonical_face_model.obj or face_model_with_iris.obj "
                     "(google-ai-edge/mediapipe, mediapipe/modules/face_geometry/data/).")
             corr = build_correspondence(model, path)
+            if learned:
+                corr = apply_learned(corr, learned)
             try:
                 save_npz(cache_file, **{k: getattr(corr, k) for k in Correspondence.__dataclass_fields__})
             except OSError:

@@ -5,10 +5,24 @@ N(0, 1): ICT modes are one standard deviation), expression weights (bounded to [
 then a per-vertex corrective field dP over the skin with the paper's regulariser: the Laplacian of the
 deformed mesh kept close to that of the undeformed one (``|L dP|^2``, L linear) plus ``lambda_d |dP|^2``.
 
-Landmark residuals are measured in percent of the detected outer-eye distance (x 100 / W_eye). Jawline
-landmarks slide: every iteration each contour landmark is matched to the silhouette vertex of the current
-mesh nearest to it. The three at the chin (``CHIN_FIXED``) keep fixed vertices: seen from the front the
-chin's lower edge is often no silhouette of the mesh, and sliding matched them to a vertex up to 2 cm away.
+Landmark residuals are measured in percent of the detected outer-eye distance (x 100 / W_eye). The fit is
+built so that it cannot make a head worse than its start:
+
+* **Only what the camera sees counts.** Every landmark is weighted by how squarely its surface point faces
+  the camera (:data:`HIDDEN_COS`, :data:`VISIBLE_COS`): the far cheek of a turned head, whose points
+  MediaPipe only guesses, gets no weight. The jawline of the side turned away gets none either beyond
+  :data:`CONTOUR_YAW` degrees of yaw (it is hidden behind the cheek).
+* **Robust to a wrong point.** Iteratively reweighted least squares with a Cauchy weight
+  (``FitWeights.robust_scale``): a landmark far from where the model can put it loses its pull.
+* **Expression does not buy identity.** Expression weights pay a sparsity (L1) price besides the prior, so
+  a neutral face stays neutral and identity is explained by identity.
+* **A bounded corrective field.** It follows only the weighted landmarks and is softly limited to
+  ``FitWeights.corrective_limit`` cm per vertex.
+
+Jawline landmarks slide: every iteration each contour landmark is matched to the silhouette vertex of the
+current mesh nearest to it. The three at the chin (``CHIN_FIXED``) keep fixed vertices: seen from the front
+the chin's lower edge is often no silhouette of the mesh, and sliding matched them to a vertex up to 2 cm
+away.
 
 The seam for a learned initialiser: :func:`fit_landmarks` takes an :class:`InitialGuess` (identity,
 expression, optional pose) and returns a :class:`Fit`.
@@ -23,25 +37,40 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from .camera import Camera, rodrigues
+from .camera import Camera, euler_degrees, rodrigues
 from .correspondence import Correspondence
 from .errors import Cancelled, FitFailed
-from .facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, FaceModel
+from .facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, REGIONS, FaceModel
 
 #: focal length guess in pixels = FOCAL_FACTOR * max(width, height) (about a 50 mm lens on full frame)
 FOCAL_FACTOR = 1.4
-SKIN_END = 11248  # vertices 0..11247: face, head and neck
+#: vertices 0..SKIN_END-1 are the skin (face, head and neck): the corrective field lives there
+SKIN_END = REGIONS["head_neck"][1] + 1
 #: jawline landmarks (of the 17) that keep their fixed vertex instead of sliding along the silhouette. In a
 #: frontal view the chin's lower edge is rarely a silhouette edge of the mesh, so the nearest silhouette
 #: vertex to the chin tip was often the one already taken by its neighbour, 1-2 cm away; the fit and the
 #: corrective field then stretched the chin towards it (real photos, prior strength 3-10: 1.1-1.8 cm bumps).
 CHIN_FIXED = (7, 8, 9)
+#: a landmark whose surface faces the camera at a cosine below HIDDEN_COS gets no weight, above
+#: VISIBLE_COS full weight (linear between): MediaPipe still returns points it cannot see, as guesses
+HIDDEN_COS, VISIBLE_COS = 0.05, 0.3
+#: the jawline of the side turned away from the camera: full weight up to CONTOUR_YAW[0] degrees of yaw,
+#: none from CONTOUR_YAW[1] (the jaw there is hidden behind the cheek; the outline MediaPipe finds is the
+#: cheek's)
+CONTOUR_YAW = (15.0, 30.0)
+#: the contour landmarks look for silhouette vertices among the jawline candidates and this many rings of
+#: neighbours around them
+POOL_RINGS = 14
+#: Gauss-Newton steps of the rigid stage (pose and focal length only)
+RIGID_STEPS = 4
+#: a Gauss-Newton step that raises the energy is halved up to this many times, then not taken
+MAX_HALVINGS = 6
 
 
 @dataclass
 class FitWeights:
     """Energy weights. Defaults start from the paper (w_c=25, w_r=10, lambda_d=4, lambda_f=5,
-    lambda_q=5, 5 iterations) and were tuned on real photos (see the README)."""
+    lambda_q=5, 5 iterations) and were tuned on held-out renders and real photos (see the README)."""
 
     landmarks: float = 25.0       #: w_c, landmark correspondence weight
     contour: float = 25.0         #: weight of the sliding jawline landmarks
@@ -50,7 +79,13 @@ class FitWeights:
     focal: float = 5.0            #: lambda_f, (f_s - 1)^2 in percent units
     identity: float = 300.0       #: lambda_q for |alpha|^2 (paper: 5): keeps coefficients within ~3 std
     expression: float = 3000.0    #: lambda_q for |beta|^2 (paper: 5): weaker lets eyeWide/eyeLookUp saturate
-    iterations: int = 5           #: outer iterations (contour re-picking + Gauss-Newton)
+    expression_sparsity: float = 0.0  #: L1 price per unit of expression weight (squared-percent units)
+    robust_scale: float = 2.0     #: Cauchy scale of a landmark's residual, % of eye distance (0: plain L2)
+    #: the jawline's Cauchy scale is this many times ``robust_scale`` (MediaPipe's face oval is looser
+    #: than its inner points, and the jaw carries the face's width)
+    contour_robust_factor: float = 3.0
+    corrective_limit: float = 0.5  #: soft bound of the corrective field per vertex, cm (0: none)
+    outer_iterations: int = 5     #: contour re-picking and reweighting rounds
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
     corrective_field: bool = True
 
@@ -81,28 +116,36 @@ class Fit:
     corrective: np.ndarray        #: (N, 3) float32 cm, model space (zero off the skin)
     vertices: np.ndarray          #: (N, 3) float32 cm, fitted, model space
     contour_vertices: np.ndarray  #: (17,) int32 vertex chosen for each jawline landmark
-    landmark_error: float         #: mean 2D error of the fixed correspondences, % of eye distance
-    iterations: int
-    history: list = field(default_factory=list)  #: mean error (%) after each outer iteration
+    landmark_error: float         #: weighted mean 2D error of the fixed correspondences, % of eye distance
+    gauss_newton_steps: int       #: Gauss-Newton steps taken, the rigid stage's included
+    history: list = field(default_factory=list)  #: landmark_error after each outer iteration
+    #: (K,) float32 final weight in [0, 1] of each fixed correspondence (``Correspondence.mp_index`` order):
+    #: visibility times robust weight; low where a point was hidden or disagreed with the model
+    landmark_weights: np.ndarray | None = None
+    #: (K,) float32 visibility in [0, 1] of each fixed correspondence (how squarely it faces the camera)
+    landmark_visibility: np.ndarray | None = None
+    #: (17,) float32 final weight of each jawline landmark (0 for the hidden side of a turned head)
+    contour_weights: np.ndarray | None = None
+    #: the corrective field before its soft bound, cm: how far the landmarks wanted to move the skin
+    corrective_wanted: float = 0.0
 
 
 # -------------------------------------------------------------------------------------------------
-# cached topology helpers
+# topology the fit needs, cached on the face model
 
 
-_TOPO: dict[int, dict] = {}
-
-
-def _topology(model: FaceModel) -> dict:
-    key = id(model)
-    if key in _TOPO:
-        return _TOPO[key]
+def fit_topology(model: FaceModel) -> dict:
+    """The jaw pool (triangles and edges where the contour landmarks look for silhouette vertices), the
+    skin's uniform Laplacian ``L`` (``SKIN_END`` x ``SKIN_END``, CSR) and the parts that follow the nearest
+    skin vertex. Built once per face model and kept on it."""
+    cached = model._cache.get("fit_topology")
+    if cached is not None:
+        return cached
     A = model.vertex_neighbors
-    # jaw pool: candidates and their 3-ring on the skin
-    seeds = np.concatenate([JAW_CANDIDATES_RIGHT, JAW_CANDIDATES_LEFT])
+    # jaw pool: candidates and their POOL_RINGS-ring on the skin
     mask = np.zeros(model.n_vertices, bool)
-    mask[seeds] = True
-    for _ in range(4):
+    mask[np.concatenate([JAW_CANDIDATES_RIGHT, JAW_CANDIDATES_LEFT])] = True
+    for _ in range(POOL_RINGS):
         mask = mask | (A @ mask.astype(np.float32) > 0)
     mask[SKIN_END:] = False
     tris = model.triangles
@@ -114,23 +157,20 @@ def _topology(model: FaceModel) -> dict:
     order = np.lexsort((e_sorted[:, 1], e_sorted[:, 0]))
     es, ts = e_sorted[order], tri_of[order]
     same = (es[1:] == es[:-1]).all(1)
-    pairs_e = es[:-1][same]
-    pairs_t = np.stack([ts[:-1][same], ts[1:][same]], 1)
-    pool_v = np.unique(pool_tris)
     # skin Laplacian (uniform weights) for the corrective field
-    n = SKIN_END
-    As = A[:n, :n].tocsr()
+    As = A[:SKIN_END, :SKIN_END].tocsr()
     deg = np.asarray(As.sum(1)).ravel()
-    L = sp.eye(n, format="csr") - sp.diags(1.0 / np.maximum(deg, 1)) @ As
+    L = sp.eye(SKIN_END, format="csr") - sp.diags(1.0 / np.maximum(deg, 1)) @ As
     # the non-skin parts that must follow the skin (eyelashes, eye occlusion/blend, lacrimal fluid,
     # eyeballs): nearest skin vertex in the neutral
     from scipy.spatial import cKDTree
 
     follow = np.arange(SKIN_END, model.n_vertices)
     _, nearest = cKDTree(model.neutral[:SKIN_END]).query(model.neutral[follow])
-    topo = dict(pool_v=pool_v, pool_tris=pool_tris, edge_pairs=pairs_e, edge_tris=pairs_t, L=L.tocsr(),
-                follow=follow, follow_src=nearest.astype(np.int32), side_x=model.neutral[:, 0])
-    _TOPO[key] = topo
+    topo = dict(pool_tris=pool_tris, edge_pairs=es[:-1][same],
+                edge_tris=np.stack([ts[:-1][same], ts[1:][same]], 1), L=L.tocsr(), follow=follow,
+                follow_src=nearest.astype(np.int32), side_x=model.neutral[:, 0])
+    model._cache["fit_topology"] = topo
     return topo
 
 
@@ -147,32 +187,254 @@ def _project(Y, f, cx, cy):
     return np.stack([f * Y[:, 0] / z + cx, f * Y[:, 1] / z + cy], 1)
 
 
-def _silhouette_picks(model, topo, verts, R, t, f, cx, cy, contour_pts, fallback):
-    """For each of the 17 contour landmarks, the silhouette vertex nearest to it in the image (the
-    ``CHIN_FIXED`` ones keep ``fallback``)."""
-    Y = verts @ R.T + t
+def silhouette_picks(model, verts, camera: Camera, contour_pts, fallback):
+    """For each of the 17 contour landmarks ``contour_pts`` ``(17, 2)`` (pixels), the silhouette vertex of
+    ``verts`` under ``camera`` nearest to it in the image (the ``CHIN_FIXED`` ones keep ``fallback``)."""
+    topo = fit_topology(model)
+    Y = camera.to_camera(verts)
     pt = topo["pool_tris"]
     a, b, c = Y[pt[:, 0]], Y[pt[:, 1]], Y[pt[:, 2]]
     nrm = np.cross(b - a, c - a)
     facing = (nrm * (-(a + b + c) / 3)).sum(1) > 0
     et = topo["edge_tris"]
-    sil_edges = topo["edge_pairs"][facing[et[:, 0]] != facing[et[:, 1]]]
-    sil = np.unique(sil_edges)
-    picks = fallback.copy()
+    sil = np.unique(topo["edge_pairs"][facing[et[:, 0]] != facing[et[:, 1]]])
+    picks = np.array(fallback, np.int32)
     if sil.size == 0:
         return picks
-    uv = _project(Y[sil], f, cx, cy)
+    uv = _project(Y[sil], camera.fx, camera.cx, camera.cy)
     x = topo["side_x"][sil]
     for k in range(17):
         if k in CHIN_FIXED:
             continue
         ok = (x <= 0.5) if k < 8 else (x >= -0.5) if k > 8 else np.ones_like(x, bool)
-        if not ok.any():
-            continue
-        d = np.linalg.norm(uv[ok] - contour_pts[k], axis=1)
-        j = np.argmin(d)
-        picks[k] = sil[ok][j]
+        if ok.any():
+            picks[k] = sil[ok][np.argmin(np.linalg.norm(uv[ok] - contour_pts[k], axis=1))]
     return picks
+
+
+def landmarks_68(model: FaceModel, verts: np.ndarray, camera: Camera, contour_vertices: np.ndarray) -> np.ndarray:
+    """(68, 2) pixels: the model's iBUG-68 landmark vertices of ``verts`` projected by ``camera``, the jawline
+    at ``contour_vertices`` (a fit's silhouette picks, or the ICT jaw vertices)."""
+    vid = model.landmarks68.copy()
+    vid[:17] = contour_vertices
+    return camera.project(np.asarray(verts, np.float64)[vid])
+
+
+def facing_weight(normals_cam: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
+    """(K,) in [0, 1]: how squarely each surface point ``points_cam`` ``(K, 3)`` with normal ``normals_cam``
+    (camera space) faces the camera, ramped from :data:`HIDDEN_COS` (0) to :data:`VISIBLE_COS` (1)."""
+    view = -points_cam / (np.linalg.norm(points_cam, axis=1, keepdims=True) + 1e-12)
+    n = normals_cam / (np.linalg.norm(normals_cam, axis=1, keepdims=True) + 1e-12)
+    return np.clip(((n * view).sum(1) - HIDDEN_COS) / (VISIBLE_COS - HIDDEN_COS), 0.0, 1.0)
+
+
+def contour_side_weight(yaw_degrees: float) -> np.ndarray:
+    """(17,) weights of the jawline landmarks at a head yaw (:func:`~headforge.core.camera.euler_degrees`):
+    the side turned away fades out over :data:`CONTOUR_YAW`. Positive yaw turns the person's left cheek
+    (+x, iBUG 9-16) away from the camera, negative their right (iBUG 0-7)."""
+    w = np.ones(17)
+    far = np.clip((CONTOUR_YAW[1] - abs(yaw_degrees)) / (CONTOUR_YAW[1] - CONTOUR_YAW[0]), 0.0, 1.0)
+    hidden = slice(9, 17) if yaw_degrees > 0 else slice(0, 8)
+    w[hidden] = far
+    return w
+
+
+def cauchy_weight(residual: np.ndarray, scale: float) -> np.ndarray:
+    """IRLS weight of a Cauchy loss for residual norms ``residual`` (same units as ``scale``; 0: all 1)."""
+    if scale <= 0:
+        return np.ones_like(residual)
+    return 1.0 / (1.0 + (residual / scale) ** 2)
+
+
+@dataclass
+class _State:
+    """The fit's unknowns: shape coefficients (identity then expression), pose and log focal scale."""
+
+    c: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    log_fs: float
+
+
+class _LandmarkProblem:
+    """The fixed data of one fit: landmark targets, the model at the correspondence points, the camera's
+    principal point and the prior, and the residuals and Jacobians of the landmark energy."""
+
+    def __init__(self, model: FaceModel, corr: Correspondence, points: np.ndarray, image_size, init, wts):
+        self.model, self.corr, self.wts = model, corr, wts
+        self.W, self.H = image_size
+        self.nid, self.nex = N_IDENTITY, model.n_expression
+        self.nc = self.nid + self.nex
+        pts = np.asarray(points, np.float64)
+        self.eye_px = float(np.linalg.norm(pts[33] - pts[263])) if pts.shape[0] > 263 else 0.0
+        if not np.isfinite(pts).all() or self.eye_px < 1:
+            raise FitFailed("The landmarks are degenerate (eyes at the same place). Use a clearer photo of the face.")
+        self.sn = 100.0 / self.eye_px  # pixels -> percent of eye distance
+        self.lm_fixed = pts[corr.mp_index]
+        self.contour_pts = corr.detected_68(pts)[:17].astype(np.float64)
+        self.targets = np.vstack([self.lm_fixed, self.contour_pts])
+        self.K = len(self.lm_fixed)
+        # the model at the fixed correspondences: mean and basis, barycentric combinations
+        bv, self.bw = corr.ict_vertices, corr.ict_bary.astype(np.float64)
+        self.M0 = (model.neutral[bv.ravel()].reshape(-1, 3, 3).astype(np.float64) * self.bw[:, :, None]).sum(1)
+        self.Bf = model.basis_rows(bv.ravel()).astype(np.float64).reshape(len(bv), 3, 3, self.nc)
+        self.Mf = model.neutral[bv].astype(np.float64)       # (K, 3 corners, 3)
+        self.B0 = (self.Bf * self.bw[:, :, None, None]).sum(1)  # (K, 3, nc)
+        self.f0, self.cx, self.cy = initial_camera(self.W, self.H)
+        c = np.zeros(self.nc)
+        if init.identity is not None:
+            c[:self.nid] = np.asarray(init.identity, float)[:self.nid]
+        if init.expression is not None:
+            c[self.nid:] = np.clip(np.asarray(init.expression, float), 0, 1)
+        self.c0 = c
+        centred = init.identity_prior_mean
+        self.prior_mean = c.copy() if centred else np.zeros(self.nc)
+        self.prior_scale = float(init.prior_strength) if centred else 1.0
+
+    # ---- geometry ---------------------------------------------------------------------------------
+    def camera(self, s: _State) -> Camera:
+        f = self.f0 * np.exp(s.log_fs)
+        return Camera(fx=f, fy=f, cx=self.cx, cy=self.cy, rotation=s.R, translation=s.t, width=self.W,
+                      height=self.H)
+
+    def fixed_points(self, c: np.ndarray) -> np.ndarray:
+        return self.M0 + self.B0 @ c
+
+    def points_and_basis(self, c: np.ndarray, picks: np.ndarray):
+        """Model points ``(K + 17, 3)`` (fixed correspondences, then the contour picks) and their basis."""
+        Bc = self.model.basis_rows(picks).astype(np.float64)
+        Pc = self.model.neutral[picks].astype(np.float64) + Bc @ c
+        return np.vstack([self.fixed_points(c), Pc]), np.concatenate([self.B0, Bc])
+
+    def fixed_normals(self, c: np.ndarray) -> np.ndarray:
+        """(K, 3) model-space normals of the triangles the fixed correspondences lie on."""
+        tri = self.Mf + self.Bf @ c
+        return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+
+    # ---- energy -----------------------------------------------------------------------------------
+    def row_weights(self, w_fixed: np.ndarray, w_contour: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.concatenate([self.wts.landmarks * w_fixed, self.wts.contour * w_contour]))
+
+    def residuals(self, s: _State, picks, wrow, with_jac=True):
+        """Weighted landmark residuals (percent of eye distance), and their Jacobian ``(2(K+17), 7 + nc)``
+        over (log focal scale, rotation increment, translation, coefficients)."""
+        f = self.f0 * np.exp(s.log_fs)
+        P, Bs = self.points_and_basis(s.c, picks)
+        Y = P @ s.R.T + s.t
+        uv = _project(Y, f, self.cx, self.cy)
+        r = ((uv - self.targets) * self.sn * wrow[:, None]).ravel()
+        if not with_jac:
+            return r, uv
+        z = Y[:, 2]
+        n = len(P)
+        dudY = np.zeros((n, 2, 3))
+        dudY[:, 0, 0] = f / z
+        dudY[:, 0, 2] = -f * Y[:, 0] / z ** 2
+        dudY[:, 1, 1] = f / z
+        dudY[:, 1, 2] = -f * Y[:, 1] / z ** 2
+        RP = P @ s.R.T
+        # dY/dw = -[RP]x
+        dYdw = np.zeros((n, 3, 3))
+        dYdw[:, 0, 1], dYdw[:, 0, 2] = RP[:, 2], -RP[:, 1]
+        dYdw[:, 1, 0], dYdw[:, 1, 2] = -RP[:, 2], RP[:, 0]
+        dYdw[:, 2, 0], dYdw[:, 2, 1] = RP[:, 1], -RP[:, 0]
+        J = np.zeros((n, 2, 7 + self.nc))
+        J[:, :, 0] = uv - np.array([self.cx, self.cy])
+        J[:, :, 1:4] = dudY @ dYdw
+        J[:, :, 4:7] = dudY
+        J[:, :, 7:] = dudY @ (s.R[None] @ Bs)
+        J *= (self.sn * wrow)[:, None, None]
+        return r, J.reshape(2 * n, -1)
+
+    def prior_rows(self, s: _State):
+        """Rows of the focal, identity and expression priors: ``(1 + nc, 7 + nc)`` and their residuals."""
+        w = self.wts
+        fs_rows = np.zeros((1, 7 + self.nc))
+        fs_rows[0, 0] = np.sqrt(w.focal) * 100.0  # (f_s - 1) in percent ~ 100 * log f_s
+        r_f = np.array([np.sqrt(w.focal) * 100.0 * s.log_fs])
+        scale = np.concatenate([np.full(self.nid, np.sqrt(w.identity * self.prior_scale)),
+                                np.full(self.nex, np.sqrt(w.expression * self.prior_scale))])
+        Jp = np.zeros((self.nc, 7 + self.nc))
+        Jp[:, 7:] = np.diag(scale)
+        return np.vstack([fs_rows, Jp]), np.concatenate([r_f, (s.c - self.prior_mean) * scale])
+
+    def energy(self, s: _State, picks, wrow, rigid: bool) -> float:
+        """The energy a step lowers: weighted landmark residuals, the focal prior and (unless ``rigid``)
+        the shape priors and the expressions' L1 price."""
+        r, _ = self.residuals(s, picks, wrow, with_jac=False)
+        _, rp = self.prior_rows(s)
+        if rigid:
+            return float(r @ r + rp[0] ** 2)
+        return float(r @ r + rp @ rp + 2 * self.wts.expression_sparsity * s.c[self.nid:].sum())
+
+    def step(self, s: _State, picks, wrow, rigid: bool) -> _State:
+        """One Gauss-Newton step (pose and focal only when ``rigid``; expressions kept in [0, 1]), halved
+        until the energy goes down (a step that does not lower it is not taken)."""
+        r, J = self.residuals(s, picks, wrow)
+        Jp, rp = self.prior_rows(s)
+        if rigid:   # the landmarks and the focal prior (the prior's first row)
+            d = np.zeros(7 + self.nc)
+            d[:7] = np.linalg.lstsq(np.vstack([J, Jp[:1]])[:, :7], -np.concatenate([r, rp[:1]]), rcond=None)[0]
+        else:
+            JJ = np.vstack([J, Jp])
+            g = JJ.T @ np.concatenate([r, rp])
+            g[7 + self.nid:] += self.wts.expression_sparsity   # L1 on the (non-negative) expression weights
+            lo = np.full(7 + self.nc, -np.inf)
+            hi = np.full(7 + self.nc, np.inf)
+            lo[7 + self.nid:] = -s.c[self.nid:]
+            hi[7 + self.nid:] = 1 - s.c[self.nid:]
+            d = bounded_least_squares(JJ.T @ JJ, g, lo, hi)
+        e0 = self.energy(s, picks, wrow, rigid)
+        for _ in range(MAX_HALVINGS + 1):
+            c = s.c + d[7:]
+            c[self.nid:] = np.clip(c[self.nid:], 0, 1)
+            new = _State(c=c, R=rodrigues(d[1:4]) @ s.R, t=s.t + d[4:7], log_fs=s.log_fs + d[0])
+            if (new.t[2] > 0 and np.isfinite(new.log_fs)
+                    and self.energy(new, picks, wrow, rigid) <= e0):
+                return new
+            d = d * 0.5
+        return s
+
+    # ---- weights ----------------------------------------------------------------------------------
+    def visibility(self, s: _State) -> np.ndarray:
+        """(K,) how squarely each fixed correspondence faces the camera (:func:`facing_weight`)."""
+        Y = self.fixed_points(s.c) @ s.R.T + s.t
+        return facing_weight(self.fixed_normals(s.c) @ s.R.T, Y)
+
+    def landmark_weights(self, s: _State, picks) -> tuple[np.ndarray, np.ndarray]:
+        """Per-landmark weights: visibility (facing) times the robust weight of its current residual for
+        the fixed correspondences; the side rule times the robust weight for the contour."""
+        vis = self.visibility(s)
+        _, uv = self.residuals(s, picks, np.ones(self.K + 17), with_jac=False)
+        err = np.linalg.norm(uv - self.targets, axis=1) * self.sn
+        robust = cauchy_weight(err[:self.K], self.wts.robust_scale)
+        robust_contour = cauchy_weight(err[self.K:], self.wts.robust_scale * self.wts.contour_robust_factor)
+        side = contour_side_weight(euler_degrees(s.R)["yaw"])
+        return vis * robust, side * robust_contour
+
+    def mean_error(self, s: _State, w_fixed: np.ndarray) -> float:
+        """Weighted mean 2D error of the fixed correspondences, % of eye distance."""
+        uv = self.camera(s).project(self.fixed_points(s.c))
+        err = np.linalg.norm(uv - self.lm_fixed, axis=1) * self.sn
+        return float((err * w_fixed).sum() / max(w_fixed.sum(), 1e-9))
+
+
+def _initial_pose(prob: _LandmarkProblem, init: InitialGuess) -> _State:
+    """The start: the guess's shape, and its pose or EPnP's on the fixed correspondences."""
+    log_fs = float(np.log(max(init.focal_scale, 1e-3)))
+    if init.rotation is not None and init.translation is not None:
+        return _State(prob.c0.copy(), np.asarray(init.rotation, float), np.asarray(init.translation, float), log_fs)
+    f = prob.f0 * np.exp(log_fs)
+    K = np.array([[f, 0, prob.cx], [0, f, prob.cy], [0, 0, 1]])
+    ok, rvec, tvec = cv2.solvePnP(prob.fixed_points(prob.c0), prob.lm_fixed, K, None, flags=cv2.SOLVEPNP_EPNP)
+    if not ok:
+        raise FitFailed("Could not find the head pose from the landmarks. Use a photo where the face is "
+                        "clearly visible and not strongly distorted.")
+    R = cv2.Rodrigues(rvec)[0]
+    t = tvec.ravel().astype(float)
+    if t[2] <= 0:  # behind the camera: flip
+        R, t = -R, -t
+    return _State(prob.c0.copy(), R, t, log_fs)
 
 
 def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, image_size: tuple[int, int],
@@ -183,168 +445,57 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
     :class:`Cancelled` when it returns True)."""
     init = init or InitialGuess()
     wts = weights or FitWeights()
-    W, H = image_size
-    topo = _topology(model)
-    nid, nex = N_IDENTITY, model.n_expression
-    nc = nid + nex
-    pts = np.asarray(points, np.float64)
-    lm_fixed = pts[corr.mp_index]
-    contour_pts = corr.detected_68(pts)[:17].astype(np.float64)
-    eye_px = float(np.linalg.norm(pts[33] - pts[263]))
-    if not np.isfinite(pts).all() or eye_px < 1:
-        raise FitFailed("The landmarks are degenerate (eyes at the same place). Use a clearer photo of the face.")
-    sn = 100.0 / eye_px  # pixels -> percent of eye distance
+    prob = _LandmarkProblem(model, corr, points, image_size, init, wts)
+    fallback = model.landmarks68[:17].astype(np.int32)
 
-    # fixed correspondences: mean and basis at the landmark points (bary-weighted)
-    bv, bw = corr.ict_vertices, corr.ict_bary.astype(np.float64)
-    flat = bv.ravel()
-    M0 = (model.neutral[flat].reshape(-1, 3, 3).astype(np.float64) * bw[:, :, None]).sum(1)
-    Bf = model.basis_rows(flat).astype(np.float64).reshape(len(bv), 3, 3, nc)
-    B0 = (Bf * bw[:, :, None, None]).sum(1)  # (K, 3, nc)
-
-    c = np.zeros(nc)
-    if init.identity is not None:
-        c[:nid] = np.asarray(init.identity, float)[:nid]
-    id_mean = c[:nid].copy() if init.identity_prior_mean else np.zeros(nid)
-    if init.expression is not None:
-        c[nid:] = np.clip(np.asarray(init.expression, float), 0, 1)
-    ex_mean = c[nid:].copy() if init.identity_prior_mean else np.zeros(nex)
-    prior_scale = float(init.prior_strength) if init.identity_prior_mean else 1.0
-    f0, cx, cy = initial_camera(W, H)
-    log_fs = float(np.log(max(init.focal_scale, 1e-3)))
-
-    def model_pts(cvec):
-        return M0 + B0 @ cvec
-
-    # pose initialisation: EPnP on the fixed correspondences
-    if init.rotation is None or init.translation is None:
-        K = np.array([[f0 * np.exp(log_fs), 0, cx], [0, f0 * np.exp(log_fs), cy], [0, 0, 1]])
-        ok, rvec, tvec = cv2.solvePnP(model_pts(c).astype(np.float64), lm_fixed, K, None,
-                                      flags=cv2.SOLVEPNP_EPNP)
-        if not ok:
-            raise FitFailed("Could not find the head pose from the landmarks. Use a photo where the face is "
-                            "clearly visible and not strongly distorted.")
-        R = cv2.Rodrigues(rvec)[0]
-        t = tvec.ravel().astype(float)
-        if t[2] <= 0:  # behind the camera: flip
-            R, t = -R, -t
-    else:
-        R, t = np.asarray(init.rotation, float), np.asarray(init.translation, float)
-
-    contour_fallback = model.landmarks68[:17].astype(np.int32).copy()
-    picks = contour_fallback.copy()
-    lb = np.full(7 + nc, -np.inf)
-    ub = np.full(7 + nc, np.inf)
-    history = []
-
-    def residuals(cvec, R, t, log_fs, picks, with_jac=True):
-        f = f0 * np.exp(log_fs)
-        Pf = model_pts(cvec)
-        Bc = model.basis_rows(picks).astype(np.float64)
-        Pc = model.neutral[picks].astype(np.float64) + Bc @ cvec
-        P = np.vstack([Pf, Pc])
-        Bs = np.concatenate([B0, Bc])
-        target = np.vstack([lm_fixed, contour_pts])
-        wrow = np.concatenate([np.full(len(Pf), np.sqrt(wts.landmarks)), np.full(len(Pc), np.sqrt(wts.contour))])
-        Y = P @ R.T + t
-        uv = _project(Y, f, cx, cy)
-        r = ((uv - target) * sn * wrow[:, None]).ravel()
-        if not with_jac:
-            return r, uv
-        z = Y[:, 2]
-        n = len(P)
-        dudY = np.zeros((n, 2, 3))
-        dudY[:, 0, 0] = f / z
-        dudY[:, 0, 2] = -f * Y[:, 0] / z ** 2
-        dudY[:, 1, 1] = f / z
-        dudY[:, 1, 2] = -f * Y[:, 1] / z ** 2
-        RP = P @ R.T
-        # dY/dw = -[RP]x
-        dYdw = np.zeros((n, 3, 3))
-        dYdw[:, 0, 1], dYdw[:, 0, 2] = RP[:, 2], -RP[:, 1]
-        dYdw[:, 1, 0], dYdw[:, 1, 2] = -RP[:, 2], RP[:, 0]
-        dYdw[:, 2, 0], dYdw[:, 2, 1] = RP[:, 1], -RP[:, 0]
-        J = np.zeros((n, 2, 7 + nc))
-        J[:, :, 0] = uv - np.array([cx, cy])
-        J[:, :, 1:4] = dudY @ dYdw
-        J[:, :, 4:7] = dudY
-        J[:, :, 7:] = dudY @ (R[None] @ Bs)
-        J *= (sn * wrow)[:, None, None]
-        return r, J.reshape(2 * n, -1)
-
-    def prior_rows(cvec, log_fs, stage):
-        # rows: focal, identity, expression
-        fs_rows = np.zeros((1, 7 + nc))
-        fs_rows[0, 0] = np.sqrt(wts.focal) * 100.0  # (f_s - 1) in percent ~ 100 * log f_s
-        r_f = np.array([np.sqrt(wts.focal) * 100.0 * log_fs])
-        sid = np.sqrt(wts.identity * prior_scale) if stage > 0 else 1e3
-        sex = np.sqrt(wts.expression * prior_scale) if stage > 0 else 1e3
-        Jp = np.zeros((nc, 7 + nc))
-        Jp[:nid, 7:7 + nid] = np.eye(nid) * sid
-        Jp[nid:, 7 + nid:] = np.eye(nex) * sex
-        rp = np.concatenate([(cvec[:nid] - id_mean) * sid, (cvec[nid:] - ex_mean) * sex])
-        return np.vstack([fs_rows, Jp]), np.concatenate([r_f, rp])
-
-    n_outer = max(1, wts.iterations)
-    total_steps = 0
-    for it in range(-1, n_outer):
+    def check_stop():
         if should_stop is not None and should_stop():
             raise Cancelled("Cancelled during the fit.")
-        stage = 0 if it < 0 else 1  # stage 0: rigid + focal only
-        if it >= 0:
-            verts_now = model.vertices(c[:nid], c[nid:])
-            picks = _silhouette_picks(model, topo, verts_now.astype(np.float64), R, t, f0 * np.exp(log_fs),
-                                      cx, cy, contour_pts, contour_fallback)
-        for _ in range(wts.gn_steps if stage else 4):
-            r, J = residuals(c, R, t, log_fs, picks)
-            Jp, rp = prior_rows(c, log_fs, stage)
-            JJ = np.vstack([J, Jp])
-            rr = np.concatenate([r, rp])
-            lo, hi = lb.copy(), ub.copy()
-            lo[7 + nid:] = -c[nid:]
-            hi[7 + nid:] = 1 - c[nid:]
-            if stage == 0:
-                lo[7:], hi[7:] = -1e-12, 1e-12
-            if stage == 0:
-                step = np.zeros(7 + nc)
-                step[:7] = np.linalg.lstsq(JJ[:, :7], -rr, rcond=None)[0]
-            else:
-                step = _bounded_least_squares(JJ.T @ JJ, JJ.T @ rr, lo, hi)
-            log_fs += step[0]
-            R = rodrigues(step[1:4]) @ R
-            t = t + step[4:7]
-            if stage:
-                c = c + step[7:]
-                c[nid:] = np.clip(c[nid:], 0, 1)
-            total_steps += 1
-        if it >= 0:
-            r, uv = residuals(c, R, t, log_fs, picks, with_jac=False)
-            err = np.linalg.norm(uv[: len(lm_fixed)] - lm_fixed, axis=1).mean() * sn
-            history.append(float(err))
 
-    f = f0 * np.exp(log_fs)
-    verts = model.vertices(c[:nid], c[nid:]).astype(np.float64)
-    corrective = np.zeros_like(verts)
+    # rigid stage: pose and focal length on the guess's shape, visible landmarks only
+    s = _initial_pose(prob, init)
+    picks = fallback.copy()
+    steps = 0
+    for _ in range(RIGID_STEPS):
+        w_fixed, w_contour = prob.landmark_weights(s, picks)
+        s = prob.step(s, picks, prob.row_weights(w_fixed, w_contour), rigid=True)
+        steps += 1
+    # shape stage: re-pick the contour and reweight, then Gauss-Newton over everything
+    history = []
+    for _ in range(max(1, wts.outer_iterations)):
+        check_stop()
+        verts = model.vertices(s.c[:prob.nid], s.c[prob.nid:]).astype(np.float64)
+        picks = silhouette_picks(model, verts, prob.camera(s), prob.contour_pts, fallback)
+        w_fixed, w_contour = prob.landmark_weights(s, picks)
+        for _ in range(wts.gn_steps):
+            s = prob.step(s, picks, prob.row_weights(w_fixed, w_contour), rigid=False)
+            steps += 1
+        history.append(prob.mean_error(s, w_fixed))
+    w_fixed, w_contour = prob.landmark_weights(s, picks)
+
+    cam = prob.camera(s)
+    verts = model.vertices(s.c[:prob.nid], s.c[prob.nid:]).astype(np.float64)
+    corrective, wanted = np.zeros_like(verts), 0.0
     if wts.corrective_field:
-        corrective = _corrective_field(model, topo, corr, verts, R, t, f, cx, cy, lm_fixed, contour_pts,
-                                       picks, eye_px, wts)
+        corrective, wanted = corrective_field(model, prob, verts, cam, picks, w_fixed, w_contour)
         verts = verts + corrective
-    Y = verts @ R.T + t
-    if (Y[:SKIN_END, 2] <= 0).any():
+    if (cam.to_camera(verts[:SKIN_END])[:, 2] <= 0).any():
         raise FitFailed("The fitted head ends up behind the camera; the landmarks are not plausible. Use a "
                         "photo where the face is clearly visible.")
-    cam = Camera(fx=f, fy=f, cx=cx, cy=cy, rotation=R, translation=t, width=W, height=H)
-    P = np.einsum("kj,kjd->kd", bw, verts[bv])
-    err = float(np.linalg.norm(cam.project(P) - lm_fixed, axis=1).mean() * sn)
-    history.append(err)
-    return Fit(camera=cam, identity=c[:nid].astype(np.float32), expression=c[nid:].astype(np.float32),
+    P = np.einsum("kj,kjd->kd", prob.bw, verts[corr.ict_vertices])
+    err = np.linalg.norm(cam.project(P) - prob.lm_fixed, axis=1) * prob.sn
+    landmark_error = float((err * w_fixed).sum() / max(w_fixed.sum(), 1e-9))
+    history.append(landmark_error)
+    return Fit(camera=cam, identity=s.c[:prob.nid].astype(np.float32), expression=s.c[prob.nid:].astype(np.float32),
                corrective=corrective.astype(np.float32), vertices=verts.astype(np.float32),
-               contour_vertices=picks.astype(np.int32), landmark_error=err, iterations=total_steps,
-               history=history)
+               contour_vertices=picks.astype(np.int32), landmark_error=landmark_error, gauss_newton_steps=steps,
+               history=history, landmark_weights=w_fixed.astype(np.float32),
+               landmark_visibility=prob.visibility(s).astype(np.float32),
+               contour_weights=w_contour.astype(np.float32), corrective_wanted=wanted)
 
 
-def _bounded_least_squares(A: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                           max_iter: int = 30) -> np.ndarray:
+def bounded_least_squares(A: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                          max_iter: int = 30) -> np.ndarray:
     """Minimise 0.5 x'Ax + g'x subject to lo <= x <= hi (A symmetric positive definite), by an
     active-set method on the normal equations (small dense problems)."""
     n = len(g)
@@ -368,40 +519,51 @@ def _bounded_least_squares(A: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.
     return np.clip(x, lo, hi)
 
 
-def _corrective_field(model, topo, corr, verts, R, t, f, cx, cy, lm_fixed, contour_pts, picks, eye_px, wts):
-    """Solve the Laplacian-smooth corrective field dP (model space, cm) for the remaining landmark error.
+def soft_limit(d: np.ndarray, limit: float) -> np.ndarray:
+    """Vectors ``d`` ``(N, 3)`` with their lengths softly bounded by ``limit`` (``limit * tanh(|d| /
+    limit)``: unchanged when small, smooth, never longer than ``limit``; 0 = no bound)."""
+    if limit <= 0:
+        return d
+    n = np.linalg.norm(d, axis=1, keepdims=True)
+    return d * np.where(n > 1e-12, limit * np.tanh(n / limit) / np.maximum(n, 1e-12), 1.0)
+
+
+def corrective_field(model, prob: _LandmarkProblem, verts, cam: Camera, picks, w_fixed, w_contour):
+    """Solve the Laplacian-smooth corrective field dP (model space, cm) for the remaining error of the
+    weighted landmarks; returns ``(field (N, 3), largest move before the soft bound in cm)``.
 
     The landmark term is linearised in the camera's image plane (camera x and y; depth left to the
     regulariser), which splits the problem into two sparse systems sharing one factorisation.
     """
-    n = SKIN_END
+    wts, topo, n = prob.wts, fit_topology(model), SKIN_END
     # rows: fixed correspondences (bary) and contour vertices
-    bv = np.vstack([corr.ict_vertices, np.repeat(picks[:, None], 3, 1)])
-    bw = np.vstack([corr.ict_bary.astype(np.float64), np.tile([1.0, 0.0, 0.0], (len(picks), 1))])
-    target = np.vstack([lm_fixed, contour_pts])
-    wl = np.concatenate([np.full(len(lm_fixed), wts.landmarks), np.full(len(picks), wts.contour)])
+    bv = np.vstack([prob.corr.ict_vertices, np.repeat(picks[:, None], 3, 1)])
+    bw = np.vstack([prob.bw, np.tile([1.0, 0.0, 0.0], (len(picks), 1))])
+    wl = np.concatenate([wts.landmarks * w_fixed, wts.contour * w_contour])
     P = np.einsum("kj,kjd->kd", bw, verts[bv])
-    Y = P @ R.T + t
-    uv = _project(Y, f, cx, cy)
+    Y = cam.to_camera(P)
+    uv = _project(Y, cam.fx, cam.cx, cam.cy)
     # desired camera-space displacement (cm) to close the 2D error at each point's depth
-    d = -(uv - target) * (Y[:, 2:3] / f)
+    d = -(uv - prob.targets) * (Y[:, 2:3] / cam.fx)
     # eye distance in cm at the face's depth converts cm to "percent of eye distance"
-    eye_cm = eye_px * float(np.median(Y[:, 2])) / f
+    eye_cm = prob.eye_px * float(np.median(Y[:, 2])) / cam.fx
     s2 = (100.0 / eye_cm) ** 2
     rows = np.repeat(np.arange(len(bv)), 3)
     A = sp.csr_matrix((bw.ravel(), (rows, bv.ravel())), shape=(len(bv), n))
-    Wd = sp.diags(wl * s2)
     L = topo["L"]
-    M = (A.T @ Wd @ A + wts.laplacian * (L.T @ L) + wts.corrective * sp.eye(n)).tocsc()
+    M = (A.T @ sp.diags(wl * s2) @ A + wts.laplacian * (L.T @ L) + wts.corrective * sp.eye(n)).tocsc()
     lu = splu(M)
     dcam = np.zeros((n, 3))
     for k in range(2):
         dcam[:, k] = lu.solve(A.T @ (wl * s2 * d[:, k]))
-    dmodel = dcam @ R  # camera -> model (R orthonormal)
+    dmodel = dcam @ cam.rotation  # camera -> model (R orthonormal)
+    wanted = float(np.linalg.norm(dmodel, axis=1).max())
+    dmodel = soft_limit(dmodel, wts.corrective_limit)
     full = np.zeros_like(verts)
     full[:n] = dmodel
     full[topo["follow"]] = dmodel[topo["follow_src"]]
     # eyeballs move rigidly with the mean of what surrounds them (no stretching of the iris)
-    for a, b in ((21451, 23020), (23021, 24590)):
+    for eye in ("eyeball_L", "eyeball_R"):
+        a, b = REGIONS[eye]
         full[a:b + 1] = full[a:b + 1].mean(0)
-    return full
+    return full, wanted

@@ -1,7 +1,15 @@
 """Dense face landmarks with MediaPipe face mesh (478 points with iris).
 
-The photo is padded to a square (MediaPipe's legacy graph assumes square input for exact x/y) and
-downscaled to at most ``detect_size`` pixels for detection; points are mapped back to the full image.
+Faces are found in two passes, so that every face a person would see is found:
+
+1. MediaPipe face mesh on the whole photo, padded to a square (MediaPipe's legacy graph assumes square
+   input for exact x/y) and downscaled to at most ``detect_size`` pixels. Its built-in detector is the
+   short-range one: faces that fill a good part of the frame.
+2. MediaPipe's full-range face detector on the same image finds the faces pass 1 missed (small faces, a
+   group photo, an old portrait). Each one is cut out of the full-resolution photo upright (turned by the
+   detector's eye keypoints), scaled to :data:`CROP_SIZE` pixels (small faces are upscaled), and face mesh
+   runs on that crop; the points are mapped back to the photo.
+
 Faces are sorted by size, largest first; ``face_index`` picks one.
 """
 
@@ -20,8 +28,20 @@ from .errors import FaceIndexError, FaceTooSmall, NoFaceFound, HeadforgeError
 MIN_FACE_PX = 64
 MAX_FACES = 8
 
+#: side of the upright crop (pixels) that face mesh sees for a face found by the full-range detector
+CROP_SIZE = 384
+#: the crop's side in detector boxes (MediaPipe's own face-mesh region is 1.5 boxes; more context helps
+#: its short-range detector find the face again in the crop)
+CROP_BOXES = 2.2
+#: when nothing is found in the whole photo, the full-range detector looks again in tiles this big
+#: (pixels, overlapping by a quarter) of the full-resolution photo
+TILE = 640
+#: a full-range detection whose centre lies within this many of its box widths of a pass-1 face is that face
+SAME_FACE = 0.5
+
 _lock = threading.Lock()
 _mesh = None
+_detector = None
 
 
 @dataclass(frozen=True)
@@ -56,26 +76,109 @@ class Landmarks:
         return float(np.linalg.norm(self.points[33] - self.points[263]))
 
 
+def _mediapipe():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import mediapipe as mp
+    except ImportError as e:
+        raise HeadforgeError(
+            "MediaPipe is not installed. Install it with `pip install --no-deps mediapipe==0.10.21` "
+            "(see the README) or run `make demo` once.") from e
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    return mp
+
+
 def _face_mesh():
     global _mesh
     if _mesh is None:
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        try:
-            import mediapipe as mp
-        except ImportError as e:
-            raise HeadforgeError(
-                "MediaPipe is not installed. Install it with `pip install --no-deps mediapipe==0.10.21` "
-                "(see the README) or run `make demo` once.") from e
-        try:
-            from absl import logging as absl_logging
-
-            absl_logging.set_verbosity(absl_logging.ERROR)
-        except ImportError:
-            pass
-        _mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=MAX_FACES,
-                                                refine_landmarks=True, min_detection_confidence=0.5)
+        _mesh = _mediapipe().solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=MAX_FACES,
+                                                          refine_landmarks=True, min_detection_confidence=0.5)
     return _mesh
+
+
+def _full_range_detector():
+    global _detector
+    if _detector is None:
+        _detector = _mediapipe().solutions.face_detection.FaceDetection(model_selection=1,
+                                                                        min_detection_confidence=0.5)
+    return _detector
+
+
+def _square(image: np.ndarray) -> np.ndarray:
+    """``image`` padded with black at the right or bottom to a square."""
+    h, w = image.shape[:2]
+    s = max(h, w)
+    sq = np.zeros((s, s, 3), np.uint8)
+    sq[:h, :w] = image
+    return sq
+
+
+def _mesh_faces(image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Face mesh on ``image`` (padded to a square): ``[(points (478, 2) px, depth (478,) px)]``."""
+    sq = _square(image)
+    with _lock:
+        result = _face_mesh().process(sq)
+    out = []
+    for f in result.multi_face_landmarks or []:
+        arr = np.array([(p.x, p.y, p.z) for p in f.landmark], np.float64) * sq.shape[0]
+        out.append((arr[:, :2], arr[:, 2]))
+    return out
+
+
+def _full_range_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
+    """Full-range detections in ``image``: ``[(centre (2,) px, box side px, roll in degrees)]``, the roll
+    measured from the detector's eye keypoints."""
+    with _lock:
+        result = _full_range_detector().process(np.ascontiguousarray(image))
+    h, w = image.shape[:2]
+    out = []
+    for d in result.detections or []:
+        box = d.location_data.relative_bounding_box
+        kp = d.location_data.relative_keypoints
+        centre = np.array([(box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h])
+        side = max(box.width * w, box.height * h)
+        eye_r, eye_l = np.array([kp[0].x * w, kp[0].y * h]), np.array([kp[1].x * w, kp[1].y * h])
+        dx, dy = eye_l - eye_r
+        out.append((centre, float(side), float(np.degrees(np.arctan2(dy, dx)))))
+    return out
+
+
+def _tiled_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
+    """Full-range detections in overlapping :data:`TILE` pixel tiles of the full-resolution photo (faces
+    too small to be found in the whole photo), duplicates merged."""
+    h, w = image.shape[:2]
+    step = TILE * 3 // 4
+    found: list[tuple[np.ndarray, float, float]] = []
+    for y in range(0, max(h - TILE, 0) + step, step):
+        for x in range(0, max(w - TILE, 0) + step, step):
+            for centre, side, roll in _full_range_boxes(image[y:y + TILE, x:x + TILE]):
+                centre = centre + (x, y)
+                if not any(np.linalg.norm(centre - c) < SAME_FACE * s for c, s, _ in found):
+                    found.append((centre, side, roll))
+    return found
+
+
+def _mesh_in_crop(image: np.ndarray, centre: np.ndarray, side: float, roll: float):
+    """Face mesh on an upright square crop of ``image`` around ``centre`` (``side`` px, turned by ``roll``
+    degrees), scaled to :data:`CROP_SIZE`; the face nearest the crop's centre, mapped back to the image,
+    or None."""
+    scale = CROP_SIZE / side
+    M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), roll, scale)
+    M[:, 2] += CROP_SIZE / 2 - centre
+    crop = cv2.warpAffine(image, M, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_CONSTANT)
+    faces = _mesh_faces(crop)
+    if not faces:
+        return None
+    pts, depth = min(faces, key=lambda f: np.linalg.norm(f[0][:468].mean(0) - CROP_SIZE / 2))
+    Mi = cv2.invertAffineTransform(M)
+    return pts @ Mi[:, :2].T + Mi[:, 2], depth / scale
 
 
 def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int = 1024) -> Landmarks:
@@ -89,27 +192,24 @@ def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int
         raise FaceTooSmall(
             f"The photo is only {w} x {h} pixels; a face needs at least {MIN_FACE_PX} pixels across. "
             "Use a larger photo, or one where the face is bigger.")
-    side = max(h, w)
-    scale = min(1.0, detect_size / side)
-    s = int(round(side * scale))
+    scale = min(1.0, detect_size / max(h, w))
     small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                    interpolation=cv2.INTER_AREA)
-    sq = np.zeros((s, s, 3), np.uint8)
-    sq[: small.shape[0], : small.shape[1]] = small
-    with _lock:
-        result = _face_mesh().process(sq)
-    faces = result.multi_face_landmarks or []
+    faces = [(pts / scale, depth / scale) for pts, depth in _mesh_faces(small)]
+    boxes = [(centre / scale, side / scale, roll) for centre, side, roll in _full_range_boxes(small)]
+    if not faces and not boxes:
+        boxes = _tiled_boxes(image)
+    for centre, side, roll in boxes:
+        if any(np.linalg.norm(pts[:468].mean(0) - centre) < SAME_FACE * side for pts, _ in faces):
+            continue
+        found = _mesh_in_crop(image, centre, side * CROP_BOXES, roll)
+        if found is not None:
+            faces.append(found)
     if not faces:
         raise NoFaceFound(
             "No face was found in the photo. Use a photo where one face is clearly visible, roughly facing "
-            "the camera, well lit and not cut off; if the face is small, crop the photo closer to it.")
-    found = []
-    for f in faces:
-        arr = np.array([(p.x, p.y, p.z) for p in f.landmark], np.float32)
-        pts = arr[:, :2] * (s / scale)
-        depth = arr[:, 2] * (s / scale)
-        wbox = np.ptp(pts[:468, 0])
-        found.append((wbox * np.ptp(pts[:468, 1]), pts, depth))
+            "the camera, well lit and not cut off.")
+    found = [(np.ptp(pts[:468, 0]) * np.ptp(pts[:468, 1]), pts, depth) for pts, depth in faces]
     found.sort(key=lambda x: -x[0])
     if not 0 <= face_index < len(found):
         raise FaceIndexError(

@@ -19,9 +19,10 @@ from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
 from .errors import Cancelled
 from .facemodel import FaceModel, load_face_model
-from .fit import Fit, FitWeights, InitialGuess, fit_landmarks
+from .fit import SKIN_END, Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
+from .quality import Quality, assess
 from .texture import TextureResult, project_texture
 
 Progress = Callable[[str, float], None]
@@ -47,6 +48,7 @@ class Avatar:
     timings: dict = field(default_factory=dict)  #: seconds per stage
     initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
     detail: object = None             #: DetailResult (UV displacement, cm) or None
+    quality: Quality | None = None    #: "ok" or "doubtful" with the reasons (see core.quality)
 
     # conveniences -------------------------------------------------------------------------------
     @property
@@ -81,7 +83,7 @@ class Avatar:
 
     def fit_report(self) -> dict:
         """The ``fit.json`` content (a contract other tools read; see the README)."""
-        cn = np.linalg.norm(self.fit.corrective[:11248], axis=1)
+        cn = np.linalg.norm(self.fit.corrective[:SKIN_END], axis=1)
         h, w = self.image.shape[:2]
         return {
             "format": "headforge-fit", "version": 1,
@@ -97,11 +99,13 @@ class Avatar:
             "contour_vertices": [int(v) for v in self.fit.contour_vertices],
             "initializer": self.initializer,
             "quality": {
+                **(self.quality.to_dict() if self.quality is not None else {}),
                 "nme68_percent_eye_distance": round(self.nme68, 4),
                 "mean_landmark_error_percent": round(self.fit.landmark_error, 4),
                 "error_history_percent": [round(e, 4) for e in self.fit.history],
-                "gauss_newton_steps": self.fit.iterations,
-                "corrective_field_cm": {"max": round(float(cn.max()), 4), "mean": round(float(cn.mean()), 4)},
+                "gauss_newton_steps": self.fit.gauss_newton_steps,
+                "corrective_field_cm": {"max": round(float(cn.max()), 4), "mean": round(float(cn.mean()), 4),
+                                        "wanted_max": round(self.fit.corrective_wanted, 4)},
             },
             "texture": {
                 "size": int(self.albedo.shape[0]),
@@ -154,32 +158,15 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     t = time.perf_counter()
     img, path = as_image(image)
     model = model or load_face_model(model_path)
-    corr = load_correspondence(model)
+    load_correspondence(model)
     timings["load"] = time.perf_counter() - t
 
     step("landmarks", 0.1)
-    t = time.perf_counter()
-    lm = detect_landmarks(img, face_index)
-    timings["landmarks"] = time.perf_counter() - t
-
-    initializer = "given" if init is not None else "mean face"
-    if init is None and use_regressor is not False:
-        from . import regress
-
-        weights_path = regressor_path or regress.WEIGHTS
-        if use_regressor or os.path.exists(weights_path):
-            try:
-                pred = regress.load(weights_path).predict(img, lm.points, model)
-                init = regress.initial_guess(pred, *lm.image_size)
-                timings["regress"] = pred.seconds
-                initializer = "coarsenet"
-            except regress.RegressorUnavailable as e:
-                warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=2)
-
-    step("fit", 0.25)
-    t = time.perf_counter()
-    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop)
-    timings["fit"] = time.perf_counter() - t
+    shape = fit_photo(img, model, face_index=face_index, init=init, weights=weights, use_regressor=use_regressor,
+                      regressor_path=regressor_path, should_stop=should_stop,
+                      on_fit=lambda: step("fit", 0.25))
+    timings.update(shape.timings)
+    lm, fit = shape.landmarks, shape.fit
 
     step("texture", 0.5)
     t = time.perf_counter()
@@ -200,15 +187,58 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
             except fine.DetailUnavailable as e:
                 warnings.warn(str(e), RuntimeWarning, stacklevel=2)
 
-    detected68 = corr.detected_68(lm.points)
-    vid = model.landmarks68.copy()
-    vid[:17] = fit.contour_vertices
-    projected68 = fit.camera.project(fit.vertices[vid]).astype(np.float32)
     timings["total"] = time.perf_counter() - t_start
     step("done", 1.0)
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
-                  detected68=detected68, projected68=projected68, timings=timings, initializer=initializer,
-                  detail=det)
+                  detected68=shape.detected68, projected68=shape.projected68, timings=timings,
+                  initializer=shape.initializer, detail=det, quality=shape.quality)
+
+
+@dataclass
+class ShapeFit:
+    """The shape stage of :func:`create_avatar` for one face: landmarks, where the fit started, the fit,
+    the 68 landmarks detected and fitted (pixels) and the quality verdict."""
+
+    landmarks: Landmarks
+    fit: Fit
+    initializer: str                  #: "mean face", "coarsenet" or "given"
+    detected68: np.ndarray            #: (68, 2) float32 detected landmarks mapped to iBUG-68
+    projected68: np.ndarray           #: (68, 2) float32 the model's 68 landmarks projected (jaw: silhouette)
+    quality: Quality
+    timings: dict = field(default_factory=dict)  #: seconds: landmarks, regress, fit
+
+
+def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: InitialGuess | None = None,
+              weights: FitWeights | None = None, use_regressor: bool | None = None, regressor_path=None,
+              should_stop: Callable[[], bool] | None = None, on_fit: Callable[[], None] | None = None) -> ShapeFit:
+    """Landmarks, CoarseNet's guess and the fit for the face ``face_index`` of ``img`` ``(H, W, 3)`` uint8
+    sRGB (the arguments as for :func:`create_avatar`); ``on_fit()`` is called before the fit starts."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    lm = detect_landmarks(img, face_index)
+    timings["landmarks"] = time.perf_counter() - t
+    initializer = "given" if init is not None else "mean face"
+    if init is None and use_regressor is not False:
+        from . import regress
+
+        weights_path = regressor_path or regress.WEIGHTS
+        if use_regressor or os.path.exists(weights_path):
+            try:
+                pred = regress.load(weights_path).predict(img, lm.points, model)
+                init = regress.initial_guess(pred, *lm.image_size)
+                timings["regress"] = pred.seconds
+                initializer = "coarsenet"
+            except regress.RegressorUnavailable as e:
+                warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=3)
+    if on_fit is not None:
+        on_fit()
+    t = time.perf_counter()
+    corr = load_correspondence(model)
+    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop)
+    timings["fit"] = time.perf_counter() - t
+    return ShapeFit(landmarks=lm, fit=fit, initializer=initializer, detected68=corr.detected_68(lm.points),
+                    projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
+                    quality=assess(fit, lm), timings=timings)
 
 
 def _fine_detail(net, model, fit, img, lm, size):

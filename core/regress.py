@@ -223,13 +223,13 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
 
 
 #: how much stronger than the defaults the fit's identity/expression priors are around CoarseNet's guess.
-#: On 60 held-out renders (face error after similarity alignment; mean face 3.69 mm, the previous CoarseNet
-#: alone 2.95 mm) the fit ended at 5.98 / 5.03 / 4.11 / 3.81 mm for strengths 1 / 3 / 10 / 30: the
-#: landmarks pull the shape towards MediaPipe's bias, a strong prior keeps the guess (shipped file, 200
-#: renders: 4.00 mm at 10, 6.06 mm from the mean face). On the real photos 10 keeps the landmark agreement
-#: at 0.57-0.61 % of the eye distance (0.35-0.41 % from the mean face) and the corrective field under 6 mm
-#: (with the chin landmarks fixed, ``core.fit.CHIN_FIXED``; before that fix 3-10 made 1.1-1.8 cm bumps).
-PRIOR_STRENGTH = 10.0
+#: The landmarks pull the shape towards MediaPipe's bias, a strong prior keeps the guess. With the robust
+#: fit (``core.fit``) on 300 held-out renders, neutral face error after a similarity alignment (mean face
+#: 3.32 mm, CoarseNet alone 2.41 mm): 2.55 mm at strength 10, 2.49 mm at 30; on the real photos 30 is as
+#: steady (0.68 against 0.69 mm under mirroring, downscaling, JPEG and cropping) and the annotated photo's
+#: NME the same (0.064 / 0.065). Before the robust fit, 30 bent the jaw on the photos (corrective field
+#: 6-7 mm), so 10 shipped.
+PRIOR_STRENGTH = 30.0
 
 
 def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False,

@@ -16,9 +16,13 @@ import cv2
 import numpy as np
 
 from ..addon.synth_worker import shard_ok, shard_path
+from ..core.errors import HeadforgeError
+from ..core.landmarks import detect_landmarks
 from ..core.synth import SynthConfig
 
 PER_SAMPLE_SCALARS = ("focal_mm", "light_setup", "melanin", "background", "index")
+#: MediaPipe's detections on a shard's renders, cached beside them by :func:`prepare`
+DETECT_FILE = "mp_detect.npz"
 
 
 class SynthSet:
@@ -89,3 +93,33 @@ class SynthSet:
                 return transform(s) if transform else s
 
         return _TorchSet()
+
+
+def prepare(ds: SynthSet) -> None:
+    """Detect MediaPipe landmarks on every render of ``ds`` (cached per shard)."""
+    for k in ds.shards:
+        f = shard_path(ds.root, k) / DETECT_FILE
+        if f.exists():
+            continue
+        idx = [n for n, it in enumerate(ds.items) if it[0] == k]
+        pts = np.zeros((len(idx), 478, 2), np.float32)
+        ok = np.zeros(len(idx), bool)
+        for j, n in enumerate(idx):
+            try:
+                lm = detect_landmarks(ds.image(n))
+            except HeadforgeError:
+                continue
+            pts[j], ok[j] = lm.points, True
+        tmp = f.with_suffix(".tmp.npz")
+        np.savez(tmp, points=pts, found=ok)
+        tmp.replace(f)
+
+
+def detections(ds: SynthSet) -> tuple[np.ndarray, np.ndarray]:
+    """The cached detections of :func:`prepare`: points ``(len(ds), 478, 2)`` and whether a face was found."""
+    pts, ok = [], []
+    for k in ds.shards:
+        with np.load(shard_path(ds.root, k) / DETECT_FILE) as z:
+            pts.append(z["points"])
+            ok.append(z["found"])
+    return np.concatenate(pts), np.concatenate(ok)

@@ -26,46 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..addon.synth_worker import shard_path
 from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
 from ..core.facemodel import LANDMARKS_68, N_IDENTITY, load_face_model
-from ..core.landmarks import detect_landmarks
 from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
-from .dataset import SynthSet
+from .dataset import SynthSet, detections, prepare
 
-DETECT_FILE = "mp_detect.npz"
 PRECISIONS = ("fp32", "bf16")
-
-
-def prepare(ds: SynthSet) -> None:
-    """Detect MediaPipe landmarks on every render of ``ds`` (cached per shard)."""
-    for k in ds.shards:
-        f = shard_path(ds.root, k) / DETECT_FILE
-        if f.exists():
-            continue
-        idx = [n for n, it in enumerate(ds.items) if it[0] == k]
-        pts = np.zeros((len(idx), 478, 2), np.float32)
-        ok = np.zeros(len(idx), bool)
-        for j, n in enumerate(idx):
-            try:
-                lm = detect_landmarks(ds.image(n))
-            except HeadforgeError:
-                continue
-            pts[j], ok[j] = lm.points, True
-        tmp = f.with_suffix(".tmp.npz")
-        np.savez(tmp, points=pts, found=ok)
-        tmp.replace(f)
-
-
-def _detections(ds: SynthSet):
-    pts, ok = [], []
-    for k in ds.shards:
-        with np.load(shard_path(ds.root, k) / DETECT_FILE) as z:
-            pts.append(z["points"])
-            ok.append(z["found"])
-    return np.concatenate(pts), np.concatenate(ok)
 
 
 def _rot_z(A: np.ndarray) -> tuple[np.ndarray, float]:
@@ -99,7 +67,7 @@ class Samples(torch.utils.data.Dataset):
                                                    "lm68_visible")}
         t0 = time.perf_counter()
         for ds in sets:
-            pts, ok = _detections(ds)
+            pts, ok = detections(ds)
             lab = ds.labels(("identity", "expression", "R", "K", "t", "lm68", "lm68_visible"))
             for i in np.flatnonzero(ok):
                 p = pts[i].astype(np.float64)

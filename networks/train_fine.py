@@ -21,21 +21,21 @@ import torch
 from ..core.detail import CROP, finenet_inputs, highpass_baseline, input_channels
 from ..core.errors import HeadforgeError
 from ..core.synth import MASK_FACE
-from .dataset import SynthSet
+from .dataset import SynthSet, detections, prepare
 from .finenet import FineNet
-from .train_coarse import _detections, augment_image, prepare
+from .train_coarse import augment_image
 
 
 class DetailSamples(torch.utils.data.Dataset):
     """Renders with their detail ground truth, cropped as FineNet sees them at inference (from the cached
-    MediaPipe detections, :func:`train_coarse.prepare`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
+    MediaPipe detections, :func:`dataset.prepare`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
     ``(1, 256, 256)``, the sample's labels and the 2x3 image->crop transform."""
 
     def __init__(self, ds: SynthSet):
         if not ds.config.details:
             raise HeadforgeError(f"{str(ds.root)!r} was rendered without --details; FineNet needs the ground truth.")
         self.ds = ds
-        self.points, ok = _detections(ds)
+        self.points, ok = detections(ds)
         self.valid = np.flatnonzero(ok)
 
     def __len__(self):

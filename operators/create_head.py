@@ -77,6 +77,8 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
         context.view_layer.objects.active = made["head"]
         self.report({"INFO"}, f"Created {made['head'].name} (landmark error {avatar.nme68:.2f} % of eye distance, "
                               f"{avatar.timings['total']:.1f} s); camera {made['camera'].name} matches the photo")
+        if avatar.quality is not None and not avatar.quality.ok:
+            self.report({"WARNING"}, f"{made['head'].name} is doubtful: {'; '.join(avatar.quality.reasons)}.")
         return made
 
     # -- synchronous (scripts, background) --------------------------------------------------------

@@ -33,6 +33,16 @@ def astronaut_rgb():
 
 
 @pytest.fixture(scope="session")
+def shared_photos() -> Path:
+    """``../shared/photos``: the real evaluation photos every developer machine and CI has."""
+    from headforge.core import config
+
+    shared = config.shared_dir()
+    assert shared is not None and (shared / "photos").is_dir(), "../shared/photos is missing (see the README)"
+    return shared / "photos"
+
+
+@pytest.fixture(scope="session")
 def photo_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("photos")
     return {"astronaut": photos.write_png(photos.astronaut(), d / "astronaut.png"),

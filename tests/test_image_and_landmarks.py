@@ -88,3 +88,28 @@ def test_two_faces_largest_first(astronaut_rgb):
     b = detect_landmarks(canvas, 1)
     assert a.n_faces == 2 and a.face_width > b.face_width
     assert a.points[:, 0].mean() < 320 < b.points[:, 0].mean()
+
+
+@pytest.mark.parametrize("size, eye_px, turn", [((900, 1200), 45, 0), ((2000, 3000), 40, 30)])
+def test_small_face_found_by_the_full_range_pass(astronaut_rgb, size, eye_px, turn):
+    """A face too small for face mesh's own (short-range) detector in the whole photo: the full-range
+    detector finds it (in tiles, for the large photo), and face mesh on the upright crop gives the same
+    points as on the full-size face."""
+    from headforge.core.landmarks import _mesh_faces
+
+    ref = detect_landmarks(astronaut_rgb)
+    s = eye_px / ref.eye_distance
+    face = cv2.resize(astronaut_rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    h, w = size
+    canvas = np.full((h, w, 3), 90, np.uint8)
+    y0, x0 = (h - face.shape[0]) // 2, (w - face.shape[1]) // 3
+    canvas[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face
+    M = cv2.getRotationMatrix2D((x0 + face.shape[1] / 2, y0 + face.shape[0] / 2), turn, 1.0)
+    canvas = cv2.warpAffine(canvas, M, (w, h), borderValue=(90, 90, 90))
+    truth = (ref.points * s + [x0, y0]) @ M[:, :2].T + M[:, 2]
+    k = min(1.0, 1024 / max(h, w))
+    assert _mesh_faces(cv2.resize(canvas, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)) == []
+    lm = detect_landmarks(canvas)
+    err = np.linalg.norm(lm.points[:468] - truth[:468], axis=1).mean() / eye_px * 100
+    print(f"{w} x {h}, eye distance {eye_px} px, turned {turn} deg: points {err:.1f} % of the eye distance off")
+    assert lm.n_faces == 1 and err < 3.0

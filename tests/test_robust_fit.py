@@ -1,0 +1,109 @@
+"""The fit that cannot make a head worse: hidden landmarks lose their weight, wrong points their pull, the
+corrective field its reach; and the verdict that says when a head is doubtful. Real photos, real model."""
+
+import numpy as np
+import pytest
+
+
+def test_bounded_least_squares_matches_a_brute_force_search():
+    from headforge.core.fit import bounded_least_squares
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        M = rng.normal(size=(6, 3))
+        A = M.T @ M + 0.1 * np.eye(3)
+        g = rng.normal(size=3) * 3
+        lo, hi = np.array([-np.inf, 0.0, 0.0]), np.array([np.inf, 1.0, 1.0])
+        x = bounded_least_squares(A, g, lo, hi)
+        assert np.all(x >= lo) and np.all(x <= hi)
+        f = lambda y: 0.5 * y @ A @ y + g @ y  # noqa: E731
+        # no feasible point on a fine grid (free coordinate solved exactly) does better
+        best = np.inf
+        for b in np.linspace(0, 1, 41):
+            for c in np.linspace(0, 1, 41):
+                a = -(g[0] + A[0, 1] * b + A[0, 2] * c) / A[0, 0]
+                best = min(best, f(np.array([a, b, c])))
+        assert f(x) <= best + 1e-9
+
+
+def test_soft_limit_and_cauchy_weight():
+    from headforge.core.fit import cauchy_weight, soft_limit
+
+    d = np.array([[0.01, 0, 0], [0.3, 0.4, 0], [30.0, 0, 0]])
+    out = soft_limit(d, 0.5)
+    n = np.linalg.norm(out, axis=1)
+    assert n[0] == pytest.approx(0.01, rel=1e-3)          # small moves unchanged
+    assert 0.499 < n[2] <= 0.5                             # never longer than the bound
+    np.testing.assert_allclose(out / n[:, None], d / np.linalg.norm(d, axis=1)[:, None])  # same direction
+    np.testing.assert_array_equal(soft_limit(d, 0.0), d)
+    w = cauchy_weight(np.array([0.0, 2.0, 20.0]), 2.0)
+    np.testing.assert_allclose(w, [1.0, 0.5, 1 / 101])
+    np.testing.assert_array_equal(cauchy_weight(np.array([5.0]), 0.0), [1.0])
+
+
+@pytest.mark.parametrize("yaw", [-40.0, 40.0])
+def test_the_jaw_turned_away_is_the_one_that_loses_its_weight(model, yaw):
+    """contour_side_weight's sign against a camera: the side it drops is the one farther from the camera."""
+    from headforge.core.camera import euler_degrees
+    from headforge.core.fit import contour_side_weight
+    from headforge.core.synth import sample_camera
+
+    cam = sample_camera({"focal_mm": 50.0, "face_frac": 0.5, "yaw": yaw, "pitch": 0.0, "roll": 0.0,
+                         "shift": (0.0, 0.0)}, 256)
+    assert euler_degrees(cam.rotation)["yaw"] == pytest.approx(yaw, abs=0.5)
+    w = contour_side_weight(yaw)
+    z = cam.to_camera(model.neutral[model.landmarks68[:17]])[:, 2]
+    hidden, seen = w == 0, w == 1
+    assert hidden.sum() == 8 and z[hidden].mean() > z[seen].mean() + 2.0
+    np.testing.assert_array_equal(contour_side_weight(5.0), np.ones(17))
+
+
+def test_turned_head_hides_its_far_side(model, shared_photos):
+    """A near-profile real photo: the landmarks on the far cheek get no weight, the far jawline none, the
+    corrective field stays within its bound, and the verdict says the head is turned."""
+    from headforge.core.fit import FitWeights
+    from headforge.core.image import load_image
+    from headforge.core.pipeline import fit_photo
+
+    shape = fit_photo(load_image(shared_photos / "prnet_3.jpg"), model)
+    fit = shape.fit
+    quality = shape.quality
+    vis = fit.landmark_visibility
+    assert 0.1 < (vis == 0).mean() < 0.6, (vis == 0).mean()
+    assert (fit.contour_weights == 0).sum() == 8
+    limit = FitWeights().corrective_limit
+    assert np.linalg.norm(fit.corrective, axis=1).max() <= limit + 1e-6
+    assert not quality.ok and any("turned" in r for r in quality.reasons)
+
+
+def test_a_wrong_landmark_loses_its_pull(model, astronaut_rgb):
+    """Ten points moved 30 % of the eye distance away: the robust fit gives them almost no weight, and the
+    head barely moves (a plain least-squares fit bends towards them)."""
+    from headforge.core.correspondence import load_correspondence
+    from headforge.core.fit import FitWeights, fit_landmarks
+    from headforge.core.landmarks import detect_landmarks
+
+    corr = load_correspondence(model)
+    lm = detect_landmarks(astronaut_rgb)
+    bad = lm.points.astype(np.float64).copy()
+    moved = corr.mp_index[::40][:10]
+    bad[moved] += 0.3 * lm.eye_distance
+    k = np.searchsorted(corr.mp_index, moved)
+    shift = {}
+    for name, w in (("robust", FitWeights()), ("plain", FitWeights(robust_scale=0.0, corrective_field=False))):
+        clean = fit_landmarks(model, corr, lm.points, lm.image_size, weights=w)
+        dirty = fit_landmarks(model, corr, bad, lm.image_size, weights=w)
+        shift[name] = np.linalg.norm(dirty.vertices[:9409] - clean.vertices[:9409], axis=1).mean()
+        if name == "robust":
+            assert dirty.landmark_weights[k].max() < 0.1
+            assert np.median(dirty.landmark_weights) > 0.5
+    print(f"mean face move from 10 wrong points: robust {shift['robust'] * 10:.2f} mm, plain {shift['plain'] * 10:.2f} mm")
+    assert shift["robust"] < 0.5 * shift["plain"]
+
+
+def test_verdict_on_clean_photos_and_in_fit_json(avatars):
+    for name, a in avatars.items():
+        assert a.quality.ok, (name, a.quality.reasons)
+        q = a.fit_report()["quality"]
+        assert q["verdict"] == "ok" and q["reasons"] == []
+        assert q["corrective_field_cm"]["max"] <= q["corrective_field_cm"]["wanted_max"] + 1e-6
