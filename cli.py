@@ -1,23 +1,20 @@
 """Command line: ``python -m headforge create PHOTO [PHOTO ...] --out DIR``.
 
-One photo writes into DIR; several photos write one sub-folder each (named after the photo). A photo
-whose outputs are all there already is skipped, so an interrupted batch resumes where it stopped. A
-failing photo does not stop the others; the exit status is non-zero when any failed, and the reasons are
-listed at the end.
+One photo writes into DIR; several photos write one sub-folder each (named after the photo, made safe) and
+run on Dask (``batch.py``). A photo whose outputs are complete is skipped, so an interrupted batch resumes
+where it stopped. A failing photo does not stop the others; the exit status is non-zero when any failed,
+and the reasons are listed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import time
 from pathlib import Path
 
-from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
-from .core.export import CORE_OUTPUTS
-
-BLEND_OUTPUTS = ("head.blend", "head.glb")
+from .core.errors import HeadforgeError, OutputError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write rigged head.<fmt> for each of glb,fbx (implies --rig; glb replaces the plain head.glb)")
     c.add_argument("--lod", metavar="LIST", default="0", help="LODs in the exports: 0 (full), 1 (~10K), 2 (~3K); e.g. 0,1,2")
     c.add_argument("--arkit52", action="store_true", help="name and merge shape keys as Apple's 52 ARKit blendshapes")
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="photos made at once in a batch, each group in a fresh process (default: one per core)")
+    c.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler for a batch, e.g. tcp://farm:8786")
+    c.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
 
     e = sub.add_parser("export", help="export heads from a .blend made by Headforge",
                        description="Export each Headforge head in a .blend (rig, LODs, texture) as glb and/or fbx. "
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
     y.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
+    y.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
     return p
 
 
@@ -97,120 +99,89 @@ def _formats(text: str) -> list[str]:
     return fmts
 
 
-def _targets(photos: list[str], out: Path) -> list[tuple[str, Path]]:
-    if len(photos) == 1:
-        return [(photos[0], out)]
-    used: dict[str, int] = {}
-    res = []
-    for ph in photos:
-        stem = Path(ph).stem or "photo"
-        n = used.get(stem, 0)
-        used[stem] = n + 1
-        res.append((ph, out / (stem if n == 0 else f"{stem}_{n + 1}")))
-    return res
+def _options(args):
+    from .batch import Options
 
-
-def _blender():
-    try:
-        from .addon import build, files  # noqa: F401  (imports bpy)
-    except ImportError as e:
-        raise BlenderUnavailable(
-            "head.blend and head.glb need Blender's Python module: `pip install bpy==5.0.1` (Python 3.11), "
-            f"or pass --no-blend. ({e})") from None
-    return build, files
-
-
-def create_one(photo: str, out_dir: Path, args, log) -> dict:
-    from .core import create_avatar
-    from .core.export import write_core_outputs
-
-    formats = _formats(args.export)
-    lods = _lods(args.lod)
+    formats, lods = _formats(args.export), _lods(args.lod)
     if formats and args.no_blend:
         raise OutputError("--export needs Blender; drop --no-blend.")
-    expected = CORE_OUTPUTS + (() if args.no_blend else BLEND_OUTPUTS) + tuple(f"head.{f}" for f in formats
-                                                                            if f != "glb")
-    present = [n for n in expected if (out_dir / n).exists()]
-    if present and not args.overwrite:
-        if len(present) == len(expected):
-            return {"status": "skipped", "reason": "outputs exist (pass --overwrite to redo)"}
-        raise OutputError(f"{str(out_dir)!r} already has {', '.join(present)} from an earlier or unrelated run. "
-                          "Pass --overwrite to replace them, or choose another --out folder.")
-    if not args.no_blend:
-        build, files = _blender()  # fail early, before the work
-    avatar = create_avatar(photo, face_index=args.face_index, texture_size=args.texture_size,
-                           model_path=args.model, use_regressor=False if args.no_regressor else None,
-                           detail=False if args.no_detail else None)
-    t = time.perf_counter()
-    write_core_outputs(avatar, out_dir, overwrite=True)
-    if not args.no_blend:
-        files.new_empty_scene()
-        made = build.build_head(avatar, name=Path(photo).stem or "Head")
-        head = made["head"]
-        if args.rig or formats:
-            from .addon import export as hf_export, rig as hf_rig
+    if args.workers < 1:
+        raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
+    return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
+                   no_blend=args.no_blend, no_regressor=args.no_regressor, no_detail=args.no_detail, rig=args.rig,
+                   export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52)
 
-            hf_rig.add_rig(head, avatar.model, arkit=args.arkit52)
-            for fmt in formats:
-                hf_export.export_head(head, out_dir / f"head.{fmt}", fmt, lods, overwrite=True,
-                                      get_model=lambda: avatar.model)
-        if "glb" not in formats:
-            from .addon.detail import detail_as_normal_map
 
-            with detail_as_normal_map(head, lambda: avatar.model):  # glTF has no displacement: detail as normal map
-                files.export_glb(out_dir / "head.glb", [head], overwrite=True)
-        files.save_blend(out_dir / "head.blend", overwrite=True)
-    avatar.timings["write"] = time.perf_counter() - t
-    return {"status": "ok", "avatar": avatar}
+def _report(res: dict, prefix: str, quiet: bool) -> None:
+    """Print one photo's result line (and its warning)."""
+    if res["status"] == "ok":
+        if not quiet:
+            tm = res["timings"]
+            print(f"{prefix}: {res['seconds']:.1f} s (landmarks {tm['landmarks']:.2f}, fit {tm['fit']:.2f}, "
+                  f"texture {tm['texture']:.2f}, files {tm['write']:.2f}); landmark error {res['nme68']:.2f} % of "
+                  f"eye distance -> {res['folder']}")
+        if res["doubtful"]:
+            print(f"{prefix}: warning: the head is doubtful: {'; '.join(res['doubtful'])}.", file=sys.stderr)
+    elif res["status"] == "skipped":
+        if not quiet:
+            print(f"{prefix}: skipped, {res['reason']}")
+    else:
+        print(f"{prefix}: {'FAILED' if res['status'] == 'failed' else 'not made'}: {res['reason']}", file=sys.stderr)
 
 
 def cmd_create(args) -> int:
+    from importlib.util import find_spec
+
+    from .batch import make_heads, run_batch
+    from .core.outputs import folder_names
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"error: --out {str(out)!r} is a file; give a folder.", file=sys.stderr)
         return 2
     try:
+        opts = _options(args)
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PermissionError
-    except (PermissionError, OSError):
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError:
         print(f"error: cannot write to {str(out)!r}. Choose a folder you can write to.", file=sys.stderr)
         return 2
-    failures: list[tuple[str, str]] = []
-    done = skipped = doubtful = 0
-    targets = _targets(args.photos, out)
-    for i, (photo, target) in enumerate(targets, 1):
-        prefix = f"[{i}/{len(targets)}] {photo}"
-        t0 = time.perf_counter()
+    if not opts.no_blend and find_spec("bpy") is None:
+        print("error: head.blend and head.glb need Blender's Python module: `pip install bpy==5.0.1` "
+              "(Python 3.11), or pass --no-blend.", file=sys.stderr)
+        return 1
+    photos = args.photos
+    items = [(photos[0], str(out))] if len(photos) == 1 else \
+        [(ph, str(out / name)) for ph, name in zip(photos, folder_names(photos))]
+    index = {p: i for i, (p, _) in enumerate(items, 1)}
+    results: list[dict] = []
+
+    def on_result(res: dict):
+        results.append(res)
+        _report(res, f"[{index[res['photo']]}/{len(items)}] {res['photo']}", args.quiet)
+
+    if len(items) == 1:  # one photo: here, no cluster to start
+        make_heads(items, opts, args.overwrite, emit=lambda line: on_result(json.loads(line)))
+    else:
         try:
-            r = create_one(photo, target, args, print)
+            run_batch(items, opts, args.overwrite, args.workers, args.scheduler, args.dashboard,
+                      on_result=on_result, progress=not args.quiet)
         except HeadforgeError as e:
-            failures.append((photo, str(e)))
-            print(f"{prefix}: FAILED: {e}", file=sys.stderr)
-            if isinstance(e, BlenderUnavailable):
-                break
-            continue
-        if r["status"] == "skipped":
-            skipped += 1
-            if not args.quiet:
-                print(f"{prefix}: skipped, {r['reason']}")
-            continue
-        done += 1
-        a = r["avatar"]
-        if not args.quiet:
-            tm = a.timings
-            print(f"{prefix}: {time.perf_counter() - t0:.1f} s (landmarks {tm['landmarks']:.2f}, fit {tm['fit']:.2f}, "
-                  f"texture {tm['texture']:.2f}, files {tm['write']:.2f}); landmark error {a.nme68:.2f} % of eye "
-                  f"distance -> {target}")
-        if a.quality is not None and not a.quality.ok:
-            doubtful += 1
-            print(f"{prefix}: warning: the head is doubtful: {'; '.join(a.quality.reasons)}.", file=sys.stderr)
-    print(f"headforge: {done} created ({doubtful} doubtful), {skipped} skipped, {len(failures)} failed; "
-          f"outputs in {out.resolve()}")
-    if len(targets) > 1:
-        for photo, why in failures:
-            print(f"  {photo}: {why}", file=sys.stderr)
-    return 1 if failures else 0
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    count = {k: sum(r["status"] == k for r in results) for k in ("ok", "skipped", "other", "failed")}
+    doubtful = sum(bool(r.get("doubtful")) for r in results)
+    print(f"headforge: {count['ok']} created ({doubtful} doubtful), {count['skipped']} skipped, "
+          f"{count['other']} not made (another photo's folder), {count['failed']} failed; outputs in {out.resolve()}")
+    if len(items) > 1:
+        for r in results:
+            if r["status"] in ("failed", "other"):
+                print(f"  {r['photo']}: {r['reason']}", file=sys.stderr)
+    return 1 if count["failed"] or count["other"] else 0
 
 
 def cmd_export(args) -> int:
@@ -220,7 +191,9 @@ def cmd_export(args) -> int:
         return 2
     try:
         lods = _lods(args.lod)
-        build, files = _blender()
+        from .batch import blender_modules
+
+        blender_modules()
         import bpy
 
         from .addon import export as hf_export, rig as hf_rig
@@ -238,6 +211,9 @@ def cmd_export(args) -> int:
                               "`headforge create`).")
         out = Path(args.out) if args.out else blend.parent
         single = len(heads) == 1 and len(args.format) == 1 and out.suffix.lower() in (".glb", ".fbx")
+        if not single and out.exists() and not out.is_dir():
+            raise OutputError(f"--out {str(out)!r} is a file, but {len(heads) * len(args.format)} files are to be "
+                              "written (several formats or heads): give a folder for --out.")
         written = []
         model = None
         for head in heads:
@@ -267,7 +243,8 @@ def cmd_synth(args) -> int:
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,
                       shard_size=args.shard_size, samples=args.samples, image_format=args.format)
     try:
-        summary = synthesize(cfg, args.out, workers=args.workers, scheduler=args.scheduler, model_path=args.model)
+        summary = synthesize(cfg, args.out, workers=args.workers, scheduler=args.scheduler, model_path=args.model,
+                             dashboard=args.dashboard)
         if args.preview:
             print(f"contact sheet: {contact_sheet(args.out)}")
     except HeadforgeError as e:

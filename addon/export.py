@@ -74,17 +74,15 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
     if get_model is None:
         from ..core import load_face_model as get_model
     with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, get_model):
-        tmp_out = tmp.with_suffix("." + fmt)
         if fmt == "glb":
-            bpy.ops.export_scene.gltf(filepath=str(tmp_out), export_format="GLB", use_selection=True,
+            bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
                                       export_yup=True, export_apply=False, export_morph=True,
                                       export_morph_normal=False, export_skins=True, export_cameras=False,
                                       export_lights=False, export_animations=False)
         else:
-            bpy.ops.export_scene.fbx(filepath=str(tmp_out), use_selection=True,
+            bpy.ops.export_scene.fbx(filepath=str(tmp), use_selection=True,
                                      object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
                                      axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_UNITS",
                                      use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=False,
                                      mesh_smooth_type="FACE", use_armature_deform_only=True)
-        tmp_out.replace(tmp)
     return path

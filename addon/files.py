@@ -18,9 +18,8 @@ def save_blend(path: str | Path, overwrite: bool = False) -> Path:
     """Save the current file as a copy at ``path`` (packed images travel inside)."""
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp_blend = tmp.with_suffix(".blend")
-        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_blend), copy=True, compress=True)
-        tmp_blend.replace(tmp)
+        tmp.unlink()  # saving over a file would leave Blender's backup of it (.blend1) beside it
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True)
     return path
 
 
@@ -33,9 +32,7 @@ def export_glb(path: str | Path, objects, overwrite: bool = False) -> Path:
         o.select_set(True)
     bpy.context.view_layer.objects.active = objects[0]
     with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp_glb = tmp.with_suffix(".glb")
-        bpy.ops.export_scene.gltf(filepath=str(tmp_glb), export_format="GLB", use_selection=True,
+        bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
                                   export_yup=True, export_apply=False, export_cameras=False,
                                   export_lights=False)
-        tmp_glb.replace(tmp)
     return path

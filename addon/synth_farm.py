@@ -20,12 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import synth as S
 from ..core.errors import HeadforgeError
+from ..core.farm import Progress, dask_client
 from ..core.fileio import write_json
 from .synth_worker import SHARD_DIR, partial_path, shard_ok, shard_path
 
@@ -57,6 +57,10 @@ def prepare(cfg: S.SynthConfig, out: Path) -> dict:
         raise SynthError(f"--shard-size must be at least 1 (got {cfg.shard_size}).")
     if cfg.image_format not in ("png", "jpg"):
         raise SynthError(f"The image format must be png or jpg (got {cfg.image_format!r}).")
+    if cfg.samples < 1 or cfg.samples > 4096:
+        raise SynthError(f"--samples must be between 1 and 4096 Cycles samples per pixel (got {cfg.samples}).")
+    if not 0 <= cfg.seed < 2 ** 63:
+        raise SynthError(f"--seed must be a whole number from 0 (got {cfg.seed}).")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SynthError(f"--out {str(out)!r} is a file; give a folder.")
@@ -72,7 +76,9 @@ def prepare(cfg: S.SynthConfig, out: Path) -> dict:
         try:
             manifest = json.loads(mpath.read_text())
             old = manifest["config"]
-        except (ValueError, KeyError):
+            if not isinstance(old, dict) or not isinstance(manifest.get("shards"), dict):
+                raise ValueError
+        except (OSError, ValueError, KeyError, TypeError):
             raise SynthError(f"{str(mpath)!r} is damaged. Move the folder away or delete the manifest to start "
                              "over.") from None
         diff = [k for k in IDENTITY_KEYS if old.get(k) != cfg.to_dict().get(k)]
@@ -119,49 +125,34 @@ def run_shard_process(out: str, k: int, model_path: str | None = None, python: s
     import tempfile
 
     env = dict(os.environ)
-    env.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="headforge-blender-"))
+    own = "BLENDER_USER_RESOURCES" not in env
+    if own:
+        env["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="headforge-blender-")
     cmd = [python or sys.executable, "-m", "headforge.addon.synth_worker", str(out), str(k)]
     if model_path:
         cmd.append(str(model_path))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    finally:
+        if own:
+            shutil.rmtree(env["BLENDER_USER_RESOURCES"], ignore_errors=True)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout)[-2000:]
         raise RuntimeError(f"shard {k} failed (exit {r.returncode}):\n{tail}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-class Progress:
-    """One status line: images done, rate and time left (a fresh line per update when not a terminal)."""
-
-    def __init__(self, total: int, done: int, stream=sys.stderr):
-        self.total, self.done0, self.done = total, done, done
-        self.t0 = time.perf_counter()
-        self.stream = stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-
-    def update(self, n: int):
-        self.done += n
-        dt = time.perf_counter() - self.t0
-        rate = (self.done - self.done0) / dt if dt > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left == left else "--:--:--"
-        msg = (f"synth: {self.done}/{self.total} images ({100 * self.done / self.total:.0f} %), "
-               f"{rate * 60:.1f} images/min, {eta} left")
-        print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=self.stream, flush=True)
-
-    def close(self):
-        if self.tty:
-            print(file=self.stream)
-
-
 def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: str | None = None,
-               model_path=None, progress: bool = True) -> dict:
+               model_path=None, progress: bool = True, dashboard: bool = False) -> dict:
     """Render (or finish rendering) the set described by ``cfg`` into ``out``. Returns a summary.
 
     A folder holding the same set with another ``count`` is reused: a bigger count extends it, a smaller
     one renders only the shards holding its first ``count`` renders (samples depend on seed and index
     only, so a set's first N renders are the same for any count)."""
     out = Path(out)
+    workers = 1 if workers is None else workers
+    if workers < 1:
+        raise SynthError(f"--workers must be at least 1 (got {workers}).")
     manifest = prepare(cfg, out)
     want = cfg.n_shards                                   # shards holding the first cfg.count renders
     cfg = S.SynthConfig.from_dict(manifest["config"])     # the set's own settings (its count may be larger)
@@ -171,26 +162,10 @@ def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: s
     if not todo:
         _write_manifest(out, manifest, cfg)
         return summary
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise SynthError("Dask is not installed: `pip install 'dask[distributed]'` (make install does it).") from None
-    workers = workers or 1
-    if workers < 1:
-        raise SynthError(f"--workers must be at least 1 (got {workers}).")
-    cluster = None
-    try:
-        if scheduler:
-            try:
-                client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError, ValueError) as e:
-                raise SynthError(f"Cannot reach the Dask scheduler at {scheduler!r} ({e}). Check the address "
-                                 "(tcp://host:8786) and that the scheduler is running.") from None
-        else:
-            os.environ.setdefault("HEADFORGE_RENDER_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                                   dashboard_address=None)
-            client = Client(cluster)
+    from dask.distributed import as_completed
+
+    os.environ.setdefault("HEADFORGE_RENDER_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    with dask_client(workers, scheduler, dashboard) as client:
         bar = Progress(sum(len(cfg.shard_indices(k)) for k in range(want)), done_images) if progress else None
         futures = {client.submit(run_shard_process, str(out.resolve()), k,
                                  str(model_path) if model_path else None, pure=False, retries=1): k for k in todo}
@@ -210,10 +185,6 @@ def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: s
         finally:
             if bar:
                 bar.close()
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
     return summary
 
 

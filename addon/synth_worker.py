@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def shard_ok(out: Path, cfg, k: int) -> bool:
             return False
         with np.load(d / "labels.npz") as z:
             return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, cut short, damaged
         return False
 
 

@@ -106,6 +106,8 @@ def main():
                 p = export_head(made["head"], Path(d) / f"bench.{fmt}", fmt, (0, 1, 2))
                 row(f"export {fmt} (LOD0-2, rigged)", time.perf_counter() - t, None, f"{p.stat().st_size / 1e6:.1f} MB")
 
+    batch_rows(row)
+
     w = [max(len(r[i]) for r in rows) for i in range(5)]
     head = ("stage", "median", "target", "", "notes")
     w = [max(w[i], len(head[i])) for i in range(5)]
@@ -113,6 +115,38 @@ def main():
     print("  ".join("-" * x for x in w))
     for r in rows:
         print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+def batch_rows(row, n: int = 20):
+    """``create`` on a batch of ``n`` copies of the real photos (Blender outputs included) with 1 and 2
+    workers: photos per minute, and the largest peak memory of a worker process (each makes a group of
+    photos in a fresh process)."""
+    import tempfile
+
+    from headforge.batch import Options, run_batch
+
+    with tempfile.TemporaryDirectory() as d:
+        src = [grace_hopper_path(), None]
+        paths = []
+        for i in range(n):
+            p = Path(d) / "in" / f"photo{i:02d}.png"
+            p.parent.mkdir(exist_ok=True)
+            if i % 2:
+                cv2.imwrite(str(p), astronaut()[:, :, ::-1])
+            else:
+                p = p.with_suffix(".jpg")
+                p.write_bytes(Path(src[0]).read_bytes())
+            paths.append(p)
+        for workers in (1, 2):
+            items = [(str(p), str(Path(d) / f"out{workers}" / p.stem)) for p in paths]
+            t = time.perf_counter()
+            res = run_batch(items, Options(texture_size=2048), overwrite=False, workers=workers, progress=False)
+            dt = time.perf_counter() - t
+            ok = sum(r["status"] == "ok" for r in res)
+            row(f"create batch of {n} photos, {workers} worker(s)", dt / n, None,
+                f"{ok / dt * 60:.1f} photos/min; peak memory of a worker process "
+                f"{max(r['peak_mb'] for r in res):.0f} MB (after its first photo "
+                f"{min(r['peak_mb'] for r in res):.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ Main entry points::
     avatar = create_avatar("photo.jpg")   # -> Avatar
 """
 
-from .errors import (BlenderUnavailable, Cancelled, FaceIndexError, FaceModelError, FaceTooSmall,  # noqa: F401
+import os
+
+# onnxruntime (the networks) would write a device id and a telemetry database to the user's home and send
+# usage events; Headforge turns that off before onnxruntime is first imported (a user's own setting wins)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
+
+from .errors import (BlenderUnavailable, Cancelled, ConfigError, FaceIndexError, FaceModelError, FaceTooSmall,  # noqa: F401
                      FitFailed, HeadforgeError, ImageError, ImageTooLarge, NoFaceFound, OutputError)
 from .facemodel import FaceModel, load_face_model  # noqa: F401
 from .fit import FitWeights, InitialGuess  # noqa: F401
@@ -15,4 +22,4 @@ from .pipeline import Avatar, create_avatar  # noqa: F401
 
 __all__ = ["create_avatar", "Avatar", "load_face_model", "FaceModel", "FitWeights", "InitialGuess",
            "HeadforgeError", "FaceModelError", "ImageError", "ImageTooLarge", "NoFaceFound",
-           "FaceIndexError", "FaceTooSmall", "FitFailed", "OutputError", "BlenderUnavailable", "Cancelled"]
+           "FaceIndexError", "FaceTooSmall", "FitFailed", "OutputError", "BlenderUnavailable", "Cancelled", "ConfigError"]

@@ -78,5 +78,14 @@ def cache_dir() -> Path:
         d = Path.home() / "Library" / "Caches" / "headforge"
     else:
         d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headforge"
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        if not os.access(d, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as e:
+        from .errors import ConfigError
+
+        where = f"{CACHE_DIR_ENV} ({str(d)!r})" if env else repr(str(d))
+        raise ConfigError(f"The cache folder {where} cannot be used ({e.strerror or e}). Point {CACHE_DIR_ENV} "
+                          "to a folder you can write to, or unset it.") from None
     return d

@@ -15,6 +15,12 @@ class HeadforgeError(Exception):
     kind = "error"
 
 
+class ConfigError(HeadforgeError):
+    """A setting (an environment variable, a preference) points somewhere Headforge cannot use."""
+
+    kind = "config"
+
+
 class FaceModelError(HeadforgeError):
     """The ICT-FaceKit model is missing, unreadable or not the expected topology."""
 
@@ -73,3 +79,7 @@ class Cancelled(HeadforgeError):
     """The user cancelled the work (Esc in Blender, Ctrl-C in the CLI)."""
 
     kind = "cancelled"
+
+
+class ImageWarning(UserWarning):
+    """The photo can be used, but something about it makes the head less trustworthy (a file cut short)."""

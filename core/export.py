@@ -14,6 +14,8 @@ from .fileio import write_bytes, write_json, write_text
 from .overlay import draw_overlay
 
 CORE_OUTPUTS = ("mesh.obj", "mesh.mtl", "albedo.png", "overlay.png", "fit.json")
+#: written beside them when the head has fine detail
+DETAIL_OUTPUTS = ("displacement.png", "normal.png")
 
 #: flat colours (sRGB) for the parts that do not use the photo texture
 PART_COLOURS = {

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import tarfile
+import zlib
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -335,8 +337,7 @@ def load_face_model(path: str | Path | None = None) -> FaceModel:
     with _lock:
         if key in _loaded:
             return _loaded[key]
-        st = src.stat()
-        digest = hashlib.sha1(f"{key}|{st.st_size}|{st.st_mtime_ns}|{CACHE_VERSION}".encode()).hexdigest()[:16]
+        digest = hashlib.sha1(f"{key}|{_source_stamp(src)}|{CACHE_VERSION}".encode()).hexdigest()[:16]
         cache_file = config.cache_dir() / f"ictfacekit-{digest}.npz"
         model = None
         if cache_file.exists():
@@ -352,6 +353,17 @@ def load_face_model(path: str | Path | None = None) -> FaceModel:
                 pass  # read-only cache dir: work without a cache
         _loaded[key] = model
         return model
+
+
+def _source_stamp(src: Path) -> str:
+    """What the cache is keyed on besides the path: name, size and modification time of every file the
+    model is read from (recursively for a folder), so editing any of them rebuilds the cache."""
+    files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    h = hashlib.sha1()
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(src) if p != src else p.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _bad_model(src, why: str) -> FaceModelError:
@@ -375,7 +387,7 @@ def _read_sources(src: Path) -> dict[str, bytes]:
                 name = m.name.rsplit("/", 1)[-1]
                 if m.isfile() and (name.endswith(".obj") or name == "vertex_indices.json"):
                     files[name] = tar.extractfile(m).read()
-    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+    except (tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as e:  # damaged archive
         raise _bad_model(src, f"{type(e).__name__}: {e}") from None
     return files
 

@@ -15,7 +15,9 @@ import numpy as np
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+    """Yield a temporary path beside ``path`` (hidden, ending in ``.part`` plus ``path``'s own suffix, so
+    writers that go by the extension write the right format); on success it is renamed onto ``path``, on
+    failure removed.
 
     With ``overwrite=False`` an existing ``path`` raises :class:`FileExistsError` before any work.
     """
@@ -23,7 +25,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     if not overwrite and path.exists():
         raise FileExistsError(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())

@@ -8,16 +8,22 @@ are converted. Arrays passed in directly follow the same rules (``float`` arrays
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import warnings
 from pathlib import Path
-
-import cv2
-import numpy as np
-
-from .errors import ImageError, ImageTooLarge
 
 #: Largest image accepted, in pixels (about 100 megapixels; an 8000 x 8000 photo is 64 MP).
 MAX_PIXELS = 100_000_000
+# OpenCV refuses to decode more than this (read when it first decodes): a format PIL cannot read the
+# header of is still bounded
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import ImageError, ImageTooLarge, ImageWarning  # noqa: E402
 
 # EXIF orientation -> (transpose?, flip code for cv2.flip or None) applied in this order
 _EXIF_OPS = {
@@ -29,7 +35,6 @@ _EXIF_OPS = {
 def _exif_orientation(data: bytes) -> int:
     try:
         from PIL import Image
-        import io
 
         with Image.open(io.BytesIO(data)) as im:
             return int(im.getexif().get(0x0112, 1) or 1)
@@ -93,11 +98,43 @@ def _too_large_msg(w: int, h: int) -> str:
             f"({MAX_PIXELS / 1e6:.0f} MP). Downscale it (4000 px on the long side is plenty) and try again.")
 
 
+def _refuse_bombs(data: bytes) -> None:
+    """Read the image's size from its header (nothing is decoded) and refuse more than :data:`MAX_PIXELS`:
+    a small file can declare gigapixels (a decompression bomb). Formats PIL cannot read go to OpenCV,
+    bounded by ``OPENCV_IO_MAX_IMAGE_PIXELS``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except Image.DecompressionBombError as e:  # PIL's own limit, above ours
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageTooLarge(f"The image declares {int(m.group(1)) / 1e6 if m else 180:.0f} MP, more than Headforge "
+                            f"handles ({MAX_PIXELS / 1e6:.0f} MP). Downscale it (4000 px on the long side is "
+                            "plenty) and try again.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    if w * h > MAX_PIXELS:
+        raise ImageTooLarge(_too_large_msg(w, h))
+
+
+def _truncated(data: bytes) -> bool:
+    """A JPEG without its end marker or a PNG without its end chunk: the file was cut short."""
+    if data[:3] == b"\xff\xd8\xff":
+        return b"\xff\xd9" not in data[-64:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 sRGB with EXIF orientation applied.
 
     Raises :class:`ImageError` for a missing, empty or unreadable file and :class:`ImageTooLarge` above
-    :data:`MAX_PIXELS`.
+    :data:`MAX_PIXELS` (checked in the header, before decoding). A file cut short is still read (what is
+    there of it) with an :class:`ImageWarning`.
     """
     p = Path(path)
     if not p.exists():
@@ -110,20 +147,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"Cannot read {str(p)!r}: {e.strerror}. Check the file's permissions.") from None
     if not data:
         raise ImageError(f"The file {str(p)!r} is empty (0 bytes). Pick a photo that has image data.")
+    _refuse_bombs(data)
+    if _truncated(data):
+        warnings.warn(f"The photo file {p.name!r} ends early (an incomplete copy or download?): part of the picture "
+                      "is missing. Use a complete copy of the photo.", ImageWarning, stacklevel=2)
     buf = np.frombuffer(data, np.uint8)
-    # read the header first so a decompression bomb is refused before it is decoded
-    try:
-        from PIL import Image
-        import io
-
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-        if w * h > MAX_PIXELS:
-            raise ImageTooLarge(_too_large_msg(w, h))
-    except ImageTooLarge:
-        raise
-    except Exception:
-        pass  # formats PIL does not know (e.g. some EXR) go to OpenCV
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise ImageError(f"{str(p)!r} is not an image Headforge can read. Save it as JPEG, PNG or TIFF and "

@@ -17,7 +17,7 @@ import numpy as np
 
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
-from .errors import Cancelled
+from .errors import Cancelled, ImageWarning
 from .facemodel import FaceModel, load_face_model
 from .fit import SKIN_END, Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
 from .image import as_image
@@ -156,7 +156,10 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
 
     step("loading", 0.0)
     t = time.perf_counter()
-    img, path = as_image(image)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageWarning)
+        img, path = as_image(image)
+    image_doubts = [str(w.message).rstrip(".") for w in caught if issubclass(w.category, ImageWarning)]
     model = model or load_face_model(model_path)
     load_correspondence(model)
     timings["load"] = time.perf_counter() - t
@@ -191,7 +194,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     step("done", 1.0)
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
                   detected68=shape.detected68, projected68=shape.projected68, timings=timings,
-                  initializer=shape.initializer, detail=det, quality=shape.quality)
+                  initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts))
 
 
 @dataclass

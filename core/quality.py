@@ -43,6 +43,11 @@ class Quality:
     def ok(self) -> bool:
         return self.verdict == "ok"
 
+    def adding(self, reasons) -> "Quality":
+        """This verdict with more reasons (doubtful when there are any)."""
+        reasons = tuple(self.reasons) + tuple(reasons)
+        return Quality("doubtful" if reasons else "ok", reasons)
+
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "reasons": list(self.reasons)}
 

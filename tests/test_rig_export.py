@@ -250,6 +250,9 @@ def test_cli_export_pipeline(photo_files, tmp_path):
     r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "head.blend"), "-f", "fbx",
                         "--out", str(out / "again.fbx")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "already exists" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "head.blend"), "-f", "glb", "-f", "fbx",
+                        "--out", str(out / "again.fbx")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "is a file" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "fit.json"), "-f", "glb"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "Traceback" not in r.stderr

@@ -117,6 +117,10 @@ def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
     r = _synth(a, *args)
     assert "1 shards rendered, 1 already done" in r.stdout
     assert len(SynthSet(a)) == 4
+    labels = a / "shards" / "shard_00001" / "labels.npz"   # cut short: a real zip without its end
+    labels.write_bytes(labels.read_bytes()[: labels.stat().st_size // 2])
+    r = _synth(a, *args)
+    assert "1 shards rendered, 1 already done" in r.stdout and "Traceback" not in r.stderr, r.stderr[-2000:]
 
     # another count: a bigger one extends the set, a smaller one asks for its first renders only
     grow = list(args)
@@ -158,6 +162,14 @@ def test_bad_arguments(tmp_path):
     assert r.returncode == 1 and "partial shard" in r.stderr
     r = _synth(tmp_path / "y", "--count", 2, "--size", 64, "--scheduler", "tcp://127.0.0.1:9")
     assert r.returncode == 1 and "other settings (size differ)" in r.stderr
+    # arguments are checked before anything is written
+    for bad, says in ((("--seed", -1), "--seed"), (("--samples", 0), "--samples"), (("--workers", 0), "--workers")):
+        r = _synth(tmp_path / "z", "--count", 2, *bad)
+        assert r.returncode == 1 and says in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "z").exists()
+    (tmp_path / "y" / "manifest.json").write_text("null")
+    r = _synth(tmp_path / "y", "--count", 2)
+    assert r.returncode == 1 and "damaged" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_preview_operator(tmp_path):

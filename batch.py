@@ -1,0 +1,252 @@
+"""``create``'s work: one photo into its output folder (:func:`make_head`), and a batch of photos on Dask.
+
+One photo runs in this process. A batch runs on Dask like ``synth``: a local cluster bound to this
+machine (one worker per core by default, ``--workers N``) or a farm's scheduler (``--scheduler``). Each
+task is a small group of photos made in a **fresh** Python process (``python -m headforge.batch``), so
+memory stays flat over thousands of photos; one status line shows photos done, photos per minute and time
+left. Every photo's folder follows :mod:`headforge.core.outputs`: locked while written, staged, committed
+as a unit, skipped when complete, so an interrupted batch resumes exactly where it stopped.
+
+This module imports bpy only when a photo's ``head.blend`` is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
+from .core.export import CORE_OUTPUTS, DETAIL_OUTPUTS
+from .core.outputs import commit, folder_lock, read_record, recover, staging, write_error
+
+BLEND_OUTPUTS = ("head.blend", "head.glb")
+#: photos per fresh process in a batch: enough to spread the process start (about 3 s: MediaPipe, bpy,
+#: the face model) over several photos, few enough that memory stays flat
+GROUP = 4
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``create`` makes of each photo (the record in a folder keeps them: other options redo it)."""
+
+    face_index: int = 0
+    texture_size: int = 2048
+    model: str | None = None
+    no_blend: bool = False
+    no_regressor: bool = False
+    no_detail: bool = False
+    rig: bool = False
+    export: tuple[str, ...] = ()
+    lod: tuple[int, ...] = (0,)
+    arkit52: bool = False
+
+    def outputs(self) -> tuple[str, ...]:
+        """Every file name a photo may get with these options."""
+        return (CORE_OUTPUTS + (() if self.no_detail else DETAIL_OUTPUTS) + (() if self.no_blend else BLEND_OUTPUTS)
+                + tuple(f"head.{f}" for f in self.export if f != "glb"))
+
+    def recorded(self) -> dict:
+        """The options that change the outputs (the model path does not)."""
+        d = asdict(self)
+        d.pop("model")
+        d["export"], d["lod"] = list(self.export), list(self.lod)
+        return d
+
+
+def blender_modules():
+    try:
+        from .addon import build, files  # noqa: F401  (imports bpy)
+    except ImportError as e:
+        raise BlenderUnavailable(
+            "head.blend and head.glb need Blender's Python module: `pip install bpy==5.0.1` (Python 3.11), "
+            f"or pass --no-blend. ({e})") from None
+    return build, files
+
+
+def folder_state(folder: Path, photo: str, opts: Options) -> tuple[str, str]:
+    """``("done", why)``, ``("other", why)`` (another photo's head), ``("conflict", why)`` (files Headforge
+    would write are there, or the folder was made with other options) or ``("free", "")``."""
+    rec = read_record(folder)
+    if rec is not None:
+        if rec.get("photo") != str(Path(photo).resolve()):
+            return "other", f"{str(folder)!r} holds the head of another photo ({rec.get('photo')})"
+        if rec.get("options") != opts.recorded():
+            return "conflict", f"{str(folder)!r} holds this photo's head made with other options"
+        if all((folder / n).is_file() for n in rec["files"]):
+            return "done", "outputs exist (pass --overwrite to redo)"
+        return "conflict", f"{str(folder)!r} has lost some of this photo's outputs"
+    present = [n for n in opts.outputs() if (folder / n).exists()]
+    if not present:
+        return "free", ""
+    try:  # a folder from before records: its fit.json names its photo
+        other = json.loads((folder / "fit.json").read_text())["image"]["path"]
+        if other and Path(other).resolve() != Path(photo).resolve():
+            return "other", f"{str(folder)!r} holds the head of another photo ({other})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "conflict", f"{str(folder)!r} already has {', '.join(present)}, not written by this photo's run"
+
+
+def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) -> dict:
+    """Make one photo's head in ``folder``. Returns ``{"status": "ok" | "skipped" | "other", ...}``; raises
+    :class:`HeadforgeError` (every write error included) for a failure of this photo."""
+    from .core import create_avatar
+    from .core.export import write_core_outputs
+
+    with folder_lock(folder):
+        recover(folder)
+        state, why = folder_state(folder, photo, opts)
+        if state == "done" and not overwrite:
+            return {"status": "skipped", "reason": why}
+        if state == "other" and not overwrite:
+            return {"status": "other", "reason": f"{why}; skipped. Use another --out folder, or --overwrite."}
+        if state == "conflict" and not overwrite:
+            raise OutputError(f"{why}. Pass --overwrite to replace them, or choose another --out folder.")
+        if not opts.no_blend:
+            blender_modules()  # fail early, before the work
+        t0 = time.perf_counter()
+        avatar = create_avatar(photo, face_index=opts.face_index, texture_size=opts.texture_size,
+                               model_path=opts.model, use_regressor=False if opts.no_regressor else None,
+                               detail=False if opts.no_detail else None)
+        t = time.perf_counter()
+        stage = staging(folder)
+        try:
+            write_core_outputs(avatar, stage, overwrite=True)
+            if not opts.no_blend:
+                _write_blender(avatar, stage, opts, Path(photo).stem or "Head")
+        except BaseException as e:
+            shutil.rmtree(stage, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise write_error(e, folder) from None
+            raise
+        commit(stage, folder, {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),
+                               "options": opts.recorded()})
+        avatar.timings["write"] = time.perf_counter() - t
+        return {"status": "ok", "avatar": avatar, "seconds": time.perf_counter() - t0}
+
+
+def _write_blender(avatar, stage: Path, opts: Options, name: str) -> None:
+    build, files = blender_modules()
+    files.new_empty_scene()
+    head = build.build_head(avatar, name=name)["head"]
+    if opts.rig or opts.export:
+        from .addon import export as hf_export, rig as hf_rig
+
+        hf_rig.add_rig(head, avatar.model, arkit=opts.arkit52)
+        for fmt in opts.export:
+            hf_export.export_head(head, stage / f"head.{fmt}", fmt, list(opts.lod), overwrite=True,
+                                  get_model=lambda: avatar.model)
+    if "glb" not in opts.export:
+        from .addon.detail import detail_as_normal_map
+
+        with detail_as_normal_map(head, lambda: avatar.model):  # glTF has no displacement: detail as normal map
+            files.export_glb(stage / "head.glb", [head], overwrite=True)
+    files.save_blend(stage / "head.blend", overwrite=True)
+    files.new_empty_scene()  # let the head's data go before the next photo
+
+
+# -------------------------------------------------------------------------------------------------
+# a batch on Dask: groups of photos, each group in a fresh process
+
+
+def _result_line(photo: str, folder: Path, r: dict) -> dict:
+    """A photo's result as the JSON a worker process prints."""
+    import resource
+
+    out = {"photo": photo, "folder": str(folder), "status": r["status"], "reason": r.get("reason", ""),
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    a = r.get("avatar")
+    if a is not None:
+        out.update(seconds=r["seconds"], timings=a.timings, nme68=a.nme68,
+                   doubtful=list(a.quality.reasons) if a.quality is not None and not a.quality.ok else [])
+    return out
+
+
+def make_heads(items: list[tuple[str, str]], opts: Options, overwrite: bool, emit=print) -> None:
+    """Make each (photo, folder) of ``items`` in this process; ``emit`` one JSON line per photo."""
+    for photo, folder in items:
+        try:
+            r = _result_line(photo, Path(folder), make_head(photo, Path(folder), opts, overwrite))
+        except HeadforgeError as e:
+            r = {"photo": photo, "folder": folder, "status": "failed", "reason": str(e)}
+        emit(json.dumps(r, default=float))
+        sys.stdout.flush()
+
+
+def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout: float = 3600.0) -> list[dict]:
+    """Make a group of photos in a fresh process (what each Dask task runs); a photo the process did not
+    report (it crashed or was killed) is a failure with the end of its error output."""
+    import tempfile
+
+    env = dict(os.environ)
+    own = "BLENDER_USER_RESOURCES" not in env
+    if own:
+        env["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="headforge-blender-")
+    payload = json.dumps({"items": items, "options": opts, "overwrite": overwrite})
+    try:
+        r = subprocess.run([sys.executable, "-m", "headforge.batch"], input=payload, capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        stdout, tail = r.stdout, (r.stderr or "")[-800:]
+    except subprocess.TimeoutExpired as e:
+        stdout, tail = (e.stdout or b"").decode(errors="replace"), f"timed out after {timeout:.0f} s"
+    finally:
+        if own:
+            shutil.rmtree(env["BLENDER_USER_RESOURCES"], ignore_errors=True)
+    done = {}
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            res = json.loads(line)
+            done[res["photo"]] = res
+    return [done.get(p) or {"photo": p, "folder": f, "status": "failed",
+                            "reason": f"the worker process ended before this photo: {tail.strip()[-400:]}"}
+            for p, f in items]
+
+
+def run_batch(items: list[tuple[str, str]], opts: Options, overwrite: bool, workers: int,
+              scheduler: str | None = None, dashboard: bool = False, on_result=None,
+              progress: bool = True) -> list[dict]:
+    """Make every (photo, folder) on Dask in groups of :data:`GROUP`; ``on_result(result)`` per photo as
+    groups finish. Returns the results."""
+    from dask.distributed import as_completed
+
+    from .core.farm import Progress, dask_client
+
+    groups = [items[i:i + GROUP] for i in range(0, len(items), GROUP)]
+    results = []
+    plain = {**asdict(opts), "export": list(opts.export), "lod": list(opts.lod)}
+    with dask_client(workers, scheduler, dashboard) as client:
+        bar = Progress(len(items), 0, what="photos", prefix="create") if progress else None
+        futures = [client.submit(run_group, g, plain, overwrite, pure=False) for g in groups]
+        try:
+            for fut in as_completed(futures):
+                for res in fut.result():
+                    results.append(res)
+                    if on_result is not None:
+                        on_result(res)
+                if bar:
+                    bar.update(len(fut.result()))
+        finally:
+            if bar:
+                bar.close()
+    return results
+
+
+def main() -> int:
+    """``python -m headforge.batch``: make the photos a JSON payload on stdin names (a batch's worker)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    job = json.loads(sys.stdin.read())
+    o = job["options"]
+    opts = Options(**{**o, "export": tuple(o["export"]), "lod": tuple(o["lod"])})
+    make_heads([tuple(x) for x in job["items"]], opts, job["overwrite"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
