@@ -79,7 +79,7 @@ class FitWeights:
     focal: float = 5.0            #: lambda_f, (f_s - 1)^2 in percent units
     identity: float = 300.0       #: lambda_q for |alpha|^2 (paper: 5): keeps coefficients within ~3 std
     expression: float = 3000.0    #: lambda_q for |beta|^2 (paper: 5): weaker lets eyeWide/eyeLookUp saturate
-    expression_sparsity: float = 0.0  #: L1 price per unit of expression weight (squared-percent units)
+    expression_sparsity: float = 3000.0  #: L1 price per unit of expression weight (squared-percent units)
     robust_scale: float = 2.0     #: Cauchy scale of a landmark's residual, % of eye distance (0: plain L2)
     #: the jawline's Cauchy scale is this many times ``robust_scale`` (MediaPipe's face oval is looser
     #: than its inner points, and the jaw carries the face's width)

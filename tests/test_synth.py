@@ -73,9 +73,22 @@ def test_labels_agree_with_cycles(model, tmp_path):
     bpy.data.scenes.remove(scene.scene)
 
 
-def _synth(out, *extra, timeout=600):
+def _synth(out, *extra, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_shards_leave_no_temporary_blender_folders(tmp_path):
+    """Each shard's process gets its own Blender user folder, removed when the shard ends."""
+    import os
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "BLENDER_USER_RESOURCES"}
+    env["TMPDIR"] = str(tmp)
+    r = _synth(tmp_path / "s", "--count", 2, "--size", 32, "--shard-size", 1, "--samples", 2, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not list(tmp.glob("headforge-blender-*"))
 
 
 def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
