@@ -8,7 +8,8 @@
    1.5.0 fitting the same ICT model to the same 68 landmarks.
 2. **Real photos** (``../shared/photos``, the astronaut and Grace Hopper): stability of the neutral identity
    under mirroring, a 70 % downscale, JPEG quality 40 and a crop that cuts 10 % off one side (mean vertex
-   distance over the face after a similarity alignment, mm), the largest corrective move, the verdict;
+   distance over the face after a similarity alignment, mm), the largest corrective move, the verdict; the
+   distance between the neutral faces from different photos of one person (Emma's three, Trump's two);
    and the NME of the one hand-annotated photo.
 3. **Speed**: the shape stage warm (landmarks + CoarseNet + fit) and eos' fit, median.
 
@@ -205,6 +206,33 @@ def stability(model, rows: list, summary: dict):
     summary["stability_mm"] = {"mean": round(float(np.mean(allv)), 3), "max": round(float(np.max(allv)), 3)}
 
 
+def same_person(model, rows: list, summary: dict):
+    """The neutral faces from different photos of one person (the three pictures of ``3ddfa_emma.jpg``;
+    ``prnet_trump.jpg`` and the left face of ``3ddfa_trump_hillary.jpg``): mean distance between each
+    pair, mm over the face after a similarity alignment, for the fit and for CoarseNet alone."""
+    import itertools
+
+    shared = config.shared_dir()
+    if shared is None:
+        return
+    emma = load_image(shared / "photos" / "3ddfa_emma.jpg")
+    debate = load_image(shared / "photos" / "3ddfa_trump_hillary.jpg")
+    left = min(range(2), key=lambda i: fit_photo(debate, model, face_index=i).landmarks.points[:, 0].mean())
+    people = {"emma (3 photos)": [(emma, i) for i in range(3)],
+              "trump (2 photos)": [(load_image(shared / "photos" / "prnet_trump.jpg"), 0), (debate, left)]}
+    for who, shots in people.items():
+        heads = {"Headforge": [], "CoarseNet alone": []}
+        for img, i in shots:
+            shape = fit_photo(img, model, face_index=i)
+            heads["Headforge"].append(neutral(model, shape.fit))
+            heads["CoarseNet alone"].append(model.vertices(regress.load().predict(img, shape.landmarks.points,
+                                                                                  model).identity))
+        for k, v in heads.items():
+            d = float(np.mean([face_error_mm(a, b) for a, b in itertools.combinations(v, 2)]))
+            rows.append((f"same person, other photo: {who}, {k}", f"{d:.2f} mm between the neutral faces"))
+            summary.setdefault("same_person_mm", {})[f"{who}, {k}"] = round(d, 3)
+
+
 def annotated(model, peer, rows: list, summary: dict):
     shared = config.shared_dir()
     if shared is None or not (shared / "photos" / "eos_image_0010.pts").exists():
@@ -258,6 +286,7 @@ def main():
     if args.heldout:
         renders(args.heldout, args.n, model, peer, rows, summary)
     stability(model, rows, summary)
+    same_person(model, rows, summary)
     annotated(model, peer, rows, summary)
     speed(model, rows, summary)
     w = max(len(r[0]) for r in rows)
