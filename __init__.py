@@ -5,7 +5,13 @@ entry point. It imports ``bpy`` only inside :func:`register`, so ``import headfo
 Blender.
 """
 
-__version__ = "0.1.0"
+
+def __getattr__(name):  # ``headforge.__version__`` without importing the core at the extension's load
+    if name == "__version__":
+        from .core.config import version
+
+        return version()
+    raise AttributeError(name)
 
 
 def register():

@@ -174,7 +174,7 @@ def make_heads(items: list[tuple[str, str]], opts: Options, overwrite: bool, emi
         try:
             r = _result_line(photo, Path(folder), make_head(photo, Path(folder), opts, overwrite))
         except HeadforgeError as e:
-            r = {"photo": photo, "folder": folder, "status": "failed", "reason": str(e)}
+            r = {"photo": photo, "folder": folder, "status": "failed", "reason": str(e), "kind": e.kind}
         emit(json.dumps(r, default=float))
         sys.stdout.flush()
 

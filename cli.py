@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -175,8 +176,11 @@ def cmd_create(args) -> int:
             return 1
     count = {k: sum(r["status"] == k for r in results) for k in ("ok", "skipped", "other", "failed")}
     doubtful = sum(bool(r.get("doubtful")) for r in results)
+    kinds = Counter(r.get("kind", "error") for r in results if r["status"] == "failed")
+    why = f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""
     print(f"headforge: {count['ok']} created ({doubtful} doubtful), {count['skipped']} skipped, "
-          f"{count['other']} not made (another photo's folder), {count['failed']} failed; outputs in {out.resolve()}")
+          f"{count['other']} not made (another photo's folder), {count['failed']} failed{why}; "
+          f"outputs in {out.resolve()}")
     if len(items) > 1:
         for r in results:
             if r["status"] in ("failed", "other"):

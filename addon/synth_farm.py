@@ -23,11 +23,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..core import synth as S
+from ..core import config, synth as S
 from ..core.errors import HeadforgeError
 from ..core.farm import Progress, dask_client
+from ..core.synth import SHARD_DIR, partial_path, shard_ok, shard_path
 from ..core.fileio import write_json
-from .synth_worker import SHARD_DIR, partial_path, shard_ok, shard_path
 
 MANIFEST = "manifest.json"
 #: settings that must match to resume into an existing folder
@@ -42,9 +42,7 @@ class SynthError(HeadforgeError):
 def _versions() -> dict:
     import numpy
 
-    from .. import __version__
-
-    return {"headforge": __version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
+    return {"headforge": config.version(), "numpy": numpy.__version__, "python": sys.version.split()[0]}
 
 
 def prepare(cfg: S.SynthConfig, out: Path) -> dict:

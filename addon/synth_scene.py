@@ -20,13 +20,12 @@ import os
 from pathlib import Path
 
 import bpy
-import cv2
 import numpy as np
 from mathutils import Matrix, Vector
 
 from ..core import synth as S
 from ..core.camera import Camera
-from ..core.facemodel import ATLAS_FACE, FaceModel
+from ..core.facemodel import FaceModel
 from .build import (_srgb_to_linear, build_mesh, camera_matrix_world, image_from_array, part_material,
                     to_blender)
 
@@ -37,34 +36,6 @@ SCENE_NAME = "Headforge synth"
 
 def hdri_dir() -> Path:
     return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
-
-
-def _mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
-    """Lips, brows and beard-area masks (float [0, 1], rows top to bottom) in the skin atlas."""
-    uvl = S._landmark_uv(model)
-    px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
-    eye_w = np.linalg.norm(px[36] - px[45])
-    out = {}
-    lips = np.zeros((size, size), np.float32)
-    cv2.fillPoly(lips, [np.round(px[48:60] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-    out["lips"] = cv2.GaussianBlur(lips, (0, 0), size / 400)
-    brows = np.zeros((size, size), np.float32)
-    for a, b in ((17, 22), (22, 27)):
-        pts = px[a:b] + np.array([0, -eye_w * 0.03])
-        cv2.polylines(brows, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(2, int(eye_w * 0.09)),
-                      cv2.LINE_AA, shift=4)
-    out["brows"] = cv2.GaussianBlur(brows, (0, 0), size / 300)
-    beard = np.zeros((size, size), np.float32)
-    poly = np.concatenate([px[3:14], px[[54, 35, 33, 31, 48]]])
-    cv2.fillPoly(beard, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-    beard = np.clip(beard - 1.5 * cv2.dilate(lips, np.ones((5, 5), np.uint8)), 0, 1)
-    out["beard"] = cv2.GaussianBlur(beard, (0, 0), size / 60)
-    # the masks only live on the face tile
-    a = int(ATLAS_FACE * size)
-    for k in out:
-        out[k][:, a:] = 0
-        out[k][a:, :] = 0
-    return out
 
 
 def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
@@ -183,7 +154,7 @@ class SynthScene:
             mat.use_nodes = True
         nt = mat.node_tree
         bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
-        masks = _mask_images(self.model)
+        masks = S.mask_images(self.model)
         uvn = nt.nodes.new("ShaderNodeUVMap")
         uvn.uv_map = "UVMap"
 
@@ -390,7 +361,7 @@ class SynthScene:
             return
         # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
         old = self.backdrop_tex.image
-        self.backdrop_tex.image = image_from_array("Synth backdrop", background_image(kind, p["background"]["seed"], 256))
+        self.backdrop_tex.image = image_from_array("Synth backdrop", S.background_image(kind, p["background"]["seed"], 256))
         if old is not None:
             bpy.data.images.remove(old)
         # a plane behind the head, facing the camera, filling the view (set space)
@@ -400,31 +371,3 @@ class SynthScene:
         half = dist * (18.0 / self.cam_data.lens) * 1.3
         self.backdrop.matrix_basis = Matrix.Translation(cm.translation + fwd * dist) @ \
             (cm.to_3x3() @ Matrix.Rotation(math.radians(90), 3, "X")).to_4x4() @ Matrix.Scale(half, 4)
-
-
-def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:
-    """Procedural background ``(size, size, 3)`` uint8 sRGB: "clutter" (shapes like a room) or "noise"
-    (blurred multi-scale colour noise, like an out-of-focus photo)."""
-    r = np.random.default_rng(seed)
-    if kind == "clutter":
-        img = np.empty((size, size, 3), np.float32)
-        img[:] = r.uniform(0.2, 0.9, 3)
-        for _ in range(int(r.integers(8, 25))):
-            col = r.uniform(0.05, 1.0, 3)
-            if r.random() < 0.6:
-                x0, y0 = r.integers(0, size, 2)
-                w, h = r.integers(size // 16, size // 2, 2)
-                cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), col.tolist(), -1)
-            else:
-                c = tuple(int(v) for v in r.integers(0, size, 2))
-                cv2.circle(img, c, int(r.integers(size // 20, size // 5)), col.tolist(), -1)
-        img = cv2.GaussianBlur(img, (0, 0), r.uniform(0.5, 3.0))
-    else:
-        img = np.zeros((size, size, 3), np.float32)
-        for octave in range(5):
-            n = r.random((4 << octave, 4 << octave, 3)).astype(np.float32)
-            img += cv2.resize(n, (size, size), interpolation=cv2.INTER_CUBIC) * (0.5 ** octave)
-        img = (img - img.min()) / (np.ptp(img) + 1e-6)
-        img = cv2.GaussianBlur(img, (0, 0), r.uniform(1, 6))
-        img = img * r.uniform(0.4, 1.0) + r.uniform(0, 0.3)
-    return np.clip(img * 255, 0, 255).astype(np.uint8)

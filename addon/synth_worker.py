@@ -16,38 +16,11 @@ import os
 import shutil
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-SHARD_DIR = "shards"
-
-
-def shard_path(out: Path, k: int) -> Path:
-    return Path(out) / SHARD_DIR / f"shard_{k:05d}"
-
-
-def partial_path(out: Path, k: int) -> Path:
-    return Path(out) / SHARD_DIR / f".shard_{k:05d}.partial"
-
-
-def shard_ok(out: Path, cfg, k: int) -> bool:
-    """A shard is done when its meta lists the right samples and every file of it is there and readable."""
-    d = shard_path(out, k)
-    try:
-        meta = json.loads((d / "meta.json").read_text())
-        want = list(cfg.shard_indices(k))
-        if meta.get("indices") != want:
-            return False
-        ext = cfg.image_format
-        if not all((d / f"{i:08d}.{ext}").stat().st_size > 0 for i in want):
-            return False
-        with np.load(d / "labels.npz") as z:
-            return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, cut short, damaged
-        return False
-
+from ..core.synth import partial_path, shard_path
 
 def render_shard(out: Path, k: int, model_path=None) -> dict:
     import bpy

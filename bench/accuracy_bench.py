@@ -38,12 +38,12 @@ from headforge.core import config, regress  # noqa: E402
 from headforge.core.camera import Camera, euler_degrees  # noqa: E402
 from headforge.core.correspondence import aligned_distance  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
-from headforge.core.facemodel import REGIONS, load_face_model  # noqa: E402
-from headforge.core.fit import SKIN_END, landmarks_68, silhouette_picks  # noqa: E402
+from headforge.core.facemodel import FACE_END, SKIN_END, load_face_model  # noqa: E402
+from headforge.core.fit import landmarks_68, silhouette_picks  # noqa: E402
 from headforge.core.image import load_image  # noqa: E402
 from headforge.core.pipeline import fit_photo  # noqa: E402
 
-FACE = np.arange(REGIONS["face"][0], REGIONS["face"][1] + 1)
+FACE = np.arange(FACE_END)
 YAW_BINS = ((0, 15), (15, 30), (30, 90))
 
 

@@ -27,6 +27,7 @@ from headforge.core.fit import fit_landmarks  # noqa: E402
 from headforge.core.image import load_image  # noqa: E402
 from headforge.core.landmarks import detect_landmarks  # noqa: E402
 from headforge.core.texture import project_texture, uv_raster  # noqa: E402
+from headforge.core.facemodel import SKIN_END  # noqa: E402
 
 
 def timed(fn, repeat=5):
@@ -70,7 +71,7 @@ def main():
         row(f"texture + Poisson 2048^2 ({name})", t, 2.0,
             f"seen {tex.visible.sum() / tex.islands.sum():.0%} of the skin")
         t, av = timed(lambda: create_avatar(img, model=model), repeat=3)
-        cn = np.linalg.norm(av.fit.corrective[:11248], axis=1)
+        cn = np.linalg.norm(av.fit.corrective[:SKIN_END], axis=1)
         row(f"create_avatar total ({name})", t, 3.0,
             f"NME68 {av.nme68:.2f} % eye dist; corrective max {cn.max() * 10:.1f} mm mean {cn.mean() * 10:.2f} mm")
         if "detail" in av.timings:

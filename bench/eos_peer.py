@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headforge.core.facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, FaceModel
-from headforge.core.fit import SKIN_END
+from headforge.core.facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, SKIN_END, FaceModel
 
 MM = 10.0  # eos works in millimetres; ICT in centimetres
 

@@ -30,6 +30,7 @@ from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import load_face_model  # noqa: E402
 from headforge.core.fit import fit_landmarks  # noqa: E402
 from headforge.core.landmarks import detect_landmarks  # noqa: E402
+from headforge.core.facemodel import FACE_END  # noqa: E402
 
 
 def aligned_error_mm(pred: np.ndarray, true: np.ndarray, face: np.ndarray) -> float:
@@ -55,7 +56,7 @@ def coarse(heldout: str, n: int, rows: list, weights=None):
     model = load_face_model()
     corr = load_correspondence(model)
     net = regress.load(weights)
-    face = np.arange(9409)
+    face = np.arange(FACE_END)
     ds = SynthSet(heldout)
     default = f"fit from regression (default, prior strength {regress.PRIOR_STRENGTH:g})"
     errs = {"mean face": [], "regression": [], "fit from mean": [], default: [],

@@ -26,6 +26,15 @@ CACHE_DIR_ENV = "HEADFORGE_CACHE_DIR"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
+def version() -> str:
+    """Headforge's version, written once: in ``blender_manifest.toml`` (Blender reads it there; the
+    package's metadata in ``pyproject.toml`` must agree, which a test checks)."""
+    import tomllib
+
+    with open(PACKAGE_ROOT / "blender_manifest.toml", "rb") as f:
+        return tomllib.load(f)["version"]
+
+
 def shared_dir() -> Path | None:
     """The ``shared/`` asset folder beside the project checkout, if there is one."""
     for cand in (PACKAGE_ROOT.parent / "shared", PACKAGE_ROOT / "shared"):

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import config
 from .errors import FaceModelError
-from .facemodel import FaceModel
+from .facemodel import FACE_END, FaceModel
 from .fileio import save_npz
 
 CACHE_VERSION = 3
@@ -68,7 +68,6 @@ EXCLUDED = np.unique(np.concatenate([JAW_OVAL, np.arange(468, 478)]))
 
 _lock = threading.Lock()
 _loaded: dict[str, "Correspondence"] = {}
-REGION_FACE_END = 9409  # vertices 0..9408 are the face skin
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ def build_correspondence(model: FaceModel, mp_obj: Path) -> Correspondence:
 
     # MediaPipe points on the ICT face skin (face region triangles)
     tri = model.triangles
-    face_tris = tri[(tri < REGION_FACE_END).all(1)]
+    face_tris = tri[(tri < FACE_END).all(1)]
     keep = np.setdiff1d(np.arange(N_MEDIAPIPE), EXCLUDED)
     ti, w, _ = closest_points_on_triangles(warped[keep], ict, face_tris)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 class HeadforgeError(Exception):
     """Base class: a problem with the input or the set-up that the user can fix."""
 
-    #: short machine-readable kind, used in batch reports and fit.json failure lists
+    #: short machine-readable kind: the batch summary counts failures by it
     kind = "error"
 
 

@@ -64,6 +64,10 @@ REGIONS: dict[str, tuple[int, int]] = {
     "eyelashes_R": (26035, 26718),
 }
 
+#: vertices 0..FACE_END-1 are the face skin; 0..SKIN_END-1 the whole skin (face, head and neck)
+FACE_END = REGIONS["face"][1] + 1
+SKIN_END = REGIONS["head_neck"][1] + 1
+
 #: iBUG / Multi-PIE 68 landmark vertices, in landmark order.
 LANDMARKS_68 = np.array(
     [1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443,

@@ -40,12 +40,10 @@ from scipy.sparse.linalg import splu
 from .camera import Camera, euler_degrees, rodrigues
 from .correspondence import Correspondence
 from .errors import Cancelled, FitFailed
-from .facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, REGIONS, FaceModel
+from .facemodel import JAW_CANDIDATES_LEFT, JAW_CANDIDATES_RIGHT, N_IDENTITY, REGIONS, SKIN_END, FaceModel
 
 #: focal length guess in pixels = FOCAL_FACTOR * max(width, height) (about a 50 mm lens on full frame)
 FOCAL_FACTOR = 1.4
-#: vertices 0..SKIN_END-1 are the skin (face, head and neck): the corrective field lives there
-SKIN_END = REGIONS["head_neck"][1] + 1
 #: jawline landmarks (of the 17) that keep their fixed vertex instead of sliding along the silhouette. In a
 #: frontal view the chin's lower edge is rarely a silhouette edge of the mesh, so the nearest silhouette
 #: vertex to the chin tip was often the one already taken by its neighbour, 1-2 cm away; the fit and the

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .camera import Camera
-from .facemodel import FaceModel
+from .facemodel import FACE_END, FaceModel
 
 
 def draw_overlay(image: np.ndarray, model: FaceModel, vertices: np.ndarray, camera: Camera,
@@ -22,7 +22,7 @@ def draw_overlay(image: np.ndarray, model: FaceModel, vertices: np.ndarray, came
     uv = camera.project(vertices) * s
     Y = camera.to_camera(vertices)
     tris = model.triangles
-    face = (tris < 9409).all(1)
+    face = (tris < FACE_END).all(1)
     t = tris[face]
     a, b, c = Y[t[:, 0]], Y[t[:, 1]], Y[t[:, 2]]
     front = (np.cross(b - a, c - a) * -(a + b + c)).sum(1) > 0

@@ -18,8 +18,8 @@ import numpy as np
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
 from .errors import Cancelled, ImageWarning
-from .facemodel import FaceModel, load_face_model
-from .fit import SKIN_END, Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
+from .facemodel import SKIN_END, FaceModel, load_face_model
+from .fit import Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
 from .quality import Quality, assess

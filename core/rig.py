@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .facemodel import LANDMARKS_68, N_IDENTITY, REGIONS, FaceModel
+from .facemodel import LANDMARKS_68, N_IDENTITY, REGIONS, SKIN_END, FaceModel
 
 BONES = ("root", "neck", "head", "jaw", "eye.L", "eye.R")
 
@@ -115,12 +115,12 @@ def bone_layout(model: FaceModel, neutral: np.ndarray) -> list[Bone]:
     base = model.neutral.astype(np.float64)
     pivot0, _ = jaw_pivot(model)
     # carry the pivot by the mean displacement of the skin around it
-    near = np.argsort(np.linalg.norm(base[:11248] - pivot0, axis=1))[:50]
+    near = np.argsort(np.linalg.norm(base[:SKIN_END] - pivot0, axis=1))[:50]
     pivot = pivot0 + (v[near] - base[near]).mean(0)
     pivot[0] = 0.0
     chin = v[LANDMARKS_68[8]]
-    head_top = v[:11248][np.argmax(v[:11248, 1])]
-    skin = v[:11248]
+    head_top = v[:SKIN_END][np.argmax(v[:SKIN_END, 1])]
+    skin = v[:SKIN_END]
     neck_base = np.array([0.0, skin[:, 1].min(), skin[skin[:, 1] < skin[:, 1].min() + 2, 2].mean()])
     head_joint = np.array([0.0, pivot[1], pivot[2] - 2.0])  # occipital joint: behind the jaw pivot
     bones = [

@@ -1,4 +1,5 @@
-"""Synthetic training faces: per-sample parameters and labels. Pure numpy (rendering is in addon/).
+"""Synthetic training faces: per-sample parameters, labels, the textures the renderer paints with and the
+set's layout on disk. Pure numpy (rendering is in addon/; training reads sets through networks/dataset.py).
 
 Every sample is a pure function of ``(seed, index)``: the same seed gives the same set however it is
 sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with Cycles instead of V-Ray):
@@ -22,7 +23,10 @@ and the 478 MediaPipe points with visibility, and a rasterised depth map, normal
 
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -294,3 +298,96 @@ def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
     tile[:a, :a] = 1.0
     tile = cv2.GaussianBlur(tile, (0, 0), size / 64)
     return (disp * tile).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------------------
+# textures the renderer paints with (pure numpy)
+
+
+def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
+    """Lips, brows and beard-area masks (float [0, 1], rows top to bottom) in the skin atlas."""
+    uvl = _landmark_uv(model)
+    px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
+    eye_w = np.linalg.norm(px[36] - px[45])
+    out = {}
+    lips = np.zeros((size, size), np.float32)
+    cv2.fillPoly(lips, [np.round(px[48:60] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    out["lips"] = cv2.GaussianBlur(lips, (0, 0), size / 400)
+    brows = np.zeros((size, size), np.float32)
+    for a, b in ((17, 22), (22, 27)):
+        pts = px[a:b] + np.array([0, -eye_w * 0.03])
+        cv2.polylines(brows, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(2, int(eye_w * 0.09)),
+                      cv2.LINE_AA, shift=4)
+    out["brows"] = cv2.GaussianBlur(brows, (0, 0), size / 300)
+    beard = np.zeros((size, size), np.float32)
+    poly = np.concatenate([px[3:14], px[[54, 35, 33, 31, 48]]])
+    cv2.fillPoly(beard, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    beard = np.clip(beard - 1.5 * cv2.dilate(lips, np.ones((5, 5), np.uint8)), 0, 1)
+    out["beard"] = cv2.GaussianBlur(beard, (0, 0), size / 60)
+    # the masks only live on the face tile
+    a = int(ATLAS_FACE * size)
+    for k in out:
+        out[k][:, a:] = 0
+        out[k][a:, :] = 0
+    return out
+
+
+def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:
+    """Procedural background ``(size, size, 3)`` uint8 sRGB: "clutter" (shapes like a room) or "noise"
+    (blurred multi-scale colour noise, like an out-of-focus photo)."""
+    r = np.random.default_rng(seed)
+    if kind == "clutter":
+        img = np.empty((size, size, 3), np.float32)
+        img[:] = r.uniform(0.2, 0.9, 3)
+        for _ in range(int(r.integers(8, 25))):
+            col = r.uniform(0.05, 1.0, 3)
+            if r.random() < 0.6:
+                x0, y0 = r.integers(0, size, 2)
+                w, h = r.integers(size // 16, size // 2, 2)
+                cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), col.tolist(), -1)
+            else:
+                c = tuple(int(v) for v in r.integers(0, size, 2))
+                cv2.circle(img, c, int(r.integers(size // 20, size // 5)), col.tolist(), -1)
+        img = cv2.GaussianBlur(img, (0, 0), r.uniform(0.5, 3.0))
+    else:
+        img = np.zeros((size, size, 3), np.float32)
+        for octave in range(5):
+            n = r.random((4 << octave, 4 << octave, 3)).astype(np.float32)
+            img += cv2.resize(n, (size, size), interpolation=cv2.INTER_CUBIC) * (0.5 ** octave)
+        img = (img - img.min()) / (np.ptp(img) + 1e-6)
+        img = cv2.GaussianBlur(img, (0, 0), r.uniform(1, 6))
+        img = img * r.uniform(0.4, 1.0) + r.uniform(0, 0.3)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+# -------------------------------------------------------------------------------------------------
+# the set on disk: shards
+
+
+#: a set is OUT/manifest.json and OUT/shards/shard_NNNNN/ (each written whole, see addon/synth_worker.py)
+SHARD_DIR = "shards"
+
+
+def shard_path(out: Path, k: int) -> Path:
+    return Path(out) / SHARD_DIR / f"shard_{k:05d}"
+
+
+def partial_path(out: Path, k: int) -> Path:
+    return Path(out) / SHARD_DIR / f".shard_{k:05d}.partial"
+
+
+def shard_ok(out: Path, cfg, k: int) -> bool:
+    """A shard is done when its meta lists the right samples and every file of it is there and readable."""
+    d = shard_path(out, k)
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        want = list(cfg.shard_indices(k))
+        if meta.get("indices") != want:
+            return False
+        ext = cfg.image_format
+        if not all((d / f"{i:08d}.{ext}").stat().st_size > 0 for i in want):
+            return False
+        with np.load(d / "labels.npz") as z:
+            return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, cut short, damaged
+        return False

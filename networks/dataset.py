@@ -2,7 +2,7 @@
 
 :class:`SynthSet` needs only numpy and OpenCV: ``len(ds)``, ``ds[i]`` -> a dict with ``image``
 ``(H, W, 3)`` uint8 sRGB and the labels of that sample (see ``headforge.core.synth``); shards' label
-files are loaded lazily and cached. :meth:`SynthSet.torch` wraps it as a ``torch.utils.data.Dataset``.
+files are loaded lazily and cached.
 Only shards that are complete are read, so a set can be used while it is still being rendered.
 """
 
@@ -15,12 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..addon.synth_worker import shard_ok, shard_path
 from ..core.errors import HeadforgeError
 from ..core.landmarks import detect_landmarks
-from ..core.synth import SynthConfig
+from ..core.synth import SynthConfig, shard_ok, shard_path
 
-PER_SAMPLE_SCALARS = ("focal_mm", "light_setup", "melanin", "background", "index")
 #: MediaPipe's detections on a shard's renders, cached beside them by :func:`prepare`
 DETECT_FILE = "mp_detect.npz"
 
@@ -77,22 +75,6 @@ class SynthSet:
             out["detail_uv"] = np.load(shard_path(self.root, k) / f"detail_{i:08d}.npy").astype(np.float32)
             out["disp_image"] = out["disp_image"].astype(np.float32)
         return out
-
-    def torch(self, transform=None):
-        """A ``torch.utils.data.Dataset`` over this set (torch is imported only here)."""
-        import torch
-
-        base = self
-
-        class _TorchSet(torch.utils.data.Dataset):
-            def __len__(self):
-                return len(base)
-
-            def __getitem__(self, n):
-                s = base[n]
-                return transform(s) if transform else s
-
-        return _TorchSet()
 
 
 def prepare(ds: SynthSet) -> None:

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.camera import Camera
-from ..core.correspondence import REGION_FACE_END, build_correspondence
+from ..core.correspondence import build_correspondence
+from ..core.facemodel import FACE_END
 from ..core.facemodel import load_face_model
 from ..core.fileio import save_npz
 from ..core.fit import HIDDEN_COS
@@ -73,7 +74,7 @@ def learn_fixed(model, corr, points, verts, cams, radius: float):
     f = np.array([c.fx for c in cams])
     cc = np.stack([[c.cx, c.cy] for c in cams])
     eye = np.linalg.norm(points[:, 33] - points[:, 263], axis=1)
-    tris = model.triangles[(model.triangles < REGION_FACE_END).all(1)]
+    tris = model.triangles[(model.triangles < FACE_END).all(1)]
     neutral = model.neutral.astype(np.float64)
     centroids = neutral[tris].mean(1)
     grid = _bary_grid()

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
-from ..core.facemodel import LANDMARKS_68, N_IDENTITY, load_face_model
+from ..core.facemodel import FACE_END, LANDMARKS_68, N_IDENTITY, SKIN_END, load_face_model
 from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
 from .dataset import SynthSet, detections, prepare
@@ -177,13 +177,13 @@ class MeshLoss(nn.Module):
         super().__init__()
         self.shape_weight = shape_weight
         rng = np.random.default_rng(seed)
-        face = rng.choice(9409, size=min(2 * n_vertices // 3, 9409), replace=False)
-        head = rng.choice(np.arange(9409, 11248), size=n_vertices // 3, replace=False)
+        face = rng.choice(FACE_END, size=min(2 * n_vertices // 3, FACE_END), replace=False)
+        head = rng.choice(np.arange(FACE_END, SKIN_END), size=n_vertices // 3, replace=False)
         vid = np.concatenate([face, head])
         cols = (vid[:, None] * 3 + np.arange(3)).ravel()
         self.register_buffer("mean", torch.from_numpy(model.neutral[vid].astype(np.float32)))
         self.register_buffer("basis", torch.from_numpy(model.basis[:, cols].astype(np.float32)))
-        self.register_buffer("w", torch.from_numpy(np.where(vid < 9409, 5.0, 1.0).astype(np.float32)))
+        self.register_buffer("w", torch.from_numpy(np.where(vid < FACE_END, 5.0, 1.0).astype(np.float32)))
         lcols = (LANDMARKS_68[:, None] * 3 + np.arange(3)).ravel()
         self.register_buffer("lm_mean", torch.from_numpy(model.neutral[LANDMARKS_68].astype(np.float32)))
         self.register_buffer("lm_basis", torch.from_numpy(model.basis[:, lcols].astype(np.float32)))

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from headforge.core.facemodel import FACE_END, SKIN_END
+
 bpy = pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +47,7 @@ def test_head_object(created):
     assert head.name == "astronaut.001" and len(bpy.data.objects["astronaut"].data.vertices) == 0
     assert len(head.data.vertices) == 26719 and len(head.data.polygons) == 26384
     co = _co(head)
-    size = co[:11248].max(0) - co[:11248].min(0)
+    size = co[:SKIN_END].max(0) - co[:SKIN_END].min(0)
     assert 0.15 < size[0] < 0.32 and 0.18 < size[2] < 0.40  # metres (ears included), Z up
     assert {"UVMap", "UDIM"} <= set(head.data.uv_layers.keys())
     skin = head.material_slots[0].material
@@ -102,7 +104,7 @@ def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
     s = img.shape[1] / 512
     uv = a.camera.project(a.vertices) * s
     mask = np.zeros(alpha.shape, np.uint8)
-    tris = a.model.triangles[(a.model.triangles < 9409).all(1)]
+    tris = a.model.triangles[(a.model.triangles < FACE_END).all(1)]
     for t in tris[::3]:
         cv2.fillConvexPoly(mask, np.round(uv[t] * 16).astype(np.int32), 1, shift=4)
     inter = (alpha & (mask > 0)).sum()

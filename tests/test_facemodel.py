@@ -95,3 +95,14 @@ def test_corrupt_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(FACE_MODEL_ENV, str(empty_dir))
     with pytest.raises(FaceModelError, match=FACE_MODEL_ENV):
         facemodel.load_face_model()
+
+
+def test_version_is_written_once():
+    """The version lives in blender_manifest.toml; the package metadata agrees with it."""
+    import tomllib
+
+    import headforge
+    from headforge.core import config
+
+    pyproject = tomllib.loads((config.PACKAGE_ROOT / "pyproject.toml").read_text())
+    assert headforge.__version__ == config.version() == pyproject["project"]["version"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from headforge.core import detail as fine
-from headforge.core.facemodel import LANDMARKS_68
+from headforge.core.facemodel import FACE_END, LANDMARKS_68
 
 torch = pytest.importorskip("torch")
 
@@ -118,7 +118,7 @@ def test_displace_modifier_scale_and_slider(avatars):
 
         # face vertices whose skin-atlas UV is well inside the 0.2 cm block
         lv, luv = a.model.loop_vertex, a.model.loop_uv
-        inside = np.unique(lv[(luv[:, 0] * 512 < 280) & ((1 - luv[:, 1]) * 512 < 280) & (lv < 9409)])
+        inside = np.unique(lv[(luv[:, 0] * 512 < 280) & ((1 - luv[:, 1]) * 512 < 280) & (lv < FACE_END)])
         d = moved()
         assert np.median(d[inside]) == pytest.approx(0.002, rel=0.02)  # 0.2 cm = 0.002 m at strength 1
         head[STRENGTH_PROP] = 0.5

@@ -4,6 +4,7 @@ import pytest
 
 from conftest import luminance
 from headforge.core.texture import poisson_blend
+from headforge.core.facemodel import SKIN_END
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
@@ -24,7 +25,7 @@ def test_fit_accuracy(avatars, name):
 def test_corrective_field_is_small_and_smooth(avatars, name, model):
     from headforge.core.fit import fit_topology
 
-    d = avatars[name].fit.corrective[:11248].astype(np.float64)
+    d = avatars[name].fit.corrective[:SKIN_END].astype(np.float64)
     n = np.linalg.norm(d, axis=1)
     lap = fit_topology(model)["L"] @ d
     print(f"{name}: corrective field max {n.max():.3f} cm, mean {n.mean():.4f} cm; "
@@ -67,7 +68,7 @@ def test_strong_prior_keeps_the_corrective_field_small(photo_files, name, model)
     assert regress.PRIOR_STRENGTH >= 10
     f = fit_landmarks(model, load_correspondence(model), lm.points, lm.image_size,
                       init=regress.initial_guess(p, *lm.image_size))
-    n = np.linalg.norm(f.corrective[:11248], axis=1)
+    n = np.linalg.norm(f.corrective[:SKIN_END], axis=1)
     print(f"{name}: prior strength {regress.PRIOR_STRENGTH:g}, corrective field max {n.max() * 10:.1f} mm, "
           f"landmark error {f.landmark_error:.2f} % eye distance")
     assert n.max() < 1.0

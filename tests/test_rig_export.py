@@ -9,7 +9,7 @@ import pytest
 
 from headforge.core import rig as core_rig
 from headforge.core.errors import HeadforgeError
-from headforge.core.facemodel import LANDMARKS_68, REGIONS
+from headforge.core.facemodel import LANDMARKS_68, REGIONS, SKIN_END
 
 LOWER_LIP = LANDMARKS_68[57]
 
@@ -41,7 +41,7 @@ def test_weights(model):
     assert w["jaw"][LOWER_LIP] > 0.8 and w["jaw"][LANDMARKS_68[51]] < 0.2  # lower lip yes, upper lip no
     a, b = REGIONS["eyeball_L"]
     assert (w["eye.L"][a:b + 1] == 1).all() and not w["eye.R"][a:b + 1].any()
-    top = np.argmax(model.neutral[:11248, 1])
+    top = np.argmax(model.neutral[:SKIN_END, 1])
     assert w["head"][top] == pytest.approx(1.0)
 
 
@@ -97,7 +97,7 @@ def test_posing_jaw_and_eyes(rigged, model):
     eye.rotation_euler = (0, 0, 0)
     d = np.linalg.norm(posed - rest, axis=1)
     teeth = np.arange(REGIONS["teeth"][0], REGIONS["teeth"][1] + 1)
-    top = np.argmax(rest[:11248, 2])
+    top = np.argmax(rest[:SKIN_END, 2])
     print(f"jaw 20 deg: lower teeth move up to {d[teeth].max() * 100:.2f} cm, skull top {d[top] * 100:.4f} cm")
     assert d[teeth].max() > 0.01 and d[top] < 1e-6
     a, b = REGIONS["iris_L"]
@@ -107,7 +107,7 @@ def test_posing_jaw_and_eyes(rigged, model):
     e = np.empty(len(head.data.edges) * 2, np.int32)
     head.data.edges.foreach_get("vertices", e)
     e = e.reshape(-1, 2)
-    e = e[(e < 11248).all(1)]
+    e = e[(e < SKIN_END).all(1)]
     _, full_angle = core_rig.jaw_pivot(model)
     keys = head.data.shape_keys.key_blocks
     saved = {k.name: k.value for k in keys}

@@ -4,6 +4,8 @@ corrective field its reach; and the verdict that says when a head is doubtful. R
 import numpy as np
 import pytest
 
+from headforge.core.facemodel import FACE_END
+
 
 def test_bounded_least_squares_matches_a_brute_force_search():
     from headforge.core.fit import bounded_least_squares
@@ -93,7 +95,7 @@ def test_a_wrong_landmark_loses_its_pull(model, astronaut_rgb):
     for name, w in (("robust", FitWeights()), ("plain", FitWeights(robust_scale=0.0, corrective_field=False))):
         clean = fit_landmarks(model, corr, lm.points, lm.image_size, weights=w)
         dirty = fit_landmarks(model, corr, bad, lm.image_size, weights=w)
-        shift[name] = np.linalg.norm(dirty.vertices[:9409] - clean.vertices[:9409], axis=1).mean()
+        shift[name] = np.linalg.norm(dirty.vertices[:FACE_END] - clean.vertices[:FACE_END], axis=1).mean()
         if name == "robust":
             assert dirty.landmark_weights[k].max() < 0.1
             assert np.median(dirty.landmark_weights) > 0.5
