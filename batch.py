@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
-from .core.export import CORE_OUTPUTS, DETAIL_OUTPUTS
+from .core.writers import CORE_OUTPUTS, DETAIL_OUTPUTS
 from .core.outputs import commit, folder_lock, read_record, recover, staging, write_error
 
 BLEND_OUTPUTS = ("head.blend", "head.glb")
@@ -39,7 +39,7 @@ class Options:
     texture_size: int = 2048
     model: str | None = None
     no_blend: bool = False
-    no_regressor: bool = False
+    no_coarsenet: bool = False
     no_detail: bool = False
     rig: bool = False
     export: tuple[str, ...] = ()
@@ -97,7 +97,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
     """Make one photo's head in ``folder``. Returns ``{"status": "ok" | "skipped" | "other", ...}``; raises
     :class:`HeadforgeError` (every write error included) for a failure of this photo."""
     from .core import create_avatar
-    from .core.export import write_core_outputs
+    from .core.writers import write_core_outputs
 
     with folder_lock(folder):
         recover(folder)
@@ -112,7 +112,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
             blender_modules()  # fail early, before the work
         t0 = time.perf_counter()
         avatar = create_avatar(photo, face_index=opts.face_index, texture_size=opts.texture_size,
-                               model_path=opts.model, use_regressor=False if opts.no_regressor else None,
+                               model_path=opts.model, coarsenet=False if opts.no_coarsenet else None,
                                detail=False if opts.no_detail else None)
         t = time.perf_counter()
         stage = staging(folder)
@@ -132,21 +132,19 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
 
 
 def _write_blender(avatar, stage: Path, opts: Options, name: str) -> None:
+    """``head.blend`` and the engine exports of ``avatar`` into ``stage``: the head is built from the
+    avatar's arrays and rigged from them (nothing is read back from Blender data)."""
     build, files = blender_modules()
+    from .addon import export as hf_export, rig as hf_rig
+
     files.new_empty_scene()
     head = build.build_head(avatar, name=name)["head"]
     if opts.rig or opts.export:
-        from .addon import export as hf_export, rig as hf_rig
-
-        hf_rig.add_rig(head, avatar.model, arkit=opts.arkit52)
-        for fmt in opts.export:
-            hf_export.export_head(head, stage / f"head.{fmt}", fmt, list(opts.lod), overwrite=True,
-                                  get_model=lambda: avatar.model)
-    if "glb" not in opts.export:
-        from .addon.detail import detail_as_normal_map
-
-        with detail_as_normal_map(head, lambda: avatar.model):  # glTF has no displacement: detail as normal map
-            files.export_glb(stage / "head.glb", [head], overwrite=True)
+        hf_rig.add_rig(head, avatar.model, arkit=opts.arkit52, avatar=avatar)
+    exports = {fmt: list(opts.lod) for fmt in opts.export}
+    exports.setdefault("glb", [0])  # the plain head.glb when no rigged one is asked for
+    for fmt, lods in exports.items():
+        hf_export.export_head(head, stage / f"head.{fmt}", fmt, lods, overwrite=True, get_model=lambda: avatar.model)
     files.save_blend(stage / "head.blend", overwrite=True)
     files.new_empty_scene()  # let the head's data go before the next photo
 

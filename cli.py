@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                                                    "(default: $HEADFORGE_FACE_MODEL or ../shared)")
     c.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
-    c.add_argument("--no-regressor", action="store_true", help="start the fit from the mean face, not CoarseNet")
+    c.add_argument("--no-coarsenet", "--no-regressor", action="store_true", dest="no_coarsenet",
+                   help="start the fit from the mean face, not CoarseNet (--no-regressor: the old name)")
     c.add_argument("--no-detail", action="store_true", help="no FineNet fine detail (displacement.png)")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
@@ -109,7 +110,7 @@ def _options(args):
     if args.workers < 1:
         raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
-                   no_blend=args.no_blend, no_regressor=args.no_regressor, no_detail=args.no_detail, rig=args.rig,
+                   no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_detail=args.no_detail, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52)
 
 
@@ -188,6 +189,41 @@ def cmd_create(args) -> int:
     return 1 if count["failed"] or count["other"] else 0
 
 
+def _open_heads(blend: Path, name: str | None) -> list:
+    """Open ``blend`` and return its Headforge heads (LODs left out), or only the one called ``name``."""
+    import bpy
+
+    from .addon import rig as hf_rig, schema
+
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
+    except RuntimeError as e:
+        raise OutputError(f"Cannot open {str(blend)!r} as a Blender file: {e}") from None
+    heads = [o for o in bpy.data.objects if hf_rig.is_headforge_head(o) and not o.get(schema.LOD_OF)]
+    if name:
+        heads = [o for o in heads if o.name == name]
+    if not heads:
+        what = f"named {name!r} " if name else ""
+        raise OutputError(f"{str(blend)!r} has no Headforge head {what}(objects made by Create Head or "
+                          "`headforge create`).")
+    return heads
+
+
+def _export_targets(heads: list, formats: list[str], out: Path) -> list[tuple[object, str, Path]]:
+    """``(head, format, file)`` for each head and format: ``out`` itself when it names one file for one head
+    and format, else ``out/<head>.<format>``."""
+    import bpy
+
+    single = len(heads) == 1 and len(formats) == 1 and out.suffix.lower() in (".glb", ".fbx")
+    if single:
+        return [(heads[0], formats[0], out)]
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {str(out)!r} is a file, but {len(heads) * len(formats)} files are to be "
+                          "written (several formats or heads): give a folder for --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    return [(h, fmt, out / f"{bpy.path.clean_name(h.name)}.{fmt}") for h in heads for fmt in formats]
+
+
 def cmd_export(args) -> int:
     blend = Path(args.blend)
     if not blend.is_file():
@@ -198,40 +234,20 @@ def cmd_export(args) -> int:
         from .batch import blender_modules
 
         blender_modules()
-        import bpy
+        from .addon import export as hf_export, rig as hf_rig, schema
 
-        from .addon import export as hf_export, rig as hf_rig
+        heads = _open_heads(blend, args.object)
+        targets = _export_targets(heads, args.format, Path(args.out) if args.out else blend.parent)
+        if args.rig or args.arkit52:
+            unrigged = [h for h in heads if not h.get(schema.RIG)]
+            if unrigged:
+                from .core import load_face_model
 
-        try:
-            bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
-        except RuntimeError as e:
-            raise OutputError(f"Cannot open {str(blend)!r} as a Blender file: {e}") from None
-        heads = [o for o in bpy.data.objects if hf_rig.is_headforge_head(o) and not o.get("headforge_lod_of")]
-        if args.object:
-            heads = [o for o in heads if o.name == args.object]
-        if not heads:
-            what = f"named {args.object!r} " if args.object else ""
-            raise OutputError(f"{str(blend)!r} has no Headforge head {what}(objects made by Create Head or "
-                              "`headforge create`).")
-        out = Path(args.out) if args.out else blend.parent
-        single = len(heads) == 1 and len(args.format) == 1 and out.suffix.lower() in (".glb", ".fbx")
-        if not single and out.exists() and not out.is_dir():
-            raise OutputError(f"--out {str(out)!r} is a file, but {len(heads) * len(args.format)} files are to be "
-                              "written (several formats or heads): give a folder for --out.")
-        written = []
-        model = None
-        for head in heads:
-            if args.rig or args.arkit52:
-                if not head.get("headforge_rig"):
-                    from .core import load_face_model
-
-                    model = model or load_face_model(args.model)
+                model = load_face_model(args.model)
+                for head in unrigged:
                     hf_rig.add_rig(head, model, arkit=args.arkit52)
-            for fmt in args.format:
-                target = out if single else out / f"{bpy.path.clean_name(head.name)}.{fmt}"
-                if not single:
-                    out.mkdir(parents=True, exist_ok=True)
-                written.append(hf_export.export_head(head, target, fmt, lods, overwrite=args.overwrite))
+        written = [hf_export.export_head(head, path, fmt, lods, overwrite=args.overwrite)
+                   for head, fmt, path in targets]
     except HeadforgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -241,7 +257,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .addon.synth_farm import contact_sheet, synthesize
+    from .synth_farm import contact_sheet, synthesize
     from .core.synth import SynthConfig
 
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,

@@ -15,41 +15,46 @@ import bpy
 import cv2
 import numpy as np
 
-from ..core.detail import encode_uint16
-from .build import packed_png
+from ..core.detail import encode_uint16, normal_map
+from . import schema
+from .conversion import from_blender, image_from_array, image_pixels, mesh_vertices, packed_png
 
-STRENGTH_PROP = "headforge_detail_strength"
 
-
-def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0) -> "bpy.types.DisplaceModifier":
+def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0,
+                 normal_rgb: np.ndarray | None = None) -> "bpy.types.DisplaceModifier":
     """Add Subdivision (viewport 1, render 2) and Displace (UV map ``UVMap``) to ``head``. The object
-    property ``headforge_detail_strength`` (the panel's slider) drives the displacement strength."""
+    property ``headforge_detail_strength`` (the panel's slider) drives the displacement strength.
+    ``normal_rgb``: the same detail as an ``(S, S, 3)`` uint8 tangent-space normal map
+    (``Avatar.detail_normal_map``), kept in the file for :func:`use_normal_map` and the exports; without it
+    the first switch to a normal map bakes one from the displacement image."""
     values, lo, hi = encode_uint16(disp_uv)  # the same encoding as displacement.png
     img = packed_png(f"{head.name} displacement", cv2.imencode(".png", values)[1].tobytes(), "Non-Color")
+    if normal_rgb is not None:
+        image_from_array(schema.detail_normal_image(head.name), normal_rgb, "Non-Color")
     tex = bpy.data.textures.new(f"{head.name} displacement", "IMAGE")
     tex.image = img
     tex.extension = "EXTEND"
     tex.use_interpolation = True
-    sub = head.modifiers.new("Detail subdivision", "SUBSURF")
+    sub = head.modifiers.new(schema.DETAIL_SUBDIVISION, "SUBSURF")
     sub.levels, sub.render_levels = 1, 2
-    disp = head.modifiers.new("Detail", "DISPLACE")
+    disp = head.modifiers.new(schema.DETAIL_MODIFIER, "DISPLACE")
     disp.texture = tex
     disp.texture_coords = "UV"
     disp.uv_layer = "UVMap"
     disp.direction = "NORMAL"
     disp.mid_level = -lo / (hi - lo)
     span_m = (hi - lo) * 0.01
-    head[STRENGTH_PROP] = float(strength)
-    head.id_properties_ui(STRENGTH_PROP).update(min=0.0, max=3.0, soft_max=2.0,
+    head[schema.DETAIL_STRENGTH] = float(strength)
+    head.id_properties_ui(schema.DETAIL_STRENGTH).update(min=0.0, max=3.0, soft_max=2.0,
                                                 description="Fine detail: 1 = the measured depth")
-    head["headforge_detail_range_cm"] = [lo, hi]
+    head[schema.DETAIL_RANGE] = [lo, hi]
     fc = disp.driver_add("strength")
     drv = fc.driver
     drv.type = "SCRIPTED"
     var = drv.variables.new()
     var.name = "s"
     var.targets[0].id = head
-    var.targets[0].data_path = f'["{STRENGTH_PROP}"]'
+    var.targets[0].data_path = f'["{schema.DETAIL_STRENGTH}"]'
     drv.expression = f"s * {span_m:.9g}"  # a simple expression: no Python needs to run
     disp.strength = strength * span_m
     # keep the Armature modifier (if any) last so posing deforms the detailed surface
@@ -66,19 +71,17 @@ def use_normal_map(head, on: bool = True, get_model=None) -> None:
     mat = head.material_slots[0].material
     nt = mat.node_tree
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
-    node = nt.nodes.get("Headforge detail normal")
+    node = nt.nodes.get(schema.DETAIL_NORMAL_NODE)
     if node is None and on:
-        img = bpy.data.images.get(f"{head.name} detail normal")
+        img = bpy.data.images.get(schema.detail_normal_image(head.name))
         if img is None:
-            from .build import image_from_array
-
-            img = image_from_array(f"{head.name} detail normal", detail_normal_rgb(head, get_model()))
-            img.colorspace_settings.name = "Non-Color"
+            img = image_from_array(schema.detail_normal_image(head.name), detail_normal_rgb(head, get_model()),
+                                   "Non-Color")
         tex = nt.nodes.new("ShaderNodeTexImage")
         tex.image = img
-        tex.name = "Headforge detail normal texture"
+        tex.name = f"{schema.DETAIL_NORMAL_NODE} texture"
         node = nt.nodes.new("ShaderNodeNormalMap")
-        node.name = "Headforge detail normal"
+        node.name = schema.DETAIL_NORMAL_NODE
         node.uv_map = "UVMap"
         nt.links.new(tex.outputs["Color"], node.inputs["Color"])
     if node is not None:
@@ -88,27 +91,19 @@ def use_normal_map(head, on: bool = True, get_model=None) -> None:
             for link in list(bsdf.inputs["Normal"].links):
                 nt.links.remove(link)
     for m in head.modifiers:
-        if m.name in ("Detail", "Detail subdivision"):
+        if m.name in (schema.DETAIL_MODIFIER, schema.DETAIL_SUBDIVISION):
             m.show_viewport = m.show_render = not on
-    head["headforge_detail_normal_map"] = bool(on)
+    head[schema.DETAIL_NORMAL_MAP] = bool(on)
 
 
 def detail_normal_rgb(head, model) -> np.ndarray:
     """The head's displacement detail (at its current strength) baked into a tangent-space normal map,
-    ``(S, S, 3)`` uint8 (``core.detail.normal_map``)."""
-    from ..core.detail import normal_map
-    from .rig import from_blender
-
-    disp = next(m for m in head.modifiers if m.name == "Detail")
-    img = disp.texture.image
-    size = img.size[0]
-    px = np.empty(size * size * 4, np.float32)
-    img.pixels.foreach_get(px)
-    lo, hi = head["headforge_detail_range_cm"]
-    uv = (px.reshape(size, size, 4)[::-1, :, 0] * (hi - lo) + lo) * head[STRENGTH_PROP]
-    co = np.empty(len(head.data.vertices) * 3, np.float32)
-    head.data.vertices.foreach_get("co", co)
-    return normal_map(model, from_blender(co.reshape(-1, 3)), uv)
+    ``(S, S, 3)`` uint8 (``core.detail.normal_map``), decoded from the packed 16-bit displacement image: for
+    heads that kept no normal map from their creation (older files)."""
+    img = head.modifiers[schema.DETAIL_MODIFIER].texture.image
+    lo, hi = head[schema.DETAIL_RANGE]
+    uv = (image_pixels(img)[:, :, 0] * (hi - lo) + lo) * head[schema.DETAIL_STRENGTH]
+    return normal_map(model, from_blender(mesh_vertices(head.data)), uv)
 
 
 @contextlib.contextmanager
@@ -116,8 +111,8 @@ def detail_as_normal_map(head, get_model):
     """Within the block, a head whose detail is displacement shows it as a normal map instead: glTF and
     FBX keep a material's normal map but not a Displace modifier (exporters don't apply it). Restored
     afterwards; the baked image stays in the file for the panel's switch to reuse."""
-    if STRENGTH_PROP not in head or head.get("headforge_detail_normal_map") or \
-            not any(m.name == "Detail" for m in head.modifiers):
+    if schema.DETAIL_STRENGTH not in head or head.get(schema.DETAIL_NORMAL_MAP) or \
+            schema.DETAIL_MODIFIER not in head.modifiers:
         yield
         return
     use_normal_map(head, True, get_model)

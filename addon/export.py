@@ -20,6 +20,8 @@ import bpy
 
 from ..core.errors import OutputError
 from ..core.fileio import atomic_path
+from ..core.facemodel import load_face_model
+from . import schema
 from .detail import detail_as_normal_map
 from .rig import check_head, make_lod
 
@@ -38,16 +40,17 @@ def lod_objects(head, lods, context=None) -> list:
             raise OutputError(f"LOD {lv} is not available; choose from 0, 1 and 2.")
         name = f"{head.name}_LOD{lv}"
         obj = bpy.data.objects.get(name)
-        if obj is None or obj.get("headforge_lod_of") != head.name:
+        if obj is None or obj.get(schema.LOD_OF) != head.name:
             obj = make_lod(head, LOD_VERTICES[lv], f"_LOD{lv}", context)
         objs.append(obj)
     return objs
 
 
 def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, get_model=None) -> Path:
-    """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx"). Fine detail goes in
-    as a baked normal map (``get_model()``: the face model for its tangent frames, called only when the
-    map has to be baked; default: the configured face model)."""
+    """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx"): the one writer of both
+    formats, for the panel, ``headforge export`` and ``headforge create``. Fine detail goes in as the normal
+    map the head keeps (baked now for older heads; ``get_model()``: the face model for its tangent frames,
+    called only then; default: the configured face model)."""
     context = context or bpy.context
     check_head(head)
     fmt = fmt.lower()
@@ -71,9 +74,7 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
         o.hide_set(False)
         o.select_set(True)
     context.view_layer.objects.active = head
-    if get_model is None:
-        from ..core import load_face_model as get_model
-    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, get_model):
+    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, get_model or load_face_model):
         if fmt == "glb":
             bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
                                       export_yup=True, export_apply=False, export_morph=True,

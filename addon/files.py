@@ -1,4 +1,5 @@
-"""Writing Blender files headlessly: ``head.blend`` and ``head.glb`` of a freshly built head, atomically."""
+"""Blender files headlessly: an empty scene to build into, and ``head.blend`` written atomically (the
+engine exports, ``head.glb`` among them, are written by :mod:`.export`)."""
 
 from __future__ import annotations
 
@@ -20,19 +21,4 @@ def save_blend(path: str | Path, overwrite: bool = False) -> Path:
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.unlink()  # saving over a file would leave Blender's backup of it (.blend1) beside it
         bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True)
-    return path
-
-
-def export_glb(path: str | Path, objects, overwrite: bool = False) -> Path:
-    """Export ``objects`` as binary glTF 2.0 (Y-up, textures embedded)."""
-    path = Path(path)
-    for o in bpy.context.view_layer.objects:
-        o.select_set(False)
-    for o in objects:
-        o.select_set(True)
-    bpy.context.view_layer.objects.active = objects[0]
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
-                                  export_yup=True, export_apply=False, export_cameras=False,
-                                  export_lights=False)
     return path

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import schema
+
 
 class HEADFORGE_PT_main(bpy.types.Panel):
     bl_label = "Headforge"
@@ -27,7 +29,7 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row.prop(s, "rig")
             row.prop(s, "arkit52")
             row = col.row(align=True)
-            row.prop(s, "learned_guess")
+            row.prop(s, "coarsenet")
             row.prop(s, "detail")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
@@ -35,22 +37,22 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             op.texture_size = s.texture_size
             op.rig = s.rig
             op.arkit52 = s.arkit52
-            op.learned_guess = s.learned_guess
+            op.coarsenet = s.coarsenet
             op.detail = s.detail
             if s.status:
                 col.label(text=s.status)
         obj = context.active_object
-        if obj is not None and (obj.get("headforge") or obj.get("headforge_rig")):
+        if obj is not None and (obj.get(schema.HEAD) or obj.get(schema.RIG)):
             box = self.layout.box()
             box.label(text=f"Selected: {obj.name}")
             r = box.row(align=True)
             add = r.operator("headforge.add_rig", icon="ARMATURE_DATA")
             add.arkit52 = s.arkit52
-            r.enabled = not obj.get("headforge_rig")
-            if "headforge_detail_strength" in obj:
-                box.prop(obj, '["headforge_detail_strength"]', text="Detail strength", slider=True)
+            r.enabled = not obj.get(schema.RIG)
+            if schema.DETAIL_STRENGTH in obj:
+                box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",
-                             depress=bool(obj.get("headforge_detail_normal_map")))
+                             depress=bool(obj.get(schema.DETAIL_NORMAL_MAP)))
             box.operator("headforge.export_head", icon="EXPORT")
 
 

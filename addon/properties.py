@@ -19,8 +19,8 @@ class HeadforgeSettings(bpy.types.PropertyGroup):
                                 description="Add expression shape keys and an armature when the head is created")
     arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
                                     description="Name and merge shape keys as Apple's 52 ARKit blendshapes")
-    learned_guess: bpy.props.BoolProperty(
-        name="Learned Guess", default=True,
+    coarsenet: bpy.props.BoolProperty(
+        name="CoarseNet", default=True,
         description="Start the fit from CoarseNet's guess of the face shape (off: from the average face)")
     detail: bpy.props.BoolProperty(name="Detail", default=True,
                                    description="Add FineNet's fine skin detail as displacement")

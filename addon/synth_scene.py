@@ -26,8 +26,9 @@ from mathutils import Matrix, Vector
 from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import FaceModel
-from .build import (_srgb_to_linear, build_mesh, camera_matrix_world, image_from_array, part_material,
-                    to_blender)
+from .build import build_mesh, part_material
+from .conversion import camera_matrix_world, float_image, image_from_array, linear_rgba, set_mesh_vertices, to_blender
+from .nodes import NodeBuilder
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
          "night.exr")
@@ -40,9 +41,7 @@ def hdri_dir() -> Path:
 
 def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
     rgb = np.repeat(np.clip(m * 255, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
-    img = image_from_array(name, rgb)
-    img.colorspace_settings.name = "Non-Color"
-    return img
+    return image_from_array(name, rgb, "Non-Color")
 
 
 class SynthScene:
@@ -149,87 +148,47 @@ class SynthScene:
             nt.links.new(self.disp_node.outputs["Displacement"], output.inputs["Displacement"])
 
     def _skin_material(self):
+        """The procedural skin: colour layers over a base tone, pores as bump, subsurface scattering. The nodes
+        that :meth:`_set_skin` changes per sample are kept on ``self``."""
         mat = bpy.data.materials.new("Synth skin")
         if mat.node_tree is None:
             mat.use_nodes = True
-        nt = mat.node_tree
-        bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
-        masks = S.mask_images(self.model)
-        uvn = nt.nodes.new("ShaderNodeUVMap")
-        uvn.uv_map = "UVMap"
-
-        def image(name, arr):
-            t = nt.nodes.new("ShaderNodeTexImage")
-            t.image = _gray_image(f"Synth {name} mask", arr)
-            nt.links.new(uvn.outputs["UV"], t.inputs["Vector"])
-            return t.outputs["Color"]
-
-        def noise(scale, detail=2.0):
-            n = nt.nodes.new("ShaderNodeTexNoise")
-            n.noise_dimensions = "4D"
-            n.inputs["Scale"].default_value = scale
-            n.inputs["Detail"].default_value = detail
-            nt.links.new(uvn.outputs["UV"], n.inputs["Vector"])
-            return n
-
-        def mix(fac, a, b):
-            m = nt.nodes.new("ShaderNodeMix")
-            m.data_type = "RGBA"
-            if isinstance(fac, float):
-                m.inputs["Factor"].default_value = fac
-            else:
-                nt.links.new(fac, m.inputs["Factor"])
-            for sock, val in (("A", a), ("B", b)):
-                if isinstance(val, tuple):
-                    m.inputs[sock].default_value = val
-                else:
-                    nt.links.new(val, m.inputs[sock])
-            return m
-
-        def math_node(op, a, b=None):
-            n = nt.nodes.new("ShaderNodeMath")
-            n.operation = op
-            for i, v in enumerate((a, b)):
-                if v is None:
-                    continue
-                if isinstance(v, (int, float)):
-                    n.inputs[i].default_value = v
-                else:
-                    nt.links.new(v, n.inputs[i])
-            return n
-
-        self.n_blotch, self.n_stub, self.n_freck, self.n_pore = noise(6.0, 3.0), noise(900.0, 0.0), noise(160.0, 0.0), noise(400.0, 1.0)
-        tone = mix(0.0, (0.8, 0.6, 0.5, 1), (0.8, 0.5, 0.45, 1))  # B: redder tone
-        nt.links.new(self.n_blotch.outputs["Fac"], tone.inputs["Factor"])
-        self.tone_node = tone
-        self.redness = math_node("MULTIPLY", self.n_blotch.outputs["Fac"], 0.1)
-        nt.links.new(self.redness.outputs[0], tone.inputs["Factor"])
-        lips = mix(image("lips", masks["lips"]), tone.outputs["Result"], (0.5, 0.2, 0.2, 1))
-        self.lips_node = lips
-        brow_strands = math_node("GREATER_THAN", self.n_stub.outputs["Fac"], 0.45)
-        brow_fac = math_node("MULTIPLY", image("brows", masks["brows"]), brow_strands.outputs[0])
-        self.brow_amount = math_node("MULTIPLY", brow_fac.outputs[0], 1.0)
-        brows = mix(self.brow_amount.outputs[0], lips.outputs["Result"], (0.05, 0.03, 0.02, 1))
-        self.brows_node = brows
-        stub_dots = math_node("GREATER_THAN", self.n_stub.outputs["Fac"], 0.55)
-        stub_fac = math_node("MULTIPLY", image("beard", masks["beard"]), stub_dots.outputs[0])
-        self.stubble_amount = math_node("MULTIPLY", stub_fac.outputs[0], 0.0)
-        stub = mix(self.stubble_amount.outputs[0], brows.outputs["Result"], (0.04, 0.03, 0.025, 1))
-        freck_spots = math_node("GREATER_THAN", self.n_freck.outputs["Fac"], 0.62)
-        self.freckle_amount = math_node("MULTIPLY", freck_spots.outputs[0], 0.0)
-        freck = mix(self.freckle_amount.outputs[0], stub.outputs["Result"], (0.35, 0.18, 0.1, 1))
-        self.freck_node = freck
-        nt.links.new(freck.outputs["Result"], bsdf.inputs["Base Color"])
-        bump = nt.nodes.new("ShaderNodeBump")
+        bsdf = self.bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        nb = NodeBuilder(mat.node_tree)
+        nb.link(self._skin_colour(nb, S.mask_images(self.model)).outputs["Result"], bsdf.inputs["Base Color"])
+        self.n_pore = nb.noise(400.0, 1.0)
+        bump = self.bump = nb.nt.nodes.new("ShaderNodeBump")
         bump.inputs["Distance"].default_value = 0.0005
-        nt.links.new(self.n_pore.outputs["Fac"], bump.inputs["Height"])
-        nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
-        self.bump = bump
+        nb.link(self.n_pore.outputs["Fac"], bump.inputs["Height"])
+        nb.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
         bsdf.inputs["Subsurface Radius"].default_value = (1.0, 0.35, 0.2)
         bsdf.inputs["Subsurface Scale"].default_value = 0.004
         bsdf.subsurface_method = "BURLEY"  # random walk costs 8 % more a frame for no visible difference
-        self.bsdf = bsdf
         return mat
+
+    def _skin_colour(self, nb: NodeBuilder, masks: dict) -> "bpy.types.ShaderNodeMix":
+        """Base tone with redness blotches, then lips, brow strands, stubble and freckles mixed over it (UV
+        masks at the person's landmarks; amounts 0 until :meth:`_set_skin`)."""
+
+        def mask(name):
+            return nb.image(_gray_image(f"Synth {name} mask", masks[name])).outputs["Color"]
+
+        self.n_blotch, self.n_stub, self.n_freck = nb.noise(6.0, 3.0), nb.noise(900.0, 0.0), nb.noise(160.0, 0.0)
+        self.redness = nb.math("MULTIPLY", self.n_blotch.outputs["Fac"], 0.1)
+        self.tone_node = nb.mix(self.redness.outputs[0], (0.8, 0.6, 0.5, 1), (0.8, 0.5, 0.45, 1))  # B: redder
+        self.lips_node = nb.mix(mask("lips"), self.tone_node.outputs["Result"], (0.5, 0.2, 0.2, 1))
+        brow_strands = nb.math("GREATER_THAN", self.n_stub.outputs["Fac"], 0.45)
+        brow_fac = nb.math("MULTIPLY", mask("brows"), brow_strands.outputs[0])
+        self.brow_amount = nb.math("MULTIPLY", brow_fac.outputs[0], 1.0)
+        self.brows_node = nb.mix(self.brow_amount.outputs[0], self.lips_node.outputs["Result"], (0.05, 0.03, 0.02, 1))
+        stub_dots = nb.math("GREATER_THAN", self.n_stub.outputs["Fac"], 0.55)
+        stub_fac = nb.math("MULTIPLY", mask("beard"), stub_dots.outputs[0])
+        self.stubble_amount = nb.math("MULTIPLY", stub_fac.outputs[0], 0.0)
+        stub = nb.mix(self.stubble_amount.outputs[0], self.brows_node.outputs["Result"], (0.04, 0.03, 0.025, 1))
+        freck_spots = nb.math("GREATER_THAN", self.n_freck.outputs["Fac"], 0.62)
+        self.freckle_amount = nb.math("MULTIPLY", freck_spots.outputs[0], 0.0)
+        self.freck_node = nb.mix(self.freckle_amount.outputs[0], stub.outputs["Result"], (0.35, 0.18, 0.1, 1))
+        return self.freck_node
 
     def _build_camera(self):
         self.cam_data = bpy.data.cameras.new("Synth camera")
@@ -268,9 +227,7 @@ class SynthScene:
     def render(self, p: dict, verts_cm: np.ndarray, cam: Camera, path: str | Path,
                detail_uv: np.ndarray | None = None) -> None:
         """Set the scene to sample ``p`` and render it to ``path``."""
-        me = self.head.data
-        me.vertices.foreach_set("co", to_blender(verts_cm).astype(np.float32).ravel())
-        me.update()
+        set_mesh_vertices(self.head.data, verts_cm)
         self._set_camera(cam)
         self._set_skin(p["appearance"])
         self._set_lights(p, cam)
@@ -278,12 +235,8 @@ class SynthScene:
         if detail_uv is not None and self.cfg.details:
             lo, hi = float(detail_uv.min()), float(detail_uv.max())
             span = max(hi - lo, 1e-6)
-            rgba = np.ones((detail_uv.shape[0], detail_uv.shape[1], 4), np.float32)
-            rgba[:, :, :3] = ((detail_uv[::-1] - lo) / span)[:, :, None]
             # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
-            img = bpy.data.images.new("Synth detail", detail_uv.shape[1], detail_uv.shape[0], float_buffer=True)
-            img.colorspace_settings.name = "Non-Color"
-            img.pixels.foreach_set(rgba.ravel())
+            img = float_image("Synth detail", (detail_uv - lo) / span)
             old, self.detail_img = self.detail_img, img
             self.detail_node.image = img
             if old is not None:
@@ -300,7 +253,7 @@ class SynthScene:
         self.camera.matrix_basis = camera_matrix_world(cam)
 
     def _set_skin(self, a: dict):
-        tone = [_srgb_to_linear(c) for c in a["skin_srgb"]]
+        tone = linear_rgba(a["skin_srgb"])[:3]
         red = [tone[0] * 1.02, tone[1] * 0.78, tone[2] * 0.78]
         self.tone_node.inputs["A"].default_value = (*tone, 1)
         self.tone_node.inputs["B"].default_value = (*red, 1)
@@ -320,7 +273,7 @@ class SynthScene:
         self.bsdf.inputs["Subsurface Weight"].default_value = a["subsurface"]
         for part in ("M_IrisLeft", "M_IrisRight"):
             b = next(n for n in self.part_mats[part].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-            b.inputs["Base Color"].default_value = (*[_srgb_to_linear(c) for c in a["iris_srgb"]], 1)
+            b.inputs["Base Color"].default_value = linear_rgba(a["iris_srgb"])
 
     def _set_lights(self, p: dict, cam: Camera):
         L = p["lights"]

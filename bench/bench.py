@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from photos import astronaut, grace_hopper_path  # noqa: E402
+from headforge.samples import astronaut, grace_hopper_path  # noqa: E402
 
 from headforge.core import create_avatar, facemodel  # noqa: E402
 from headforge.core.correspondence import load_correspondence  # noqa: E402

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import astronaut, write_png  # noqa: E402
+from headforge.samples import astronaut, write_png  # noqa: E402
 
 from headforge.cli import main  # noqa: E402
 

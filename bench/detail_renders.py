@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from photos import astronaut, grace_hopper_path  # noqa: E402
+from headforge.samples import astronaut, grace_hopper_path  # noqa: E402
 
 
 def _label(img: np.ndarray, text: str) -> np.ndarray:
@@ -33,8 +33,8 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: int, weights) -> Path:
     import bpy
 
-    from headforge.addon.build import _ensure_nodes, build_head
-    from headforge.addon.detail import STRENGTH_PROP
+    from headforge.addon.build import ensure_principled, build_head
+    from headforge.addon import schema
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
@@ -82,14 +82,14 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
             m.render_levels = 3
 
     clay = bpy.data.materials.new("clay")
-    _ensure_nodes(clay)
+    ensure_principled(clay)
     bsdf = clay.node_tree.nodes["Principled BSDF"]
     bsdf.inputs["Base Color"].default_value = (0.5, 0.5, 0.5, 1)
     bsdf.inputs["Roughness"].default_value = 0.55
     skin = list(head.data.materials)
 
     def shot(label, strength, textured):
-        head[STRENGTH_PROP] = float(strength)
+        head[schema.DETAIL_STRENGTH] = float(strength)
         head.data.materials.clear()
         for mat in (skin if textured else [clay] * len(skin)):
             head.data.materials.append(mat)

@@ -49,7 +49,7 @@ def settled(history, tol: float = 0.02) -> int:
 
 def coarse(heldout: str, n: int, rows: list, weights=None):
     from headforge.networks.dataset import SynthSet
-    from photos import astronaut, grace_hopper_path
+    from headforge.samples import astronaut, grace_hopper_path
 
     from headforge.core.image import load_image
 
@@ -121,7 +121,7 @@ def finenet(heldout: str, rows: list):
                                 ("wrinkle scale", "wrinkle_rmse_mm", "wrinkle_constant_rmse_mm", "constant")):
         rows.append((f"detail RMSE, {name}: FineNet", f"{e[key]:.4f} mm", f"{1 - e[key] / e[base]:+.1%} vs {vs}"))
         rows.append((f"detail RMSE, {name}: {vs}", f"{e[base]:.4f} mm", ""))
-    x = np.zeros((1, 4, detail.CROP, detail.CROP), np.float32)
+    x = np.zeros((1, 4, detail.FINE_CROP, detail.FINE_CROP), np.float32)
     net.session.run(None, {"input": x})
     t0 = time.perf_counter()
     for _ in range(10):

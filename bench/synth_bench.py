@@ -23,7 +23,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import numpy as np  # noqa: E402
 
-from headforge.addon.synth_farm import contact_sheet, synthesize  # noqa: E402
+from headforge.synth_farm import contact_sheet, synthesize  # noqa: E402
 from headforge.core.correspondence import load_correspondence  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import load_face_model  # noqa: E402

@@ -6,7 +6,7 @@ map. Pure numpy/OpenCV/onnxruntime.
   mesh, keeps what the photo sees, and feathers the edge to zero.
 * :func:`normal_map` turns a UV displacement map into a tangent-space normal map (OpenGL convention,
   +Y up), using the mesh's UV-to-surface scale.
-* :class:`FineNet` runs the exported U-Net (``core/weights/finenet.onnx``) on a 256 x 256 face crop
+* :class:`FineNetOnnx` runs the exported U-Net (``core/weights/finenet.onnx``) on a 256 x 256 face crop
   stacked with the coarse depth rendered from the fitted head.
 * :func:`highpass_baseline` is the no-network comparison: a high-pass of the image's luminance.
 """
@@ -25,7 +25,7 @@ from .errors import HeadforgeError
 from .facemodel import ATLAS_FACE, FaceModel
 from .texture import MIN_COS, _clean_mask, texel_projection, uv_raster
 
-CROP = 256
+FINE_CROP = 256
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "finenet.onnx"
 
 
@@ -38,7 +38,6 @@ class DetailResult:
     uv: np.ndarray          #: (S, S) float32 cm displacement along the normal (outwards positive)
     mask: np.ndarray        #: (S, S) bool texels the photo saw
     image: np.ndarray       #: (H, W) float32 cm image-space displacement that was resampled
-    seconds: float = 0.0
 
     @property
     def range_cm(self) -> tuple[float, float]:
@@ -149,17 +148,20 @@ def finenet_inputs(image: np.ndarray, depth: np.ndarray, points: np.ndarray):
     plus the 2x3 transform."""
     M = crop_transform(points)
     g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    crop = cv2.warpAffine(image, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-    gray = cv2.warpAffine(g, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(image, M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    gray = cv2.warpAffine(g, M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     d = np.where(np.isfinite(depth), depth, 0).astype(np.float32)
-    dc = cv2.warpAffine(d, M, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    dc = cv2.warpAffine(d, M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     valid = dc > 0
     med = np.median(dc[valid]) if valid.any() else 0.0
     dn = np.where(valid, (dc - med) / 5.0, 0).astype(np.float32)
     return input_channels(gray, dn, crop[..., 0], valid)[None], M
 
 
-class FineNet:
+class FineNetOnnx:
+    """FineNet as shipped: the exported ONNX U-Net in an onnxruntime session. The torch module it was exported
+    from, for training, is :class:`headforge.networks.finenet.FineNet`."""
+
     def __init__(self, path: str | Path | None = None):
         path = Path(path) if path else WEIGHTS
         if not path.exists():
@@ -197,8 +199,8 @@ class FineNet:
 _nets: dict = {}
 
 
-def load(path=None) -> FineNet:
+def load(path=None) -> FineNetOnnx:
     key = str(path or WEIGHTS)
     if key not in _nets:
-        _nets[key] = FineNet(path)
+        _nets[key] = FineNetOnnx(path)
     return _nets[key]

@@ -49,6 +49,16 @@ class Avatar:
     initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
     detail: object = None             #: DetailResult (UV displacement, cm) or None
     quality: Quality | None = None    #: "ok" or "doubtful" with the reasons (see core.quality)
+    _normal_map: np.ndarray | None = field(default=None, repr=False)
+
+    def detail_normal_map(self) -> np.ndarray | None:
+        """The fine detail as an ``(S, S, 3)`` uint8 tangent-space normal map on the fitted head (``normal.png``
+        and the Blender head's normal map), made on the first call; None without detail."""
+        if self._normal_map is None and self.detail is not None:
+            from .detail import normal_map
+
+            self._normal_map = normal_map(self.model, self.vertices, self.detail.uv)
+        return self._normal_map
 
     # conveniences -------------------------------------------------------------------------------
     @property
@@ -126,15 +136,15 @@ class Avatar:
 def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model_path=None,
                   init: InitialGuess | None = None, weights: FitWeights | None = None,
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                  model: FaceModel | None = None, use_regressor: bool | None = None,
-                  regressor_path=None, detail: bool | None = None, detail_path=None,
+                  model: FaceModel | None = None, coarsenet: bool | None = None,
+                  coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024) -> Avatar:
     """Turn one photo into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
     ``face_index``: 0 = largest face. ``texture_size``: 1024, 2048 or 4096. ``model_path``: ICT-FaceKit
     path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
-    regressor's guess). ``use_regressor``: start the fit from CoarseNet's prediction (None = when its weights
+    regressor's guess). ``coarsenet``: start the fit from CoarseNet's prediction (None = when its weights
     are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
     mean face). ``detail``: fine detail from FineNet as a UV displacement map (None = when its weights are
     installed; True = ask for it, warning and leaving it out if it cannot load; False = none).
@@ -165,8 +175,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     timings["load"] = time.perf_counter() - t
 
     step("landmarks", 0.1)
-    shape = fit_photo(img, model, face_index=face_index, init=init, weights=weights, use_regressor=use_regressor,
-                      regressor_path=regressor_path, should_stop=should_stop,
+    shape = fit_photo(img, model, face_index=face_index, init=init, weights=weights, coarsenet=coarsenet,
+                      coarsenet_path=coarsenet_path, should_stop=should_stop,
                       on_fit=lambda: step("fit", 0.25))
     timings.update(shape.timings)
     lm, fit = shape.landmarks, shape.fit
@@ -212,7 +222,7 @@ class ShapeFit:
 
 
 def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: InitialGuess | None = None,
-              weights: FitWeights | None = None, use_regressor: bool | None = None, regressor_path=None,
+              weights: FitWeights | None = None, coarsenet: bool | None = None, coarsenet_path=None,
               should_stop: Callable[[], bool] | None = None, on_fit: Callable[[], None] | None = None) -> ShapeFit:
     """Landmarks, CoarseNet's guess and the fit for the face ``face_index`` of ``img`` ``(H, W, 3)`` uint8
     sRGB (the arguments as for :func:`create_avatar`); ``on_fit()`` is called before the fit starts."""
@@ -221,11 +231,11 @@ def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: I
     lm = detect_landmarks(img, face_index)
     timings["landmarks"] = time.perf_counter() - t
     initializer = "given" if init is not None else "mean face"
-    if init is None and use_regressor is not False:
+    if init is None and coarsenet is not False:
         from . import regress
 
-        weights_path = regressor_path or regress.WEIGHTS
-        if use_regressor or os.path.exists(weights_path):
+        weights_path = coarsenet_path or regress.WEIGHTS
+        if coarsenet or os.path.exists(weights_path):
             try:
                 pred = regress.load(weights_path).predict(img, lm.points, model)
                 init = regress.initial_guess(pred, *lm.image_size)

@@ -21,9 +21,9 @@ import numpy as np
 from .errors import HeadforgeError
 from .fit import InitialGuess
 
-CROP = 128
+COARSE_CROP = 128
 #: crop pixels per unit of the canonical template (MediaPipe's canonical face, cm): face ~ 15 cm wide
-TEMPLATE_SCALE = CROP / 19.0
+TEMPLATE_SCALE = COARSE_CROP / 19.0
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "coarsenet.onnx"
 N_ID, N_EX = 100, 53
 
@@ -59,7 +59,7 @@ def _canonical_face() -> np.ndarray:
 def template() -> np.ndarray:
     """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal)."""
     xy = _canonical_face()[:, :2] * np.array([1.0, -1.0])  # image y down
-    xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([CROP / 2, CROP / 2 + 4])
+    xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([COARSE_CROP / 2, COARSE_CROP / 2 + 4])
     return xy.astype(np.float32)
 
 
@@ -90,36 +90,36 @@ def align(points: np.ndarray) -> np.ndarray:
 
 
 def crop_face(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned ``(CROP, CROP, 3)`` uint8 crop and the 2x3 image->crop transform."""
+    """Aligned ``(COARSE_CROP, COARSE_CROP, 3)`` uint8 crop and the 2x3 image->crop transform."""
     M = align(points)
-    crop = cv2.warpAffine(image, M, (CROP, CROP), flags=cv2.INTER_AREA if abs(np.linalg.det(M[:, :2])) < 1
+    crop = cv2.warpAffine(image, M, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_AREA if abs(np.linalg.det(M[:, :2])) < 1
                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, M
 
 
 def landmark_input(pts_crop: np.ndarray) -> np.ndarray:
     """478 landmarks in crop pixels as the network takes them: ``(956,)`` float32 in [-1, 1]."""
-    return ((np.asarray(pts_crop, np.float64) / (CROP / 2)) - 1.0).astype(np.float32).ravel()
+    return ((np.asarray(pts_crop, np.float64) / (COARSE_CROP / 2)) - 1.0).astype(np.float32).ravel()
 
 
 def model_inputs(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An aligned uint8 crop and its 478 landmarks (crop pixels) as the network takes them:
-    ``(3, CROP, CROP)`` float32 in [-1, 1] and :func:`landmark_input` (training uses it too)."""
+    ``(3, COARSE_CROP, COARSE_CROP)`` float32 in [-1, 1] and :func:`landmark_input` (training uses it too)."""
     return (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1), landmark_input(pts_crop)
 
 
 def mirror_crop(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The aligned crop and its landmarks (crop pixels) mirrored left-right about the crop's centre
-    (x -> CROP - x), the landmarks renumbered by :func:`landmark_mirror`: the crop of the mirrored face.
+    (x -> COARSE_CROP - x), the landmarks renumbered by :func:`landmark_mirror`: the crop of the mirrored face.
     Inference and training mirror through this one function."""
-    F = np.array([[-1.0, 0.0, CROP], [0.0, 1.0, 0.0]])
-    crop = cv2.warpAffine(crop, F, (CROP, CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    return crop, (np.asarray(pts_crop) * [-1, 1] + [CROP, 0])[landmark_mirror()]
+    F = np.array([[-1.0, 0.0, COARSE_CROP], [0.0, 1.0, 0.0]])
+    crop = cv2.warpAffine(crop, F, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return crop, (np.asarray(pts_crop) * [-1, 1] + [COARSE_CROP, 0])[landmark_mirror()]
 
 
 def network_inputs(image: np.ndarray, points: np.ndarray, flip: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(B, 3, CROP, CROP)`` float32 image in [-1, 1], ``(B, 956)`` landmarks in crop units ([-1, 1]) and
+    """``(B, 3, COARSE_CROP, COARSE_CROP)`` float32 image in [-1, 1], ``(B, 956)`` landmarks in crop units ([-1, 1]) and
     the 2x3 transform; B is 1, or 2 with ``flip`` (the second the mirrored crop, :func:`mirror_crop`)."""
     crop, M = crop_face(image, points)
     pts = np.asarray(points, np.float64) @ M[:, :2].T + M[:, 2]
@@ -146,8 +146,9 @@ class Prediction:
     seconds: float = 0.0
 
 
-class CoarseNet:
-    """onnxruntime session around the exported network (thread-safe)."""
+class CoarseNetOnnx:
+    """CoarseNet as shipped: the exported ONNX network in an onnxruntime session (thread-safe). The torch
+    module it was exported from, for training, is :class:`headforge.networks.coarsenet.CoarseNet`."""
 
     def __init__(self, path: str | Path | None = None, providers=None):
         path = Path(path) if path else WEIGHTS
@@ -215,7 +216,7 @@ def decode(out: np.ndarray, M: np.ndarray) -> Prediction:
     R3 = np.eye(3)
     R3[:2, :2] = rot2.T                           # crop -> image (inverse rotation)
     R_img = R3 @ R_crop
-    origin_crop = np.array([ox, oy]) * (CROP / 2) + CROP / 2
+    origin_crop = np.array([ox, oy]) * (COARSE_CROP / 2) + COARSE_CROP / 2
     origin_img = np.linalg.solve(A, origin_crop - tvec)
     scale_img = np.exp(s_crop) * TEMPLATE_SCALE / k
     return Prediction(identity=ident, expression=expr, rotation=R_img, scale=float(scale_img),
@@ -256,9 +257,9 @@ _net: dict = {}
 _net_lock = threading.Lock()
 
 
-def load(path=None) -> CoarseNet:
+def load(path=None) -> CoarseNetOnnx:
     key = str(path or WEIGHTS)
     with _net_lock:
         if key not in _net:
-            _net[key] = CoarseNet(path)
+            _net[key] = CoarseNetOnnx(path)
         return _net[key]

@@ -391,3 +391,20 @@ def shard_ok(out: Path, cfg, k: int) -> bool:
             return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, cut short, damaged
         return False
+
+
+def contact_grid(paths, cols: int = 8, cell: int = 128) -> np.ndarray:
+    """A grid of the images at ``paths`` (row by row, each resized to ``cell`` pixels square): ``(rows * cell,
+    cols * cell, 3)`` uint8 BGR, as OpenCV reads and writes. Images that cannot be read stay black."""
+    paths = list(paths)
+    cols = max(1, min(cols, len(paths)))
+    rows = (len(paths) + cols - 1) // cols
+    sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
+    for j, p in enumerate(paths):
+        im = cv2.imread(str(p))
+        if im is not None:
+            r, c = divmod(j, cols)
+            sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = cv2.resize(im, (cell, cell),
+                                                                              interpolation=cv2.INTER_AREA)
+    return sheet
+

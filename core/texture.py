@@ -49,7 +49,7 @@ class TextureResult:
     mirrored: np.ndarray      #: (S, S) bool: texels filled from the mirrored side
     islands: np.ndarray       #: (S, S) bool: texels inside the skin UV islands
     skin_tone: np.ndarray     #: (3,) uint8 sRGB
-    seconds: dict
+    timings: dict             #: seconds per texture stage: project, sample, base, poisson, pad
 
 
 # -------------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     secs["pad"] = time.perf_counter() - t0
     return TextureResult(albedo=albedo, projected=projected, visible=visible, weight=weight,
                          mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
-                         seconds=secs)
+                         timings=secs)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import contextlib
 import torch
 from torch import nn
 
-from ..core.regress import CROP
+from ..core.regress import COARSE_CROP
 
 N_OUT = 100 + 53 + 6 + 3
 N_LANDMARK_INPUT = 478 * 2
@@ -28,7 +28,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 #: side of the last feature map (five stride-2 blocks on the crop: 4 at 128 pixels)
-GRID = CROP // 32
+GRID = COARSE_CROP // 32
 
 
 class CoarseNet(nn.Module):

@@ -77,7 +77,7 @@ class SynthSet:
         return out
 
 
-def prepare(ds: SynthSet) -> None:
+def detect_all(ds: SynthSet) -> None:
     """Detect MediaPipe landmarks on every render of ``ds`` (cached per shard)."""
     for k in ds.shards:
         f = shard_path(ds.root, k) / DETECT_FILE
@@ -98,7 +98,7 @@ def prepare(ds: SynthSet) -> None:
 
 
 def detections(ds: SynthSet) -> tuple[np.ndarray, np.ndarray]:
-    """The cached detections of :func:`prepare`: points ``(len(ds), 478, 2)`` and whether a face was found."""
+    """The cached detections of :func:`detect_all`: points ``(len(ds), 478, 2)`` and whether a face was found."""
     pts, ok = [], []
     for k in ds.shards:
         with np.load(shard_path(ds.root, k) / DETECT_FILE) as z:

@@ -36,7 +36,7 @@ from ..core.facemodel import FACE_END
 from ..core.facemodel import load_face_model
 from ..core.fileio import save_npz
 from ..core.fit import HIDDEN_COS
-from .dataset import SynthSet, detections, prepare
+from .dataset import SynthSet, detect_all, detections
 
 #: barycentric sample grid per candidate triangle (points with i + j + k = GRID)
 GRID = 6
@@ -53,7 +53,7 @@ def load_renders(roots: list[str], limit: int | None):
     pts_all, verts, cams = [], [], []
     for root in roots:
         ds = SynthSet(root, limit=limit)
-        prepare(ds)
+        detect_all(ds)
         pts, ok = detections(ds)
         lab = ds.labels(["identity", "expression", "K", "R", "t"])
         size = ds.config.size

@@ -2,14 +2,14 @@
 
 ``python -m headforge.networks.train_coarse --train DATA --heldout HELDOUT --out core/weights/coarsenet.onnx``
 
-1. ``prepare``: run MediaPipe (the same detector the pipeline uses on photos) on every render once and
+1. ``detect_all``: run MediaPipe (the same detector the pipeline uses on photos) on every render once and
    cache the 478 points per shard (``mp_detect.npz``); renders where it finds no face are left out.
 2. Targets, all in the aligned crop's frame: identity, expression, rotation (camera frame turned by the
    crop's in-plane rotation), weak-perspective scale and origin.
 3. Loss: per-vertex L1 on the mesh (face region weighted 5x, as in the paper) + landmark reprojection in the
    crop + small direct terms on rotation and scale. Strong augmentation for real photos: colour, blur,
    noise, JPEG, occluders, crop jitter, landmark jitter; and left-right mirroring (crop, landmarks and
-   every target mirrored), which inference uses too (``core.regress.CoarseNet.predict(flip=True)``).
+   every target mirrored), which inference uses too (``core.regress.CoarseNetOnnx.predict(flip=True)``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 import pickle
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -29,9 +30,10 @@ from torch import nn
 from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
 from ..core.facemodel import FACE_END, LANDMARKS_68, N_IDENTITY, SKIN_END, load_face_model
-from ..core.regress import CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
+from ..core.regress import COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
-from .dataset import SynthSet, detections, prepare
+from .dataset import SynthSet, detect_all, detections
+from .training import augment_image, save_checkpoint, torch_threads
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -45,7 +47,7 @@ def _rot_z(A: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 class Samples(torch.utils.data.Dataset):
-    """Aligned crops with their targets, held in memory (``CROP``^2 uint8 per render: 49 KB, so 10,000
+    """Aligned crops with their targets, held in memory (``COARSE_CROP``^2 uint8 per render: 49 KB, so 10,000
     renders take 0.5 GB; each render is read once). ``augment`` for training: crop jitter (rotation, scale,
     shift of the aligned crop, with the targets moved alike), landmark noise, then colour, blur, noise,
     JPEG and occluders (:func:`augment_image`), and with probability ``flip`` the mirror image: crop and
@@ -72,7 +74,7 @@ class Samples(torch.utils.data.Dataset):
             for i in np.flatnonzero(ok):
                 p = pts[i].astype(np.float64)
                 M = align(p)
-                crops.append(cv2.warpAffine(ds.image(i), M, (CROP, CROP), flags=cv2.INTER_AREA,
+                crops.append(cv2.warpAffine(ds.image(i), M, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_AREA,
                                             borderMode=cv2.BORDER_REPLICATE))
                 lms.append(p @ M[:, :2].T + M[:, 2])
                 A = M[:, :2]
@@ -86,7 +88,7 @@ class Samples(torch.utils.data.Dataset):
                 tg["log_s"].append(np.log(K[0, 0] / t[2] * k / TEMPLATE_SCALE))
                 tg["lm68"].append(lab["lm68"][i].astype(np.float64) @ A.T + M[:, 2])
                 tg["lm68_visible"].append(lab["lm68_visible"][i])
-        self.crops = np.stack(crops) if crops else np.zeros((0, CROP, CROP, 3), np.uint8)
+        self.crops = np.stack(crops) if crops else np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8)
         self.landmarks = np.stack(lms) if lms else np.zeros((0, 478, 2))
         self.targets = {k: np.stack(v) if v else np.zeros(0) for k, v in tg.items()}
         if log:
@@ -106,15 +108,15 @@ class Samples(torch.utils.data.Dataset):
         if self.flip and self.rng.random() < self.flip:
             img, pts = mirror_crop(img, pts)
             S = np.diag([-1.0, 1.0, 1.0])
-            R, origin = S @ R @ S, origin * [-1, 1] + [CROP, 0]
-            lm68 = (lm68 * [-1, 1] + [CROP, 0])[self.lm68_mirror]
+            R, origin = S @ R @ S, origin * [-1, 1] + [COARSE_CROP, 0]
+            lm68 = (lm68 * [-1, 1] + [COARSE_CROP, 0])[self.lm68_mirror]
             vis = vis[self.lm68_mirror]
             ident, expr = self.identity_mirror @ ident, expr[self.expression_mirror]
         if self.augment:
             rng = self.rng
-            J = cv2.getRotationMatrix2D((CROP / 2, CROP / 2), rng.normal(0, 3), np.exp(rng.normal(0, 0.04)))
+            J = cv2.getRotationMatrix2D((COARSE_CROP / 2, COARSE_CROP / 2), rng.normal(0, 3), np.exp(rng.normal(0, 0.04)))
             J[:, 2] += rng.normal(0, 2, 2)
-            img = cv2.warpAffine(img, J, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            img = cv2.warpAffine(img, J, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             A = J[:, :2]
             pts = pts @ A.T + J[:, 2] + rng.normal(0, 0.5, pts.shape)           # detector noise
             Rz, k = _rot_z(A)
@@ -123,7 +125,7 @@ class Samples(torch.utils.data.Dataset):
             img = augment_image(img, rng)
         x, lm = model_inputs(img, pts)
         tgt = {"identity": ident.astype(np.float32), "expression": expr.astype(np.float32), "R": R.astype(np.float32),
-               "origin": ((origin - CROP / 2) / (CROP / 2)).astype(np.float32), "log_s": np.float32(log_s),
+               "origin": ((origin - COARSE_CROP / 2) / (COARSE_CROP / 2)).astype(np.float32), "log_s": np.float32(log_s),
                "lm68": lm68.astype(np.float32), "lm68_visible": vis.astype(np.float32)}
         return torch.from_numpy(x.copy()), torch.from_numpy(lm), {k: torch.as_tensor(v) for k, v in tgt.items()}
 
@@ -142,32 +144,6 @@ def ridge_init(net, data: Samples, lam: float = 100.0) -> None:
     with torch.no_grad():
         net.lm_linear.weight.copy_(torch.from_numpy(W.astype(np.float32)))
         net.lm_linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
-
-
-def augment_image(img: np.ndarray, rng: np.random.Generator, occluders: bool = True) -> np.ndarray:
-    """Colour, blur, noise, JPEG and (optionally) occluders: what separates renders from phone photos."""
-    f = img.astype(np.float32)
-    f = (f - 128) * rng.uniform(0.7, 1.3) + 128 + rng.uniform(-30, 30)      # contrast, brightness
-    gray = f.mean(2, keepdims=True)
-    f = gray + (f - gray) * rng.uniform(0.6, 1.4)                           # saturation
-    f *= rng.uniform(0.85, 1.15, 3)                                          # white balance
-    if rng.random() < 0.4:
-        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, 1.5))
-    if rng.random() < 0.5:
-        f += rng.normal(0, rng.uniform(1, 8), f.shape)
-    f = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        ok, buf = cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
-        f = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if occluders and rng.random() < 0.3:  # occluder: a hand, hair, glasses-like bar
-        c = tuple(int(v) for v in rng.integers(0, 255, 3))
-        x0, y0 = rng.integers(0, f.shape[1], 2)
-        if rng.random() < 0.5:
-            cv2.rectangle(f, (int(x0), int(y0)), (int(x0 + rng.integers(10, 50)), int(y0 + rng.integers(5, 30))), c, -1)
-        else:
-            cv2.ellipse(f, (int(x0), int(y0)), (int(rng.integers(8, 30)), int(rng.integers(8, 30))),
-                        float(rng.uniform(0, 180)), 0, 360, c, -1)
-    return f
 
 
 class MeshLoss(nn.Module):
@@ -197,7 +173,7 @@ class MeshLoss(nn.Module):
         X = self.lm_mean + (coeffs @ self.lm_basis).view(len(coeffs), -1, 3)        # (B, 68, 3) model cm
         Y = torch.einsum("bij,bkj->bki", R, X)
         s = torch.exp(log_s)[:, None, None] * TEMPLATE_SCALE
-        return Y[:, :, :2] * s + (origin[:, None, :] * (CROP / 2) + CROP / 2)
+        return Y[:, :, :2] * s + (origin[:, None, :] * (COARSE_CROP / 2) + COARSE_CROP / 2)
 
     def forward(self, out, tgt):
         ident, expr_logit = out[:, :N_IDENTITY], out[:, N_IDENTITY:153]
@@ -218,7 +194,7 @@ class MeshLoss(nn.Module):
         log_s, origin = out[:, 159], out[:, 160:162]
         proj = self.project68(c_pred, R, log_s, origin)
         vis = tgt["lm68_visible"][:, :, None]
-        l_lm = ((proj - tgt["lm68"]).abs() * vis).sum((1, 2)).mean() / (68 * 2) / (CROP / 100.0)
+        l_lm = ((proj - tgt["lm68"]).abs() * vis).sum((1, 2)).mean() / (68 * 2) / (COARSE_CROP / 100.0)
         l_rot = (R - tgt["R"]).abs().mean()
         l_s = (log_s - tgt["log_s"]).abs().mean() + (origin - tgt["origin"]).abs().mean()
         total = l_mesh + self.shape_weight * l_shape + 0.1 * l_lm + 2.0 * l_rot + l_s
@@ -226,41 +202,99 @@ class MeshLoss(nn.Module):
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epochs: int = 30, batch: int = 64,
-          lr: float = 2e-3, use_landmarks: bool = True, steps: int | None = None, seed: int = 0, width: int = 32,
-          limit=None, eval_every: int = 0, log=print, checkpoint=None, init=None, flip: float = 0.5,
-          precision: str = "fp32", workers: int = 0, spatial: bool = False, threads: int = 0) -> dict:
-    """Train on one or several synthetic sets (``train_dirs``) and export ONNX to ``out``. ``limit``: use
-    the first ``limit`` renders of each set (an int, or one per set; None: all). ``eval_every``: held-out
-    evaluation every so many steps (logged). ``checkpoint``: also save the torch weights there (the ONNX
-    file has batch norm folded into the convolutions and cannot be trained further). ``init``: start from
-    such a checkpoint (its width and landmark branch; the frozen ridge path is kept) instead of from
-    scratch. ``flip``: probability of a mirrored training sample. ``precision``: "fp32", or "bf16" to run
-    the network's convolutions under bfloat16 autocast (the landmark branches, head and loss stay float32;
-    with channels-last tensors a step of 32 takes 120 instead of 170 ms on this 2-core AVX512-BF16 CPU;
-    slower on a CPU without bfloat16 instructions). ``workers``: processes that
-    prepare and augment the samples while the network trains (one persistent worker carries the random
-    sequence on; 0: in the training process, the sequence older recipes reproduce). ``threads``: torch's
-    threads in the training process (0: torch's default, every core). On this 2-core CPU one worker with
-    one thread is the fastest: a bf16 step of 32 takes 105 ms instead of 140 with no worker and two
-    threads (the worker prepares the next batch on the other core). ``spatial``: the head
-    sees the last feature map whole (:class:`CoarseNet`); with ``init`` from a pooled checkpoint the head
-    is widened first with the same outputs (:func:`spatial_from_pooled`); a spatial checkpoint stays
-    spatial."""
-    args = dict(locals())
-    if precision not in PRECISIONS:
-        raise HeadforgeError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    if threads < 0:
-        raise HeadforgeError(f"threads must be 0 (torch's default) or more, not {threads}.")
-    if threads:  # for this run only: the caller's process keeps its thread count
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return train(**{**args, "threads": 0})
-        finally:
-            torch.set_num_threads(before)
-    torch.manual_seed(seed)
-    model_ict = load_face_model()
+@dataclass(frozen=True)
+class TrainConfig:
+    """How CoarseNet is trained: the recipe, apart from the data and the files.
+
+    ``steps``: optimiser steps (None: ``epochs`` passes over the data). ``width``: channels of the first block
+    (32: 2.5 M parameters). ``flip``: probability of a mirrored training sample. ``precision``: "fp32", or
+    "bf16" to run the network's convolutions under bfloat16 autocast (the landmark branches, head and loss
+    stay float32; with channels-last tensors a step of 32 takes 120 instead of 170 ms on this 2-core
+    AVX512-BF16 CPU; slower on a CPU without bfloat16 instructions). ``workers``: processes that prepare
+    and augment the samples while the network trains (one persistent worker carries the random sequence on;
+    0: in the training process, the sequence older recipes reproduce). ``threads``: torch's threads in the
+    training process (0: torch's default, every core). On this 2-core CPU one worker with one thread is the
+    fastest: a bf16 step of 32 takes 105 ms instead of 140 with no worker and two threads. ``spatial``: the
+    head sees the last feature map whole (:class:`CoarseNet`). ``eval_every``: held-out evaluation every so
+    many steps (logged)."""
+
+    epochs: int = 30
+    batch: int = 64
+    lr: float = 2e-3
+    steps: int | None = None
+    seed: int = 0
+    width: int = 32
+    use_landmarks: bool = True
+    flip: float = 0.5
+    precision: str = "fp32"
+    workers: int = 0
+    threads: int = 0
+    spatial: bool = False
+    eval_every: int = 0
+
+    def check(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise HeadforgeError(f"Unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}.")
+        if self.threads < 0:
+            raise HeadforgeError(f"threads must be 0 (torch's default) or more, not {self.threads}.")
+
+
+def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", config: TrainConfig | None = None, *,
+          limit=None, log=print, checkpoint=None, init=None, **settings) -> dict:
+    """Train on one or several synthetic sets (``train_dirs``) and export ONNX to ``out`` (None: no file).
+
+    ``config``: the recipe (default :class:`TrainConfig`); ``settings`` change single fields of it
+    (``train(data, steps=2, batch=4)``). ``limit``: use the first ``limit`` renders of each set (an int, or
+    one per set; None: all). ``checkpoint``: also save the torch weights there (the ONNX file has batch norm
+    folded into the convolutions and cannot be trained further). ``init``: start from such a checkpoint (its
+    width and landmark branch; the frozen ridge path is kept) instead of from scratch; with ``spatial`` a
+    pooled checkpoint's head is widened first with the same outputs (:func:`spatial_from_pooled`); a
+    spatial checkpoint stays spatial. Returns the network (``"net"``) and what the ONNX metadata records."""
+    cfg = replace(config or TrainConfig(), **settings)
+    cfg.check()
+    with torch_threads(cfg.threads):
+        torch.manual_seed(cfg.seed)
+        sets = _training_sets(train_dirs, limit)
+        data = Samples(sets, augment=True, seed=cfg.seed, log=log, flip=cfg.flip)
+        if len(data) == 0:
+            raise HeadforgeError(f"No usable renders in {', '.join(str(ds.root) for ds in sets)} (MediaPipe found "
+                                 "no face in any).")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        net, cfg = _start_network(cfg, init, data)
+        net = net.to(device, memory_format=torch.channels_last)
+        crit = MeshLoss(load_face_model()).to(device)
+        heldout = None
+        if heldout_dir:
+            ho = SynthSet(heldout_dir)
+            detect_all(ho)
+            heldout = Samples(ho, augment=False)
+            if cfg.eval_every:
+                log(f"held-out at step 0: {evaluate(net.cpu(), heldout, crit.cpu())}")
+                net, crit = net.to(device), crit.to(device)
+        t0 = time.perf_counter()
+        step, hist = _optimise(net, crit, data, cfg, device, heldout, log)
+        info = {"steps": step, "train_images": len(data),
+                "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds)} for ds in sets],
+                "batch": cfg.batch, "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 1),
+                "use_landmarks": cfg.use_landmarks, "width": cfg.width, "final": hist[-1] if hist else {},
+                "device": str(device), "flip": cfg.flip, "started_from": str(init) if init else None,
+                "precision": cfg.precision, "spatial": net.spatial}
+        net, crit = net.cpu(), crit.cpu()
+        if checkpoint:
+            save_checkpoint(checkpoint, state_dict=net.state_dict(), width=cfg.width, use_landmarks=cfg.use_landmarks,
+                            spatial=net.spatial, info=json.dumps(info))
+        if heldout is not None:
+            info["heldout"] = evaluate(net, heldout, crit)
+            log(f"held-out: {info['heldout']}")
+        if out:
+            from .onnx_export import export_onnx
+
+            export_onnx(net, out, meta=info)
+    return {"net": net, **info}
+
+
+def _training_sets(train_dirs, limit) -> list[SynthSet]:
+    """The training sets, each cut to its limit, with their MediaPipe detections cached."""
     train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
     limits = list(limit) if isinstance(limit, (list, tuple)) else [limit] * len(train_dirs)
     if len(limits) == 1 and len(train_dirs) > 1:
@@ -269,57 +303,52 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epoch
         raise HeadforgeError(f"{len(limits)} limits for {len(train_dirs)} training sets: give one, or one per set.")
     sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, limits)]
     for ds in sets:
-        prepare(ds)
-    data = Samples(sets, augment=True, seed=seed, log=log, flip=flip)
-    if len(data) == 0:
-        raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))} (MediaPipe found no face "
-                             "in any).")
-    loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, num_workers=workers,
-                                         persistent_workers=workers > 0, drop_last=len(data) > batch,
-                                         pin_memory=torch.cuda.is_available())
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    started_from = None
-    if init:
-        try:
-            ck = torch.load(init, map_location="cpu", weights_only=True)
-            width, use_landmarks = int(ck["width"]), bool(ck["use_landmarks"])
-            net = CoarseNet(use_landmarks=use_landmarks, width=width, spatial=bool(ck.get("spatial", False)))
-            net.load_state_dict(ck["state_dict"])
-        except (OSError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as e:
-            raise HeadforgeError(f"Cannot start from the checkpoint {str(init)!r} ({type(e).__name__}: "
-                                 f"{str(e)[:200]}); give a file written by --checkpoint, or train from scratch.") from None
-        started_from = str(init)
-        if spatial:
-            net = spatial_from_pooled(net)
-        if use_landmarks:
-            net.lm_linear.requires_grad_(False)
-    else:
-        net = CoarseNet(use_landmarks=use_landmarks, width=width, spatial=spatial)
-        if use_landmarks and len(data) > 10:
+        detect_all(ds)
+    return sets
+
+
+def _start_network(cfg: TrainConfig, init, data: Samples) -> tuple[CoarseNet, TrainConfig]:
+    """The network to train: from the checkpoint ``init`` (whose width and landmark branch then hold), or new
+    with its landmark path set to the ridge optimum and frozen."""
+    if not init:
+        net = CoarseNet(use_landmarks=cfg.use_landmarks, width=cfg.width, spatial=cfg.spatial)
+        if cfg.use_landmarks and len(data) > 10:
             ridge_init(net, data)
             net.lm_linear.requires_grad_(False)  # the linear optimum; the rest learns the residual
-    net = net.to(device, memory_format=torch.channels_last)
-    crit = MeshLoss(model_ict).to(device)
-    heldout = None
-    if heldout_dir:
-        ho = SynthSet(heldout_dir)
-        prepare(ho)
-        heldout = Samples(ho, augment=False)
-        if eval_every:
-            log(f"held-out at step 0: {evaluate(net.cpu(), heldout, crit.cpu())}")
-            net, crit = net.to(device), crit.to(device)
-    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4,
+        return net, cfg
+    try:
+        ck = torch.load(init, map_location="cpu", weights_only=True)
+        cfg = replace(cfg, width=int(ck["width"]), use_landmarks=bool(ck["use_landmarks"]))
+        net = CoarseNet(use_landmarks=cfg.use_landmarks, width=cfg.width, spatial=bool(ck.get("spatial", False)))
+        net.load_state_dict(ck["state_dict"])
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as e:
+        raise HeadforgeError(f"Cannot start from the checkpoint {str(init)!r} ({type(e).__name__}: "
+                             f"{str(e)[:200]}); give a file written by --checkpoint, or train from scratch.") from None
+    if cfg.spatial:
+        net = spatial_from_pooled(net)
+    if cfg.use_landmarks:
+        net.lm_linear.requires_grad_(False)
+    return net, cfg
+
+
+def _optimise(net, crit, data: Samples, cfg: TrainConfig, device, heldout, log) -> tuple[int, list[dict]]:
+    """AdamW with a one-cycle schedule for ``cfg.steps`` (or ``cfg.epochs`` passes). Returns the steps taken
+    and each step's loss parts."""
+    loader = torch.utils.data.DataLoader(data, batch_size=min(cfg.batch, len(data)), shuffle=True,
+                                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                                         drop_last=len(data) > cfg.batch, pin_memory=torch.cuda.is_available())
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4,
                             foreach=True)
-    total_steps = steps or epochs * len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.1)
+    total_steps = cfg.steps or cfg.epochs * len(loader)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1), pct_start=0.1)
     step, t0, hist = 0, time.perf_counter(), []
     net.train()
     while step < total_steps:
         for x, lm, tgt in loader:
             x, lm = x.to(device, memory_format=torch.channels_last), lm.to(device)
             tgt = {k: v.to(device) for k, v in tgt.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                pred = net(x, lm if use_landmarks else None)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                pred = net(x, lm if cfg.use_landmarks else None)
             loss, parts = crit(pred.float(), tgt)
             opt.zero_grad()
             loss.backward()
@@ -330,31 +359,11 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", epoch
             if step % 50 == 0 or step == total_steps:
                 log(f"step {step}/{total_steps} loss {float(loss.detach()):.4f} {json.dumps({k: round(v, 4) for k, v in parts.items()})} "
                     f"{time.perf_counter() - t0:.0f} s")
-            if heldout is not None and eval_every and step % eval_every == 0 and step < total_steps:
+            if heldout is not None and cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
                 log(f"held-out at step {step}: {evaluate(net, heldout, crit)}")
             if step >= total_steps:
                 break
-    info = {"steps": step, "train_images": len(data),
-            "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds)} for ds in sets],
-            "batch": batch, "lr": lr, "seconds": round(time.perf_counter() - t0, 1), "use_landmarks": use_landmarks,
-            "width": width, "final": hist[-1] if hist else {}, "device": str(device), "flip": flip,
-            "started_from": started_from, "precision": precision, "spatial": net.spatial}
-    net, crit = net.cpu(), crit.cpu()
-    if checkpoint:
-        checkpoint = Path(checkpoint)
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save({"state_dict": net.state_dict(), "width": width, "use_landmarks": use_landmarks,
-                    "spatial": net.spatial, "info": json.dumps(info)}, tmp)
-        tmp.replace(checkpoint)
-    if heldout is not None:
-        info["heldout"] = evaluate(net, heldout, crit)
-        log(f"held-out: {info['heldout']}")
-    if out:
-        from .export import export_onnx
-
-        export_onnx(net, out, meta=info)
-    return {"net": net, **info}
+    return step, hist
 
 
 @torch.no_grad()
@@ -364,7 +373,7 @@ def evaluate(net, heldout, crit) -> dict:
     vertex subset; ``bench/networks_bench.py`` measures on every face vertex)."""
     if not isinstance(heldout, Samples):
         ho = SynthSet(heldout)
-        prepare(ho)
+        detect_all(ho)
         heldout = Samples(ho, augment=False)
     data = heldout
     device = next(net.parameters()).device
@@ -417,10 +426,10 @@ def main(argv=None) -> int:
                     help="the head sees the 4x4 feature map, not its average (widens a pooled --init checkpoint)")
     args = ap.parse_args(argv)
     try:
-        train(args.train, args.heldout, args.out, args.epochs, args.batch, args.lr, not args.no_landmarks, args.steps,
-              width=args.width, limit=args.limit, eval_every=args.eval_every, checkpoint=args.checkpoint,
-              init=args.init, flip=args.flip, precision=args.precision, workers=args.workers,
-              threads=args.threads, spatial=args.spatial)
+        cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, steps=args.steps, width=args.width,
+                          use_landmarks=not args.no_landmarks, flip=args.flip, precision=args.precision,
+                          workers=args.workers, threads=args.threads, spatial=args.spatial, eval_every=args.eval_every)
+        train(args.train, args.heldout, args.out, cfg, limit=args.limit, checkpoint=args.checkpoint, init=args.init)
     except (HeadforgeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -18,17 +18,17 @@ import cv2
 import numpy as np
 import torch
 
-from ..core.detail import CROP, finenet_inputs, highpass_baseline, input_channels
+from ..core.detail import FINE_CROP, finenet_inputs, highpass_baseline, input_channels
 from ..core.errors import HeadforgeError
 from ..core.synth import MASK_FACE
-from .dataset import SynthSet, detections, prepare
+from .dataset import SynthSet, detect_all, detections
 from .finenet import FineNet
-from .train_coarse import augment_image
+from .training import augment_image
 
 
 class DetailSamples(torch.utils.data.Dataset):
     """Renders with their detail ground truth, cropped as FineNet sees them at inference (from the cached
-    MediaPipe detections, :func:`dataset.prepare`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
+    MediaPipe detections, :func:`dataset.detect_all`). ``ds[n]`` -> input ``(4, 256, 256)``, target ``(1, 256, 256)`` cm, face mask
     ``(1, 256, 256)``, the sample's labels and the 2x3 image->crop transform."""
 
     def __init__(self, ds: SynthSet):
@@ -46,8 +46,8 @@ class DetailSamples(torch.utils.data.Dataset):
         s = self.ds[i]
         depth = np.where(s["depth"] > 0, s["depth"], np.inf)
         x, M = finenet_inputs(s["image"], depth, self.points[i])
-        y = cv2.warpAffine(s["disp_image"], M, (CROP, CROP), flags=cv2.INTER_LINEAR)
-        m = cv2.warpAffine((s["mask"] == MASK_FACE).astype(np.uint8), M, (CROP, CROP), flags=cv2.INTER_NEAREST)
+        y = cv2.warpAffine(s["disp_image"], M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_LINEAR)
+        m = cv2.warpAffine((s["mask"] == MASK_FACE).astype(np.uint8), M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_NEAREST)
         return x[0], y[None].astype(np.float32), m[None].astype(np.float32), s, M
 
 
@@ -61,13 +61,13 @@ class CachedPatches(torch.utils.data.Dataset):
         base = DetailSamples(ds)
         n = len(base)
         self.patch, self.augment, self.rng = patch, augment, np.random.default_rng(seed)
-        self.crop = np.zeros((n, CROP, CROP, 3), np.uint8)
-        self.depth = np.zeros((n, 2, CROP, CROP), np.float16)
-        self.y = np.zeros((n, CROP, CROP), np.float32)
-        self.m = np.zeros((n, CROP, CROP), np.uint8)
+        self.crop = np.zeros((n, FINE_CROP, FINE_CROP, 3), np.uint8)
+        self.depth = np.zeros((n, 2, FINE_CROP, FINE_CROP), np.float16)
+        self.y = np.zeros((n, FINE_CROP, FINE_CROP), np.float32)
+        self.m = np.zeros((n, FINE_CROP, FINE_CROP), np.uint8)
         for k in range(n):
             x, y, m, s, M = base[k]
-            self.crop[k] = cv2.warpAffine(s["image"], M, (CROP, CROP), flags=cv2.INTER_AREA,
+            self.crop[k] = cv2.warpAffine(s["image"], M, (FINE_CROP, FINE_CROP), flags=cv2.INTER_AREA,
                                           borderMode=cv2.BORDER_REPLICATE)
             self.depth[k] = x[[1, 3]]  # depth and validity (input_channels' layout)
             self.y[k], self.m[k] = y[0], m[0]
@@ -90,11 +90,11 @@ class CachedPatches(torch.utils.data.Dataset):
         if self.augment and r.random() < 0.5:
             x, y, m = x[..., ::-1], y[..., ::-1], m[..., ::-1]
         P = self.patch
-        if P < CROP:
+        if P < FINE_CROP:
             ys, xs = np.nonzero(m[0])
             j = r.integers(len(ys))
-            y0 = int(np.clip(ys[j] - P // 2 + r.integers(-P // 4, P // 4 + 1), 0, CROP - P))
-            x0 = int(np.clip(xs[j] - P // 2 + r.integers(-P // 4, P // 4 + 1), 0, CROP - P))
+            y0 = int(np.clip(ys[j] - P // 2 + r.integers(-P // 4, P // 4 + 1), 0, FINE_CROP - P))
+            x0 = int(np.clip(xs[j] - P // 2 + r.integers(-P // 4, P // 4 + 1), 0, FINE_CROP - P))
             x, y, m = x[:, y0:y0 + P, x0:x0 + P], y[:, y0:y0 + P, x0:x0 + P], m[:, y0:y0 + P, x0:x0 + P]
         return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y, m))
 
@@ -116,7 +116,7 @@ def train(train_dir, heldout_dir=None, out=None, epochs=20, batch=16, lr=2e-3, s
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tr = SynthSet(train_dir, limit=limit)
-    prepare(tr)
+    detect_all(tr)
     t0 = time.perf_counter()
     data = CachedPatches(tr, patch=patch, seed=seed, log=log)
     if len(data) == 0:
@@ -153,7 +153,7 @@ def train(train_dir, heldout_dir=None, out=None, epochs=20, batch=16, lr=2e-3, s
         info["heldout"] = evaluate(net, heldout_dir, constant=data.mean_target())
         log(f"held-out: {info['heldout']}")
     if out:
-        from .export import export_onnx
+        from .onnx_export import export_onnx
 
         export_onnx(net, out, meta=info)
     return {"net": net, **info}
@@ -167,7 +167,7 @@ def detail_errors(predict, heldout_dir, constant: float = 0.0) -> dict:
     pores' pits lower the mean, which a constant already gets) and ``wrinkle_*`` with both maps low-passed
     (sigma 2 px: the renders cannot show single pores)."""
     ho = SynthSet(heldout_dir)
-    prepare(ho)
+    detect_all(ho)
     data = DetailSamples(ho)
     keys = ("rmse_mm", "zero_rmse_mm", "constant_rmse_mm", "structure_rmse_mm", "structure_flat_rmse_mm",
             "wrinkle_rmse_mm", "wrinkle_constant_rmse_mm")
@@ -184,7 +184,7 @@ def detail_errors(predict, heldout_dir, constant: float = 0.0) -> dict:
         se["structure_flat_rmse_mm"] += float(((t - t[mm].mean())[mm] ** 2).sum())
         se["wrinkle_rmse_mm"] += float(((lp(p) - lp(t))[mm] ** 2).sum())
         se["wrinkle_constant_rmse_mm"] += float(((constant - lp(t))[mm] ** 2).sum())
-        hp = cv2.warpAffine(highpass_baseline(s["image"], gain=1.0), M, (CROP, CROP))
+        hp = cv2.warpAffine(highpass_baseline(s["image"], gain=1.0), M, (FINE_CROP, FINE_CROP))
         hp_xy += float((hp[mm] * t[mm]).sum())
         hp_xx += float((hp[mm] ** 2).sum())
         n += mm.sum()

@@ -43,8 +43,8 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
                                     description="With Rig: name and merge the shape keys as ARKit's 52")
 
-    learned_guess: bpy.props.BoolProperty(
-        name="Learned Guess", default=True,
+    coarsenet: bpy.props.BoolProperty(
+        name="CoarseNet", default=True,
         description="Start the fit from CoarseNet's guess of the face shape (off: from the average face)")
     detail: bpy.props.BoolProperty(name="Detail", default=True,
                                    description="Add FineNet's fine skin detail as displacement")
@@ -57,10 +57,12 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
         from ..addon.preferences import face_model_path
         from ..core import create_avatar
 
-        return create_avatar(bpy.path.abspath(self.filepath), face_index=self.face_index,
-                             texture_size=int(self.texture_size), model_path=face_model_path(),
-                             use_regressor=None if self.learned_guess else False,
-                             detail=None if self.detail else False, progress=progress, should_stop=should_stop)
+        avatar = create_avatar(bpy.path.abspath(self.filepath), face_index=self.face_index,
+                               texture_size=int(self.texture_size), model_path=face_model_path(),
+                               coarsenet=None if self.coarsenet else False,
+                               detail=None if self.detail else False, progress=progress, should_stop=should_stop)
+        avatar.detail_normal_map()  # made here, off the main thread, for the head's normal-map switch
+        return avatar
 
     def _build(self, context, avatar):
         from ..addon.build import build_head
@@ -70,7 +72,7 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
         if self.rig:
             from ..addon.rig import add_rig
 
-            made["rig"] = add_rig(made["head"], avatar.model, context, arkit=self.arkit52)
+            made["rig"] = add_rig(made["head"], avatar.model, context, arkit=self.arkit52, avatar=avatar)
         for o in context.view_layer.objects:
             o.select_set(False)
         made["head"].select_set(True)

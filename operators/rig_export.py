@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bpy
 
+from ..addon import schema
 from ..core.errors import HeadforgeError
 
 
@@ -21,10 +22,10 @@ def _head_of(obj):
     if obj is None:
         return None
     if obj.type == "ARMATURE":
-        kids = [c for c in obj.children if c.get("headforge") and not c.get("headforge_lod_of")]
+        kids = [c for c in obj.children if c.get(schema.HEAD) and not c.get(schema.LOD_OF)]
         return kids[0] if kids else obj
-    if obj.get("headforge_lod_of"):
-        return bpy.data.objects.get(obj["headforge_lod_of"], obj)
+    if obj.get(schema.LOD_OF):
+        return bpy.data.objects.get(obj[schema.LOD_OF], obj)
     return obj
 
 
@@ -114,12 +115,12 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
         head = _head_of(context.active_object)
         try:
             check_head(head)
-            if "headforge_detail_strength" not in head:
+            if schema.DETAIL_STRENGTH not in head:
                 raise HeadforgeError(f"{head.name!r} has no fine detail to turn into a normal map.")
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        on = not head.get("headforge_detail_normal_map", False)
+        on = not head.get(schema.DETAIL_NORMAL_MAP, False)
         try:
             use_normal_map(head, on, lambda: _model(context))
         except HeadforgeError as e:  # no face model to bake with

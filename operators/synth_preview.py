@@ -60,17 +60,11 @@ class HEADFORGE_OT_synth_preview(bpy.types.Operator):
 
     def _finish(self, context):
         import cv2
-        import numpy as np
 
-        cell = 128
-        cols = min(8, len(self.paths))
-        rows = (len(self.paths) + cols - 1) // cols
-        sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
-        for j, p in enumerate(self.paths):
-            r, c = divmod(j, cols)
-            sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = cv2.resize(cv2.imread(str(p)), (cell, cell))
+        from ..core.synth import contact_grid
+
         sheet_path = self.out / "contact_sheet.png"
-        cv2.imwrite(str(sheet_path), sheet)
+        cv2.imwrite(str(sheet_path), contact_grid(self.paths))
         old = bpy.data.images.get("Headforge synth preview")
         if old is not None:
             bpy.data.images.remove(old)

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
 # keep Blender's user config out of the user's home, and MediaPipe quiet
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="headforge-blender-"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import photos  # noqa: E402
+from headforge import samples as photos  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +22,17 @@ def model():
     from headforge.core import load_face_model
 
     return load_face_model()
+
+
+@pytest.fixture(scope="session")
+def shipped_weights():
+    """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit and FineNet adds detail
+    by default. Tests that expect that take this fixture, which fails (never skips) when a file is missing."""
+    from headforge.core import detail, regress
+
+    missing = [str(p) for p in (regress.WEIGHTS, detail.WEIGHTS) if not p.exists()]
+    assert not missing, f"the shipped network weights are missing: {', '.join(missing)}"
+    return {"coarsenet": regress.WEIGHTS, "finenet": detail.WEIGHTS}
 
 
 @pytest.fixture(scope="session")

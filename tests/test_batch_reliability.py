@@ -75,17 +75,17 @@ def test_a_killed_batch_resumes_exactly_the_unfinished_photos(photos, tmp_path):
 def test_a_write_error_fails_that_photo_only(photos, tmp_path, monkeypatch, code, says):
     """A full disk or a read-only folder while one photo is written: that photo fails with a message that
     says what, where and what to do, leaves nothing half-written, and the next photo is made."""
-    import headforge.core.export as export
+    import headforge.core.writers as writers
     from headforge.batch import Options, make_heads
 
-    real = export.write_bytes
+    real = writers.write_bytes
 
     def failing(path, data, **kw):
         if "anna" in str(path):
             raise OSError(code, os.strerror(code), str(path))
         return real(path, data, **kw)
 
-    monkeypatch.setattr(export, "write_bytes", failing)
+    monkeypatch.setattr(writers, "write_bytes", failing)
     lines = []
     out = tmp_path / "out"
     make_heads([(str(photos[0]), str(out / "anna")), (str(photos[1]), str(out / "ben"))],

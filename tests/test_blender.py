@@ -6,12 +6,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import bpy
 import numpy as np
 import pytest
 
 from headforge.core.facemodel import FACE_END, SKIN_END
-
-bpy = pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -112,14 +111,12 @@ def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
     assert inter / mask.sum() > 0.9
 
 
-def test_learned_guess_and_detail_switches(created, photo_files):
-    from headforge.core import detail, regress
-
+def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     # the default head uses the shipped networks
-    assert created["headforge_initializer"] == ("coarsenet" if regress.WEIGHTS.exists() else "mean face")
-    assert any(m.type == "DISPLACE" for m in created.modifiers) == detail.WEIGHTS.exists()
+    assert created["headforge_initializer"] == "coarsenet"
+    assert any(m.type == "DISPLACE" for m in created.modifiers)
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["grace_hopper"]), texture_size="1024",
-                                      learned_guess=False, detail=False)
+                                      coarsenet=False, detail=False)
     assert r == {"FINISHED"}
     plain = bpy.context.view_layer.objects.active
     assert plain["headforge_initializer"] == "mean face"

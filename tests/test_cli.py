@@ -3,6 +3,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+from headforge import cli
+from headforge.core.errors import OutputError
 
 
 def run(*args, cwd=None):
@@ -10,7 +14,7 @@ def run(*args, cwd=None):
                           cwd=cwd, timeout=600)
 
 
-def test_create_writes_the_contract(photo_files, tmp_path):
+def test_create_writes_the_contract(photo_files, tmp_path, shipped_weights):
     out = tmp_path / "out"
     r = run("create", photo_files["astronaut"], "--out", out, "--texture-size", "1024")
     assert r.returncode == 0, r.stderr
@@ -18,11 +22,9 @@ def test_create_writes_the_contract(photo_files, tmp_path):
         assert (out / f).stat().st_size > 0, f
     fit = json.loads((out / "fit.json").read_text())
     assert fit["image"]["width"] == 512 and fit["image"]["height"] == 512
-    from headforge.core import regress
-
-    # the shipped CoarseNet starts the fit (--no-regressor: the mean face)
+    # the shipped CoarseNet starts the fit (--no-coarsenet: the mean face)
     assert fit["image"]["path"] == str(photo_files["astronaut"])
-    assert fit["initializer"] == ("coarsenet" if regress.WEIGHTS.exists() else "mean face")
+    assert fit["initializer"] == "coarsenet"
     assert len(fit["identity"]) == 100 and len(fit["expression"]) == 53
     assert np.array(fit["landmarks68"]).shape == (68, 2)
     assert np.array(fit["detected_landmarks"]).shape == (478, 2)
@@ -72,7 +74,7 @@ def test_batch_continues_past_bad_photos(photo_files, tmp_path):
     cv2.imwrite(str(tiny), cv2.resize(cv2.imread(str(photo_files["astronaut"]))[40:300, 150:370], (48, 56)))
     out = tmp_path / "batch"
     r = run("create", empty, text, noface, tiny, photo_files["grace_hopper"], "--out", out, "--no-blend",
-            "--texture-size", "1024", "--no-regressor")
+            "--texture-size", "1024", "--no-coarsenet")
     assert r.returncode == 1
     assert "1 created" in r.stdout and "4 failed" in r.stdout
     assert "empty" in r.stderr and "not an image" in r.stderr and "No face" in r.stderr
@@ -105,3 +107,28 @@ def test_doubtful_head_is_made_with_a_warning(shared_photos, tmp_path):
     assert "1 created (1 doubtful)" in r.stdout
     q = json.loads((out / "fit.json").read_text())["quality"]
     assert q["verdict"] == "doubtful" and any("turned" in why for why in q["reasons"])
+
+
+@pytest.mark.parametrize("text, lods", [("0", [0]), ("2,0", [0, 2]), ("0, 1,2,1", [0, 1, 2]), ("1,", [1])])
+def test_lod_lists(text, lods):
+    assert cli._lods(text) == lods
+
+
+@pytest.mark.parametrize("text", ["", "3", "0,x", "-1", ","])
+def test_bad_lod_lists_say_what_is_allowed(text):
+    with pytest.raises(OutputError, match="--lod takes"):
+        cli._lods(text)
+
+
+def test_export_formats():
+    assert cli._formats("") == [] and cli._formats("glb") == ["glb"] and cli._formats("GLB, fbx") == ["glb", "fbx"]
+    with pytest.raises(OutputError, match="--export takes glb and/or fbx; got obj"):
+        cli._formats("glb,obj")
+    args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--export", "fbx", "--no-blend"])
+    with pytest.raises(OutputError, match="--export needs Blender"):
+        cli._options(args)
+
+
+def test_old_flag_name_still_works():
+    args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--no-regressor"])
+    assert args.no_coarsenet and cli._options(args).no_coarsenet

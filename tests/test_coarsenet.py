@@ -1,21 +1,19 @@
-"""CoarseNet: ONNX vs torch, weights handling, one real training step on real renders."""
+"""CoarseNet: ONNX vs torch, weights handling, training on real (tiny) renders."""
 
 import warnings
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-
-from headforge.core import regress  # noqa: E402
-from headforge.core.facemodel import FACE_END  # noqa: E402
+from headforge.core import regress
+from headforge.core.facemodel import FACE_END
 
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
     from headforge.networks.coarsenet import CoarseNet
-    from headforge.networks.export import export_onnx
+    from headforge.networks.onnx_export import export_onnx
 
     torch.manual_seed(0)
     net = CoarseNet(use_landmarks=True)
@@ -32,7 +30,7 @@ def test_onnx_matches_torch(onnx_file, astronaut_rgb):
     from headforge.core.landmarks import detect_landmarks
 
     net, path = onnx_file
-    cn = regress.CoarseNet(path)
+    cn = regress.CoarseNetOnnx(path)
     assert cn.meta["network"] == "coarsenet" and cn.inputs == ["image", "landmarks"]
     lm = detect_landmarks(astronaut_rgb)
     x, l, M = regress.network_inputs(astronaut_rgb, lm.points)
@@ -49,15 +47,13 @@ def test_onnx_matches_torch(onnx_file, astronaut_rgb):
     assert np.abs(pts[[33, 263]] - regress.template()[[33, 263]]).max() < 6
 
 
-def test_shipped_guess_is_mirror_symmetric(astronaut_rgb, model):
+def test_shipped_guess_is_mirror_symmetric(astronaut_rgb, model, shipped_weights):
     """The default prediction averages the crop's guess with the mirrored crop's guess mirrored back, so the
     mirrored photo gets the mirrored head. Wrong landmark, identity or expression mirror maps would break
     this (without the average the shipped network is 1.2 mm off on this photo)."""
     from headforge.core.correspondence import aligned_distance
     from headforge.core.landmarks import detect_landmarks
 
-    if not regress.WEIGHTS.exists():
-        pytest.fail("core/weights/coarsenet.onnx is not installed")
     net = regress.load()
     lm = detect_landmarks(astronaut_rgb)
     perm = regress.landmark_mirror()
@@ -77,99 +73,135 @@ def test_missing_or_corrupt_weights_fall_back(tmp_path, avatars, model):
     from headforge.core import create_avatar
 
     with pytest.raises(regress.RegressorUnavailable, match="missing"):
-        regress.CoarseNet(tmp_path / "none.onnx")
+        regress.CoarseNetOnnx(tmp_path / "none.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(regress.RegressorUnavailable, match="cannot be loaded"):
-        regress.CoarseNet(bad)
+        regress.CoarseNetOnnx(bad)
     img = avatars["grace_hopper"].image
     with pytest.warns(RuntimeWarning, match="mean face"):
-        a = create_avatar(img, texture_size=1024, model=model, use_regressor=True, regressor_path=bad)
+        a = create_avatar(img, texture_size=1024, model=model, coarsenet=True, coarsenet_path=bad)
     assert a.initializer == "mean face" and a.nme68 < 3.0
 
 
-def test_pipeline_uses_the_regressor(onnx_file, avatars, model):
+def test_pipeline_uses_coarsenet(onnx_file, avatars, model):
     from headforge.core import create_avatar
 
     _, path = onnx_file
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, use_regressor=True,
-                          regressor_path=path)
+        a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, coarsenet=True,
+                          coarsenet_path=path)
     # an untrained network's guess, held 30x by the prior: the fit still follows the landmarks roughly
     assert a.initializer == "coarsenet" and "regress" in a.timings and a.nme68 < 5.0
 
 
-def test_one_training_step_on_real_renders(tmp_path):
+def _quiet(*a):
+    pass
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    """Four tiny real Cycles renders (``headforge synth``)."""
     import subprocess
     import sys
 
-    from headforge.networks.train_coarse import train
-
-    data = tmp_path / "renders"
+    data = tmp_path_factory.mktemp("coarse") / "renders"
     r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "4", "--out", str(data), "--size",
                         "192", "--shard-size", "4", "--samples", "2", "--seed", "21"], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    out, ck = tmp_path / "w.onnx", tmp_path / "w.pt"
-    res = train(data, None, out=out, steps=2, batch=4, log=lambda *a: None, checkpoint=ck)
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(renders, tmp_path_factory):
+    """Two training steps from scratch: the result, its ONNX file and its checkpoint."""
+    from headforge.networks.train_coarse import train
+
+    d = tmp_path_factory.mktemp("trained")
+    out, ck = d / "w.onnx", d / "w.pt"
+    return train(renders, None, out=out, steps=2, batch=4, log=_quiet, checkpoint=ck), out, ck
+
+
+def test_training_writes_onnx_and_resumes_from_its_checkpoint(renders, trained):
+    from headforge.networks.train_coarse import train
+
+    res, out, ck = trained
     assert res["steps"] == 2 and res["train_images"] >= 2
     assert np.isfinite(list(res["final"].values())).all()
-    assert regress.CoarseNet(out).meta["steps"] == 2
+    assert regress.CoarseNetOnnx(out).meta["steps"] == 2
     # training goes on from the checkpoint (lr 0: the weights are the saved ones), not from scratch
-    more = train(data, None, out=None, steps=1, batch=4, lr=0.0, log=lambda *a: None, init=ck, width=8)
+    more = train(renders, None, out=None, steps=1, batch=4, lr=0.0, log=_quiet, init=ck, width=8)
     assert more["started_from"] == str(ck) and more["width"] == res["width"]
     for a, b in zip(res["net"].parameters(), more["net"].parameters()):
         assert torch.equal(a, b)
-    # a spatial head widened from the pooled checkpoint computes the same function, then trains on
+
+
+def test_spatial_head_widened_from_a_pooled_checkpoint(renders, trained, tmp_path):
+    """A spatial head widened from the pooled network computes the same function, then trains on."""
     from headforge.networks.coarsenet import GRID, spatial_from_pooled
+    from headforge.networks.train_coarse import train
+
+    res, _, ck = trained
     pooled = res["net"].eval()
     widened = spatial_from_pooled(pooled).eval()
-    x, lm = torch.randn(2, 3, regress.CROP, regress.CROP), torch.randn(2, 956)
+    x, lm = torch.randn(2, 3, regress.COARSE_CROP, regress.COARSE_CROP), torch.randn(2, 956)
     with torch.no_grad():
         assert widened.spatial and not pooled.spatial
         assert torch.allclose(widened(x, lm), pooled(x, lm), atol=1e-5)
         lm_features = pooled.lm[-2].out_features  # the landmark MLP's, after the image features
         assert widened.head[0].in_features - lm_features == GRID * GRID * (pooled.head[0].in_features - lm_features)
-    sp = train(data, None, out=tmp_path / "s.onnx", steps=1, batch=4, log=lambda *a: None, init=ck, spatial=True,
+    sp = train(renders, None, out=tmp_path / "s.onnx", steps=1, batch=4, log=_quiet, init=ck, spatial=True,
                checkpoint=tmp_path / "s.pt")
-    assert sp["spatial"] and regress.CoarseNet(tmp_path / "s.onnx").meta["spatial"]
-    again = train(data, None, out=None, steps=1, batch=4, lr=0.0, log=lambda *a: None, init=tmp_path / "s.pt")
+    assert sp["spatial"] and regress.CoarseNetOnnx(tmp_path / "s.onnx").meta["spatial"]
+    again = train(renders, None, out=None, steps=1, batch=4, lr=0.0, log=_quiet, init=tmp_path / "s.pt")
     assert again["spatial"]
-    # bfloat16 autocast with a sample-preparing worker process and one torch thread (the 2-core recipe): a
-    # real step, finite losses, and the caller's thread count is back afterwards
+
+
+def test_bf16_with_a_sample_worker_and_one_thread(renders):
+    """The 2-core recipe: a real step with finite losses, the caller's thread count back afterwards, and
+    under autocast only the convolutions in bfloat16 (the landmark branches and the head stay float32)."""
+    from headforge.networks.train_coarse import train
+
     threads = torch.get_num_threads()
-    fast = train(data, None, out=None, steps=2, batch=4, log=lambda *a: None, precision="bf16", workers=1, width=8,
+    fast = train(renders, None, out=None, steps=2, batch=4, log=_quiet, precision="bf16", workers=1, width=8,
                  threads=1)
     assert fast["precision"] == "bf16" and np.isfinite(list(fast["final"].values())).all()
     assert torch.get_num_threads() == threads
-    from headforge.core.errors import HeadforgeError
-    with pytest.raises(HeadforgeError, match="threads"):
-        train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, threads=-1)
-    with pytest.raises(HeadforgeError, match="precision"):
-        train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, precision="fp8")
-    # under autocast only the convolutions run in bfloat16; the landmark branches and the head stay float32
     dtypes = {}
     net = fast["net"]
     for name, mod in (("conv", net.features[0][0]), ("lm", net.lm), ("lm_linear", net.lm_linear), ("head", net.head)):
         mod.register_forward_hook(lambda m, i, o, name=name: dtypes.__setitem__(name, (i[0].dtype, o.dtype)))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        net(torch.zeros(1, 3, regress.CROP, regress.CROP), torch.zeros(1, 956))
+        net(torch.zeros(1, 3, regress.COARSE_CROP, regress.COARSE_CROP), torch.zeros(1, 956))
     assert dtypes["conv"][1] == torch.bfloat16
     assert all(d == (torch.float32, torch.float32) for k, d in dtypes.items() if k != "conv"), dtypes
+
+
+def test_bad_training_arguments_are_clear_errors(renders, tmp_path):
+    from headforge.core.errors import HeadforgeError
+    from headforge.networks.train_coarse import train
+
+    with pytest.raises(HeadforgeError, match="threads"):
+        train(renders, None, out=None, steps=1, batch=4, log=_quiet, threads=-1)
+    with pytest.raises(HeadforgeError, match="precision"):
+        train(renders, None, out=None, steps=1, batch=4, log=_quiet, precision="fp8")
     (tmp_path / "bad.pt").write_bytes(b"nope")
     with pytest.raises(HeadforgeError, match="checkpoint"):
-        train(data, None, out=None, steps=1, batch=4, log=lambda *a: None, init=tmp_path / "bad.pt")
-    # the cached, jittered samples keep image and targets together: the jitter is a similarity of the crop,
-    # so the weak-perspective landmark residual of the true shape under the target pose only scales with it
-    from headforge.core.facemodel import load_face_model
+        train(renders, None, out=None, steps=1, batch=4, log=_quiet, init=tmp_path / "bad.pt")
+
+
+def test_jittered_and_mirrored_samples_keep_image_and_targets_together(renders, model):
+    """The jitter is a similarity of the crop, so the weak-perspective landmark residual of the true shape
+    under the target pose only scales with it; mirrored samples flip crop, landmarks, identity,
+    expressions, pose and the 68 targets together."""
     from headforge.networks.dataset import SynthSet
     from headforge.networks.train_coarse import MeshLoss, Samples
 
-    crit = MeshLoss(load_face_model())
-    plain, jittered = Samples(SynthSet(data), augment=False), Samples(SynthSet(data), augment=True, seed=3)
-    # mirrored too, every time: crop, landmarks, identity, expressions, pose and the 68 targets
-    mirrored = Samples(SynthSet(data), augment=True, seed=4, flip=1.0)
+    crit = MeshLoss(model)
+    plain, jittered = Samples(SynthSet(renders), augment=False), Samples(SynthSet(renders), augment=True, seed=3)
+    mirrored = Samples(SynthSet(renders), augment=True, seed=4, flip=1.0)
     assert sorted(mirrored.lm68_mirror) == list(range(68)) and mirrored.lm68_mirror[0] == 16
 
     def residual(t):
@@ -180,7 +212,7 @@ def test_one_training_step_on_real_renders(tmp_path):
 
     for n in range(len(plain)):
         x, lm, t = plain[n]
-        assert x.shape == (3, regress.CROP, regress.CROP) and lm.shape == (956,)
+        assert x.shape == (3, regress.COARSE_CROP, regress.COARSE_CROP) and lm.shape == (956,)
         base = residual(t)
         ratios = [residual(jittered[n][2]) / base for _ in range(10)]
         assert 0.8 < min(ratios) and max(ratios) < 1.25, (base, ratios)

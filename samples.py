@@ -1,5 +1,6 @@
-"""The real public-domain test photos: scikit-image's astronaut (Eileen Collins, NASA) and matplotlib's
-grace_hopper.jpg. Both ship inside their packages; nothing is downloaded."""
+"""The public-domain sample photos of ``make demo``, the tests and the benchmarks: scikit-image's astronaut
+(Eileen Collins, NASA) and matplotlib's grace_hopper.jpg. Both ship inside those packages (installed by
+``make install``, not needed by the product); nothing is downloaded."""
 
 from __future__ import annotations
 

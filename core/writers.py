@@ -99,12 +99,11 @@ def write_core_outputs(avatar, out_dir: str | Path, overwrite: bool = False) -> 
         paths["mesh.mtl"] = write_text(out / "mesh.mtl", mtl_text(avatar.model))
         paths["mesh.obj"] = write_text(out / "mesh.obj", obj_text(avatar.model, avatar.vertices))
         if avatar.detail is not None:
-            from .detail import encode_uint16, normal_map
+            from .detail import encode_uint16
 
             ok, buf = cv2.imencode(".png", encode_uint16(avatar.detail.uv)[0])
             paths["displacement.png"] = write_bytes(out / "displacement.png", buf.tobytes())
-            paths["normal.png"] = write_bytes(out / "normal.png", png_bytes(normal_map(avatar.model, avatar.vertices,
-                                                                                        avatar.detail.uv)))
+            paths["normal.png"] = write_bytes(out / "normal.png", png_bytes(avatar.detail_normal_map()))
         paths["fit.json"] = write_json(out / "fit.json", avatar.fit_report())
     except PermissionError as e:
         raise OutputError(f"Cannot write into {str(out)!r}: {e.strerror}. Choose a folder you can write to.") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..core.fileio import atomic_path
-from ..core.regress import CROP
+from ..core.regress import COARSE_CROP
 
 
 def export_onnx(net, path, meta: dict | None = None) -> Path:
@@ -19,14 +19,14 @@ def export_onnx(net, path, meta: dict | None = None) -> Path:
     (B, 1, 256, 256) cm."""
     import onnx
 
-    from ..core.detail import CROP as FINE_CROP
+    from ..core.detail import FINE_CROP
     from .finenet import FineNet
 
     net = net.eval()
     if isinstance(net, FineNet):
         kind, args, names, outs = "finenet", (torch.zeros(1, 4, FINE_CROP, FINE_CROP),), ["input"], ["displacement"]
     else:
-        x = torch.zeros(1, 3, CROP, CROP)
+        x = torch.zeros(1, 3, COARSE_CROP, COARSE_CROP)
         kind, outs = "coarsenet", ["params"]
         args = (x, torch.zeros(1, 956)) if net.use_landmarks else (x,)
         names = ["image", "landmarks"] if net.use_landmarks else ["image"]

@@ -23,11 +23,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..core import config, synth as S
-from ..core.errors import HeadforgeError
-from ..core.farm import Progress, dask_client
-from ..core.synth import SHARD_DIR, partial_path, shard_ok, shard_path
-from ..core.fileio import write_json
+from .core import config, synth as S
+from .core.errors import HeadforgeError
+from .core.farm import Progress, dask_client
+from .core.synth import SHARD_DIR, partial_path, shard_ok, shard_path
+from .core.fileio import write_bytes, write_json
 
 MANIFEST = "manifest.json"
 #: settings that must match to resume into an existing folder
@@ -45,7 +45,7 @@ def _versions() -> dict:
     return {"headforge": config.version(), "numpy": numpy.__version__, "python": sys.version.split()[0]}
 
 
-def prepare(cfg: S.SynthConfig, out: Path) -> dict:
+def open_set(cfg: S.SynthConfig, out: Path) -> dict:
     """Check arguments and the output folder; create or validate the manifest. Returns the manifest."""
     if cfg.count < 1:
         raise SynthError(f"--count must be at least 1 (got {cfg.count}).")
@@ -151,7 +151,7 @@ def synthesize(cfg: S.SynthConfig, out, workers: int | None = None, scheduler: s
     workers = 1 if workers is None else workers
     if workers < 1:
         raise SynthError(f"--workers must be at least 1 (got {workers}).")
-    manifest = prepare(cfg, out)
+    manifest = open_set(cfg, out)
     want = cfg.n_shards                                   # shards holding the first cfg.count renders
     cfg = S.SynthConfig.from_dict(manifest["config"])     # the set's own settings (its count may be larger)
     todo = [k for k in pending_shards(cfg, out) if k < want]
@@ -199,28 +199,12 @@ def _write_manifest(out: Path, manifest: dict, cfg: S.SynthConfig) -> None:
 def contact_sheet(out, n: int = 64, cols: int = 8, cell: int = 128) -> Path:
     """A PNG grid of the first ``n`` rendered images (``out/contact_sheet.png``)."""
     import cv2
-    import numpy as np
-
-    from ..core.fileio import write_bytes
 
     out = Path(out)
     cfg = S.SynthConfig.from_dict(json.loads((out / MANIFEST).read_text())["config"])
-    ims = []
-    for k in range(cfg.n_shards):
-        for i in cfg.shard_indices(k):
-            p = shard_path(out, k) / f"{i:08d}.{cfg.image_format}"
-            if p.exists():
-                ims.append(cv2.resize(cv2.imread(str(p)), (cell, cell), interpolation=cv2.INTER_AREA))
-            if len(ims) >= n:
-                break
-        if len(ims) >= n:
-            break
-    if not ims:
+    paths = [p for k in range(cfg.n_shards) for i in cfg.shard_indices(k)
+             if (p := shard_path(out, k) / f"{i:08d}.{cfg.image_format}").exists()][:n]
+    if not paths:
         raise SynthError(f"No rendered images in {str(out)!r} yet.")
-    rows = (len(ims) + cols - 1) // cols
-    sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
-    for j, im in enumerate(ims):
-        r, c = divmod(j, cols)
-        sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = im
-    ok, buf = cv2.imencode(".png", sheet)
+    ok, buf = cv2.imencode(".png", S.contact_grid(paths, cols, cell))
     return write_bytes(out / "contact_sheet.png", buf.tobytes())

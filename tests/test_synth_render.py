@@ -1,0 +1,172 @@
+"""Synthetic training set in Blender: labels against real (tiny) Cycles renders, the CLI on Dask."""
+
+import json
+import subprocess
+import sys
+
+import bpy
+import numpy as np
+
+from headforge.core import synth as S
+
+
+def test_labels_agree_with_cycles(model, tmp_path):
+    """Tiny real renders with a transparent film: the label mask matches Cycles' alpha, visible
+    landmarks land on the rendered head, and the depth map agrees with the mesh."""
+    import cv2
+
+    from headforge.addon.synth_scene import SynthScene
+    from headforge.core.correspondence import load_correspondence
+
+    corr = load_correspondence(model)
+    cfg = S.SynthConfig(count=3, size=48, samples=2)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = SynthScene(model, cfg)
+    scene.scene.render.film_transparent = True
+    scene.scene.render.image_settings.color_mode = "RGBA"
+    # samples whose background is the HDRI (a backdrop plane would be opaque in the alpha)
+    picked = [i for i in range(40) if S.sample_params(cfg, i, model)["background"]["kind"] == "hdri"][:3]
+    assert len(picked) == 3
+    for i in picked:
+        p = S.sample_params(cfg, i, model)
+        verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
+        path = tmp_path / f"{i}.png"
+        scene.render(p, verts, cam, path)
+        rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        alpha = rgba[:, :, 3] > 127
+        mask = lab["mask"] > 0
+        iou = (alpha & mask).sum() / (alpha | mask).sum()
+        assert iou > 0.85, iou
+        vis = lab["lm68_visible"]
+        px = np.clip(np.round(lab["lm68"][vis]).astype(int), 0, cfg.size - 1)
+        assert alpha[px[:, 1], px[:, 0]].mean() > 0.95
+        z = cam.to_camera(verts[S.LANDMARKS_68])[:, 2]
+        d = lab["depth"][px[:, 1], px[:, 0]]
+        assert np.median(np.abs(d - z[vis])) < 0.5  # cm
+    bpy.data.scenes.remove(scene.scene)
+
+
+def _synth(out, *extra, timeout=600, env=None):
+    return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_shards_leave_no_temporary_blender_folders(tmp_path):
+    """Each shard's process gets its own Blender user folder, removed when the shard ends."""
+    import os
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "BLENDER_USER_RESOURCES"}
+    env["TMPDIR"] = str(tmp)
+    r = _synth(tmp_path / "s", "--count", 2, "--size", 32, "--shard-size", 1, "--samples", 2, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not list(tmp.glob("headforge-blender-*"))
+
+
+def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
+    from headforge.networks.dataset import SynthSet
+
+    args = ("--count", 4, "--size", 32, "--shard-size", 2, "--samples", 2, "--seed", 3)
+    a = tmp_path / "a"
+    r = _synth(a, *args, "--workers", 2)  # a LocalCluster with 2 workers renders the 2 shards
+    assert r.returncode == 0, r.stderr[-3000:]
+    man = json.loads((a / "manifest.json").read_text())
+    assert man["shards"] == {"0": "done", "1": "done"} and man["images_done"] == 4
+    ds = SynthSet(a)
+    assert len(ds) == 4 and ds[3]["image"].shape == (32, 32, 3) and ds[3]["lm68"].shape == (68, 2)
+    # the first samples of a bigger set, in whole shards
+    assert len(SynthSet(a, limit=2)) == 2 and len(SynthSet(a, limit=3)) == 4
+    np.testing.assert_array_equal(SynthSet(a, limit=2)[1]["image"], ds[1]["image"])
+
+    # same seed, same set
+    b = tmp_path / "b"
+    assert _synth(b, *args).returncode == 0
+    for k in (0, 1):
+        za = np.load(a / "shards" / f"shard_{k:05d}" / "labels.npz")
+        zb = np.load(b / "shards" / f"shard_{k:05d}" / "labels.npz")
+        for key in za.files:
+            np.testing.assert_array_equal(za[key], zb[key])
+    ia, ib = SynthSet(a)[0]["image"].astype(int), SynthSet(b)[0]["image"].astype(int)
+    assert np.abs(ia - ib).max() <= 3
+
+    # resume: delete one shard and break another's labels; only those are rendered again
+    import shutil
+
+    keep = a / "shards" / "shard_00000" / "meta.json"
+    t_keep = keep.stat().st_mtime_ns
+    shutil.rmtree(a / "shards" / "shard_00001")
+    r = _synth(a, *args)
+    assert r.returncode == 0 and "1 shards rendered, 1 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert keep.stat().st_mtime_ns == t_keep
+    (a / "shards" / "shard_00000" / "labels.npz").write_bytes(b"broken")
+    r = _synth(a, *args)
+    assert "1 shards rendered, 1 already done" in r.stdout
+    assert len(SynthSet(a)) == 4
+    labels = a / "shards" / "shard_00001" / "labels.npz"   # cut short: a real zip without its end
+    labels.write_bytes(labels.read_bytes()[: labels.stat().st_size // 2])
+    r = _synth(a, *args)
+    assert "1 shards rendered, 1 already done" in r.stdout and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+    # another count: a bigger one extends the set, a smaller one asks for its first renders only
+    grow = list(args)
+    grow[1] = 6
+    r = _synth(a, *grow)
+    assert r.returncode == 0 and "1 shards rendered, 2 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert len(SynthSet(a)) == 6 and json.loads((a / "manifest.json").read_text())["config"]["count"] == 6
+    np.testing.assert_array_equal(SynthSet(a)[1]["image"], ds[1]["image"])
+    shutil.rmtree(a / "shards" / "shard_00002")
+    small = list(args)
+    small[1] = 3
+    r = _synth(a, *small)
+    assert r.returncode == 0 and "0 shards rendered, 2 already done" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert json.loads((a / "manifest.json").read_text())["config"]["count"] == 6
+
+
+def test_details_labels(tmp_path):
+    from headforge.networks.dataset import SynthSet
+
+    out = tmp_path / "d"
+    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = SynthSet(out)[1]
+    assert s["detail_uv"].shape == (1024, 1024) and s["detail_uv"].min() < -0.005
+    face = s["mask"] == S.MASK_FACE
+    assert (s["disp_image"][face] < 0).mean() > 0.3 and not s["disp_image"][s["mask"] == 0].any()
+
+
+def test_bad_arguments(tmp_path):
+    r = _synth(tmp_path / "x", "--count", 0)
+    assert r.returncode == 1 and "at least 1" in r.stderr
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = _synth(f, "--count", 2)
+    assert r.returncode == 1 and "is a file" in r.stderr
+    r = _synth(tmp_path / "y", "--count", 2, "--scheduler", "tcp://127.0.0.1:9")  # bounded by _synth's timeout
+    assert r.returncode == 1 and "Cannot reach the Dask scheduler" in r.stderr and "Traceback" not in r.stderr
+    r = _synth(tmp_path / "y", "--count", 3, "--scheduler", "tcp://127.0.0.1:9")
+    assert r.returncode == 1 and "partial shard" in r.stderr
+    r = _synth(tmp_path / "y", "--count", 2, "--size", 64, "--scheduler", "tcp://127.0.0.1:9")
+    assert r.returncode == 1 and "other settings (size differ)" in r.stderr
+    # arguments are checked before anything is written
+    for bad, says in ((("--seed", -1), "--seed"), (("--samples", 0), "--samples"), (("--workers", 0), "--workers")):
+        r = _synth(tmp_path / "z", "--count", 2, *bad)
+        assert r.returncode == 1 and says in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "z").exists()
+    (tmp_path / "y" / "manifest.json").write_text("null")
+    r = _synth(tmp_path / "y", "--count", 2)
+    assert r.returncode == 1 and "damaged" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_preview_operator(tmp_path):
+    import headforge
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    headforge.register()
+    try:
+        n_scenes = len(bpy.data.scenes)
+        assert bpy.ops.headforge.synth_preview(count=2, size=32, directory=str(tmp_path)) == {"FINISHED"}
+        assert (tmp_path / "00000001.png").exists() and (tmp_path / "contact_sheet.png").exists()
+        assert "Headforge synth preview" in bpy.data.images and len(bpy.data.scenes) == n_scenes
+    finally:
+        headforge.unregister()
