@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
+    y.add_argument("--version", type=int, choices=(1, 2), default=2,
+                   help="2: people with scalp hair (default); 1: the bald mannequins of the first sets")
     y.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     y.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
     return p
@@ -261,7 +263,8 @@ def cmd_synth(args) -> int:
     from .core.synth import SynthConfig
 
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,
-                      shard_size=args.shard_size, samples=args.samples, image_format=args.format)
+                      shard_size=args.shard_size, samples=args.samples, image_format=args.format,
+                      version=args.version)
     try:
         summary = synthesize(cfg, args.out, workers=args.workers, scheduler=args.scheduler, model_path=args.model,
                              dashboard=args.dashboard)

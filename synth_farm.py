@@ -32,7 +32,7 @@ from .core.fileio import write_bytes, write_json
 MANIFEST = "manifest.json"
 #: settings that must match to resume into an existing folder
 IDENTITY_KEYS = ("count", "size", "seed", "details", "shard_size", "samples", "truncation", "image_format",
-                 "detail_size")
+                 "detail_size", "version")
 
 
 class SynthError(HeadforgeError):
@@ -57,6 +57,8 @@ def open_set(cfg: S.SynthConfig, out: Path) -> dict:
         raise SynthError(f"The image format must be png or jpg (got {cfg.image_format!r}).")
     if cfg.samples < 1 or cfg.samples > 4096:
         raise SynthError(f"--samples must be between 1 and 4096 Cycles samples per pixel (got {cfg.samples}).")
+    if cfg.version not in S.VERSIONS:
+        raise SynthError(f"--version must be one of {', '.join(map(str, S.VERSIONS))} (got {cfg.version}).")
     if not 0 <= cfg.seed < 2 ** 63:
         raise SynthError(f"--seed must be a whole number from 0 (got {cfg.seed}).")
     out = Path(out)
@@ -79,6 +81,7 @@ def open_set(cfg: S.SynthConfig, out: Path) -> dict:
         except (OSError, ValueError, KeyError, TypeError):
             raise SynthError(f"{str(mpath)!r} is damaged. Move the folder away or delete the manifest to start "
                              "over.") from None
+        old = S.SynthConfig.from_dict(old).to_dict()  # a set from before versions existed is version 1
         diff = [k for k in IDENTITY_KEYS if old.get(k) != cfg.to_dict().get(k)]
         if diff == ["count"]:  # renders are a function of seed and index: a set grows, or serves its first N
             if cfg.count > old["count"]:

@@ -68,6 +68,18 @@ def loop_triangles(me) -> np.ndarray:
     return tri.reshape(-1, 3)
 
 
+def hair_curves(name: str, strands_cm: np.ndarray, radius_cm: np.ndarray) -> "bpy.types.Curves":
+    """New hair curves data: ``strands_cm`` ``(N, K, 3)`` model cm as N curves of K points, each with the
+    radii ``radius_cm`` ``(K,)`` from root to tip."""
+    n, k = strands_cm.shape[:2]
+    curves = bpy.data.hair_curves.new(name)
+    curves.add_curves([k] * n)
+    curves.position_data.foreach_set("vector", to_blender(strands_cm.reshape(-1, 3)).astype(np.float32).ravel())
+    radius = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", np.tile(np.asarray(radius_cm, np.float32) * 0.01, n))
+    return curves
+
+
 # -------------------------------------------------------------------------------------------------
 # images and colour
 

@@ -34,7 +34,8 @@ import numpy as np
 from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel
-from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_EYES, MASK_FACE, MASK_HEAD,  # noqa: F401 (re-exported)
+from .hair import sample_hair
+from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_EYES, MASK_FACE, MASK_HAIR, MASK_HEAD,  # noqa: F401 (re-exported)
                      MASK_MOUTH, rasterize)
 
 N_HDRIS = 8
@@ -83,13 +84,16 @@ class SynthConfig:
     truncation: float = 2.5     #: identity prior truncation, in standard deviations
     image_format: str = "png"   #: png or jpg
     detail_size: int = 1024     #: UV displacement map size with --details
+    #: 1: bald mannequins; 2: with scalp hair (core.hair) and hair in the labels. Sets written before versions
+    #: existed read as 1.
+    version: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SynthConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return cls(**{"version": 1, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
 
     @property
     def n_shards(self) -> int:
@@ -99,7 +103,12 @@ class SynthConfig:
         return range(k * self.shard_size, min(self.count, (k + 1) * self.shard_size))
 
 
-def _rng(cfg: SynthConfig, index: int, stream: int = 0) -> np.random.Generator:
+#: independent random streams of one sample: what v1 drew stays the same in v2
+BASE_STREAM, HAIR_STREAM = 0, 1
+VERSIONS = (1, 2)
+
+
+def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, index, stream])
 
 
@@ -166,10 +175,11 @@ def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         details = {"seed": int(r.integers(0, 2 ** 31 - 1)), "pores": r.uniform(0.005, 0.02),
                    "forehead": r.uniform(0.0, 0.08), "crows_feet": r.uniform(0.0, 0.06),
                    "nasolabial": r.uniform(0.0, 0.12), "age": r.uniform(0, 1)}
+    hair = sample_hair(_rng(cfg, index, HAIR_STREAM), melanin) if cfg.version >= 2 else None
     return {"index": index, "identity": identity.astype(np.float32), "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
-            "background": background, "details": details}
+            "background": background, "details": details, "hair": hair}
 
 
 def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:
@@ -227,6 +237,21 @@ def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, detai
     if details_uv is not None:
         lab["disp_image"] = sample_uv_map(details_uv, r["uv"])
     return verts, cam, lab
+
+
+def with_hair(lab: dict, hair: np.ndarray) -> dict:
+    """The labels of a render whose hair covers the pixels ``hair`` (``(H, W)`` bool: the renderer's own
+    coverage of the hair in front of the head): those pixels become ``MASK_HAIR`` in the mask, and the
+    landmarks under them are not visible. Depth and normals stay the head's."""
+    lab = dict(lab)
+    lab["mask"] = np.where(hair, MASK_HAIR, lab["mask"]).astype(lab["mask"].dtype)
+    H, W = hair.shape
+    for points, visible in (("lm68", "lm68_visible"), ("mp478", "mp478_visible")):
+        xy = np.asarray(lab[points])
+        xi = np.clip(np.floor(xy[:, 0]).astype(int), 0, W - 1)
+        yi = np.clip(np.floor(xy[:, 1]).astype(int), 0, H - 1)
+        lab[visible] = lab[visible] & ~hair[yi, xi]
+    return lab
 
 
 def sample_uv_map(uv_map: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import bpy
 import numpy as np
 import pytest
 
-from headforge.core.facemodel import FACE_END, SKIN_END
+from headforge.core.facemodel import FACE_END, N_VERTICES, SKIN_END
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,7 +44,7 @@ def _co(obj):
 def test_head_object(created):
     head = created
     assert head.name == "astronaut.001" and len(bpy.data.objects["astronaut"].data.vertices) == 0
-    assert len(head.data.vertices) == 26719 and len(head.data.polygons) == 26384
+    assert len(head.data.vertices) == N_VERTICES and len(head.data.polygons) == 26384
     co = _co(head)
     size = co[:SKIN_END].max(0) - co[:SKIN_END].min(0)
     assert 0.15 < size[0] < 0.32 and 0.18 < size[2] < 0.40  # metres (ears included), Z up
@@ -181,5 +181,5 @@ def test_installs_and_runs_as_an_extension(tmp_path, photo_files):
     r = subprocess.run([sys.executable, str(script), str(z), str(photo_files["astronaut"])], capture_output=True,
                        text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "HEAD astronaut 26719 True" in r.stdout
+    assert f"HEAD astronaut {N_VERTICES} True" in r.stdout
     assert "Unable to pack" not in r.stdout + r.stderr

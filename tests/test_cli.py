@@ -7,6 +7,7 @@ import pytest
 
 from headforge import cli
 from headforge.core.errors import OutputError
+from headforge.core.facemodel import N_VERTICES
 
 
 def run(*args, cwd=None):
@@ -36,7 +37,7 @@ def test_create_writes_the_contract(photo_files, tmp_path, shipped_weights):
 
     v = np.array([ln.split()[1:4] for ln in (out / "mesh.obj").read_text().splitlines() if ln.startswith("v ")],
                  float)
-    assert v.shape == (26719, 3)
+    assert v.shape == (N_VERTICES, 3)
     cam = Camera.from_dict(fit["camera"])
     proj = cam.project(v[LANDMARKS_68[17:]])
     np.testing.assert_allclose(proj, np.array(fit["landmarks68"])[17:], atol=0.05)

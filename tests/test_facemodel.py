@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from headforge.core import FaceModelError, facemodel
+from headforge.core.facemodel import N_VERTICES
 from headforge.core.config import FACE_MODEL_ENV, face_model_path
 
 
@@ -14,10 +15,10 @@ def _obj_vertices(path_in_tar: str) -> np.ndarray:
 
 
 def test_topology_and_facts(model):
-    assert model.n_vertices == 26719
+    assert model.n_vertices == N_VERTICES
     assert len(model.poly_start) == 26384
-    assert model.identity_basis.shape == (100, 26719, 3)
-    assert model.expression_basis.shape == (53, 26719, 3)
+    assert model.identity_basis.shape == (100, N_VERTICES, 3)
+    assert model.expression_basis.shape == (53, N_VERTICES, 3)
     assert "jawOpen" in model.expression_names and "browInnerUp_L" in model.expression_names
     # outer eye corners 8.9 cm apart (cm units)
     eye = np.linalg.norm(model.neutral[model.landmarks68[36]] - model.neutral[model.landmarks68[45]])

@@ -10,7 +10,7 @@ import pytest
 
 from headforge.core import rig as core_rig
 from headforge.core.errors import HeadforgeError
-from headforge.core.facemodel import LANDMARKS_68, REGIONS, SKIN_END
+from headforge.core.facemodel import LANDMARKS_68, N_VERTICES, REGIONS, SKIN_END
 
 LOWER_LIP = LANDMARKS_68[57]
 
@@ -115,7 +115,7 @@ def test_lods(rigged, model):
     objs = lod_objects(head, (0, 1, 2))
     n = [len(o.data.vertices) for o in objs]
     print(f"LOD vertex counts {n}")
-    assert n[0] == 26719 and abs(n[1] - 10000) <= 1000 and abs(n[2] - 3000) <= 300
+    assert n[0] == N_VERTICES and abs(n[1] - 10000) <= 1000 and abs(n[2] - 3000) <= 300
     for o in objs[1:]:
         assert len(o.data.shape_keys.key_blocks) == 54
         assert {"UVMap"} <= set(o.data.uv_layers.keys())

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from headforge.core import synth as S
+from headforge.core import hair as H, synth as S
+from headforge.core.facemodel import LANDMARKS_68
 
 
 def test_parameters_are_deterministic_and_cover_the_space(model):
@@ -27,3 +28,57 @@ def test_parameters_are_deterministic_and_cover_the_space(model):
     assert focal.min() < 30 and focal.max() > 80
     assert all(np.abs(p["identity"]).max() <= cfg.truncation for p in ps)
     assert any(p["mixed_identity"] for p in ps)
+
+
+def test_version_2_adds_hair_and_keeps_everything_else(model):
+    """Hair is drawn from its own random stream: a v2 sample is its v1 sample plus hair."""
+    v1, v2 = S.SynthConfig(count=200, seed=7, version=1), S.SynthConfig(count=200, seed=7)
+    assert v2.version == 2 and S.SynthConfig.from_dict({"count": 5}).version == 1  # sets from before versions
+    for i in range(5):
+        a, b = S.sample_params(v1, i, model), S.sample_params(v2, i, model)
+        assert a["hair"] is None and b["hair"] is not None
+        np.testing.assert_array_equal(a["identity"], b["identity"])
+        assert a["appearance"] == b["appearance"] and a["lights"] == b["lights"] and a["yaw"] == b["yaw"]
+    hairs = [S.sample_params(v2, i, model)["hair"] for i in range(200)]
+    styles = {h["style"] for h in hairs}
+    assert styles == set(H.STYLES)
+    assert 0.2 < np.mean([h["fringe"] for h in hairs]) < 0.45
+    assert min(h["melanin"] for h in hairs) < 0.2 and max(h["melanin"] for h in hairs) > 0.8
+    assert any(h["grey"] > 0 for h in hairs) and any(h["tint_srgb"] != [1.0, 1.0, 1.0] for h in hairs)
+
+
+def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
+    v = model.neutral
+    hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 25.0, "fringe": False}
+    pts = H.hair_strands(model, v, hair)
+    assert pts.shape == (H.STRANDS["long"], H.POINTS_PER_STRAND, 3)
+    np.testing.assert_array_equal(pts, H.hair_strands(model, v, hair))  # deterministic
+    tris = H.scalp_triangles(model, v)
+    assert len(tris) > 500
+    # roots above the hairline: over the forehead well above the brows, at the temples above them
+    roots = pts[:, 0]
+    brow_y = v[LANDMARKS_68[17:27], 1].max()
+    forehead, temples = (roots[:, 2] > 5) & (np.abs(roots[:, 0]) < 4), (roots[:, 2] > 4) & (np.abs(roots[:, 0]) >= 4)
+    assert forehead.sum() > 100 and (roots[forehead, 1] > brow_y + 3).all()
+    assert temples.sum() > 100 and (roots[temples, 1] > brow_y + 1).all()
+    # every point outside the skull (no strand through the head), lengths as asked
+    centre, radii = H.skull_ellipsoid(v, np.unique(model.triangles[tris]))
+    assert (np.linalg.norm((pts[:, 1:] - centre) / radii, axis=2) >= 1 - 1e-9).all()
+    length = np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(1)
+    assert 18 < np.median(length) < 32
+    # without a fringe, no strand hangs in front of the eyes
+    eyes = v[LANDMARKS_68[[36, 45]]]
+    over_eyes = (np.abs(pts[..., 0]) < eyes[1, 0]) & (np.abs(pts[..., 1] - eyes[0, 1]) < 1.5) & (pts[..., 2] > eyes[0, 2] - 2)
+    assert over_eyes.sum() < 0.002 * over_eyes.size
+    assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
+
+
+def test_hair_in_the_labels():
+    lab = {"mask": np.full((4, 4), S.MASK_FACE, np.uint8), "lm68": np.array([[0.5, 0.5], [3.2, 3.9]]),
+           "lm68_visible": np.array([True, True]), "mp478": np.array([[1.5, 0.2]]),
+           "mp478_visible": np.array([True])}
+    hair = np.zeros((4, 4), bool)
+    hair[0, :2] = True
+    out = S.with_hair(lab, hair)
+    assert (out["mask"] == S.MASK_HAIR).sum() == 2 and (lab["mask"] == S.MASK_FACE).all()  # a copy
+    assert out["lm68_visible"].tolist() == [False, True] and out["mp478_visible"].tolist() == [False]

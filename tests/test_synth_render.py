@@ -6,32 +6,44 @@ import sys
 
 import bpy
 import numpy as np
+import pytest
 
 from headforge.core import synth as S
 
 
-def test_labels_agree_with_cycles(model, tmp_path):
-    """Tiny real renders with a transparent film: the label mask matches Cycles' alpha, visible
-    landmarks land on the rendered head, and the depth map agrees with the mesh."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_labels_agree_with_cycles(model, tmp_path, version):
+    """Tiny real renders with a transparent film: the label mask (with the hair of set version 2) matches
+    Cycles' alpha, visible landmarks land on the rendered head or hair, and the depth map agrees with the
+    mesh."""
     import cv2
 
     from headforge.addon.synth_scene import SynthScene
     from headforge.core.correspondence import load_correspondence
 
     corr = load_correspondence(model)
-    cfg = S.SynthConfig(count=3, size=48, samples=2)
+    cfg = S.SynthConfig(count=3, size=64, samples=2, version=version)
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = SynthScene(model, cfg)
     scene.scene.render.film_transparent = True
     scene.scene.render.image_settings.color_mode = "RGBA"
-    # samples whose background is the HDRI (a backdrop plane would be opaque in the alpha)
-    picked = [i for i in range(40) if S.sample_params(cfg, i, model)["background"]["kind"] == "hdri"][:3]
+
+    def wanted(p):  # the HDRI as background (a backdrop plane would be opaque in the alpha); v2: with hair
+        return p["background"]["kind"] == "hdri" and (version == 1 or p["hair"]["style"] not in ("bald", "shaved"))
+
+    picked = [i for i in range(60) if wanted(S.sample_params(cfg, i, model))][:3]
     assert len(picked) == 3
     for i in picked:
         p = S.sample_params(cfg, i, model)
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
         path = tmp_path / f"{i}.png"
         scene.render(p, verts, cam, path)
+        if version == 2:
+            assert scene.hair_mask is not None and scene.hair_mask.sum() > 20
+            lab = S.with_hair(lab, scene.hair_mask)
+            assert (lab["mask"] == S.MASK_HAIR).sum() == scene.hair_mask.sum()
+        else:
+            assert scene.hair_mask is None
         rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         alpha = rgba[:, :, 3] > 127
         mask = lab["mask"] > 0

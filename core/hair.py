@@ -1,0 +1,156 @@
+"""Scalp hair for synthetic people (training set v2): random styles and strand geometry. Pure numpy.
+
+:func:`sample_hair` draws a style (bald, shaved, short, medium, long; fringe, parting, receding hairline,
+curl) and a colour (melanin, redness, grey, dye) from a random generator; :func:`hair_strands` grows the
+strands on a head: roots spread by area over the scalp (the skin above a hairline that runs from the
+forehead over the ears to the nape), each strand combed away from the parting along the skull and hanging
+below its widest line. The skull is an ellipsoid fitted to the head's own scalp vertices, and every strand
+point stays outside it (plus a layer that thickens towards the tips), so hair lies on the head rather than
+through it. Units: model cm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .facemodel import SKIN_END, FaceModel
+
+#: the styles, their probabilities and strand lengths (cm)
+STYLES = ("bald", "shaved", "short", "medium", "long")
+STYLE_P = (0.08, 0.10, 0.34, 0.28, 0.20)
+LENGTH_CM = {"bald": (0.0, 0.0), "shaved": (0.3, 0.8), "short": (2.0, 6.0), "medium": (8.0, 16.0),
+             "long": (18.0, 32.0)}
+#: strands per style (the render budget: about 1 s of Cycles time at 256 px for the longest)
+STRANDS = {"bald": 0, "shaved": 8000, "short": 8000, "medium": 8000, "long": 8000}
+POINTS_PER_STRAND = 8
+#: strand radius at the root and the tip, cm (strands stand for a few hairs each)
+ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
+#: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
+#: forehead, the temples and the nape
+HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
+
+
+def sample_hair(r: np.random.Generator, skin_melanin: float) -> dict:
+    """One person's hair: plain numbers. Darker skin makes dark hair likelier; grey and dyed hair appear
+    in some."""
+    style = STYLES[int(r.choice(len(STYLES), p=STYLE_P))]
+    lo, hi = LENGTH_CM[style]
+    hair_melanin = float(np.clip(r.beta(2.0, 1.2) * 0.8 + 0.3 * skin_melanin + r.normal(0, 0.05), 0.02, 1.0))
+    grey = float(r.uniform(0.3, 1.0)) if r.random() < 0.12 else 0.0
+    dyed = r.random() < 0.06
+    return {
+        "style": style,
+        "length_cm": float(r.uniform(lo, hi)),
+        "fringe": bool(style in ("short", "medium", "long") and r.random() < 0.35),
+        "parting_cm": float(r.choice([0.0, r.uniform(-4.0, 4.0)])),
+        "recession_cm": float(r.uniform(0.0, 3.0) if r.random() < 0.3 else r.uniform(0.0, 0.8)),
+        "curl_cm": float(r.uniform(0.2, 1.2) if r.random() < 0.2 else 0.0),
+        "melanin": hair_melanin * (1 - grey),
+        "redness": float(r.uniform(0.4, 0.9) if r.random() < 0.1 else r.uniform(0.0, 0.3)),
+        "grey": grey,
+        "tint_srgb": [float(x) for x in (r.uniform(0.2, 1.0, 3) if dyed else (1.0, 1.0, 1.0))],
+        "roughness": float(r.uniform(0.25, 0.45)),
+        "seed": int(r.integers(0, 2 ** 31 - 1)),
+    }
+
+
+def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
+    """Indices into ``model.triangles`` of the skin triangles hair grows from: above a hairline around the
+    head (``HAIRLINE_*_CM``, raised by ``recession_cm`` over the forehead), the ears left bare."""
+    tri = model.triangles
+    skin = np.flatnonzero((tri < SKIN_END).all(1))
+    c = vertices[tri[skin]].mean(1)
+    theta = np.arctan2(c[:, 0], c[:, 2])  # 0 = front, +-pi = back
+    front = 0.5 * (1 + np.cos(theta))
+    # a + b cos(theta) + c cos(2 theta) through the front, side and back heights
+    b = (HAIRLINE_FRONT_CM - HAIRLINE_BACK_CM) / 2
+    a = (HAIRLINE_FRONT_CM + HAIRLINE_BACK_CM) / 4 + HAIRLINE_SIDE_CM / 2
+    hairline = a + b * np.cos(theta) + (a - HAIRLINE_SIDE_CM) * np.cos(2 * theta) + recession_cm * front ** 4
+    ear = (np.abs(c[:, 0]) > 6.5) & (c[:, 1] < 7.5) & (c[:, 2] > -4.0) & (c[:, 2] < 4.5)
+    return skin[(c[:, 1] > hairline) & ~ear]
+
+
+def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and radii (cm) of an axis-aligned ellipsoid around the skull: the scalp's extent."""
+    p = vertices[scalp_vertices]
+    lo, hi = np.percentile(p, 1, axis=0), np.percentile(p, 99, axis=0)
+    centre = (lo + hi) / 2
+    centre[1] = hi[1] - (hi[0] - lo[0]) * 0.62  # the widest line sits this far below the crown
+    radii = np.array([(hi[0] - lo[0]) / 2, hi[1] - centre[1], (hi[2] - lo[2]) / 2])
+    return centre, radii
+
+
+def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarray:
+    """Strand points ``(N, POINTS_PER_STRAND, 3)`` float64 cm for ``hair`` (:func:`sample_hair`) on the head
+    ``vertices`` ``(N_VERTICES, 3)`` cm; ``(0, POINTS_PER_STRAND, 3)`` for a bald head."""
+    n, K = STRANDS[hair["style"]], POINTS_PER_STRAND
+    if n == 0:
+        return np.zeros((0, K, 3))
+    r = np.random.default_rng(hair["seed"])
+    tris = scalp_triangles(model, vertices, hair["recession_cm"])
+    corners = vertices[model.triangles[tris]]
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    pick = r.choice(len(tris), n, p=area / area.sum())
+    s, t = np.sqrt(r.random(n)), r.random(n)
+    bary = np.stack([1 - s, s * (1 - t), s * t], 1)
+    roots = (corners[pick] * bary[:, :, None]).sum(1)
+    centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
+    length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
+    if hair["fringe"]:  # the front strands end over the brows
+        front = roots[:, 2] > centre[2] + 0.5 * radii[2]
+        length[front] = np.minimum(length[front], np.maximum(roots[front, 1] - 6.5, 1.0))
+    comb = _comb_directions(roots, centre, radii, hair)
+    pts = np.empty((n, K, 3))
+    pts[:, 0] = roots
+    for k in range(1, K):
+        layer = 0.12 + 0.6 * k / (K - 1) * min(1.0, hair["length_cm"] / 6.0)
+        normal = _ellipsoid_normal(pts[:, k - 1], centre, radii + layer)
+        want = comb + r.normal(0, 0.12, comb.shape)
+        d = want - (want * normal).sum(1, keepdims=True) * normal  # along the skull
+        hanging = pts[:, k - 1, 1] < centre[1] - 1.0
+        d[hanging] = want[hanging] * [0.3, 1.0, 0.3]  # below its widest line hair falls
+        if k == 1:
+            d += normal * 0.6  # roots leave the scalp
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        step = d * (length / (K - 1))[:, None]
+        if hair["curl_cm"]:
+            phase = r.uniform(0, 2 * np.pi, n) + k * 1.7
+            step += hair["curl_cm"] * np.stack([np.cos(phase), np.zeros(n), np.sin(phase)], 1) * 0.5
+        pts[:, k] = _outside(pts[:, k - 1] + step, centre, radii + layer)
+    return pts
+
+
+def strand_radii() -> np.ndarray:
+    """``(POINTS_PER_STRAND,)`` cm: each strand's radius from root to tip."""
+    return np.linspace(ROOT_RADIUS_CM, TIP_RADIUS_CM, POINTS_PER_STRAND)
+
+
+def _comb_directions(roots: np.ndarray, centre: np.ndarray, radii: np.ndarray, hair: dict) -> np.ndarray:
+    """Unit vectors each strand is combed along: down and away from the parting; the front strands forward
+    and down over the forehead with a fringe, up and back over the crown without."""
+    comb = np.zeros_like(roots)
+    side = roots[:, 0] - hair["parting_cm"]
+    comb[:, 0] = np.where(np.abs(side) < 0.3, 0.0, np.sign(side)) * 0.35
+    comb[:, 1] = -1.0
+    comb[:, 2] = -0.4
+    # 0 at the temples -> 1 over the forehead: the front strands turn from down to (fringe) forward and down
+    # or (no fringe) up and back over the crown, so no strand crosses the face on its way
+    front = np.clip((roots[:, 2] - centre[2] - 0.2 * radii[2]) / (0.4 * radii[2]), 0.0, 1.0)
+    towards = np.array([0.0, -1.0, 0.4]) if hair["fringe"] else np.array([0.0, 0.3, -1.0])
+    comb = comb * (1 - front[:, None]) + towards * front[:, None]
+    return comb / np.linalg.norm(comb, axis=1, keepdims=True)
+
+
+def _ellipsoid_normal(p: np.ndarray, centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    g = (p - centre) / radii ** 2
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def _outside(p: np.ndarray, centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """``p`` with the points inside the ellipsoid moved out radially onto it."""
+    e = (p - centre) / radii
+    r = np.linalg.norm(e, axis=1)
+    inside = r < 1.0
+    p = p.copy()
+    p[inside] = centre + e[inside] / r[inside, None] * radii
+    return p
