@@ -26,8 +26,8 @@ from mathutils import Matrix, Vector
 from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import FaceModel
-from ..core.hair import hair_strands, strand_radii
-from .build import build_mesh, part_material
+from ..core.hair import HAIR_GROUPS, facial_hair_strands, facial_strand_radii, hair_strands, strand_radii
+from .build import build_mesh, ensure_principled, part_material
 from .conversion import (camera_matrix_world, float_image, hair_curves, image_from_array, linear_rgba,
                          set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder
@@ -41,6 +41,18 @@ def hdri_dir() -> Path:
     return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
 
 
+def _shader_material(name: str, node_type: str):
+    """A new material whose surface is one new node of ``node_type``: ``(material, node)``."""
+    mat = bpy.data.materials.new(name)
+    ensure_principled(mat)
+    nt = mat.node_tree
+    for n in [n for n in nt.nodes if n.type == "BSDF_PRINCIPLED"]:
+        nt.nodes.remove(n)
+    node = nt.nodes.new(node_type)
+    nt.links.new(node.outputs[0], next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL").inputs["Surface"])
+    return mat, node
+
+
 def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
     rgb = np.repeat(np.clip(m * 255, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
     return image_from_array(name, rgb, "Non-Color")
@@ -51,6 +63,7 @@ class SynthScene:
 
     def __init__(self, model: FaceModel, cfg: S.SynthConfig):
         self.model, self.cfg = model, cfg
+        self.masks = S.mask_images(model)  #: the skin atlas's lips, brows and beard areas
         old = bpy.data.scenes.get(SCENE_NAME)
         if old is not None:
             bpy.data.scenes.remove(old)
@@ -93,9 +106,9 @@ class SynthScene:
         for o in (self.head, self.camera, self.backdrop, *self.area_lights):
             o.parent = self.root
         self._hdri_index = None
-        self.hair = None        #: this sample's hair object (set version 2)
-        self.hair_mask = None   #: (H, W) bool: the pixels this sample's hair covers in front of the head
-        self.hair_material = self._hair_material() if cfg.version >= 2 else None
+        self.hair = {}          #: this sample's strand objects by group (set version 2)
+        self.hair_masks = None  #: {group: (H, W) bool}: the pixels each group covers in front of the head
+        self.hair_materials = self._hair_materials() if cfg.version >= 2 else {}
 
     # -- construction ------------------------------------------------------------------------------
     def _link(self, obj):
@@ -160,7 +173,7 @@ class SynthScene:
             mat.use_nodes = True
         bsdf = self.bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
         nb = NodeBuilder(mat.node_tree)
-        nb.link(self._skin_colour(nb, S.mask_images(self.model)).outputs["Result"], bsdf.inputs["Base Color"])
+        nb.link(self._skin_colour(nb, self.masks).outputs["Result"], bsdf.inputs["Base Color"])
         self.n_pore = nb.noise(400.0, 1.0)
         bump = self.bump = nb.nt.nodes.new("ShaderNodeBump")
         bump.inputs["Distance"].default_value = 0.0005
@@ -252,67 +265,78 @@ class SynthScene:
         self._set_hair(p.get("hair"), verts_cm)
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
-        self.hair_mask = self._hair_coverage(Path(path)) if self.hair is not None else None
+        self.hair_masks = self._hair_coverage(Path(path)) if self.hair else None
 
     # -- hair (set version 2) ------------------------------------------------------------------------
-    def _hair_material(self):
-        """Principled Hair BSDF (melanin parametrisation); :meth:`_set_hair` sets colour and roughness."""
-        mat = bpy.data.materials.new("Synth hair")
-        if mat.node_tree is None:
-            mat.use_nodes = True
-        nt = mat.node_tree
-        for n in [n for n in nt.nodes if n.type == "BSDF_PRINCIPLED"]:
-            nt.nodes.remove(n)
-        self.hair_bsdf = nt.nodes.new("ShaderNodeBsdfHairPrincipled")
-        self.hair_bsdf.parametrization = "MELANIN"
-        output = next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")
-        nt.links.new(self.hair_bsdf.outputs[0], output.inputs["Surface"])
+    def _hair_materials(self) -> dict:
+        """One Principled Hair BSDF (melanin parametrisation) per strand group; :meth:`_set_hair` sets their
+        colours. Also the flat colours of the coverage pass (one channel per group)."""
         self.scene.cycles_curves.shape = "RIBBONS"  # camera-facing strips: 15 % faster than round strands
-        return mat
+        mats = {}
+        self.coverage_colours = {}
+        for k, name in enumerate(HAIR_GROUPS):
+            mats[name], bsdf = _shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
+            bsdf.parametrization = "MELANIN"
+            self.coverage_colours[name], em = _shader_material(f"Synth {name} coverage", "ShaderNodeEmission")
+            em.inputs["Color"].default_value = tuple(float(c == k) for c in range(3)) + (1.0,)
+        return mats
 
     def _set_hair(self, hair: dict | None, verts_cm: np.ndarray) -> None:
-        """Replace the previous sample's hair with ``hair``'s strands on this head (none when bald or v1)."""
-        if self.hair is not None:
-            data = self.hair.data
-            bpy.data.objects.remove(self.hair)
+        """Replace the previous sample's hair, eyebrows and beard with ``hair``'s on this head (none in v1)."""
+        for obj in self.hair.values():
+            data = obj.data
+            bpy.data.objects.remove(obj)
             bpy.data.hair_curves.remove(data)
-            self.hair = None
-        if hair is None or self.hair_material is None:
+        self.hair = {}
+        if hair is None or not self.hair_materials:
             return
-        strands = hair_strands(self.model, verts_cm, hair)
-        if not len(strands):
-            return
-        self.hair = self._link(bpy.data.objects.new("Synth hair", hair_curves("Synth hair", strands, strand_radii())))
-        self.hair.parent = self.root
-        self.hair.data.materials.append(self.hair_material)
-        b = self.hair_bsdf.inputs
-        b["Melanin"].default_value = hair["melanin"]
-        b["Melanin Redness"].default_value = hair["redness"]
-        b["Tint"].default_value = linear_rgba(hair["tint_srgb"])
-        b["Roughness"].default_value = hair["roughness"]
+        groups = {"hair": (hair_strands(self.model, verts_cm, hair), strand_radii())}
+        for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
+            groups[name] = (strands, facial_strand_radii())
+        for name, (strands, radii) in groups.items():
+            if len(strands):
+                obj = self._link(bpy.data.objects.new(f"Synth {name}", hair_curves(f"Synth {name}", strands, radii)))
+                obj.parent = self.root
+                obj.data.materials.append(self.hair_materials[name])
+                self.hair[name] = obj
+        colours = {"hair": (hair["melanin"], hair["redness"]), "beard": (hair["melanin"], hair["redness"]),
+                   "brows": (hair["brows"]["melanin"], hair["redness"])}
+        for name, mat in self.hair_materials.items():
+            b = next(n for n in mat.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED").inputs
+            b["Melanin"].default_value, b["Melanin Redness"].default_value = colours[name]
+            b["Tint"].default_value = linear_rgba(hair["tint_srgb"] if name == "hair" else (1.0, 1.0, 1.0))
+            b["Roughness"].default_value = hair["roughness"]
 
-    def _hair_coverage(self, path: Path) -> np.ndarray:
-        """Which pixels the hair covers in front of the head, as this camera draws it: a quick second render
-        (4 samples, transparent film, the head a holdout, the backdrop hidden) whose alpha is the hair's
-        coverage. ``(H, W)`` bool."""
+    def _hair_coverage(self, path: Path) -> dict[str, np.ndarray]:
+        """Which pixels each strand group (``"hair"``, ``"brows"``, ``"beard"``) covers in front of the head,
+        as this camera draws them: a quick second render (4 samples, transparent film, the head a holdout,
+        the backdrop hidden, each group in a flat colour of its own) whose alpha is the coverage and whose
+        strongest channel the group. ``{name: (H, W) bool}`` for the groups present."""
         import cv2
 
         sc, fmt = self.scene, self.scene.render.image_settings
         saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
-                 fmt.color_mode, sc.render.filepath)
+                 fmt.color_mode, sc.render.filepath, sc.view_settings.view_transform)
         cover = path.with_name(f".{path.stem}.hair.png")
         sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent = 4, False, True
         fmt.file_format, fmt.color_mode, sc.render.filepath = "PNG", "RGBA", str(cover)
+        sc.view_settings.view_transform = "Standard"
         self.head.is_holdout, self.backdrop.hide_render = True, True
+        for name, obj in self.hair.items():
+            obj.data.materials[0] = self.coverage_colours[name]
         try:
             bpy.ops.render.render(write_still=True, scene=sc.name)
-            alpha = cv2.imread(str(cover), cv2.IMREAD_UNCHANGED)[:, :, 3]
+            bgra = cv2.imread(str(cover), cv2.IMREAD_UNCHANGED)
         finally:
             self.head.is_holdout, self.backdrop.hide_render = False, False
+            for name, obj in self.hair.items():
+                obj.data.materials[0] = self.hair_materials[name]
             (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
-             fmt.color_mode, sc.render.filepath) = saved
+             fmt.color_mode, sc.render.filepath, sc.view_settings.view_transform) = saved
             cover.unlink(missing_ok=True)
-        return alpha >= 128
+        covered = bgra[:, :, 3] >= 128
+        group = np.argmax(bgra[:, :, 2::-1], axis=2)  # 0 = red = HAIR_GROUPS[0], ...
+        return {name: covered & (group == k) for k, name in enumerate(HAIR_GROUPS) if name in self.hair}
 
     def _set_camera(self, cam: Camera):
         side = max(cam.width, cam.height)

@@ -28,7 +28,7 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
     from ..core import synth as S
     from ..core.correspondence import load_correspondence
     from ..core.facemodel import load_face_model
-    from ..core.hair import STYLES
+    from ..core.hair import BEARDS, STYLES
     from .synth_scene import SynthScene
 
     out = Path(out)
@@ -49,10 +49,11 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         detail = S.detail_map(model, p["details"], cfg.detail_size) if cfg.details else None
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size, detail)
         scene.render(p, verts, cam, tmp / f"{i:08d}.{cfg.image_format}", detail)
-        if scene.hair_mask is not None:
-            lab = S.with_hair(lab, scene.hair_mask)
+        if scene.hair_masks is not None:
+            lab = S.with_hair(lab, scene.hair_masks)
         if p["hair"] is not None:
             lab["hair_style"] = np.int8(STYLES.index(p["hair"]["style"]))
+            lab["beard_style"] = np.int8(BEARDS.index(p["hair"]["beard"]["style"]))
         if detail is not None:
             np.save(tmp / f"detail_{i:08d}.npy", detail.astype(np.float16))
         lab.update(index=i, identity=p["identity"], expression=p["expression"], K=cam.K.astype(np.float32),

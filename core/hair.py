@@ -1,4 +1,5 @@
-"""Scalp hair for synthetic people (training set v2): random styles and strand geometry. Pure numpy.
+"""Hair for synthetic people (training set v2): scalp hair, eyebrows and beards, as random styles and strand
+geometry. Pure numpy.
 
 :func:`sample_hair` draws a style (bald, shaved, short, medium, long; fringe, parting, receding hairline,
 curl) and a colour (melanin, redness, grey, dye) from a random generator; :func:`hair_strands` grows the
@@ -6,7 +7,8 @@ strands on a head: roots spread by area over the scalp (the skin above a hairlin
 forehead over the ears to the nape), each strand combed away from the parting along the skull and hanging
 below its widest line. The skull is an ellipsoid fitted to the head's own scalp vertices, and every strand
 point stays outside it (plus a layer that thickens towards the tips), so hair lies on the head rather than
-through it. Units: model cm.
+through it. Eyebrows and beards (:func:`facial_hair_strands`) are short strands lying on the skin, rooted
+in the skin atlas's brow and beard masks (``core.synth.mask_images``). Units: model cm.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 
 from .facemodel import SKIN_END, FaceModel
 
+#: the strand groups a head gets (each one object and one mask label in a render)
+HAIR_GROUPS = ("hair", "brows", "beard")
 #: the styles, their probabilities and strand lengths (cm)
 STYLES = ("bald", "shaved", "short", "medium", "long")
 STYLE_P = (0.08, 0.10, 0.34, 0.28, 0.20)
@@ -28,6 +32,15 @@ ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 #: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
 #: forehead, the temples and the nape
 HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
+
+
+#: beards: styles, probabilities, strand lengths (cm) and strand counts
+BEARDS = ("none", "stubble", "short", "full")
+BEARD_P = (0.62, 0.18, 0.12, 0.08)
+BEARD_LENGTH_CM = {"none": (0.0, 0.0), "stubble": (0.12, 0.3), "short": (0.6, 1.5), "full": (2.0, 4.0)}
+BEARD_STRANDS = {"none": 0, "stubble": 7000, "short": 7000, "full": 10000}
+FACIAL_POINTS = 4  #: points per eyebrow or beard strand
+FACIAL_ROOT_RADIUS_CM, FACIAL_TIP_RADIUS_CM = 0.006, 0.002
 
 
 def sample_hair(r: np.random.Generator, skin_melanin: float) -> dict:
@@ -51,7 +64,16 @@ def sample_hair(r: np.random.Generator, skin_melanin: float) -> dict:
         "tint_srgb": [float(x) for x in (r.uniform(0.2, 1.0, 3) if dyed else (1.0, 1.0, 1.0))],
         "roughness": float(r.uniform(0.25, 0.45)),
         "seed": int(r.integers(0, 2 ** 31 - 1)),
+        "brows": {"strands": int(r.integers(500, 1400)), "length_cm": float(r.uniform(0.5, 1.1)),
+                  "melanin": float(np.clip(hair_melanin + r.uniform(0.0, 0.2), 0.05, 1.0))},
+        "beard": _sample_beard(r),
     }
+
+
+def _sample_beard(r: np.random.Generator) -> dict:
+    style = BEARDS[int(r.choice(len(BEARDS), p=BEARD_P))]
+    lo, hi = BEARD_LENGTH_CM[style]
+    return {"style": style, "length_cm": float(r.uniform(lo, hi)), "density": float(r.uniform(0.6, 1.0))}
 
 
 def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
@@ -88,12 +110,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
         return np.zeros((0, K, 3))
     r = np.random.default_rng(hair["seed"])
     tris = scalp_triangles(model, vertices, hair["recession_cm"])
-    corners = vertices[model.triangles[tris]]
-    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
-    pick = r.choice(len(tris), n, p=area / area.sum())
-    s, t = np.sqrt(r.random(n)), r.random(n)
-    bary = np.stack([1 - s, s * (1 - t), s * t], 1)
-    roots = (corners[pick] * bary[:, :, None]).sum(1)
+    roots, _ = _roots(vertices[model.triangles[tris]], n, r)
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
     if hair["fringe"]:  # the front strands end over the brows
@@ -121,8 +138,71 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
 
 
 def strand_radii() -> np.ndarray:
-    """``(POINTS_PER_STRAND,)`` cm: each strand's radius from root to tip."""
+    """``(POINTS_PER_STRAND,)`` cm: each scalp strand's radius from root to tip."""
     return np.linspace(ROOT_RADIUS_CM, TIP_RADIUS_CM, POINTS_PER_STRAND)
+
+
+def facial_strand_radii() -> np.ndarray:
+    """``(FACIAL_POINTS,)`` cm: each eyebrow or beard strand's radius from root to tip."""
+    return np.linspace(FACIAL_ROOT_RADIUS_CM, FACIAL_TIP_RADIUS_CM, FACIAL_POINTS)
+
+
+def uv_region_triangles(model: FaceModel, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Indices into ``model.triangles`` of the skin triangles whose atlas-UV centroid lies where ``mask``
+    (``(S, S)`` float, rows top to bottom, as ``core.synth.mask_images``) is at least ``threshold``."""
+    S = mask.shape[0]
+    skin = np.flatnonzero((model.triangles < SKIN_END).all(1))
+    uv = model.loop_uv[model.triangle_loops[skin]].mean(1)
+    x = np.clip((uv[:, 0] * S).astype(int), 0, S - 1)
+    y = np.clip(((1 - uv[:, 1]) * S).astype(int), 0, S - 1)
+    return skin[mask[y, x] >= threshold]
+
+
+def facial_hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict,
+                        masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Eyebrow and beard strands ``{"brows": (N, FACIAL_POINTS, 3), "beard": (M, FACIAL_POINTS, 3)}`` cm on
+    the head ``vertices``, rooted in ``masks["brows"]`` and ``masks["beard"]`` (``core.synth.mask_images``):
+    brow hairs point outwards and a little up, beard hairs down, all lying on the skin."""
+    r = np.random.default_rng(hair["seed"] + 1)
+    out = {}
+    brows, beard = hair["brows"], hair["beard"]
+    out["brows"] = _surface_strands(model, vertices, uv_region_triangles(model, masks["brows"]), brows["strands"],
+                                    brows["length_cm"], (1.0, 0.35, 0.0), r)
+    n = int(BEARD_STRANDS[beard["style"]] * beard["density"])
+    out["beard"] = _surface_strands(model, vertices, uv_region_triangles(model, masks["beard"], 0.35), n,
+                                    beard["length_cm"], (0.25, -1.0, 0.15), r)
+    return out
+
+
+def _roots(corners: np.ndarray, n: int, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points spread by area over the triangles ``corners`` ``(T, 3, 3)``, and each one's triangle."""
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    pick = r.choice(len(corners), n, p=area / area.sum())
+    s, t = np.sqrt(r.random(n)), r.random(n)
+    bary = np.stack([1 - s, s * (1 - t), s * t], 1)
+    return (corners[pick] * bary[:, :, None]).sum(1), pick
+
+
+def _surface_strands(model: FaceModel, vertices: np.ndarray, tris: np.ndarray, n: int, length_cm: float,
+                     comb: tuple[float, float, float], r: np.random.Generator) -> np.ndarray:
+    """``n`` short strands rooted on the triangles ``tris``, each along ``comb`` = (outwards from the face's
+    midline, up, forwards) flattened onto its triangle's plane with a slight lift off the skin.
+    ``(n, FACIAL_POINTS, 3)`` cm."""
+    K = FACIAL_POINTS
+    if n == 0 or len(tris) == 0 or length_cm <= 0:
+        return np.zeros((0, K, 3))
+    corners = vertices[model.triangles[tris]]
+    roots, pick = _roots(corners, n, r)
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[pick]
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    want = np.stack([comb[0] * np.sign(roots[:, 0]), np.full(n, comb[1]), np.full(n, comb[2])], 1)
+    want += r.normal(0, 0.25, (n, 3))
+    d = want - (want * normal).sum(1, keepdims=True) * normal + 0.25 * normal
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    length = length_cm * r.uniform(0.7, 1.2, n)
+    steps = np.arange(K)[None, :, None] / (K - 1)
+    droop = -0.15 * normal[:, None, :] * steps ** 2 * length[:, None, None]  # tips curve back to the skin
+    return roots[:, None, :] + d[:, None, :] * steps * length[:, None, None] + droop
 
 
 def _comb_directions(roots: np.ndarray, centre: np.ndarray, radii: np.ndarray, hair: dict) -> np.ndarray:

@@ -10,8 +10,9 @@ import numpy as np
 from .camera import Camera
 from .facemodel import REGIONS, FaceModel
 
-# part mask values (hair: synthetic set v2, from the renderer's own coverage, see core.synth.with_hair)
-MASK_BACKGROUND, MASK_FACE, MASK_HEAD, MASK_EYES, MASK_MOUTH, MASK_HAIR = 0, 1, 2, 3, 4, 5
+# part mask values (hair, eyebrows and beard: synthetic set v2, from the renderer's own coverage, see
+# core.synth.with_hair)
+MASK_BACKGROUND, MASK_FACE, MASK_HEAD, MASK_EYES, MASK_MOUTH, MASK_HAIR, MASK_BROWS, MASK_BEARD = range(8)
 #: parts that Cycles renders see-through or nearly (not rasterised)
 HIDDEN_PARTS = ("lacrimal_L", "lacrimal_R", "eye_blend_L", "eye_blend_R", "eye_occlusion_L", "eye_occlusion_R",
                 "eyelashes_L", "eyelashes_R")

@@ -35,8 +35,8 @@ from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel
 from .hair import sample_hair
-from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_EYES, MASK_FACE, MASK_HAIR, MASK_HEAD,  # noqa: F401 (re-exported)
-                     MASK_MOUTH, rasterize)
+from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
+                     MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
 
 N_HDRIS = 8
 N_AREA_RIGS = 4
@@ -239,18 +239,28 @@ def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, detai
     return verts, cam, lab
 
 
-def with_hair(lab: dict, hair: np.ndarray) -> dict:
-    """The labels of a render whose hair covers the pixels ``hair`` (``(H, W)`` bool: the renderer's own
-    coverage of the hair in front of the head): those pixels become ``MASK_HAIR`` in the mask, and the
-    landmarks under them are not visible. Depth and normals stay the head's."""
+#: the mask value of each kind of hair the renderer reports (core.hair's strand groups)
+HAIR_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD}
+
+
+def with_hair(lab: dict, covered: dict[str, np.ndarray]) -> dict:
+    """The labels of a render whose hair covers pixels: ``covered`` maps ``"hair"``, ``"brows"`` and
+    ``"beard"`` to ``(H, W)`` bool (the renderer's own coverage of each in front of the head). Those pixels
+    get their ``HAIR_MASKS`` value, and the landmarks under scalp hair are not visible (eyebrows and beards
+    leave them visible, as annotators mark brows and jaws through them). Depth and normals stay the head's."""
     lab = dict(lab)
-    lab["mask"] = np.where(hair, MASK_HAIR, lab["mask"]).astype(lab["mask"].dtype)
-    H, W = hair.shape
-    for points, visible in (("lm68", "lm68_visible"), ("mp478", "mp478_visible")):
-        xy = np.asarray(lab[points])
-        xi = np.clip(np.floor(xy[:, 0]).astype(int), 0, W - 1)
-        yi = np.clip(np.floor(xy[:, 1]).astype(int), 0, H - 1)
-        lab[visible] = lab[visible] & ~hair[yi, xi]
+    mask = lab["mask"].copy()
+    for name, pixels in covered.items():
+        mask[pixels] = HAIR_MASKS[name]
+    lab["mask"] = mask
+    hair = covered.get("hair")
+    if hair is not None:
+        H, W = hair.shape
+        for points, visible in (("lm68", "lm68_visible"), ("mp478", "mp478_visible")):
+            xy = np.asarray(lab[points])
+            xi = np.clip(np.floor(xy[:, 0]).astype(int), 0, W - 1)
+            yi = np.clip(np.floor(xy[:, 1]).astype(int), 0, H - 1)
+            lab[visible] = lab[visible] & ~hair[yi, xi]
     return lab
 
 

@@ -1,6 +1,7 @@
 """Synthetic training set without Blender: parameters are deterministic and cover the space."""
 
 import numpy as np
+import pytest
 
 from headforge.core import hair as H, synth as S
 from headforge.core.facemodel import LANDMARKS_68
@@ -74,11 +75,35 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
 
 
 def test_hair_in_the_labels():
-    lab = {"mask": np.full((4, 4), S.MASK_FACE, np.uint8), "lm68": np.array([[0.5, 0.5], [3.2, 3.9]]),
-           "lm68_visible": np.array([True, True]), "mp478": np.array([[1.5, 0.2]]),
+    lab = {"mask": np.full((4, 4), S.MASK_FACE, np.uint8), "lm68": np.array([[0.5, 0.5], [3.2, 3.9], [2.5, 3.5]]),
+           "lm68_visible": np.array([True, True, True]), "mp478": np.array([[1.5, 0.2]]),
            "mp478_visible": np.array([True])}
-    hair = np.zeros((4, 4), bool)
+    hair, beard = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     hair[0, :2] = True
-    out = S.with_hair(lab, hair)
-    assert (out["mask"] == S.MASK_HAIR).sum() == 2 and (lab["mask"] == S.MASK_FACE).all()  # a copy
-    assert out["lm68_visible"].tolist() == [False, True] and out["mp478_visible"].tolist() == [False]
+    beard[3, 2:] = True
+    out = S.with_hair(lab, {"hair": hair, "beard": beard})
+    assert (out["mask"] == S.MASK_HAIR).sum() == 2 and (out["mask"] == S.MASK_BEARD).sum() == 2
+    assert (lab["mask"] == S.MASK_FACE).all()  # the caller's labels stay as they were
+    # scalp hair hides the landmarks under it; a beard does not (annotators mark the jaw through it)
+    assert out["lm68_visible"].tolist() == [False, True, True] and out["mp478_visible"].tolist() == [False]
+
+
+def test_eyebrows_and_beards_lie_on_their_areas(model):
+    masks = S.mask_images(model)
+    hair = H.sample_hair(np.random.default_rng(5), 0.4)
+    hair["beard"] = {"style": "full", "length_cm": 3.0, "density": 1.0}
+    v = model.neutral
+    strands = H.facial_hair_strands(model, v, hair, masks)
+    brows, beard = strands["brows"], strands["beard"]
+    assert brows.shape == (hair["brows"]["strands"], H.FACIAL_POINTS, 3) and len(beard) == H.BEARD_STRANDS["full"]
+    lm = v[LANDMARKS_68]
+    # brow roots around the brow landmarks, both sides; beard roots below the nose
+    d = np.linalg.norm(brows[:, 0, None, :] - lm[None, 17:27], axis=2).min(1)
+    assert np.median(d) < 1.0 and (brows[:, 0, 0] < 0).mean() == pytest.approx(0.5, abs=0.1)
+    assert (beard[:, 0, 1] < lm[33, 1]).mean() > 0.98
+    # brow hairs point outwards, beard hairs down
+    assert (np.sign(brows[:, -1, 0] - brows[:, 0, 0]) == np.sign(brows[:, 0, 0])).mean() > 0.8
+    assert (beard[:, -1, 1] < beard[:, 0, 1]).mean() > 0.8
+    none = H.facial_hair_strands(model, v, {**hair, "beard": {"style": "none", "length_cm": 0.0, "density": 1.0}},
+                                 masks)
+    assert len(none["beard"]) == 0
