@@ -68,16 +68,35 @@ def loop_triangles(me) -> np.ndarray:
     return tri.reshape(-1, 3)
 
 
-def hair_curves(name: str, strands_cm: np.ndarray, radius_cm: np.ndarray) -> "bpy.types.Curves":
-    """New hair curves data: ``strands_cm`` ``(N, K, 3)`` model cm as N curves of K points, each with the
-    radii ``radius_cm`` ``(K,)`` from root to tip."""
-    n, k = strands_cm.shape[:2]
+def hair_curves(name: str, strands_cm, radius_cm) -> "bpy.types.Curves":
+    """New hair curves data from polylines in model cm: ``strands_cm`` an ``(N, K, 3)`` array (N curves of K
+    points) or a list of ``(K_i, 3)`` arrays; ``radius_cm`` a ``(K,)`` profile from root to tip (with an
+    array) or one radius for every point."""
+    lines = list(strands_cm)
+    sizes = [len(line) for line in lines]
     curves = bpy.data.hair_curves.new(name)
-    curves.add_curves([k] * n)
-    curves.position_data.foreach_set("vector", to_blender(strands_cm.reshape(-1, 3)).astype(np.float32).ravel())
-    radius = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
-    radius.data.foreach_set("value", np.tile(np.asarray(radius_cm, np.float32) * 0.01, n))
+    curves.add_curves(sizes)
+    curves.position_data.foreach_set("vector", to_blender(np.concatenate(lines)).astype(np.float32).ravel())
+    radius = np.tile(np.asarray(radius_cm, np.float32), len(lines)) if np.ndim(radius_cm) else \
+        np.full(sum(sizes), radius_cm, np.float32)
+    attr = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
+    attr.data.foreach_set("value", radius * 0.01)
     return curves
+
+
+def fan_mesh(name: str, rings_cm: np.ndarray) -> "bpy.types.Mesh":
+    """New mesh data of flat discs: each ring ``(K, 3)`` of ``rings_cm`` ``(R, K, 3)`` model cm filled as a
+    fan around its centroid."""
+    verts, faces = [], []
+    for ring in rings_cm:
+        base = len(verts)
+        verts += [*ring, ring.mean(0)]
+        k = len(ring)
+        faces += [(base + k, base + i, base + (i + 1) % k) for i in range(k)]
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(to_blender(np.asarray(verts)).tolist(), [], faces)
+    me.update()
+    return me
 
 
 # -------------------------------------------------------------------------------------------------

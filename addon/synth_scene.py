@@ -26,15 +26,21 @@ from mathutils import Matrix, Vector
 from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import FaceModel
-from ..core.hair import HAIR_GROUPS, facial_hair_strands, facial_strand_radii, hair_strands, strand_radii
+from ..core.glasses import glasses_geometry
+from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
+                         strand_radii)
 from .build import build_mesh, ensure_principled, part_material
-from .conversion import (camera_matrix_world, float_image, hair_curves, image_from_array, linear_rgba,
+from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
                          set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
          "night.exr")
 SCENE_NAME = "Headforge synth"
+#: what covers the head in set version 2 (core.synth.COVER_MASKS), and each one's flat colour in the
+#: coverage pass
+COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses
+COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0))
 
 
 def hdri_dir() -> Path:
@@ -106,9 +112,10 @@ class SynthScene:
         for o in (self.head, self.camera, self.backdrop, *self.area_lights):
             o.parent = self.root
         self._hdri_index = None
-        self.hair = {}          #: this sample's strand objects by group (set version 2)
-        self.hair_masks = None  #: {group: (H, W) bool}: the pixels each group covers in front of the head
-        self.hair_materials = self._hair_materials() if cfg.version >= 2 else {}
+        self.cover = {}          #: this sample's hair, brows, beard and glasses frame objects (set version 2)
+        self.lens = None         #: this sample's lenses
+        self.coverage = None     #: {name: (H, W) bool}: the pixels each of them covers in front of the head
+        self.cover_materials = self._cover_materials() if cfg.version >= 2 else {}
 
     # -- construction ------------------------------------------------------------------------------
     def _link(self, obj):
@@ -186,7 +193,8 @@ class SynthScene:
 
     def _skin_colour(self, nb: NodeBuilder, masks: dict) -> "bpy.types.ShaderNodeMix":
         """Base tone with redness blotches, then lips, brow strands, stubble and freckles mixed over it (UV
-        masks at the person's landmarks; amounts 0 until :meth:`_set_skin`)."""
+        masks at the person's landmarks; amounts 0 until :meth:`_set_skin`), and the scalp under hair
+        (:meth:`_set_hair`)."""
 
         def mask(name):
             return nb.image(_gray_image(f"Synth {name} mask", masks[name])).outputs["Color"]
@@ -206,7 +214,10 @@ class SynthScene:
         freck_spots = nb.math("GREATER_THAN", self.n_freck.outputs["Fac"], 0.62)
         self.freckle_amount = nb.math("MULTIPLY", freck_spots.outputs[0], 0.0)
         self.freck_node = nb.mix(self.freckle_amount.outputs[0], stub.outputs["Result"], (0.35, 0.18, 0.1, 1))
-        return self.freck_node
+        # the scalp under hair takes the hair's colour (no pale skin between strands); 0 without hair
+        self.scalp_amount = nb.math("MULTIPLY", mask("scalp"), 0.0)
+        self.scalp_node = nb.mix(self.scalp_amount.outputs[0], self.freck_node.outputs["Result"], (0.1, 0.07, 0.05, 1))
+        return self.scalp_node
 
     def _build_camera(self):
         self.cam_data = bpy.data.cameras.new("Synth camera")
@@ -262,81 +273,121 @@ class SynthScene:
             # height (value - midlevel) * scale = the map in metres along the normal
             self.disp_node.inputs["Midlevel"].default_value = (0.0 - lo) / span
             self.disp_node.inputs["Scale"].default_value = span * 0.01
+        self._clear_cover()
         self._set_hair(p.get("hair"), verts_cm)
+        self._set_glasses(p.get("glasses"), verts_cm)
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
-        self.hair_masks = self._hair_coverage(Path(path)) if self.hair else None
+        self.coverage = self._coverage(Path(path)) if self.cover else None
 
-    # -- hair (set version 2) ------------------------------------------------------------------------
-    def _hair_materials(self) -> dict:
-        """One Principled Hair BSDF (melanin parametrisation) per strand group; :meth:`_set_hair` sets their
-        colours. Also the flat colours of the coverage pass (one channel per group)."""
+    # -- hair and glasses (set version 2) ------------------------------------------------------------
+    def _cover_materials(self) -> dict:
+        """The materials of what covers the head: one Principled Hair BSDF (melanin parametrisation) per strand
+        group, a frame and a lens material for glasses (:meth:`_set_hair`, :meth:`_set_glasses` set their
+        colours); and for the coverage pass one flat colour per group."""
         self.scene.cycles_curves.shape = "RIBBONS"  # camera-facing strips: 15 % faster than round strands
         mats = {}
-        self.coverage_colours = {}
-        for k, name in enumerate(HAIR_GROUPS):
+        for name in HAIR_GROUPS:
             mats[name], bsdf = _shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
             bsdf.parametrization = "MELANIN"
+        mats["glasses"], self.frame_bsdf = _shader_material("Synth glasses frame", "ShaderNodeBsdfPrincipled")
+        self.lens_material, self.lens_bsdf = _shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
+        self.lens_bsdf.inputs["Roughness"].default_value = 0.03
+        self.coverage_colours = {}
+        for name, colour in zip(COVER_GROUPS, COVER_COLOURS):
             self.coverage_colours[name], em = _shader_material(f"Synth {name} coverage", "ShaderNodeEmission")
-            em.inputs["Color"].default_value = tuple(float(c == k) for c in range(3)) + (1.0,)
+            em.inputs["Color"].default_value = (*colour, 1.0)
         return mats
 
-    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray) -> None:
-        """Replace the previous sample's hair, eyebrows and beard with ``hair``'s on this head (none in v1)."""
-        for obj in self.hair.values():
+    def _clear_cover(self) -> None:
+        """Remove the previous sample's hair, eyebrows, beard and glasses."""
+        for obj in [*self.cover.values(), *([self.lens] if self.lens is not None else [])]:
             data = obj.data
             bpy.data.objects.remove(obj)
-            bpy.data.hair_curves.remove(data)
-        self.hair = {}
-        if hair is None or not self.hair_materials:
+            (bpy.data.hair_curves if isinstance(data, bpy.types.Curves) else bpy.data.meshes).remove(data)
+        self.cover, self.lens = {}, None
+
+    def _add_cover(self, name: str, data) -> None:
+        obj = self._link(bpy.data.objects.new(f"Synth {name}", data))
+        obj.parent = self.root
+        obj.data.materials.append(self.cover_materials[name])
+        self.cover[name] = obj
+
+    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray) -> None:
+        """This sample's hair, eyebrows and beard on this head; the scalp under them takes the hair's colour."""
+        self.scalp_amount.inputs[1].default_value = 0.0
+        if hair is None or not self.cover_materials:
             return
+        self.scalp_amount.inputs[1].default_value = SCALP_COVER[hair["style"]]
+        self.scalp_node.inputs["B"].default_value = linear_rgba(hair_srgb(hair["melanin"], hair["redness"]))
         groups = {"hair": (hair_strands(self.model, verts_cm, hair), strand_radii())}
         for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
             groups[name] = (strands, facial_strand_radii())
         for name, (strands, radii) in groups.items():
             if len(strands):
-                obj = self._link(bpy.data.objects.new(f"Synth {name}", hair_curves(f"Synth {name}", strands, radii)))
-                obj.parent = self.root
-                obj.data.materials.append(self.hair_materials[name])
-                self.hair[name] = obj
+                self._add_cover(name, hair_curves(f"Synth {name}", strands, radii))
         colours = {"hair": (hair["melanin"], hair["redness"]), "beard": (hair["melanin"], hair["redness"]),
                    "brows": (hair["brows"]["melanin"], hair["redness"])}
-        for name, mat in self.hair_materials.items():
-            b = next(n for n in mat.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED").inputs
+        for name in HAIR_GROUPS:
+            b = next(n for n in self.cover_materials[name].node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED").inputs
             b["Melanin"].default_value, b["Melanin Redness"].default_value = colours[name]
             b["Tint"].default_value = linear_rgba(hair["tint_srgb"] if name == "hair" else (1.0, 1.0, 1.0))
             b["Roughness"].default_value = hair["roughness"]
 
-    def _hair_coverage(self, path: Path) -> dict[str, np.ndarray]:
-        """Which pixels each strand group (``"hair"``, ``"brows"``, ``"beard"``) covers in front of the head,
-        as this camera draws them: a quick second render (4 samples, transparent film, the head a holdout,
-        the backdrop hidden, each group in a flat colour of its own) whose alpha is the coverage and whose
-        strongest channel the group. ``{name: (H, W) bool}`` for the groups present."""
+    def _set_glasses(self, glasses: dict | None, verts_cm: np.ndarray) -> None:
+        """This sample's glasses on this head: the frame as curves, the lenses as discs."""
+        if glasses is None or not self.cover_materials:
+            return
+        g = glasses_geometry(verts_cm, glasses)
+        self._add_cover("glasses", hair_curves("Synth glasses", [*g["rims"], g["bridge"], *g["arms"]],
+                                               glasses["rim_radius_cm"]))
+        self.lens = self._link(bpy.data.objects.new("Synth lenses", fan_mesh("Synth lenses", g["rims"][:, :-1])))
+        self.lens.parent = self.root
+        self.lens.data.materials.append(self.lens_material)
+        f = self.frame_bsdf.inputs
+        f["Base Color"].default_value = linear_rgba(glasses["frame_srgb"])
+        f["Metallic"].default_value = 1.0 if glasses["metal"] else 0.0
+        f["Roughness"].default_value = 0.25 if glasses["metal"] else 0.35
+        lens = self.lens_bsdf.inputs
+        lens["Base Color"].default_value = linear_rgba(glasses["lens_tint_srgb"])
+        lens["Alpha"].default_value = glasses["lens_opacity"]
+
+    def _coverage(self, path: Path) -> dict[str, np.ndarray]:
+        """Which pixels each of hair, eyebrows, beard and glasses' frames covers in front of the head, as this
+        camera draws them: a quick second render (4 samples, transparent film, the head a holdout, the
+        backdrop and lenses hidden, each group in a flat colour of its own) whose alpha is the coverage and
+        whose colour the group. ``{name: (H, W) bool}`` for the groups present."""
         import cv2
 
         sc, fmt = self.scene, self.scene.render.image_settings
         saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
                  fmt.color_mode, sc.render.filepath, sc.view_settings.view_transform)
-        cover = path.with_name(f".{path.stem}.hair.png")
+        cover = path.with_name(f".{path.stem}.cover.png")
         sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent = 4, False, True
         fmt.file_format, fmt.color_mode, sc.render.filepath = "PNG", "RGBA", str(cover)
         sc.view_settings.view_transform = "Standard"
-        self.head.is_holdout, self.backdrop.hide_render = True, True
-        for name, obj in self.hair.items():
+        hidden = [self.backdrop, *([self.lens] if self.lens is not None else [])]
+        self.head.is_holdout = True
+        for obj in hidden:
+            obj.hide_render = True
+        for name, obj in self.cover.items():
             obj.data.materials[0] = self.coverage_colours[name]
         try:
             bpy.ops.render.render(write_still=True, scene=sc.name)
             bgra = cv2.imread(str(cover), cv2.IMREAD_UNCHANGED)
         finally:
-            self.head.is_holdout, self.backdrop.hide_render = False, False
-            for name, obj in self.hair.items():
-                obj.data.materials[0] = self.hair_materials[name]
+            self.head.is_holdout = False
+            for obj in hidden:
+                obj.hide_render = False
+            for name, obj in self.cover.items():
+                obj.data.materials[0] = self.cover_materials[name]
             (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
              fmt.color_mode, sc.render.filepath, sc.view_settings.view_transform) = saved
             cover.unlink(missing_ok=True)
         covered = bgra[:, :, 3] >= 128
-        group = np.argmax(bgra[:, :, 2::-1], axis=2)  # 0 = red = HAIR_GROUPS[0], ...
-        return {name: covered & (group == k) for k, name in enumerate(HAIR_GROUPS) if name in self.hair}
+        rgb = bgra[:, :, 2::-1].astype(np.float32) / 255
+        nearest = np.argmin([np.abs(rgb - c).sum(2) for c in COVER_COLOURS], axis=0)
+        return {name: covered & (nearest == k) for k, name in enumerate(COVER_GROUPS) if name in self.cover}
 
     def _set_camera(self, cam: Camera):
         side = max(cam.width, cam.height)

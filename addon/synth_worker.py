@@ -49,11 +49,12 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         detail = S.detail_map(model, p["details"], cfg.detail_size) if cfg.details else None
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size, detail)
         scene.render(p, verts, cam, tmp / f"{i:08d}.{cfg.image_format}", detail)
-        if scene.hair_masks is not None:
-            lab = S.with_hair(lab, scene.hair_masks)
+        if scene.coverage is not None:
+            lab = S.with_coverage(lab, scene.coverage)
         if p["hair"] is not None:
             lab["hair_style"] = np.int8(STYLES.index(p["hair"]["style"]))
             lab["beard_style"] = np.int8(BEARDS.index(p["hair"]["beard"]["style"]))
+            lab["glasses"] = np.int8(p["glasses"] is not None)
         if detail is not None:
             np.save(tmp / f"detail_{i:08d}.npy", detail.astype(np.float16))
         lab.update(index=i, identity=p["identity"], expression=p["expression"], K=cam.K.astype(np.float32),

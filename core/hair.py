@@ -27,6 +27,8 @@ LENGTH_CM = {"bald": (0.0, 0.0), "shaved": (0.3, 0.8), "short": (2.0, 6.0), "med
 #: strands per style (the render budget: about 1 s of Cycles time at 256 px for the longest)
 STRANDS = {"bald": 0, "shaved": 8000, "short": 8000, "medium": 8000, "long": 8000}
 POINTS_PER_STRAND = 8
+#: how much of the hair's colour the scalp's skin takes under each style (the skin between strands)
+SCALP_COVER = {"bald": 0.0, "shaved": 0.55, "short": 0.8, "medium": 0.85, "long": 0.85}
 #: strand radius at the root and the tip, cm (strands stand for a few hairs each)
 ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 #: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
@@ -113,10 +115,11 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     roots, _ = _roots(vertices[model.triangles[tris]], n, r)
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
-    if hair["fringe"]:  # the front strands end over the brows
-        front = roots[:, 2] > centre[2] + 0.5 * radii[2]
-        length[front] = np.minimum(length[front], np.maximum(roots[front, 1] - 6.5, 1.0))
-    comb = _comb_directions(roots, centre, radii, hair)
+    front = _front_weight(roots, centre, radii)
+    if hair["fringe"]:  # the strands combed forward end over the brows
+        cut = front > 0
+        length[cut] = np.minimum(length[cut], np.maximum(roots[cut, 1] - 6.5, 1.0) / np.maximum(front[cut], 0.3))
+    comb = _comb_directions(roots, front, hair)
     pts = np.empty((n, K, 3))
     pts[:, 0] = roots
     for k in range(1, K):
@@ -135,6 +138,15 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
             step += hair["curl_cm"] * np.stack([np.cos(phase), np.zeros(n), np.sin(phase)], 1) * 0.5
         pts[:, k] = _outside(pts[:, k - 1] + step, centre, radii + layer)
     return pts
+
+
+def hair_srgb(melanin: float, redness: float) -> tuple[float, float, float]:
+    """An sRGB colour close to what the Principled Hair BSDF shows for ``melanin`` and ``redness``: from
+    light blond through brown (red with redness) to black."""
+    blond, red, dark = np.array([0.78, 0.64, 0.42]), np.array([0.55, 0.24, 0.1]), np.array([0.04, 0.03, 0.025])
+    light = blond * (1 - redness) + red * redness
+    t = np.clip(melanin, 0.0, 1.0) ** 0.6
+    return tuple(float(x) for x in light * (1 - t) + dark * t)
 
 
 def strand_radii() -> np.ndarray:
@@ -205,17 +217,20 @@ def _surface_strands(model: FaceModel, vertices: np.ndarray, tris: np.ndarray, n
     return roots[:, None, :] + d[:, None, :] * steps * length[:, None, None] + droop
 
 
-def _comb_directions(roots: np.ndarray, centre: np.ndarray, radii: np.ndarray, hair: dict) -> np.ndarray:
-    """Unit vectors each strand is combed along: down and away from the parting; the front strands forward
-    and down over the forehead with a fringe, up and back over the crown without."""
+def _front_weight(roots: np.ndarray, centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """0 at the temples -> 1 over the forehead: how much a strand is combed like the front ones."""
+    return np.clip((roots[:, 2] - centre[2] - 0.2 * radii[2]) / (0.4 * radii[2]), 0.0, 1.0)
+
+
+def _comb_directions(roots: np.ndarray, front: np.ndarray, hair: dict) -> np.ndarray:
+    """Unit vectors each strand is combed along: down and away from the parting; the front strands (by
+    ``front``, :func:`_front_weight`) turn to forward and down with a fringe, up and back over the crown
+    without, so no long strand crosses the face."""
     comb = np.zeros_like(roots)
     side = roots[:, 0] - hair["parting_cm"]
     comb[:, 0] = np.where(np.abs(side) < 0.3, 0.0, np.sign(side)) * 0.35
     comb[:, 1] = -1.0
     comb[:, 2] = -0.4
-    # 0 at the temples -> 1 over the forehead: the front strands turn from down to (fringe) forward and down
-    # or (no fringe) up and back over the crown, so no strand crosses the face on its way
-    front = np.clip((roots[:, 2] - centre[2] - 0.2 * radii[2]) / (0.4 * radii[2]), 0.0, 1.0)
     towards = np.array([0.0, -1.0, 0.4]) if hair["fringe"] else np.array([0.0, 0.3, -1.0])
     comb = comb * (1 - front[:, None]) + towards * front[:, None]
     return comb / np.linalg.norm(comb, axis=1, keepdims=True)

@@ -34,9 +34,10 @@ import numpy as np
 from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel
-from .hair import sample_hair
+from .glasses import sample_glasses
+from .hair import sample_hair, scalp_triangles
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
-                     MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
+                     MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
 
 N_HDRIS = 8
 N_AREA_RIGS = 4
@@ -104,7 +105,7 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, HAIR_STREAM = 0, 1
+BASE_STREAM, V2_STREAM = 0, 1
 VERSIONS = (1, 2)
 
 
@@ -175,11 +176,27 @@ def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         details = {"seed": int(r.integers(0, 2 ** 31 - 1)), "pores": r.uniform(0.005, 0.02),
                    "forehead": r.uniform(0.0, 0.08), "crows_feet": r.uniform(0.0, 0.06),
                    "nasolabial": r.uniform(0.0, 0.12), "age": r.uniform(0, 1)}
-    hair = sample_hair(_rng(cfg, index, HAIR_STREAM), melanin) if cfg.version >= 2 else None
+    hair = glasses = None
+    if cfg.version >= 2:
+        r2 = _rng(cfg, index, V2_STREAM)
+        hair = sample_hair(r2, melanin)
+        yaw, pitch, roll = _wider_pose(r2, yaw, pitch, roll)
+        glasses = sample_glasses(r2)
     return {"index": index, "identity": identity.astype(np.float32), "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
-            "background": background, "details": details, "hair": hair}
+            "background": background, "details": details, "hair": hair, "glasses": glasses}
+
+
+def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
+    """Set version 2's poses: some profiles (yaw to +-90 degrees), strong pitch (+-40) and roll (+-30)."""
+    if r.random() < 0.2:
+        yaw = float(np.sign(yaw or 1.0) * r.uniform(45, 90))
+    if r.random() < 0.15:
+        pitch = float(r.uniform(-40, 40))
+    if r.random() < 0.15:
+        roll = float(r.uniform(-30, 30))
+    return yaw, pitch, roll
 
 
 def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:
@@ -239,19 +256,19 @@ def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, detai
     return verts, cam, lab
 
 
-#: the mask value of each kind of hair the renderer reports (core.hair's strand groups)
-HAIR_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD}
+#: what the renderer reports covering the head in set version 2, and each one's mask value
+COVER_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD, "glasses": MASK_GLASSES}
 
 
-def with_hair(lab: dict, covered: dict[str, np.ndarray]) -> dict:
-    """The labels of a render whose hair covers pixels: ``covered`` maps ``"hair"``, ``"brows"`` and
-    ``"beard"`` to ``(H, W)`` bool (the renderer's own coverage of each in front of the head). Those pixels
-    get their ``HAIR_MASKS`` value, and the landmarks under scalp hair are not visible (eyebrows and beards
-    leave them visible, as annotators mark brows and jaws through them). Depth and normals stay the head's."""
+def with_coverage(lab: dict, covered: dict[str, np.ndarray]) -> dict:
+    """The labels of a render where hair, eyebrows, a beard or glasses' frames cover pixels: ``covered`` maps
+    names of ``COVER_MASKS`` to ``(H, W)`` bool (the renderer's own coverage of each in front of the head).
+    Those pixels get their mask value, and the landmarks under scalp hair are not visible (under eyebrows,
+    beards and frames they stay visible, as annotators mark them). Depth and normals stay the head's."""
     lab = dict(lab)
     mask = lab["mask"].copy()
     for name, pixels in covered.items():
-        mask[pixels] = HAIR_MASKS[name]
+        mask[pixels] = COVER_MASKS[name]
     lab["mask"] = mask
     hair = covered.get("hair")
     if hair is not None:
@@ -340,7 +357,7 @@ def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
 
 
 def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
-    """Lips, brows and beard-area masks (float [0, 1], rows top to bottom) in the skin atlas."""
+    """Lips, brows, beard-area and scalp masks (float [0, 1], rows top to bottom) in the skin atlas."""
     uvl = _landmark_uv(model)
     px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
     eye_w = np.linalg.norm(px[36] - px[45])
@@ -364,7 +381,18 @@ def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
     for k in out:
         out[k][:, a:] = 0
         out[k][a:, :] = 0
+    out["scalp"] = _scalp_mask(model, size)
     return out
+
+
+def _scalp_mask(model: FaceModel, size: int) -> np.ndarray:
+    """Where scalp hair grows (``core.hair.scalp_triangles`` on the mean head) in the skin atlas, both tiles,
+    softened at the hairline."""
+    mask = np.zeros((size, size), np.float32)
+    uv = model.loop_uv[model.triangle_loops[scalp_triangles(model, model.neutral)]]
+    px = np.round(np.stack([uv[..., 0] * size, (1 - uv[..., 1]) * size], -1) * 16).astype(np.int32)
+    cv2.fillPoly(mask, list(px), 1.0, cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(mask, (0, 0), size / 300)
 
 
 def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from headforge.core import hair as H, synth as S
+from headforge.core import glasses as G, hair as H, synth as S
 from headforge.core.facemodel import LANDMARKS_68
 
 
 def test_parameters_are_deterministic_and_cover_the_space(model):
-    cfg = S.SynthConfig(count=300, seed=7)
+    cfg = S.SynthConfig(count=300, seed=7, version=1)  # version 2 adds hair and wider poses (below)
     a, b = S.sample_params(cfg, 5, model), S.sample_params(cfg, 5, model)
     np.testing.assert_array_equal(a["identity"], b["identity"])
     assert a["lights"] == b["lights"]
-    other = S.sample_params(S.SynthConfig(count=300, seed=8), 5, model)
+    other = S.sample_params(S.SynthConfig(count=300, seed=8, version=1), 5, model)
     assert not np.array_equal(a["identity"], other["identity"])
     ps = [S.sample_params(cfg, i, model) for i in range(300)]
     setups = {p["lights"]["setup"] for p in ps}
@@ -32,15 +32,20 @@ def test_parameters_are_deterministic_and_cover_the_space(model):
 
 
 def test_version_2_adds_hair_and_keeps_everything_else(model):
-    """Hair is drawn from its own random stream: a v2 sample is its v1 sample plus hair."""
+    """Hair and the wider poses are drawn from a random stream of their own: a v2 sample is its v1 sample
+    plus hair, some turned further."""
     v1, v2 = S.SynthConfig(count=200, seed=7, version=1), S.SynthConfig(count=200, seed=7)
     assert v2.version == 2 and S.SynthConfig.from_dict({"count": 5}).version == 1  # sets from before versions
     for i in range(5):
         a, b = S.sample_params(v1, i, model), S.sample_params(v2, i, model)
         assert a["hair"] is None and b["hair"] is not None
         np.testing.assert_array_equal(a["identity"], b["identity"])
-        assert a["appearance"] == b["appearance"] and a["lights"] == b["lights"] and a["yaw"] == b["yaw"]
-    hairs = [S.sample_params(v2, i, model)["hair"] for i in range(200)]
+        assert a["appearance"] == b["appearance"] and a["lights"] == b["lights"] and a["focal_mm"] == b["focal_mm"]
+    ps = [S.sample_params(v2, i, model) for i in range(200)]
+    yaw = np.abs([p["yaw"] for p in ps])
+    assert 0.1 < np.mean(yaw > 45) < 0.3 and yaw.max() > 80 and yaw.max() <= 90
+    assert max(abs(p["pitch"]) for p in ps) > 25 and max(abs(p["roll"]) for p in ps) > 20
+    hairs = [p["hair"] for p in ps]
     styles = {h["style"] for h in hairs}
     assert styles == set(H.STYLES)
     assert 0.2 < np.mean([h["fringe"] for h in hairs]) < 0.45
@@ -67,10 +72,13 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     assert (np.linalg.norm((pts[:, 1:] - centre) / radii, axis=2) >= 1 - 1e-9).all()
     length = np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(1)
     assert 18 < np.median(length) < 32
-    # without a fringe, no strand hangs in front of the eyes
-    eyes = v[LANDMARKS_68[[36, 45]]]
-    over_eyes = (np.abs(pts[..., 0]) < eyes[1, 0]) & (np.abs(pts[..., 1] - eyes[0, 1]) < 1.5) & (pts[..., 2] > eyes[0, 2] - 2)
-    assert over_eyes.sum() < 0.002 * over_eyes.size
+    # no long strand hangs in front of the face below the brows, with a fringe or without
+    lm = v[LANDMARKS_68]
+    for fringe in (False, True):
+        p = H.hair_strands(model, v, {**hair, "fringe": fringe})
+        over_face = (np.abs(p[..., 0]) < lm[45, 0]) & (p[..., 1] < lm[17:27, 1].min()) & (p[..., 1] > lm[8, 1]) \
+            & (p[..., 2] > lm[36, 2] - 2)
+        assert over_face.any(1).mean() < 0.005, (fringe, over_face.any(1).mean())
     assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
 
 
@@ -78,13 +86,15 @@ def test_hair_in_the_labels():
     lab = {"mask": np.full((4, 4), S.MASK_FACE, np.uint8), "lm68": np.array([[0.5, 0.5], [3.2, 3.9], [2.5, 3.5]]),
            "lm68_visible": np.array([True, True, True]), "mp478": np.array([[1.5, 0.2]]),
            "mp478_visible": np.array([True])}
-    hair, beard = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    hair, beard, frame = np.zeros((4, 4), bool), np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     hair[0, :2] = True
     beard[3, 2:] = True
-    out = S.with_hair(lab, {"hair": hair, "beard": beard})
+    frame[1, 1] = True
+    out = S.with_coverage(lab, {"hair": hair, "beard": beard, "glasses": frame})
     assert (out["mask"] == S.MASK_HAIR).sum() == 2 and (out["mask"] == S.MASK_BEARD).sum() == 2
+    assert out["mask"][1, 1] == S.MASK_GLASSES
     assert (lab["mask"] == S.MASK_FACE).all()  # the caller's labels stay as they were
-    # scalp hair hides the landmarks under it; a beard does not (annotators mark the jaw through it)
+    # scalp hair hides the landmarks under it; a beard or a frame does not (annotators mark through them)
     assert out["lm68_visible"].tolist() == [False, True, True] and out["mp478_visible"].tolist() == [False]
 
 
@@ -107,3 +117,25 @@ def test_eyebrows_and_beards_lie_on_their_areas(model):
     none = H.facial_hair_strands(model, v, {**hair, "beard": {"style": "none", "length_cm": 0.0, "density": 1.0}},
                                  masks)
     assert len(none["beard"]) == 0
+
+
+def test_glasses_sit_in_front_of_the_eyes(model):
+    cfg = S.SynthConfig(count=400, seed=7)
+    worn = [g for g in (S.sample_params(cfg, i, model)["glasses"] for i in range(400)) if g is not None]
+    assert 0.18 < len(worn) / 400 < 0.32
+    assert any(g["thick"] for g in worn) and any(g["metal"] for g in worn)
+    assert any(g["lens_opacity"] > 0.5 for g in worn) and any(g["lens_opacity"] < 0.25 for g in worn)
+    v = model.neutral
+    lm = v[LANDMARKS_68]
+    for g in worn[:10]:
+        geo = G.glasses_geometry(v, g)
+        rims = geo["rims"]
+        assert rims.shape == (2, G.RIM_POINTS + 1, 3)
+        np.testing.assert_array_equal(rims[:, 0], rims[:, -1])  # closed
+        for k, eye in enumerate((lm[36:42], lm[42:48])):
+            c = eye.mean(0)
+            lo, hi = rims[k, :, :2].min(0), rims[k, :, :2].max(0)
+            assert (lo < c[:2]).all() and (c[:2] < hi).all()  # each rim around its eye
+            assert rims[k, :, 2].max() > eye[:, 2].max() + 1.0  # in front of it
+        ends = geo["arms"][:, -1]
+        assert (np.abs(ends[:, 0]) > np.abs(lm[[0, 16], 0]).max()).all() and (ends[:, 2] < lm[[0, 16], 2].max()).all()

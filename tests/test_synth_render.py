@@ -39,11 +39,11 @@ def test_labels_agree_with_cycles(model, tmp_path, version):
         path = tmp_path / f"{i}.png"
         scene.render(p, verts, cam, path)
         if version == 2:
-            assert scene.hair_masks["hair"].sum() > 20
-            lab = S.with_hair(lab, scene.hair_masks)
-            assert (lab["mask"] == S.MASK_HAIR).sum() == scene.hair_masks["hair"].sum()
+            assert scene.coverage["hair"].sum() > 20
+            lab = S.with_coverage(lab, scene.coverage)
+            assert (lab["mask"] == S.MASK_HAIR).sum() == scene.coverage["hair"].sum()
         else:
-            assert scene.hair_masks is None
+            assert scene.coverage is None
         rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         alpha = rgba[:, :, 3] > 127
         mask = lab["mask"] > 0
