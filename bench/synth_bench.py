@@ -33,6 +33,7 @@ from headforge.core.landmarks import detect_landmarks  # noqa: E402
 from headforge.core import config  # noqa: E402
 from headforge.core.hair import BEARDS, STYLES  # noqa: E402
 from headforge.core.synth import SynthConfig, sample_params  # noqa: E402
+from headforge.samples import astronaut, grace_hopper_path  # noqa: E402
 from headforge.networks.dataset import SynthSet  # noqa: E402
 
 
@@ -98,9 +99,9 @@ def realism_rows(d: Path, n: int, seed: int, version: int, model, corr) -> list[
     return rows
 
 
-def side_by_side(sets: list[Path], photos: Path, out: Path, n: int = 24, cell: int = 160) -> Path:
-    """``n`` renders of each set next to the real photos, each cropped square around its face: one row per
-    source, the photos first."""
+def side_by_side(sets: list[Path], real: list[np.ndarray], out: Path, n: int = 16, cell: int = 128) -> Path:
+    """``n`` renders of each set below the real photos ``real`` (RGB), each cropped square around its face:
+    one row per source, the photos first."""
     import cv2
 
     def face_crop(img):
@@ -113,7 +114,6 @@ def side_by_side(sets: list[Path], photos: Path, out: Path, n: int = 24, cell: i
                       [0, cell / (2 * half), cell / 2 - c[1] * cell / (2 * half)]])
         return cv2.warpAffine(img, M, (cell, cell), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
-    real = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(photos.glob("*.[jp][pn]g"))]
     rows = [real[:n]]
     for d in sets:
         ds = SynthSet(d)
@@ -133,7 +133,8 @@ def main():
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--out", default="out/synth_bench")
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--sheet", default="docs/synth_v1_v2_photos.png", help="the side-by-side picture")
+    ap.add_argument("--sheet", default="docs/synth_v1_v2_photos.png",
+                    help="the side-by-side picture with the public-domain sample photos (committed)")
     args = ap.parse_args()
     out = Path(args.out)
     model = load_face_model()
@@ -145,8 +146,15 @@ def main():
         rows += realism_rows(d, args.n, args.seed, version, model, corr)
         sets.append(d)
     rows.append(("contact sheet (v2)", str(contact_sheet(sets[-1])), ""))
-    photos = config.shared_dir() / "photos"
-    rows.append(("photos / v1 / v2, faces side by side", str(side_by_side(sets, photos, Path(args.sheet))), ""))
+    # the committed picture shows the public-domain sample photos; the evaluation photos of ../shared stay
+    # out of the repository (a second picture under --out shows them)
+    import cv2
+
+    samples = [astronaut(), cv2.cvtColor(cv2.imread(str(grace_hopper_path())), cv2.COLOR_BGR2RGB)]
+    rows.append(("sample photos / v1 / v2, faces side by side", str(side_by_side(sets, samples, Path(args.sheet))), ""))
+    shared = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+              for p in sorted((config.shared_dir() / "photos").glob("*.[jp][pn]g"))]
+    rows.append(("evaluation photos / v1 / v2", str(side_by_side(sets, shared, out / "side_by_side_photos.png")), ""))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
