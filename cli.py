@@ -79,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
     y.add_argument("--version", type=int, choices=(1, 2), default=2,
-                   help="2: people with scalp hair (default); 1: the bald mannequins of the first sets")
+                   help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
+                        "1: the bald mannequins of the first sets")
     y.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     y.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
     return p

@@ -15,10 +15,15 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
   subsurface; iris colour; 32 lighting set-ups (8 bundled HDRIs x 4 area-light rigs) with random
   rotation and strength; background: HDRI, procedural clutter or blurred noise;
 * with ``details``: a procedural fine-detail displacement map in UV (pores, forehead lines, crow's feet,
-  nasolabial folds) that the render applies.
+  nasolabial folds) that the render applies;
+* set version 2 (the default) adds, from a random stream of its own: hair, eyebrows and a beard
+  (:mod:`.hair`), glasses in a quarter (:mod:`.glasses`), and wider poses (profiles to +-90 degrees of yaw,
+  pitch to +-40, roll to +-30).
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
-and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask.
+and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
+version 2 the renderer's own coverage of hair, eyebrows, beard and frames is added to the mask
+(:func:`with_coverage`).
 """
 
 from __future__ import annotations
@@ -85,8 +90,8 @@ class SynthConfig:
     truncation: float = 2.5     #: identity prior truncation, in standard deviations
     image_format: str = "png"   #: png or jpg
     detail_size: int = 1024     #: UV displacement map size with --details
-    #: 1: bald mannequins; 2: with scalp hair (core.hair) and hair in the labels. Sets written before versions
-    #: existed read as 1.
+    #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
+    #: poses, and what they cover in the labels. Sets written before versions existed read as 1.
     version: int = 2
 
     def to_dict(self) -> dict:
