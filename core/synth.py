@@ -17,8 +17,8 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
 * with ``details``: a procedural fine-detail displacement map in UV (pores, forehead lines, crow's feet,
   nasolabial folds) that the render applies;
 * set version 2 (the default) adds, from a random stream of its own: hair, eyebrows and a beard
-  (:mod:`.hair`), glasses in a quarter (:mod:`.glasses`), and wider poses (profiles to +-90 degrees of yaw,
-  pitch to +-40, roll to +-30).
+  (:mod:`.hair`), glasses in a quarter (:mod:`.glasses`), wider poses (profiles to +-90 degrees of yaw,
+  pitch to +-40, roll to +-30) and camera effects on the finished image (:func:`apply_camera_effects`).
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -181,16 +181,18 @@ def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         details = {"seed": int(r.integers(0, 2 ** 31 - 1)), "pores": r.uniform(0.005, 0.02),
                    "forehead": r.uniform(0.0, 0.08), "crows_feet": r.uniform(0.0, 0.06),
                    "nasolabial": r.uniform(0.0, 0.12), "age": r.uniform(0, 1)}
-    hair = glasses = None
+    hair = glasses = effects = None
     if cfg.version >= 2:
         r2 = _rng(cfg, index, V2_STREAM)
         hair = sample_hair(r2, melanin)
         yaw, pitch, roll = _wider_pose(r2, yaw, pitch, roll)
         glasses = sample_glasses(r2)
+        effects = sample_camera_effects(r2)
     return {"index": index, "identity": identity.astype(np.float32), "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
-            "background": background, "details": details, "hair": hair, "glasses": glasses}
+            "background": background, "details": details, "hair": hair, "glasses": glasses,
+            "camera_effects": effects}
 
 
 def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
@@ -202,6 +204,53 @@ def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -
     if r.random() < 0.15:
         roll = float(r.uniform(-30, 30))
     return yaw, pitch, roll
+
+
+def sample_camera_effects(r: np.random.Generator) -> dict:
+    """What a real camera does to a photo after the light (set version 2): white balance and exposure
+    errors, defocus or motion blur, lost resolution, sensor noise and JPEG compression, each in some
+    photos."""
+    motion = r.random() < 0.1
+    return {
+        "white_balance": [float(x) for x in np.exp(r.normal(0, 0.06, 3))],
+        "exposure_ev": float(r.normal(0, 0.3)),
+        "blur_px": float(r.uniform(0.5, 1.5) if r.random() < 0.25 else 0.0),
+        "motion_px": float(r.uniform(2, 6) if motion else 0.0),
+        "motion_angle": float(r.uniform(0, 180)),
+        "resolution": float(r.uniform(0.35, 0.8) if r.random() < 0.3 else 1.0),
+        "noise": float(r.uniform(1, 6) if r.random() < 0.5 else 0.0),
+        "jpeg_quality": int(r.integers(30, 95)) if r.random() < 0.6 else 0,
+        "seed": int(r.integers(0, 2 ** 31 - 1)),
+    }
+
+
+def apply_camera_effects(image: np.ndarray, fx: dict) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` uint8 sRGB as the camera of ``fx`` (:func:`sample_camera_effects`) would have
+    delivered it: same size and geometry, so every label still holds."""
+    r = np.random.default_rng(fx["seed"])
+    lin = (image.astype(np.float32) / 255) ** 2.2
+    lin *= np.asarray(fx["white_balance"], np.float32) * 2 ** fx["exposure_ev"]
+    f = np.clip(lin, 0, 1) ** (1 / 2.2) * 255
+    if fx["blur_px"]:
+        f = cv2.GaussianBlur(f, (0, 0), fx["blur_px"])
+    if fx["motion_px"]:
+        n = int(round(fx["motion_px"])) * 2 + 1
+        k = np.zeros((n, n), np.float32)
+        k[n // 2] = 1
+        k = cv2.warpAffine(k, cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), fx["motion_angle"], 1.0), (n, n))
+        f = cv2.filter2D(f, -1, k / max(k.sum(), 1e-6))
+    if fx["resolution"] < 1:
+        h, w = f.shape[:2]
+        small = cv2.resize(f, (max(8, int(w * fx["resolution"])), max(8, int(h * fx["resolution"]))),
+                           interpolation=cv2.INTER_AREA)
+        f = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if fx["noise"]:
+        f = f + r.normal(0, fx["noise"], f.shape) * np.sqrt(np.maximum(f, 16) / 128)  # more in the highlights
+    out = np.clip(np.round(f), 0, 255).astype(np.uint8)
+    if fx["jpeg_quality"]:
+        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, fx["jpeg_quality"]])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(out)
 
 
 def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:

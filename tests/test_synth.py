@@ -139,3 +139,27 @@ def test_glasses_sit_in_front_of_the_eyes(model):
             assert rims[k, :, 2].max() > eye[:, 2].max() + 1.0  # in front of it
         ends = geo["arms"][:, -1]
         assert (np.abs(ends[:, 0]) > np.abs(lm[[0, 16], 0]).max()).all() and (ends[:, 2] < lm[[0, 16], 2].max()).all()
+
+
+def test_camera_effects_change_the_look_not_the_geometry(astronaut_rgb, model):
+    fxs = [S.sample_camera_effects(np.random.default_rng(i)) for i in range(300)]
+    assert 0.4 < np.mean([fx["jpeg_quality"] > 0 for fx in fxs]) < 0.8
+    assert any(fx["motion_px"] for fx in fxs) and any(fx["resolution"] < 1 for fx in fxs)
+    assert S.sample_params(S.SynthConfig(count=5), 0, model)["camera_effects"] is not None
+    assert S.sample_params(S.SynthConfig(count=5, version=1), 0, model)["camera_effects"] is None
+    img = np.ascontiguousarray(astronaut_rgb[::2, ::2])
+    strong = {"white_balance": [1.1, 1.0, 0.9], "exposure_ev": 0.5, "blur_px": 1.0, "motion_px": 4.0,
+              "motion_angle": 30.0, "resolution": 0.5, "noise": 4.0, "jpeg_quality": 40, "seed": 3}
+    out = S.apply_camera_effects(img, strong)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, S.apply_camera_effects(img, strong))  # deterministic
+    assert out.mean() > img.mean() + 5  # half a stop brighter
+    # the geometry stays: the image still lines up with itself (phase correlation, no shift)
+    import cv2
+
+    g = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (img, out)]
+    (dx, dy), _ = cv2.phaseCorrelate(g[0], g[1])
+    assert abs(dx) < 0.5 and abs(dy) < 0.5
+    none = {**strong, "white_balance": [1, 1, 1], "exposure_ev": 0.0, "blur_px": 0.0, "motion_px": 0.0,
+            "resolution": 1.0, "noise": 0.0, "jpeg_quality": 0}
+    assert np.abs(S.apply_camera_effects(img, none).astype(int) - img).max() <= 1
