@@ -44,6 +44,13 @@ bench-synth: $(STAMP)
 # are the same images for any --count (a set grows, or serves its first N), so the COARSE_COUNT and
 # FINE_COUNT in the shipped file's metadata ("reproduce") remake it.
 DATA ?= out/data
+# the synthetic set version the training and accuracy targets render and use: 2 (hair, eyebrows, beards,
+# glasses, wider poses, camera effects) in folders named *-v2; 1, the bald mannequins, in the unsuffixed
+# folders. The shipped networks and the README's accuracy tables were made on version 1: SYNTH_VERSION=1
+# reproduces them.
+SYNTH_VERSION ?= 2
+V = $(if $(filter 1,$(SYNTH_VERSION)),,-v$(SYNTH_VERSION))
+SYNTH = $(BIN)/python -m headforge synth --version $(SYNTH_VERSION)
 COARSE_COUNT ?= 10000
 FINE_COUNT ?= 1200
 # probability of a mirrored training sample; optimiser steps, peak learning rate, held-out evaluation
@@ -63,28 +70,28 @@ THREADS ?= 0
 # checkpoint with the same outputs first)
 SPATIAL ?= 0
 # the sets, schedule and outputs `make train` and `make train-on` share
-COARSE_TRAIN_ARGS = --train $(DATA)/coarse-train --limit $(COARSE_COUNT) --train $(DATA)/fine-train \
-	--limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout --steps $(STEPS) --lr $(LR) --batch 32 \
+COARSE_TRAIN_ARGS = --train $(DATA)/coarse-train$(V) --limit $(COARSE_COUNT) --train $(DATA)/fine-train$(V) \
+	--limit $(FINE_COUNT) --heldout $(DATA)/coarse-heldout$(V) --steps $(STEPS) --lr $(LR) --batch 32 \
 	--eval-every $(EVAL_EVERY) --flip $(FLIP) --precision $(PRECISION) --workers $(WORKERS) \
-	--threads $(THREADS) $(if $(filter 1,$(SPATIAL)),--spatial) --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet.pt
+	--threads $(THREADS) $(if $(filter 1,$(SPATIAL)),--spatial) --out core/weights/coarsenet.onnx --checkpoint $(DATA)/coarsenet$(V).pt
 train: $(STAMP)
-	$(BIN)/python -m headforge synth --count 500 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 1
-	$(BIN)/python -m headforge synth --count $(COARSE_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 1
-	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
+	$(SYNTH) --count 500 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 1
+	$(SYNTH) --count $(COARSE_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 1
+	$(SYNTH) --count $(FINE_COUNT) --out $(DATA)/fine-train$(V) --size 256 --seed 17 --details --workers 1
 	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --width 16
 
 # CoarseNet trained on from the checkpoint the last `make train` or `make train-on` left (same sets,
 # first COARSE_COUNT / FINE_COUNT renders; renders nothing): a new learning-rate cycle of STEPS steps
 train-on: $(STAMP)
-	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --init $(DATA)/coarsenet.pt
+	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --init $(DATA)/coarsenet$(V).pt
 
 # FineNet: 200 held-out + 1200 training --details renders (about 55 min on 2 cores, resumable), then
 # 3500 steps on 96-pixel patches (about 50 min on 2 CPU cores); writes core/weights/finenet.onnx.
 # FINE_COUNT=3000 renders more (a bigger set's first FINE_COUNT renders are the same images).
 train-fine: $(STAMP)
-	$(BIN)/python -m headforge synth --count 200 --out $(DATA)/fine-heldout --size 256 --seed 18 --details --workers 1
-	$(BIN)/python -m headforge synth --count $(FINE_COUNT) --out $(DATA)/fine-train --size 256 --seed 17 --details --workers 1
-	$(BIN)/python -m headforge.networks.train_fine --train $(DATA)/fine-train --heldout $(DATA)/fine-heldout \
+	$(SYNTH) --count 200 --out $(DATA)/fine-heldout$(V) --size 256 --seed 18 --details --workers 1
+	$(SYNTH) --count $(FINE_COUNT) --out $(DATA)/fine-train$(V) --size 256 --seed 17 --details --workers 1
+	$(BIN)/python -m headforge.networks.train_fine --train $(DATA)/fine-train$(V) --heldout $(DATA)/fine-heldout$(V) \
 		--limit $(FINE_COUNT) --steps 3500 --patch 96 --batch 16 --out core/weights/finenet.onnx
 
 # where MediaPipe's points lie on the ICT surface, learned from the first 1,500 coarse-train renders (seed 7;
@@ -92,20 +99,20 @@ train-fine: $(STAMP)
 # 12 min of search; writes core/weights/landmark_correspondence.npz
 CORR_COUNT ?= 1500
 train-correspondence: $(STAMP)
-	$(BIN)/python -m headforge synth --count $(CORR_COUNT) --out $(DATA)/coarse-train --size 224 --seed 7 --workers 2
-	$(BIN)/python -m headforge.networks.learn_correspondence --train $(DATA)/coarse-train --limit $(CORR_COUNT) \
+	$(SYNTH) --count $(CORR_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 2
+	$(BIN)/python -m headforge.networks.learn_correspondence --train $(DATA)/coarse-train$(V) --limit $(CORR_COUNT) \
 		--out core/weights/landmark_correspondence.npz
 
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,
 # speed; about 10 min after the renders. Numbers also in out/accuracy.json
 bench-accuracy: $(STAMP)
-	$(BIN)/python -m headforge synth --count 300 --out $(DATA)/coarse-heldout --size 224 --seed 8 --workers 2
-	$(BIN)/python bench/accuracy_bench.py --heldout $(DATA)/coarse-heldout --n 300 --json out/accuracy.json
+	$(SYNTH) --count 300 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 2
+	$(BIN)/python bench/accuracy_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300 --json out/accuracy.json
 
 # the CoarseNet and FineNet tables (needs the held-out sets of `make train` / `make train-fine`)
 bench-networks: $(STAMP)
-	$(BIN)/python bench/networks_bench.py --heldout $(DATA)/coarse-heldout --detail-heldout $(DATA)/fine-heldout
+	$(BIN)/python bench/networks_bench.py --heldout $(DATA)/coarse-heldout$(V) --detail-heldout $(DATA)/fine-heldout$(V)
 
 # FineNet on the real photos: Cycles renders before/after detail, side by side (out/detail/*.png)
 bench-detail: $(STAMP)

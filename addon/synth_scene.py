@@ -255,7 +255,8 @@ class SynthScene:
     # -- per sample ----------------------------------------------------------------------------------
     def render(self, p: dict, verts_cm: np.ndarray, cam: Camera, path: str | Path,
                detail_uv: np.ndarray | None = None) -> None:
-        """Set the scene to sample ``p`` and render it to ``path``."""
+        """Set the scene to sample ``p`` and render it to ``path`` (with the sample's camera effects, set version
+        2); :attr:`coverage` then says what hair, eyebrows, beard and glasses cover."""
         set_mesh_vertices(self.head.data, verts_cm)
         self._set_camera(cam)
         self._set_skin(p["appearance"])
@@ -279,6 +280,8 @@ class SynthScene:
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
         self.coverage = self._coverage(Path(path)) if self.cover else None
+        if p.get("camera_effects") is not None:
+            self._camera_effects(Path(path), p["camera_effects"])
 
     # -- hair and glasses (set version 2) ------------------------------------------------------------
     def _cover_materials(self) -> dict:
@@ -351,6 +354,18 @@ class SynthScene:
         lens = self.lens_bsdf.inputs
         lens["Base Color"].default_value = linear_rgba(glasses["lens_tint_srgb"])
         lens["Alpha"].default_value = glasses["lens_opacity"]
+
+    @staticmethod
+    def _camera_effects(path: Path, fx: dict) -> None:
+        """Rewrite the rendered image at ``path`` as the sample's camera would have delivered it
+        (``core.synth.apply_camera_effects``)."""
+        import cv2
+
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # BGR, or BGRA with a transparent film
+        img[:, :, :3] = S.apply_camera_effects(np.ascontiguousarray(img[:, :, 2::-1]), fx)[:, :, ::-1]
+        params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else []
+        if not cv2.imwrite(str(path), img, params):
+            raise OSError(f"Cannot write {str(path)!r}.")
 
     def _coverage(self, path: Path) -> dict[str, np.ndarray]:
         """Which pixels each of hair, eyebrows, beard and glasses' frames covers in front of the head, as this

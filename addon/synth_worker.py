@@ -48,10 +48,7 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         i = p["index"]
         detail = S.detail_map(model, p["details"], cfg.detail_size) if cfg.details else None
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size, detail)
-        image_path = tmp / f"{i:08d}.{cfg.image_format}"
-        scene.render(p, verts, cam, image_path, detail)
-        if p["camera_effects"] is not None:
-            _apply_camera_effects(image_path, p["camera_effects"])
+        scene.render(p, verts, cam, tmp / f"{i:08d}.{cfg.image_format}", detail)
         if scene.coverage is not None:
             lab = S.with_coverage(lab, scene.coverage)
         if p["hair"] is not None:
@@ -89,18 +86,6 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         shutil.rmtree(final)
     os.replace(tmp, final)
     return meta
-
-
-def _apply_camera_effects(path: Path, fx: dict) -> None:
-    """Rewrite the rendered image at ``path`` as the sample's camera would have delivered it."""
-    import cv2
-
-    from ..core.synth import apply_camera_effects
-
-    rgb = apply_camera_effects(cv2.imread(str(path))[:, :, ::-1], fx)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else []
-    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]), params):
-        raise OSError(f"cannot write {path}")
 
 
 def main(argv=None) -> int:
