@@ -1,4 +1,5 @@
-"""Synthetic training set without Blender: parameters are deterministic and cover the space."""
+"""Synthetic training set without Blender: parameters (deterministic, covering the space), and set version 2's
+hair, eyebrows, beards, glasses and camera effects with their labels."""
 
 import numpy as np
 import pytest
