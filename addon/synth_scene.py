@@ -69,7 +69,7 @@ class SynthScene:
 
     def __init__(self, model: FaceModel, cfg: S.SynthConfig):
         self.model, self.cfg = model, cfg
-        self.masks = S.mask_images(model)  #: the skin atlas's lips, brows and beard areas
+        self.masks = S.mask_images(model)  #: the skin atlas's lips, brows, beard and scalp areas
         old = bpy.data.scenes.get(SCENE_NAME)
         if old is not None:
             bpy.data.scenes.remove(old)
@@ -289,10 +289,10 @@ class SynthScene:
         group, a frame and a lens material for glasses (:meth:`_set_hair`, :meth:`_set_glasses` set their
         colours); and for the coverage pass one flat colour per group."""
         self.scene.cycles_curves.shape = "RIBBONS"  # camera-facing strips: 15 % faster than round strands
-        mats = {}
+        mats, self.hair_bsdfs = {}, {}
         for name in HAIR_GROUPS:
-            mats[name], bsdf = _shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
-            bsdf.parametrization = "MELANIN"
+            mats[name], self.hair_bsdfs[name] = _shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
+            self.hair_bsdfs[name].parametrization = "MELANIN"
         mats["glasses"], self.frame_bsdf = _shader_material("Synth glasses frame", "ShaderNodeBsdfPrincipled")
         self.lens_material, self.lens_bsdf = _shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
         self.lens_bsdf.inputs["Roughness"].default_value = 0.03
@@ -331,8 +331,8 @@ class SynthScene:
                 self._add_cover(name, hair_curves(f"Synth {name}", strands, radii))
         colours = {"hair": (hair["melanin"], hair["redness"]), "beard": (hair["melanin"], hair["redness"]),
                    "brows": (hair["brows"]["melanin"], hair["redness"])}
-        for name in HAIR_GROUPS:
-            b = next(n for n in self.cover_materials[name].node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED").inputs
+        for name, bsdf in self.hair_bsdfs.items():
+            b = bsdf.inputs
             b["Melanin"].default_value, b["Melanin Redness"].default_value = colours[name]
             b["Tint"].default_value = linear_rgba(hair["tint_srgb"] if name == "hair" else (1.0, 1.0, 1.0))
             b["Roughness"].default_value = hair["roughness"]

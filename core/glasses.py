@@ -39,8 +39,8 @@ def sample_glasses(r: np.random.Generator) -> dict | None:
 
 def glasses_geometry(vertices: np.ndarray, glasses: dict) -> dict[str, np.ndarray]:
     """The frame as polylines, ``{"rims": (2, RIM_POINTS + 1, 3), "bridge": (ARM_POINTS, 3), "arms": (2,
-    ARM_POINTS, 3)}``, and ``"lens_centres"`` ``(2, 3)``, cm, on the head ``vertices`` ``(N_VERTICES, 3)``
-    (ICT axes: +x the person's left, +y up, +z forward)."""
+    ARM_POINTS, 3)}`` cm, on the head ``vertices`` ``(N_VERTICES, 3)`` (ICT axes: +x the person's left, +y up,
+    +z forward); the lenses fill the rims."""
     lm = vertices[LANDMARKS_68]
     right, left = lm[36:42], lm[42:48]  # the person's right eye is on -x
     eye_width = np.linalg.norm(right[0] - right[3])
@@ -52,14 +52,13 @@ def glasses_geometry(vertices: np.ndarray, glasses: dict) -> dict[str, np.ndarra
     c, s = np.cos(t), np.sin(t)
     ring = np.stack([np.sign(c) * np.abs(c) ** (2 / n) * half_w, np.sign(s) * np.abs(s) ** (2 / n) * half_h,
                      np.zeros_like(t)], 1)
-    centres, rims = [], []
+    rims = []
     for eye, side in ((right, -1.0), (left, 1.0)):
-        centre = eye.mean(0)
-        centre = np.array([centre[0] + side * 0.15 * eye_width, centre[1] + 0.1 * eye_width, z])
+        middle = eye.mean(0)
+        centre = np.array([middle[0] + side * 0.15 * eye_width, middle[1] + 0.1 * eye_width, z])
         # the rims follow the face's curve a little: their outer sides sit further back
         rim = centre + ring
         rim[:, 2] -= 0.25 * np.clip(side * ring[:, 0] / half_w, 0, None) ** 2 * half_w
-        centres.append(centre)
         rims.append(np.vstack([rim, rim[:1]]))
     rims = np.stack(rims)
     # the bridge joins the rims' inner upper corners (towards the nose: +x on the right rim, -x on the left)
@@ -72,7 +71,7 @@ def glasses_geometry(vertices: np.ndarray, glasses: dict) -> dict[str, np.ndarra
         ear = np.array([side * (np.abs(vertices[LANDMARKS_68[[0, 16]], 0]).max() + 0.6), outer[1] + 0.3,
                         lm[[0, 16], 2].mean() - 3.0])
         arms.append(_arc(outer, ear, lift=np.array([side * 0.4, 0.0, 0.0])))
-    return {"rims": rims, "bridge": bridge, "arms": np.stack(arms), "lens_centres": np.stack(centres)}
+    return {"rims": rims, "bridge": bridge, "arms": np.stack(arms)}
 
 
 def _arc(a: np.ndarray, b: np.ndarray, lift: np.ndarray) -> np.ndarray:

@@ -34,6 +34,8 @@ ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 #: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
 #: forehead, the temples and the nape
 HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
+#: where a fringe ends (cm, model y): just over the neutral's brows
+FRINGE_END_CM = 6.5
 
 
 #: beards: styles, probabilities, strand lengths (cm) and strand counts
@@ -81,9 +83,8 @@ def _sample_beard(r: np.random.Generator) -> dict:
 def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
     """Indices into ``model.triangles`` of the skin triangles hair grows from: above a hairline around the
     head (``HAIRLINE_*_CM``, raised by ``recession_cm`` over the forehead), the ears left bare."""
-    tri = model.triangles
-    skin = np.flatnonzero((tri < SKIN_END).all(1))
-    c = vertices[tri[skin]].mean(1)
+    skin = _skin_triangles(model)
+    c = vertices[model.triangles[skin]].mean(1)
     theta = np.arctan2(c[:, 0], c[:, 2])  # 0 = front, +-pi = back
     front = 0.5 * (1 + np.cos(theta))
     # a + b cos(theta) + c cos(2 theta) through the front, side and back heights
@@ -118,7 +119,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     front = _front_weight(roots, centre, radii)
     if hair["fringe"]:  # the strands combed forward end over the brows
         cut = front > 0
-        length[cut] = np.minimum(length[cut], np.maximum(roots[cut, 1] - 6.5, 1.0) / np.maximum(front[cut], 0.3))
+        length[cut] = np.minimum(length[cut], np.maximum(roots[cut, 1] - FRINGE_END_CM, 1.0) / np.maximum(front[cut], 0.3))
     comb = _comb_directions(roots, front, hair)
     pts = np.empty((n, K, 3))
     pts[:, 0] = roots
@@ -163,7 +164,7 @@ def uv_region_triangles(model: FaceModel, mask: np.ndarray, threshold: float = 0
     """Indices into ``model.triangles`` of the skin triangles whose atlas-UV centroid lies where ``mask``
     (``(S, S)`` float, rows top to bottom, as ``core.synth.mask_images``) is at least ``threshold``."""
     S = mask.shape[0]
-    skin = np.flatnonzero((model.triangles < SKIN_END).all(1))
+    skin = _skin_triangles(model)
     uv = model.loop_uv[model.triangle_loops[skin]].mean(1)
     x = np.clip((uv[:, 0] * S).astype(int), 0, S - 1)
     y = np.clip(((1 - uv[:, 1]) * S).astype(int), 0, S - 1)
@@ -184,6 +185,11 @@ def facial_hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict,
     out["beard"] = _surface_strands(model, vertices, uv_region_triangles(model, masks["beard"], 0.35), n,
                                     beard["length_cm"], (0.25, -1.0, 0.15), r)
     return out
+
+
+def _skin_triangles(model: FaceModel) -> np.ndarray:
+    """Indices into ``model.triangles`` of the skin's triangles (face, head and neck)."""
+    return np.flatnonzero((model.triangles < SKIN_END).all(1))
 
 
 def _roots(corners: np.ndarray, n: int, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

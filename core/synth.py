@@ -279,13 +279,19 @@ def sample_camera(p: dict, size: int, neutral_width_cm: float = 15.0) -> Camera:
 # labels
 
 
+def _pixel_of(xy: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row indices ``(K,)`` of the pixels holding the points ``xy`` ``(K, 2)``, clamped to an image
+    of ``shape`` ``(H, W, ...)``."""
+    return (np.clip(np.floor(xy[:, 0]).astype(int), 0, shape[1] - 1),
+            np.clip(np.floor(xy[:, 1]).astype(int), 0, shape[0] - 1))
+
+
 def project_points(points_model: np.ndarray, cam: Camera, depth: np.ndarray, tol_cm: float = 0.6):
     """Pixels ``(K, 2)`` and visibility ``(K,)`` (in frame and not occluded by more than ``tol_cm``)."""
     uv = cam.project(points_model)
     z = cam.to_camera(points_model)[:, 2]
     H, W = depth.shape
-    xi = np.clip(np.floor(uv[:, 0]).astype(int), 0, W - 1)
-    yi = np.clip(np.floor(uv[:, 1]).astype(int), 0, H - 1)
+    xi, yi = _pixel_of(uv, depth.shape)
     inside = (uv[:, 0] >= 0) & (uv[:, 1] >= 0) & (uv[:, 0] < W) & (uv[:, 1] < H)
     vis = inside & (z <= depth[yi, xi] + tol_cm)
     return uv.astype(np.float32), vis
@@ -326,11 +332,8 @@ def with_coverage(lab: dict, covered: dict[str, np.ndarray]) -> dict:
     lab["mask"] = mask
     hair = covered.get("hair")
     if hair is not None:
-        H, W = hair.shape
         for points, visible in (("lm68", "lm68_visible"), ("mp478", "mp478_visible")):
-            xy = np.asarray(lab[points])
-            xi = np.clip(np.floor(xy[:, 0]).astype(int), 0, W - 1)
-            yi = np.clip(np.floor(xy[:, 1]).astype(int), 0, H - 1)
+            xi, yi = _pixel_of(np.asarray(lab[points]), hair.shape)
             lab[visible] = lab[visible] & ~hair[yi, xi]
     return lab
 
