@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-correspondence bench-networks bench-detail extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-correspondence bench-networks bench-detail bench-look extension clean
 
 all: demo
 
@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
 	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
 		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib \
-		"dask[distributed]" torch==2.13.0 onnxruntime onnx eos-py==1.5.0
+		"dask[distributed]" torch==2.13.0 onnxruntime onnx eos-py==1.5.0 pyrender==0.1.45 trimesh
 	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
 	$(PIP) install --no-deps mediapipe==0.10.21
 	$(PIP) install --no-deps -e .
+	# the Khronos glTF validator, for the export tests (Node.js from the system, package from npm)
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node gltf-validator@2.0.0-dev.3.10
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -115,12 +117,20 @@ bench-networks: $(STAMP)
 	$(BIN)/python bench/networks_bench.py --heldout $(DATA)/coarse-heldout$(V) --detail-heldout $(DATA)/fine-heldout$(V)
 
 # FineNet on the real photos: Cycles renders before/after detail, side by side (out/detail/*.png)
+# how created heads look: Cycles views (photo camera, front, 3/4, profile, back; textured and clay) and the
+# exported glb rendered outside Blender (pyrender), one sheet per photo: docs/look/ for the sample photos,
+# out/look/ for ../shared/photos (about 2 minutes a photo)
+bench-look: $(STAMP)
+	$(BIN)/python bench/look.py
+
 bench-detail: $(STAMP)
 	$(BIN)/python bench/detail_renders.py --out out/detail
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
+# and the face model and MediaPipe's mesh from ../shared (FACE_MODEL=..., MEDIAPIPE_MESH=... for others)
 extension: $(STAMP)
-	$(BIN)/python scripts/build_extension.py --out dist $(if $(PLATFORM),--platform $(PLATFORM))
+	$(BIN)/python scripts/build_extension.py --out dist $(if $(PLATFORM),--platform $(PLATFORM)) \
+		$(if $(FACE_MODEL),--face-model $(FACE_MODEL)) $(if $(MEDIAPIPE_MESH),--mediapipe-mesh $(MEDIAPIPE_MESH))
 
 clean:
 	rm -rf $(VENV) out dist build *.egg-info .pytest_cache

@@ -135,10 +135,12 @@ def _write_blender(avatar, stage: Path, opts: Options, name: str) -> None:
     """``head.blend`` and the engine exports of ``avatar`` into ``stage``: the head is built from the
     avatar's arrays and rigged from them (nothing is read back from Blender data)."""
     build, files = blender_modules()
-    from .addon import export as hf_export, rig as hf_rig
+    from .addon import export as hf_export, rig as hf_rig, stage as hf_stage
 
     files.new_empty_scene()
-    head = build.build_head(avatar, name=name)["head"]
+    made = build.build_head(avatar, name=name)
+    head = made["head"]
+    hf_stage.stage_head(head, made["camera"])
     if opts.rig or opts.export:
         hf_rig.add_rig(head, avatar.model, arkit=opts.arkit52, avatar=avatar)
     exports = {fmt: list(opts.lod) for fmt in opts.export}

@@ -6,7 +6,8 @@
   camera from an ``Avatar``); ``rig`` (shape keys, armature, LODs) -> ``export`` (the one glTF/FBX writer);
   ``files`` (empty scene, ``head.blend``); ``synth_scene`` / ``synth_worker`` (the synthetic set's Cycles
   scene, in its own process).
-* The sidebar: ``properties``, ``preferences``, ``panel``.
+* Game copies for the exporters: ``game``; the render-ready scene of ``head.blend``: ``stage``.
+* The sidebar: ``properties``, ``preferences``, ``panel``; the viewport's landmark overlay: ``overlay``.
 
 Imports ``core`` and bpy; ``core`` and ``networks`` never import this package.
 """
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 
 def register():
-    from . import panel, preferences, properties
+    from . import overlay, panel, preferences, properties
 
     preferences.register()
     properties.register()
     panel.register()
+    overlay.register()
 
 
 def unregister():
-    from . import panel, preferences, properties
+    from . import overlay, panel, preferences, properties
 
+    overlay.unregister()
     panel.unregister()
     properties.unregister()
     preferences.unregister()

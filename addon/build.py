@@ -11,14 +11,19 @@ import bpy
 import numpy as np
 
 from ..core.camera import Camera
+from ..core.eyes import IRIS_UV_RADIUS, PUPIL_UV_RADIUS, srgb_to_unit
+from ..core.facemodel import SKIN_MATERIALS
 from ..core.lashes import eyelash_texture
 from ..core.writers import PART_COLOURS, TRANSPARENT_PARTS
 from . import schema
 from .conversion import camera_matrix_world, image_from_array, linear_rgba, set_camera_intrinsics, to_blender
 from .detail import apply_detail
 from .nodes import NodeBuilder
+from .overlay import store_landmarks
 
-SKIN = ("M_Face", "M_BackHead")
+SKIN = SKIN_MATERIALS
+#: the eyelash strand image (RGBA), one per file, shared by every head
+LASH_IMAGE = "Headforge eyelashes"
 
 
 def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":
@@ -58,7 +63,7 @@ def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
     nt = mat.node_tree
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
     tex = nt.nodes.new("ShaderNodeTexImage")
-    tex.name = tex.label = "Headforge Albedo"
+    tex.name = tex.label = schema.ALBEDO_NODE
     tex.image = albedo
     tex.location = (-400, 200)
     uvn = nt.nodes.new("ShaderNodeUVMap")
@@ -73,7 +78,9 @@ def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
     return mat
 
 
-def part_material(name: str, part: str) -> "bpy.types.Material":
+def part_material(name: str, part: str, iris_srgb=None) -> "bpy.types.Material":
+    """The Blender material of ICT part ``part`` (flat colours, see-through shells, the cornea over the iris,
+    textured lashes); ``iris_srgb``: the irises' colour (3 ints 0-255), default ICT's brown."""
     mat = bpy.data.materials.new(name)
     ensure_principled(mat)
     bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
@@ -85,6 +92,8 @@ def part_material(name: str, part: str) -> "bpy.types.Material":
             mat.blend_method = "BLEND"
     else:
         c = PART_COLOURS.get(part, (0.8, 0.8, 0.8))
+        if "Iris" in part and iris_srgb is not None:
+            c = srgb_to_unit(iris_srgb)
         bsdf.inputs["Base Color"].default_value = linear_rgba(c)
         bsdf.inputs["Roughness"].default_value = 0.15 if "Sclera" in part or "Iris" in part else 0.5
         if "Sclera" in part:
@@ -96,9 +105,9 @@ def part_material(name: str, part: str) -> "bpy.types.Material":
 
 def _lash_strands(mat, bsdf) -> None:
     """Eyelash cards textured with procedural strands (colour and alpha from one RGBA image)."""
-    img = bpy.data.images.get("Headforge eyelashes")
+    img = bpy.data.images.get(LASH_IMAGE)
     if img is None:
-        img = image_from_array("Headforge eyelashes", eyelash_texture(512))
+        img = image_from_array(LASH_IMAGE, eyelash_texture(512))
         img.alpha_mode = "STRAIGHT"
     nt = mat.node_tree
     tex = nt.nodes.new("ShaderNodeTexImage")
@@ -108,11 +117,6 @@ def _lash_strands(mat, bsdf) -> None:
     bsdf.inputs["Roughness"].default_value = 0.4
     if hasattr(mat, "surface_render_method"):
         mat.surface_render_method = "BLENDED"
-
-
-#: ICT's sclera UVs are a spherical map with the cornea at (0.5, 0.5); UV distance ~ angle / 260 deg
-IRIS_UV_RADIUS = 0.108   # 28 degrees: 11.5 mm iris on the 29.6 mm eyeball
-PUPIL_UV_RADIUS = 0.034  # 9 degrees
 
 
 def _cornea(mat, bsdf) -> None:
@@ -161,7 +165,7 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     photo = image_from_array(f"{name} photo", avatar.image)
     skin = skin_material(f"{name} skin", albedo)
     for part in model.parts[1]:
-        me.materials.append(skin if part in SKIN else part_material(f"{name} {part[2:]}", part))
+        me.materials.append(skin if part in SKIN else part_material(f"{name} {part[2:]}", part, avatar.iris.srgb))
     head = bpy.data.objects.new(name, me)
     coll.objects.link(head)
     # what later tools (rig, export) need to rebuild or re-pose this head
@@ -170,10 +174,13 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head[schema.EXPRESSION] = [float(x) for x in avatar.fit.expression]
     head[schema.IMAGE] = avatar.image_path or ""
     head[schema.INITIALIZER] = avatar.initializer
+    head[schema.IRIS_SRGB] = list(avatar.iris.srgb)
+    head[schema.PARTS] = list(model.parts[1])
     if avatar.detail is not None:
         apply_detail(head, avatar.detail.uv, normal_rgb=avatar.detail_normal_map())
 
     cam_obj = build_camera(f"{name} camera", avatar.camera, photo, scene)
+    store_landmarks(cam_obj, avatar.detected68, avatar.projected68, (avatar.camera.width, avatar.camera.height))
     coll.objects.link(cam_obj)
     head[schema.CAMERA] = cam_obj.name
     if set_render_size:

@@ -9,8 +9,6 @@ detail strength``, so strength 1.0 moves the surface by the map's true value.
 
 from __future__ import annotations
 
-import contextlib
-
 import bpy
 import cv2
 import numpy as np
@@ -73,12 +71,8 @@ def use_normal_map(head, on: bool = True, get_model=None) -> None:
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
     node = nt.nodes.get(schema.DETAIL_NORMAL_NODE)
     if node is None and on:
-        img = bpy.data.images.get(schema.detail_normal_image(head.name))
-        if img is None:
-            img = image_from_array(schema.detail_normal_image(head.name), detail_normal_rgb(head, get_model()),
-                                   "Non-Color")
         tex = nt.nodes.new("ShaderNodeTexImage")
-        tex.image = img
+        tex.image = detail_normal_image(head, get_model)
         tex.name = f"{schema.DETAIL_NORMAL_NODE} texture"
         node = nt.nodes.new("ShaderNodeNormalMap")
         node.name = schema.DETAIL_NORMAL_NODE
@@ -96,6 +90,19 @@ def use_normal_map(head, on: bool = True, get_model=None) -> None:
     head[schema.DETAIL_NORMAL_MAP] = bool(on)
 
 
+def detail_normal_image(head, get_model) -> "bpy.types.Image | None":
+    """The head's fine detail as a tangent-space normal-map image (``Non-Color``): the one kept in the file
+    since the head was made, or baked now (:func:`detail_normal_rgb`; ``get_model()`` gives the face model) and
+    kept. None for a head without detail."""
+    if schema.DETAIL_STRENGTH not in head or schema.DETAIL_MODIFIER not in head.modifiers:
+        return None
+    img = bpy.data.images.get(schema.detail_normal_image(head.name))
+    if img is None:
+        img = image_from_array(schema.detail_normal_image(head.name), detail_normal_rgb(head, get_model()),
+                               "Non-Color")
+    return img
+
+
 def detail_normal_rgb(head, model) -> np.ndarray:
     """The head's displacement detail (at its current strength) baked into a tangent-space normal map,
     ``(S, S, 3)`` uint8 (``core.detail.normal_map``), decoded from the packed 16-bit displacement image: for
@@ -104,19 +111,3 @@ def detail_normal_rgb(head, model) -> np.ndarray:
     lo, hi = head[schema.DETAIL_RANGE]
     uv = (image_pixels(img)[:, :, 0] * (hi - lo) + lo) * head[schema.DETAIL_STRENGTH]
     return normal_map(model, from_blender(mesh_vertices(head.data)), uv)
-
-
-@contextlib.contextmanager
-def detail_as_normal_map(head, get_model):
-    """Within the block, a head whose detail is displacement shows it as a normal map instead: glTF and
-    FBX keep a material's normal map but not a Displace modifier (exporters don't apply it). Restored
-    afterwards; the baked image stays in the file for the panel's switch to reuse."""
-    if schema.DETAIL_STRENGTH not in head or head.get(schema.DETAIL_NORMAL_MAP) or \
-            schema.DETAIL_MODIFIER not in head.modifiers:
-        yield
-        return
-    use_normal_map(head, True, get_model)
-    try:
-        yield
-    finally:
-        use_normal_map(head, False)

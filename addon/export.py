@@ -1,12 +1,18 @@
 """Export a Headforge head (rigged or not, with LODs) to glTF 2.0 (.glb) or FBX, atomically.
 
+What is exported are game copies of the head (:mod:`.game`): four materials (skin, eyes, mouth, lashes) of
+textures, no see-through shells, one UV map, rest pose neutral with the photo's expression kept as the
+``headforge_photo_pose`` property (glTF node extras, FBX user property).
+
 Axes and units:
 
 * **glTF**: +Y up, +Z forward, metres (the glTF convention). Morph targets carry their names in
-  ``mesh.extras.targetNames``; the skin has the six bones; the texture is embedded.
+  ``mesh.extras.targetNames``; the skin has the six bones; textures are embedded, with tangents for the
+  normal map. The Khronos validator reports no errors and no warnings (``tests/test_rig_export.py``).
 * **FBX**: +Y up, -Z forward, exported with "FBX units scale", so the file says centimetres. That is
-  what Unreal expects; in Unity keep "Convert Units" on. Shape keys, armature and the texture
-  (embedded) are in the file; no leaf bones are added.
+  what Unreal expects; in Unity keep "Convert Units" on. The axis change is in the data (vertices and bones),
+  so the mesh and armature nodes carry no rotation or scale. Shape keys, armature and the textures (embedded, in ``<file name>.fbm``) are in the
+  file; no leaf bones are added.
 
 LOD objects are named ``<head>_LOD1``, ``<head>_LOD2`` (the head itself is LOD0).
 """
@@ -22,7 +28,7 @@ from ..core.errors import OutputError
 from ..core.fileio import atomic_path
 from ..core.facemodel import load_face_model
 from . import schema
-from .detail import detail_as_normal_map
+from .game import FBX_FORWARD, FBX_UP, game_copies
 from .rig import check_head, make_lod
 
 FORMATS = ("glb", "fbx")
@@ -64,26 +70,32 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
         raise OutputError(f"Cannot write into {str(path.parent)!r}. Choose a folder you can write to.")
     objs = lod_objects(head, lods, context)
     arm = head.parent if head.parent is not None and head.parent.type == "ARMATURE" else None
-    if arm is not None:
-        objs.append(arm)
     if context.object is not None and context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
+    with atomic_path(path, overwrite=True, keep_name=True) as tmp, \
+            game_copies(head, objs, arm, fmt, get_model or load_face_model) as (meshes, arm_copy):
+        _select(context, meshes + ([arm_copy] if arm_copy is not None else []), active=meshes[0])
+        if fmt == "glb":
+            bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
+                                      export_yup=True, export_apply=False, export_morph=True,
+                                      export_morph_normal=False, export_skins=True, export_cameras=False,
+                                      export_lights=False, export_animations=False, export_tangents=True,
+                                      export_extras=True)
+        else:
+            bpy.ops.export_scene.fbx(filepath=str(tmp), use_selection=True,
+                                     object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
+                                     axis_forward=FBX_FORWARD, axis_up=FBX_UP, apply_scale_options="FBX_SCALE_UNITS",
+                                     use_custom_props=True,
+                                     use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=False,
+                                     mesh_smooth_type="FACE", use_armature_deform_only=True)
+    return path
+
+
+def _select(context, objs: list, active) -> None:
+    """Select exactly ``objs`` (shown), with ``active`` active."""
     for o in context.view_layer.objects:
         o.select_set(False)
     for o in objs:
         o.hide_set(False)
         o.select_set(True)
-    context.view_layer.objects.active = head
-    with atomic_path(path, overwrite=True) as tmp, detail_as_normal_map(head, get_model or load_face_model):
-        if fmt == "glb":
-            bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
-                                      export_yup=True, export_apply=False, export_morph=True,
-                                      export_morph_normal=False, export_skins=True, export_cameras=False,
-                                      export_lights=False, export_animations=False)
-        else:
-            bpy.ops.export_scene.fbx(filepath=str(tmp), use_selection=True,
-                                     object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
-                                     axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_UNITS",
-                                     use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=False,
-                                     mesh_smooth_type="FACE", use_armature_deform_only=True)
-    return path
+    context.view_layer.objects.active = active

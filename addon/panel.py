@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from . import schema
+from .preferences import developer_tools
 
 
 class HEADFORGE_PT_main(bpy.types.Panel):
@@ -49,11 +50,16 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             add = r.operator("headforge.add_rig", icon="ARMATURE_DATA")
             add.arkit52 = s.arkit52
             r.enabled = not obj.get(schema.RIG)
+            if obj.get(schema.RIG):  # a rigged head or its armature
+                r = box.row(align=True)
+                r.operator("headforge.set_pose", text="Photo Expression").pose = "PHOTO"
+                r.operator("headforge.set_pose", text="Neutral").pose = "NEUTRAL"
             if schema.DETAIL_STRENGTH in obj:
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",
                              depress=bool(obj.get(schema.DETAIL_NORMAL_MAP)))
             box.operator("headforge.export_head", icon="EXPORT")
+            box.prop(s, "show_landmarks")
 
 
 class HEADFORGE_PT_synth(bpy.types.Panel):
@@ -64,6 +70,10 @@ class HEADFORGE_PT_synth(bpy.types.Panel):
     bl_category = "Headforge"
     bl_parent_id = "HEADFORGE_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context):
+        return developer_tools(context)  # Preferences > Add-ons > Headforge > Developer tools
 
     def draw(self, context):
         col = self.layout.column()

@@ -15,15 +15,21 @@ class HeadforgeSettings(bpy.types.PropertyGroup):
                                       description="Which face when the photo has several (0 = largest)")
     texture_size: bpy.props.EnumProperty(name="Texture", items=TEXTURE_SIZES, default="2048",
                                          description="Size of the baked skin texture")
-    rig: bpy.props.BoolProperty(name="Rig", default=False,
+    rig: bpy.props.BoolProperty(name="Add Rig", default=False,
                                 description="Add expression shape keys and an armature when the head is created")
     arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
                                     description="Name and merge shape keys as Apple's 52 ARKit blendshapes")
     coarsenet: bpy.props.BoolProperty(
-        name="CoarseNet", default=True,
-        description="Start the fit from CoarseNet's guess of the face shape (off: from the average face)")
-    detail: bpy.props.BoolProperty(name="Detail", default=True,
-                                   description="Add FineNet's fine skin detail as displacement")
+        name="Predict Shape First", default=True,
+        description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
+                    "face)")
+    detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
+                                   description="Add fine skin detail (wrinkles, pores) estimated from the photo, "
+                                               "as displacement")
+    show_landmarks: bpy.props.BoolProperty(
+        name="Show Landmarks", default=True,
+        description="Looking through a head's photo camera, draw the landmarks found in the photo (green) and the "
+                    "fitted head's (orange)")
     # status of the running job (read by the panel)
     status: bpy.props.StringProperty(name="Status", default="")
     progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", default=0.0)

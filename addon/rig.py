@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core import rig as core_rig
 from ..core.correspondence import closest_points_on_triangles
+from ..core.eyelids import close_blinks
 from ..core.errors import HeadforgeError
 from ..core.facemodel import N_VERTICES, FaceModel
 from . import schema
@@ -51,6 +52,7 @@ def add_rig(head, model: FaceModel, context=None, arkit: bool = False, avatar=No
     set_mesh_vertices(head.data, neutral)
     _add_shape_keys(head, model, neutral, expr, arkit)
     arm = _add_armature(head, core_rig.bone_layout(model, neutral), context)
+    _add_rotation_limits(arm)
     _add_weights(head, core_rig.skin_weights(model, neutral))
     mod = head.modifiers.new("Armature", "ARMATURE")
     mod.object = arm
@@ -61,8 +63,29 @@ def add_rig(head, model: FaceModel, context=None, arkit: bool = False, avatar=No
     return arm
 
 
+POSES = ("PHOTO", "NEUTRAL")
+
+
+def set_pose(head, pose: str) -> int:
+    """Set the shape keys of a rigged head and of its LODs to ``pose``: "PHOTO" (the photo's expression, kept
+    in ``headforge_photo_pose``) or "NEUTRAL" (all 0, the rest pose the exports have). Returns how many objects
+    were set."""
+    check_head(head)
+    if head.data.shape_keys is None:
+        raise HeadforgeError(f"{head.name!r} has no expression shape keys yet. Add a rig first.")
+    if pose not in POSES:
+        raise HeadforgeError(f"Unknown pose {pose!r}; choose PHOTO or NEUTRAL.")
+    values = dict(head.get(schema.PHOTO_POSE, {})) if pose == "PHOTO" else {}
+    objs = [head] + [o for o in bpy.data.objects if o.get(schema.LOD_OF) == head.name and o.data.shape_keys]
+    for obj in objs:
+        for kb in obj.data.shape_keys.key_blocks[1:]:
+            kb.value = float(values.get(kb.name, 0.0))
+    return len(objs)
+
+
 def _add_shape_keys(head, model: FaceModel, neutral: np.ndarray, expr: np.ndarray, arkit: bool) -> None:
-    """A neutral basis and one key per expression (ICT's 53 or ARKit's 52), valued at the photo's."""
+    """A neutral basis and one key per expression (ICT's 53 or ARKit's 52, the blinks corrected for this
+    person so that they close), valued at the photo's."""
     head.shape_key_add(name="Basis", from_mix=False)
     if arkit:
         keys = core_rig.arkit52(model)
@@ -72,12 +95,15 @@ def _add_shape_keys(head, model: FaceModel, neutral: np.ndarray, expr: np.ndarra
     else:
         keys = core_rig.ict_shape_keys(model)
         values = dict(zip(model.expression_names, expr))
+    close_blinks(model, neutral, keys)  # this person's blinks close the lids
+    pose = {}
     for name, delta in keys.items():
         kb = head.shape_key_add(name=name, from_mix=False)
         set_key_vertices(kb, neutral + delta)
         kb.slider_min, kb.slider_max = 0.0, 1.0
-        kb.value = float(np.clip(values.get(name, 0.0), 0.0, 1.0))
+        kb.value = pose[name] = float(np.clip(values.get(name, 0.0), 0.0, 1.0))
     head[schema.KEYS] = "arkit52" if arkit else "ict53"
+    head[schema.PHOTO_POSE] = pose
 
 
 def _add_armature(head, bones: list, context) -> "bpy.types.Object":
@@ -109,6 +135,20 @@ def _add_armature(head, bones: list, context) -> "bpy.types.Object":
         bpy.ops.object.mode_set(mode="OBJECT")
         context.view_layer.objects.active = prev_active
     return arm
+
+
+def _add_rotation_limits(arm) -> None:
+    """A Limit Rotation constraint (local space) on each bone of ``core.rig.BONE_LIMITS_DEG``."""
+    for name, limits in core_rig.BONE_LIMITS_DEG.items():
+        pb = arm.pose.bones[name]
+        pb.rotation_mode = "XYZ"
+        con = pb.constraints.new("LIMIT_ROTATION")
+        con.name = "Headforge limits"
+        con.owner_space = "LOCAL"
+        for axis, (lo, hi) in zip("xyz", limits):
+            setattr(con, f"use_limit_{axis}", True)
+            setattr(con, f"min_{axis}", np.radians(lo))
+            setattr(con, f"max_{axis}", np.radians(hi))
 
 
 def _set_group_weights(group, weights: np.ndarray) -> None:
@@ -157,7 +197,7 @@ def make_lod(head, target_vertices: int, suffix: str, context=None) -> "bpy.type
             nm.object = m.object
     lod.parent = head.parent
     lod.matrix_world = head.matrix_world.copy()
-    for key in (schema.HEAD, schema.KEYS):
+    for key in (schema.HEAD, schema.KEYS, schema.PHOTO_POSE):
         if key in head:
             lod[key] = head[key]
     lod[schema.LOD_OF] = head.name

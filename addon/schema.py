@@ -14,6 +14,14 @@ EXPRESSION = "headforge_expression"      #: the photo's ICT expression weights (
 IMAGE = "headforge_image"                #: the photo's path ("" when it came from memory)
 INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet" or "mean face"
 CAMERA = "headforge_camera"              #: the name of the camera object that sees the head as the photo
+IRIS_SRGB = "headforge_iris_srgb"        #: the iris colour measured in the photo, 3 ints 0-255 (sRGB)
+PARTS = "headforge_parts"                #: the ICT part of each material slot, in slot order
+ALBEDO_NODE = "Headforge Albedo"         #: the image node of the photo texture in the skin material
+
+# ---- on the photo camera: the fit's 68 landmarks, for the viewport overlay (addon/overlay.py) --------
+LANDMARKS_DETECTED = "headforge_landmarks_detected"  #: 68 x 2 photo pixels, flattened
+LANDMARKS_FITTED = "headforge_landmarks_fitted"      #: 68 x 2 photo pixels of the fitted head, flattened
+PHOTO_SIZE = "headforge_photo_size"                  #: [width, height] pixels
 
 # ---- fine detail (heads made with FineNet's displacement) ------------------------------------------
 DETAIL_STRENGTH = "headforge_detail_strength"  #: the panel's slider; drives the Displace modifier
@@ -32,4 +40,7 @@ def detail_normal_image(head_name: str) -> str:
 # ---- rig and LODs ----------------------------------------------------------------------------------
 KEYS = "headforge_keys"    #: which shape keys: "ict53" or "arkit52"
 RIG = "headforge_rig"      #: on a head: its armature's name; on the armature: 1
+#: on a rigged head (and on every exported mesh): the photo's expression as {shape-key name: value}, a named
+#: pose to apply; exports rest at neutral (all shape-key values 0)
+PHOTO_POSE = "headforge_photo_pose"
 LOD_OF = "headforge_lod_of"  #: on a LOD object: the name of its full head

@@ -1,12 +1,15 @@
 """Where Headforge finds its assets and keeps its caches.
 
-Assets are never downloaded: the face model is read from a path the user controls.
+Assets are never downloaded: each is read from a path the user controls, else from the extension's own
+``assets/`` folder (``make extension`` bundles both there, with their licences), else from ``../shared``
+beside a project checkout.
 
 * ``HEADFORGE_FACE_MODEL``: the ICT-FaceKit ``FaceXModel.tar.xz`` or an extracted ``FaceXModel/``
-  folder. Default: ``../shared/facemodel/ict-facekit/FaceXModel.tar.xz`` next to the project checkout,
-  when it exists.
-* ``HEADFORGE_MEDIAPIPE_MESH``: MediaPipe's ``face_model_with_iris.obj`` or ``canonical_face_model.obj`` (only needed once, to build the
-  landmark correspondence cache). Default: the one in ``../shared/facemodel/mediapipe/``.
+  folder. Default: ``assets/ict-facekit/FaceXModel.tar.xz``, else
+  ``../shared/facemodel/ict-facekit/FaceXModel.tar.xz``, whichever exists.
+* ``HEADFORGE_MEDIAPIPE_MESH``: MediaPipe's ``face_model_with_iris.obj`` or ``canonical_face_model.obj`` (only
+  needed once, to build the landmark correspondence cache). Default: the one in ``assets/mediapipe/``, else in
+  ``../shared/facemodel/mediapipe/``.
 * ``HEADFORGE_CACHE_DIR``: where compact caches go. Default: the platform's user cache directory
   (``~/.cache/headforge`` on Linux, ``~/Library/Caches/headforge`` on macOS,
   ``%LOCALAPPDATA%\\headforge\\cache`` on Windows).
@@ -35,6 +38,19 @@ def version() -> str:
         return tomllib.load(f)["version"]
 
 
+#: assets bundled into the extension zip (absent in a project checkout)
+BUNDLED_DIR = PACKAGE_ROOT / "assets"
+#: where the assets sit, relative to the bundled folder and to ``shared/facemodel``
+FACE_MODEL_FILE = Path("ict-facekit") / "FaceXModel.tar.xz"
+MEDIAPIPE_MESH_FILES = (Path("mediapipe") / "face_model_with_iris.obj", Path("mediapipe") / "canonical_face_model.obj")
+
+
+def _asset_folders() -> list[Path]:
+    """Where default assets are looked for, first match wins: the bundled folder, then ``shared/facemodel``."""
+    shared = shared_dir()
+    return [BUNDLED_DIR] + ([shared / "facemodel"] if shared is not None else [])
+
+
 def shared_dir() -> Path | None:
     """The ``shared/`` asset folder beside the project checkout, if there is one."""
     for cand in (PACKAGE_ROOT.parent / "shared", PACKAGE_ROOT / "shared"):
@@ -44,16 +60,12 @@ def shared_dir() -> Path | None:
 
 
 def default_face_model_path() -> Path | None:
-    shared = shared_dir()
-    if shared is None:
-        return None
-    p = shared / "facemodel" / "ict-facekit" / "FaceXModel.tar.xz"
-    return p if p.exists() else None
+    return next((d / FACE_MODEL_FILE for d in _asset_folders() if (d / FACE_MODEL_FILE).exists()), None)
 
 
 def face_model_path(override: str | os.PathLike | None = None) -> Path | None:
     """The face model path: ``override`` (e.g. the add-on preference), else the environment
-    variable, else the default in ``../shared``. ``None`` when none is set or found."""
+    variable, else the bundled one, else the one in ``../shared``. ``None`` when none is set or found."""
     if override:
         return Path(os.path.expanduser(str(override)))
     env = os.environ.get(FACE_MODEL_ENV)
@@ -63,17 +75,12 @@ def face_model_path(override: str | os.PathLike | None = None) -> Path | None:
 
 
 def mediapipe_mesh_path() -> Path | None:
+    """MediaPipe's canonical mesh: the environment variable, else the bundled one, else the one in
+    ``../shared``. ``None`` when none is set or found."""
     env = os.environ.get(MEDIAPIPE_MESH_ENV)
     if env:
         return Path(os.path.expanduser(env))
-    shared = shared_dir()
-    if shared is None:
-        return None
-    for name in ("face_model_with_iris.obj", "canonical_face_model.obj"):
-        p = shared / "facemodel" / "mediapipe" / name
-        if p.exists():
-            return p
-    return None
+    return next((d / f for d in _asset_folders() for f in MEDIAPIPE_MESH_FILES if (d / f).exists()), None)
 
 
 def cache_dir() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,27 +15,39 @@ import numpy as np
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, keep_name: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (hidden, ending in ``.part`` plus ``path``'s own suffix, so
     writers that go by the extension write the right format); on success it is renamed onto ``path``, on
     failure removed.
 
+    ``keep_name``: the temporary file has ``path``'s own name, in a hidden folder beside it (for writers that
+    record their file's name inside it, such as FBX's embedded-texture folder ``<name>.fbm``).
     With ``overwrite=False`` an existing ``path`` raises :class:`FileExistsError` before any work.
     """
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())
+    if keep_name:
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent))
+        tmp_path = folder / path.name
+    else:
+        folder = None
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
+        if folder is not None:
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
 from .errors import Cancelled, ImageWarning
+from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
 from .image import as_image
@@ -49,6 +50,7 @@ class Avatar:
     initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
     detail: object = None             #: DetailResult (UV displacement, cm) or None
     quality: Quality | None = None    #: "ok" or "doubtful" with the reasons (see core.quality)
+    iris: IrisColour = IrisColour(DEFAULT_IRIS_SRGB, False, "not measured")  #: the iris colour (core.eyes)
     _normal_map: np.ndarray | None = field(default=None, repr=False)
 
     def detail_normal_map(self) -> np.ndarray | None:
@@ -117,6 +119,7 @@ class Avatar:
                 "corrective_field_cm": {"max": round(float(cn.max()), 4), "mean": round(float(cn.mean()), 4),
                                         "wanted_max": round(self.fit.corrective_wanted, 4)},
             },
+            "eyes": {"iris": self.iris.to_dict()},
             "texture": {
                 "size": int(self.albedo.shape[0]),
                 "skin_tone_srgb": [int(x) for x in self.texture.skin_tone],
@@ -204,7 +207,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     step("done", 1.0)
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
                   detected68=shape.detected68, projected68=shape.projected68, timings=timings,
-                  initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts))
+                  initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts),
+                  iris=iris_colour(img, lm.points))
 
 
 @dataclass

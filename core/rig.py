@@ -23,6 +23,23 @@ from .facemodel import LANDMARKS_68, N_IDENTITY, REGIONS, SKIN_END, FaceModel
 
 BONES = ("root", "neck", "head", "jaw", "eye.L", "eye.R")
 
+#: Rotation limits in degrees, per bone and local axis (min, max) for X, Y, Z; what each rotation does:
+#:
+#: * ``jaw`` (pivot below the ear, tail at the chin): +X opens the mouth; Y twists; +Z swings the chin to the
+#:   person's right.
+#:   It does not close past the rest pose (a negative X would push the lower lip into the nose).
+#: * ``eye.L``/``eye.R`` (tail straight ahead along the gaze): +X looks up; +Z looks to the person's left (the
+#:   viewer's right); Y would roll the eyeball and is locked.
+#: * ``head`` and ``neck`` (tails pointing up): +X tilts the face down (a nod); Y turns it, +Y to the person's
+#:   left; Z tilts it to the shoulder, +Z towards the person's right shoulder.
+BONE_LIMITS_DEG = {
+    "jaw": ((-1.0, 30.0), (-5.0, 5.0), (-8.0, 8.0)),
+    "eye.L": ((-25.0, 30.0), (0.0, 0.0), (-40.0, 40.0)),
+    "eye.R": ((-25.0, 30.0), (0.0, 0.0), (-40.0, 40.0)),
+    "head": ((-30.0, 30.0), (-45.0, 45.0), (-25.0, 25.0)),
+    "neck": ((-30.0, 30.0), (-45.0, 45.0), (-25.0, 25.0)),
+}
+
 #: ARKit 52 blendshape names in Apple's order
 ARKIT_52 = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",

@@ -35,19 +35,24 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     bl_label = "Create Head"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH")
-    face_index: bpy.props.IntProperty(name="Face", min=0, default=0)
-    texture_size: bpy.props.EnumProperty(name="Texture", items=_TEXTURE_ITEMS, default="2048")
+    filepath: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
+                                       description="Photo of one person's face (JPEG, PNG, TIFF)")
+    face_index: bpy.props.IntProperty(name="Face", min=0, default=0,
+                                      description="Which face when the photo has several (0 = the largest)")
+    texture_size: bpy.props.EnumProperty(name="Texture", items=_TEXTURE_ITEMS, default="2048",
+                                         description="Size of the skin texture baked from the photo")
     name: bpy.props.StringProperty(name="Name", default="", description="Object name (default: the photo's name)")
     rig: bpy.props.BoolProperty(name="Rig", default=False, description="Also add shape keys and an armature")
     arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
                                     description="With Rig: name and merge the shape keys as ARKit's 52")
 
     coarsenet: bpy.props.BoolProperty(
-        name="CoarseNet", default=True,
-        description="Start the fit from CoarseNet's guess of the face shape (off: from the average face)")
-    detail: bpy.props.BoolProperty(name="Detail", default=True,
-                                   description="Add FineNet's fine skin detail as displacement")
+        name="Predict Shape First", default=True,
+        description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
+                    "face)")
+    detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
+                                   description="Add fine skin detail (wrinkles, pores) estimated from the photo, "
+                                               "as displacement")
 
     _timer = None
     _thread = None
@@ -66,9 +71,13 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
 
     def _build(self, context, avatar):
         from ..addon.build import build_head
+        from ..addon.stage import needs_stage, stage_head
 
         name = self.name or Path(self.filepath).stem or "Head"
+        unlit = needs_stage(context.scene)
         made = build_head(avatar, context, name=name)
+        if unlit:  # a scene nobody has lit gets the portrait stage; an artist's own lighting is left alone
+            stage_head(made["head"], made["camera"], context.scene, made["collection"])
         if self.rig:
             from ..addon.rig import add_rig
 

@@ -53,6 +53,31 @@ class HEADFORGE_OT_add_rig(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class HEADFORGE_OT_set_pose(bpy.types.Operator):
+    """Set the selected rigged head's expression shape keys (and its LODs') to the photo's expression or to neutral"""
+
+    bl_idname = "headforge.set_pose"
+    bl_label = "Set Pose"
+    bl_options = {"REGISTER", "UNDO"}
+
+    pose: bpy.props.EnumProperty(
+        name="Pose", default="PHOTO",
+        items=[("PHOTO", "Photo Expression", "The expression fitted to the photo"),
+               ("NEUTRAL", "Neutral", "Every shape key at 0: the rest pose that exports have")])
+
+    def execute(self, context):
+        from ..addon.rig import set_pose
+
+        try:
+            head = _head_of(context.active_object)
+            set_pose(head, self.pose)
+        except HeadforgeError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{head.name}: {'photo expression' if self.pose == 'PHOTO' else 'neutral'}")
+        return {"FINISHED"}
+
+
 class HEADFORGE_OT_export_head(bpy.types.Operator):
     """Export the selected head (with its rig and LODs) as glTF binary or FBX"""
 
@@ -60,12 +85,16 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
     bl_label = "Export Head"
     bl_options = {"REGISTER"}
 
-    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH")
-    format: bpy.props.EnumProperty(name="Format", items=[("glb", "glTF binary (.glb)", ""), ("fbx", "FBX (.fbx)", "")],
-                                   default="glb")
-    lod0: bpy.props.BoolProperty(name="LOD0", default=True)
-    lod1: bpy.props.BoolProperty(name="LOD1 (~10K vertices)", default=False)
-    lod2: bpy.props.BoolProperty(name="LOD2 (~3K vertices)", default=False)
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", description="The file to write")
+    format: bpy.props.EnumProperty(
+        name="Format", default="glb",
+        items=[("glb", "glTF binary (.glb)", "One file with textures, for web viewers, Godot, Unity (glTFast)"),
+               ("fbx", "FBX (.fbx)", "Textures embedded, centimetres, for Unreal and Unity")])
+    lod0: bpy.props.BoolProperty(name="LOD0", default=True, description="The full head (26,719 vertices)")
+    lod1: bpy.props.BoolProperty(name="LOD1 (~10K vertices)", default=False,
+                                 description="A lighter copy for mid distance, with the same shape keys and rig")
+    lod2: bpy.props.BoolProperty(name="LOD2 (~3K vertices)", default=False,
+                                 description="The lightest copy, for far away or crowds")
     overwrite: bpy.props.BoolProperty(name="Overwrite", default=False,
                                       description="Replace the file if it exists")
     filter_glob: bpy.props.StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
@@ -130,7 +159,7 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_export_head, HEADFORGE_OT_detail_normal_map)
+CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_set_pose, HEADFORGE_OT_export_head, HEADFORGE_OT_detail_normal_map)
 
 
 def register():

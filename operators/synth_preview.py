@@ -22,11 +22,15 @@ class HEADFORGE_OT_synth_preview(bpy.types.Operator):
     bl_label = "Synthetic Preview"
     bl_options = {"REGISTER"}
 
-    count: bpy.props.IntProperty(name="Count", default=8, min=1, max=64)
-    size: bpy.props.IntProperty(name="Size", default=224, min=32, max=1024)
-    seed: bpy.props.IntProperty(name="Seed", default=7)
-    details: bpy.props.BoolProperty(name="Fine detail", default=False)
-    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", default="")
+    count: bpy.props.IntProperty(name="Count", default=8, min=1, max=64, description="How many faces to render")
+    size: bpy.props.IntProperty(name="Size", default=224, min=32, max=1024,
+                                description="Width and height of each render in pixels")
+    seed: bpy.props.IntProperty(name="Seed", default=7,
+                                description="The same seed renders the same people (change it for others)")
+    details: bpy.props.BoolProperty(name="Fine detail", default=False,
+                                    description="Also render wrinkle displacement and its ground-truth map")
+    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", default="",
+                                        description="Where the renders go (empty: a new temporary folder)")
 
     _timer = None
 

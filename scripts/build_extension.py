@@ -4,13 +4,17 @@ Blender ships numpy but not scipy, OpenCV or MediaPipe (nor matplotlib, which Me
 extension format installs wheels listed in the manifest, so this script:
 
 1. copies the tracked project files into ``build/extension-<platform>/``;
-2. downloads binary wheels for Blender's Python (CPython 3.11) on that platform, pinned to the versions
+2. bundles the assets Create Head needs into its ``assets/`` folder, each with its licence: the ICT-FaceKit face
+   model (MIT) and MediaPipe's canonical face mesh (Apache-2.0), from ``../shared`` or the paths given (they
+   are build inputs, never committed), so an installed zip works with no preference set;
+3. downloads binary wheels for Blender's Python (CPython 3.11) on that platform, pinned to the versions
    this checkout was tested with (``pip download --only-binary=:all: --no-deps``);
-3. writes a manifest with ``platforms`` and ``wheels`` added;
-4. runs Blender's ``blender_ext.py build``.
+4. writes a manifest with ``platforms`` and ``wheels`` added;
+5. runs Blender's ``blender_ext.py build``.
 
 Usage: ``python scripts/build_extension.py [--platform linux-x64|windows-x64|macos-arm64|macos-x64]
-[--out dist] [--no-wheels]``. ``make extension`` runs it for this machine's platform.
+[--out dist] [--no-wheels] [--face-model PATH] [--mediapipe-mesh PATH] [--no-assets]``. ``make extension``
+runs it for this machine's platform.
 """
 
 from __future__ import annotations
@@ -90,6 +94,43 @@ def manifest_with_wheels(text: str, plat: str, wheels: list[str]) -> str:
     return "\n".join(lines[:first_table] + add + lines[first_table:]) + "\n"
 
 
+MEDIAPIPE_NOTICE = """face_model_with_iris.obj / canonical_face_model.obj: the canonical face geometry of MediaPipe's
+face mesh, from the google-ai-edge/mediapipe repository (mediapipe/modules/face_geometry/data/).
+Copyright The MediaPipe Authors. Licensed under the Apache License, Version 2.0 (LICENSE, beside this file).
+"""
+
+
+def bundle_assets(stage: Path, face_model: Path | None, mediapipe_mesh: Path | None) -> None:
+    """Copy the face model and MediaPipe's canonical mesh into ``stage/assets`` where ``core.config`` looks,
+    with their licences; a missing asset or licence stops the build with what to do."""
+    from headforge.core import config
+
+    if face_model is None or not face_model.is_file():
+        raise SystemExit(f"No ICT-FaceKit FaceXModel.tar.xz at {face_model}: pass --face-model PATH (or "
+                         "FACE_MODEL=PATH to make), or --no-assets for a zip without it.")
+    licence = face_model.parent / "LICENSE"
+    if not licence.is_file():
+        raise SystemExit(f"ICT-FaceKit's MIT licence must travel with the model: put its LICENSE beside {face_model}.")
+    if mediapipe_mesh is None or not mediapipe_mesh.is_file():
+        raise SystemExit(f"No MediaPipe canonical face mesh at {mediapipe_mesh}: pass --mediapipe-mesh PATH (or "
+                         "MEDIAPIPE_MESH=PATH to make), or --no-assets.")
+    model_dst = stage / "assets" / config.FACE_MODEL_FILE
+    model_dst.parent.mkdir(parents=True)
+    shutil.copy2(face_model, model_dst)
+    shutil.copy2(licence, model_dst.parent / "LICENSE")
+    mesh_dst = stage / "assets" / config.MEDIAPIPE_MESH_FILES[0].parent / mediapipe_mesh.name
+    if mesh_dst.relative_to(stage / "assets") not in config.MEDIAPIPE_MESH_FILES:
+        raise SystemExit(f"{mediapipe_mesh.name!r} is not one of MediaPipe's canonical meshes "
+                         f"({', '.join(p.name for p in config.MEDIAPIPE_MESH_FILES)}).")
+    mesh_dst.parent.mkdir(parents=True)
+    shutil.copy2(mediapipe_mesh, mesh_dst)
+    apache = next(f for f in md.distribution("mediapipe").files if f.name == "LICENSE")  # MediaPipe's own licence
+    shutil.copy2(apache.locate(), mesh_dst.parent / "LICENSE")
+    (mesh_dst.parent / "NOTICE").write_text(MEDIAPIPE_NOTICE)
+    size = sum(p.stat().st_size for p in (stage / "assets").rglob("*") if p.is_file())
+    print(f"bundling the face model and MediaPipe's mesh ({size / 1e6:.0f} MB) with their licences")
+
+
 def blender_ext_tool() -> Path:
     import bpy  # the module carries Blender's extension tool
 
@@ -102,6 +143,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "dist"))
     ap.add_argument("--no-wheels", action="store_true", help="only Headforge's code (Blender must already "
                                                              "have the dependencies)")
+    ap.add_argument("--face-model", type=Path, help="ICT-FaceKit FaceXModel.tar.xz to bundle, with its LICENSE "
+                                                    "beside it (default: the configured one, e.g. ../shared)")
+    ap.add_argument("--mediapipe-mesh", type=Path, help="MediaPipe's face_model_with_iris.obj or "
+                                                        "canonical_face_model.obj to bundle (default: the configured one)")
+    ap.add_argument("--no-assets", action="store_true", help="bundle neither (users set the Face model preference "
+                                                             "and HEADFORGE_MEDIAPIPE_MESH)")
     args = ap.parse_args(argv)
 
     stage = ROOT / "build" / f"extension-{args.platform}"
@@ -113,6 +160,11 @@ def main(argv=None) -> int:
             dst = stage / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+    if not args.no_assets:
+        from headforge.core import config
+
+        bundle_assets(stage, args.face_model or config.face_model_path(),
+                      args.mediapipe_mesh or config.mediapipe_mesh_path())
     manifest = (ROOT / "blender_manifest.toml").read_text()
     if not args.no_wheels:
         wheel_dir = stage / "wheels"

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import bpy
+from mathutils import Vector
 import numpy as np
 import pytest
 
@@ -55,6 +56,51 @@ def test_head_object(created):
     bsdf = next(n for n in skin.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     assert bsdf.inputs["Subsurface Weight"].default_value > 0
     assert len(head["headforge_identity"]) == 100
+
+
+def _lights(scene) -> list:
+    return [o for o in scene.objects if o.type == "LIGHT"]
+
+
+def test_unlit_scene_gets_a_stage(created):
+    """Create Head in a scene nobody has lit: Cycles, a packed studio world, a key and a rim light aimed at the
+    head, the photo camera active (so F12 renders a portrait)."""
+    scene = bpy.context.scene
+    assert scene.render.engine == "CYCLES" and scene.camera.name == created["headforge_camera"]
+    env = next(n for n in scene.world.node_tree.nodes if n.type == "TEX_ENVIRONMENT")
+    assert env.image.packed_file is not None
+    lights = _lights(scene)
+    assert len(lights) == 2
+    centre = np.mean([created.matrix_world @ Vector(c) for c in created.bound_box], axis=0)
+    for light in lights:
+        aim = -np.array(light.matrix_world.to_3x3().col[2])  # an area light shines along its -Z
+        to_head = centre - np.array(light.matrix_world.translation)
+        assert np.dot(aim, to_head / np.linalg.norm(to_head)) > 0.99, light.name
+
+
+def test_landmark_overlay_points_sit_on_the_photo(created, avatars):
+    """The overlay's points (stored on the photo camera) land where the camera sees those photo pixels, and the
+    fitted ones where the camera sees the head's own landmark vertices."""
+    from bpy_extras.object_utils import world_to_camera_view
+
+    from headforge.addon.overlay import _camera_landmarks
+    from headforge.core.facemodel import LANDMARKS_68
+
+    scene = bpy.context.scene
+    scene.camera = bpy.data.objects[created["headforge_camera"]]
+    detected, fitted = _camera_landmarks(scene)
+    w, h = scene.render.resolution_x, scene.render.resolution_y
+
+    def to_px(points):
+        ndc = np.array([world_to_camera_view(scene, scene.camera, Vector(p))[:2] for p in points])
+        return np.c_[ndc[:, 0] * w, (1 - ndc[:, 1]) * h]
+
+    np.testing.assert_allclose(to_px(detected), avatars["astronaut"].detected68, atol=0.05)
+    inner = LANDMARKS_68[17:]  # the jawline's fitted points are silhouette points, not these vertices
+    head_px = to_px([created.matrix_world @ created.data.vertices[int(v)].co for v in inner])
+    err = np.linalg.norm(to_px(fitted[17:]) - head_px, axis=1)
+    print(f"fitted overlay vs head's landmark vertices: max {err.max():.3f} px")
+    assert err.max() < 0.5
 
 
 def test_camera_lines_up_with_photo(created, avatars):
@@ -115,11 +161,13 @@ def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     # the default head uses the shipped networks
     assert created["headforge_initializer"] == "coarsenet"
     assert any(m.type == "DISPLACE" for m in created.modifiers)
+    lights, world = len(_lights(bpy.context.scene)), bpy.context.scene.world
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["grace_hopper"]), texture_size="1024",
                                       coarsenet=False, detail=False)
     assert r == {"FINISHED"}
     plain = bpy.context.view_layer.objects.active
     assert plain["headforge_initializer"] == "mean face"
+    assert len(_lights(bpy.context.scene)) == lights and bpy.context.scene.world == world  # a lit scene stays
     assert not any(m.type == "DISPLACE" for m in plain.modifiers)
 
 
@@ -159,27 +207,35 @@ assert bpy.context.preferences.addons[mods[0]].preferences.face_model_path == ""
 assert bpy.ops.headforge.create_head(filepath=photo, texture_size="1024") == {"FINISHED"}
 head = bpy.context.view_layer.objects.active
 print("HEAD", head.name, len(head.data.vertices), bpy.data.images[0].packed_file is not None)
+scene = bpy.context.scene
+print("STAGE", scene.render.engine, scene.world is not None, sum(o.type == "LIGHT" for o in scene.objects))
 '''
 
 
 def test_installs_and_runs_as_an_extension(tmp_path, photo_files):
-    """The built zip installs into a fresh Blender user folder, enables as bl_ext.user_default.headforge
-    (relative imports, preferences) and creates a head from there."""
+    """The zip that `make extension` builds (here without the dependency wheels, which this environment has)
+    carries the face model and MediaPipe's mesh with their licences; it installs into a fresh Blender user
+    folder, enables as bl_ext.user_default.headforge (relative imports, preferences) and creates a head with no
+    preference, no environment variable and no cache: from its bundled assets alone."""
     import os
 
-    tool = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
-    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(ROOT), "--output-dir", str(tmp_path)],
-                   check=True, capture_output=True)
-    z = next(tmp_path.glob("headforge-*.zip"))
-    script = tmp_path / "install.py"
-    script.write_text(INSTALL_SCRIPT)
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"))
     from headforge.core import config
 
-    env.setdefault(config.FACE_MODEL_ENV, str(config.face_model_path()))
-    env.setdefault(config.MEDIAPIPE_MESH_ENV, str(config.mediapipe_mesh_path()))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--no-wheels", "--out",
+                        str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    z = next(tmp_path.glob("headforge-*.zip"))
+    names = set(zipfile.ZipFile(z).namelist())
+    assets = {f"assets/{config.FACE_MODEL_FILE.as_posix()}", "assets/ict-facekit/LICENSE", "assets/mediapipe/LICENSE",
+              "assets/mediapipe/NOTICE"}
+    assert assets <= names and any(f"assets/{p.as_posix()}" in names for p in config.MEDIAPIPE_MESH_FILES)
+    script = tmp_path / "install.py"
+    script.write_text(INSTALL_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in (config.FACE_MODEL_ENV, config.MEDIAPIPE_MESH_ENV)}
+    env.update(BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), **{config.CACHE_DIR_ENV: str(tmp_path / "cache")})
     r = subprocess.run([sys.executable, str(script), str(z), str(photo_files["astronaut"])], capture_output=True,
-                       text=True, env=env, timeout=600)
+                       text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"HEAD astronaut {N_VERTICES} True" in r.stdout
+    assert "STAGE CYCLES True 2" in r.stdout  # an empty scene gets the portrait stage
     assert "Unable to pack" not in r.stdout + r.stderr

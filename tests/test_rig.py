@@ -38,3 +38,64 @@ def test_weights(model):
     assert (w["eye.L"][a:b + 1] == 1).all() and not w["eye.R"][a:b + 1].any()
     top = np.argmax(model.neutral[:SKIN_END, 1])
     assert w["head"][top] == pytest.approx(1.0)
+
+
+def test_lid_margins_found_from_the_mesh(model):
+    from headforge.core.eyelids import lid_margins
+
+    margins = lid_margins(model)
+    co = model.neutral
+    for side, sign in (("L", 1), ("R", -1)):
+        upper, lower = margins[side]
+        assert np.sign(co[upper, 0].mean()) == sign  # the person's left eye is at +x
+        assert co[upper, 1].mean() > co[lower, 1].mean() + 0.3  # cm: the upper lid is above, eye open
+        assert {upper[0], upper[-1]} == {lower[0], lower[-1]}  # the halves meet at the corners
+    # the two eyes' margins mirror each other
+    upper_l, _ = margins["L"]
+    upper_r, _ = margins["R"]
+    assert set(model.mirror[upper_l]) == set(upper_r)
+
+
+def test_blinks_close_for_every_person(model, avatars):
+    """ICT's blink leaves the lids apart (about 1 mm on the mean face, more on others); corrected, every person's
+    lids meet (gap <= 0.3 mm along the whole lid), half a blink is half closed, the upper lashes go down with the
+    lid, and nothing away from the eye moves."""
+    from headforge.core.eyelids import FOLLOW_CM, LASHES, close_blinks, lid_gaps, lid_margins
+
+    rng = np.random.default_rng(3)
+    fitted = core_rig.neutral_vertices(model, avatars["astronaut"].vertices,
+                                       np.asarray(avatars["astronaut"].fit.expression, np.float32))
+    people = [model.neutral, fitted] + [model.neutral + np.tensordot(rng.normal(0, 1.5, model.n_identity),
+                                                                     model.identity_basis, 1) for _ in range(3)]
+    basis_before = model.expression_basis.copy()
+    worst_before = 0.0
+    for neutral in people:
+        keys = core_rig.arkit52(model)
+        ict = core_rig.ict_shape_keys(model)
+        close_blinks(model, neutral, keys)
+        close_blinks(model, neutral, ict)
+        for side, arkit_name, ict_name in (("L", "eyeBlinkLeft", "eyeBlink_L"), ("R", "eyeBlinkRight", "eyeBlink_R")):
+            raw = model.expression_basis[model.expression_index(ict_name)]
+            before = lid_gaps(model, neutral + raw, side).max()
+            worst_before = max(worst_before, before)
+            after = lid_gaps(model, neutral + keys[arkit_name], side)
+            half = lid_gaps(model, neutral + 0.5 * keys[arkit_name], side).max()
+            opened = lid_gaps(model, neutral, side).max()
+            assert after.max() <= 0.03, (side, before, after.max())
+            assert 0.3 * opened < half < 0.7 * opened
+            np.testing.assert_allclose(keys[arkit_name], ict[ict_name], atol=1e-6)
+            moved = np.linalg.norm(keys[arkit_name] - raw, axis=1)
+            upper, lower = lid_margins(model)[side]
+            near = np.linalg.norm(neutral[:, None] - neutral[upper][None], axis=2).min(1) < FOLLOW_CM
+            a, b = REGIONS[LASHES[side]]
+            lashes = np.zeros(len(neutral), bool)
+            lashes[a:b + 1] = True
+            assert moved[~near & ~lashes].max() == 0.0
+            assert moved[lower].max() == 0.0  # the lower lid stays; the upper one comes down to it
+            # the lash root nearest each upper-margin vertex moves with it
+            inner = upper[2:-2]
+            root = a + np.linalg.norm(neutral[inner][:, None] - neutral[a:b + 1][None], axis=2).argmin(1)
+            assert 0.6 < moved[root].sum() / moved[inner].sum() < 1.4
+    print(f"largest gap with ICT's own blink: {worst_before * 10:.2f} mm")
+    assert worst_before > 0.06  # the defect was there to mend
+    np.testing.assert_array_equal(model.expression_basis, basis_before)

@@ -1,8 +1,10 @@
 """Rig, LODs and export in Blender (issue: rigged heads for studios). Real bpy, real face model, real photo fit."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -90,6 +92,33 @@ def test_posing_jaw_and_eyes(rigged, model):
     assert g_bone < 1.5 * g_ref + 0.1
 
 
+def test_rotation_limits(rigged):
+    """Bones stop where a face does: the jaw does not close past rest (at -20 degrees the lower lip would go into
+    the nose), the eyes stop at their documented angles, in the documented directions."""
+    head, arm = rigged
+    rest = _eval_co(head)
+    lip = LOWER_LIP
+    a, b = REGIONS["iris_L"]
+    front = a + int(np.argmin(rest[a:b + 1, 1]))  # the iris's front (Blender -Y is the face's front)
+
+    def moved(bone, rot):
+        pb = arm.pose.bones[bone]
+        pb.rotation_euler = rot
+        co = _eval_co(head)
+        pb.rotation_euler = (0, 0, 0)
+        return co - rest
+
+    assert np.linalg.norm(moved("jaw", (np.radians(-20), 0, 0))[lip]) < 0.003
+    assert np.linalg.norm(moved("jaw", (np.radians(20), 0, 0))[lip]) > 0.015
+    limits = core_rig.BONE_LIMITS_DEG["eye.L"]
+    up = moved("eye.L", (np.radians(limits[0][1]), 0, 0))[front]
+    beyond = moved("eye.L", (np.radians(limits[0][1] + 20), 0, 0))[front]
+    left = moved("eye.L", (0, 0, np.radians(limits[2][1])))[front]
+    print(f"eye up at its limit {up * 100} cm, 20 degrees beyond {beyond * 100} cm; left {left * 100} cm")
+    assert up[2] > 0.004 and np.allclose(up, beyond, atol=1e-5)  # +X looks up, and stops at the limit
+    assert left[0] > 0.004  # +Z looks to the person's left (Blender +X)
+
+
 def test_shape_key_in_blender_opens_mouth(rigged):
     head, _ = rigged
     keys = head.data.shape_keys.key_blocks
@@ -103,6 +132,26 @@ def test_shape_key_in_blender_opens_mouth(rigged):
         k.value = saved[k.name]
     drop_cm = (rest[LOWER_LIP, 2] - opened[LOWER_LIP, 2]) * 100
     assert 1.5 < drop_cm < 6.0
+
+
+def test_blink_closes_in_blender(rigged, model):
+    """With this person's eyeBlink keys at 1 the lids meet: gap <= 0.3 mm along the whole lid (ICT's own shapes
+    leave about 1 mm or more, a white sliver of eyeball)."""
+    from headforge.core.eyelids import lid_gaps
+
+    head, _ = rigged
+    keys = head.data.shape_keys.key_blocks
+    saved = {k.name: k.value for k in keys}
+    for k in keys[1:]:
+        k.value = 0.0
+    keys["eyeBlink_L"].value = keys["eyeBlink_R"].value = 1.0
+    closed_cm = _eval_co(head).astype(np.float64) @ np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]]).T * 100
+    for k in keys:
+        k.value = saved[k.name]
+    for side in "LR":
+        gap_mm = lid_gaps(model, closed_cm, side).max() * 10
+        print(f"eye {side} closed: largest lid gap {gap_mm:.3f} mm")
+        assert gap_mm <= 0.3
 
 
 def test_lods(rigged, model):
@@ -137,6 +186,129 @@ def test_lods(rigged, model):
         on = islands[px[:, 1], px[:, 0]].mean()
         print(f"{o.name}: {on:.2%} of skin UVs on the texture's islands")
         assert on > 0.98
+
+
+def test_photo_and_neutral_poses(rigged, avatars):
+    """The photo's expression is a named pose: the Set Pose operator puts the head and its LODs at neutral (all
+    keys 0) and back at the photo's values, which reproduce the fitted head."""
+    from headforge.addon.export import lod_objects
+
+    head, arm = rigged
+    lods = lod_objects(head, (1,))
+    photo = {k.name: k.value for k in head.data.shape_keys.key_blocks[1:]}
+    assert dict(head["headforge_photo_pose"]) == pytest.approx(photo)
+    bpy.context.view_layer.objects.active = arm  # from the armature too
+    assert bpy.ops.headforge.set_pose(pose="NEUTRAL") == {"FINISHED"}
+    for obj in [head] + lods:
+        assert all(k.value == 0.0 for k in obj.data.shape_keys.key_blocks[1:]), obj.name
+    assert bpy.ops.headforge.set_pose(pose="PHOTO") == {"FINISHED"}
+    assert {k.name: k.value for k in head.data.shape_keys.key_blocks[1:]} == pytest.approx(photo)
+    assert {k.name: k.value for k in lods[0].data.shape_keys.key_blocks[1:]} == pytest.approx(photo)
+    fitted_m = avatars["astronaut"].vertices.astype(np.float64) @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]).T * 0.01
+    np.testing.assert_allclose(_eval_co(head), fitted_m, atol=2e-5)
+    empty = bpy.data.objects.new("Empty", None)
+    bpy.context.scene.collection.objects.link(empty)
+    bpy.context.view_layer.objects.active = empty
+    with pytest.raises(RuntimeError, match="not a Headforge head"):
+        bpy.ops.headforge.set_pose(pose="NEUTRAL")
+
+
+def _validate_gltf(path) -> dict:
+    """The Khronos glTF validator's report on ``path`` (the Makefile installs it into the environment)."""
+    modules = Path(sys.prefix) / "node" / "node_modules"
+    r = subprocess.run(["node", str(Path(__file__).with_name("gltf_validate.js")), str(path)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "NODE_PATH": str(modules)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)
+
+
+def _fbx_root(path):
+    """The element tree of a binary FBX file, read with Blender's own FBX parser."""
+    sys.path.insert(0, str(Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core"))
+    from io_scene_fbx import parse_fbx
+
+    return parse_fbx.parse(str(path))[0]
+
+
+def _children(elem, name: bytes) -> list:
+    return [c for c in elem.elems if c.id == name]
+
+
+def test_game_exports(rigged, avatars, tmp_path):
+    """What engines get: validator-clean glTF, four materials, a painted eye in the photo's iris colour, lashes
+    cut out, rest pose neutral with the photo's pose named, skinned meshes at the root, FBX without axis noise;
+    and the Blender head is left exactly as it was."""
+    import cv2
+    import pygltflib
+
+    from headforge.addon.export import export_head, lod_objects
+    from headforge.core.eyes import IRIS_UV_RADIUS, PUPIL_UV_RADIUS
+    from headforge.core.game import GAME_MATERIALS
+
+    head, arm = rigged
+    lod_objects(head, (0, 1, 2))
+    keys = head.data.shape_keys.key_blocks
+    photo_pose = {k.name: k.value for k in keys[1:]}
+    assert max(photo_pose.values()) > 0.05  # the photo's expression is on the Blender head
+    blocks = lambda: {c: set(getattr(bpy.data, c).keys()) for c in ("objects", "meshes", "materials", "images")}
+    before = blocks()
+    glb = export_head(head, tmp_path / "anna.glb", "glb", (0, 1, 2))
+    fbx = export_head(head, tmp_path / "anna.fbx", "fbx", (0, 2))
+    assert blocks() == before
+    assert head.name == "Anna" and head.parent == arm and len(head.material_slots) == 13
+    assert {k.name: k.value for k in keys[1:]} == photo_pose
+
+    report = _validate_gltf(glb)
+    print("glTF validator:", {k: report[k] for k in ("errors", "warnings", "infos", "hints")})
+    assert report["errors"] == 0 and report["warnings"] == 0, report["messages"][:5]
+    g = pygltflib.GLTF2().load(str(glb))
+    blob = g.binary_blob()
+    mats = {m.name: m for m in g.materials}
+    assert set(mats) == {f"Anna_{n}" for n in GAME_MATERIALS}
+    assert mats["Anna_lashes"].alphaMode == "MASK" and mats["Anna_lashes"].doubleSided
+    assert not mats["Anna_skin"].doubleSided and not mats["Anna_eyes"].doubleSided
+    assert mats["Anna_skin"].normalTexture is None  # made without fine detail (the CLI test has it)
+    mesh_nodes = [n for n in g.nodes if n.mesh is not None]
+    assert len(mesh_nodes) == 3
+    for i, node in enumerate(g.nodes):
+        if node.mesh is None:
+            continue
+        assert i in g.scenes[0].nodes and node.skin is not None  # a skinned mesh is a root node
+        assert node.extras["headforge_photo_pose"] == pytest.approx(photo_pose, abs=1e-4)
+        mesh = g.meshes[node.mesh]
+        assert not any(mesh.weights or [])  # rest pose neutral
+        assert len(mesh.primitives) == 4
+        for p in mesh.primitives:
+            assert p.attributes.TEXCOORD_1 is None and p.attributes.TANGENT is not None
+
+    # the eye texture: iris in the measured colour between pupil and rim, a light sclera outside
+    tex = g.textures[mats["Anna_eyes"].pbrMetallicRoughness.baseColorTexture.index]
+    view = g.bufferViews[g.images[tex.source].bufferView]
+    eye = cv2.imdecode(np.frombuffer(blob[view.byteOffset:view.byteOffset + view.byteLength], np.uint8),
+                       cv2.IMREAD_COLOR)[:, :, ::-1]
+    s = eye.shape[0]
+    yy, xx = np.mgrid[0:s, 0:s]
+    r = np.hypot((xx + 0.5) / s - 0.5, (yy + 0.5) / s - 0.5)
+    ring = np.median(eye[(r > PUPIL_UV_RADIUS + 0.02) & (r < IRIS_UV_RADIUS - 0.02)], axis=0)
+    iris = np.array(avatars["astronaut"].iris.srgb, float)
+    print(f"iris measured {iris}, painted ring {ring}")
+    assert avatars["astronaut"].iris.measured and np.all(np.abs(ring - iris) <= 0.3 * iris + 12)
+    assert eye[r < PUPIL_UV_RADIUS - 0.01].max() < 40 and eye[(r > 0.2) & (r < 0.3)].mean() > 170
+
+    # FBX: no rotation or scale on the mesh and armature nodes, textures named after the file, the lashes'
+    # alpha carried, four materials
+    root = _fbx_root(fbx)
+    objects = _children(root, b"Objects")[0]
+    for model in _children(objects, b"Model"):
+        if model.props[2] in (b"Mesh", b"Null"):
+            props = {p.props[0]: p.props[4:] for p in _children(model, b"Properties70")[0].elems}
+            assert np.allclose(props.get(b"Lcl Rotation", [0, 0, 0]), 0, atol=1e-3), model.props[1]
+            assert np.allclose(props.get(b"Lcl Scaling", [1, 1, 1]), 1, atol=1e-6), model.props[1]
+    relative = [c.props[0] for v in _children(objects, b"Video") for c in _children(v, b"RelativeFilename")]
+    assert relative and all(name.startswith(b"anna.fbm/") for name in relative), relative
+    assert len(_children(objects, b"Material")) == 4
+    links = _children(_children(root, b"Connections")[0], b"C")
+    assert any(len(c.props) > 3 and c.props[3] == b"TransparencyFactor" for c in links)
 
 
 def test_export_round_trip_and_bad_input(rigged, tmp_path):
@@ -191,7 +363,7 @@ def test_export_round_trip_and_bad_input(rigged, tmp_path):
         assert len(kb) == 54 and "jawOpen" in kb and "mouthSmile_L" in kb, path
         assert set(core_rig.BONES) - {"root"} <= {g.name for g in full.vertex_groups}, path
         assert "UVMap" in full.data.uv_layers or len(full.data.uv_layers) >= 1
-        assert len(full.material_slots) >= 10
+        assert len(full.material_slots) == 4
         imgs = [i for i in bpy.data.images if i.size[0] > 0]
         assert any(tuple(i.size) == expect_img for i in imgs), (path, [tuple(i.size) for i in imgs])
         assert len(meshes) == (3 if path == glb else 2), path
@@ -210,6 +382,11 @@ def test_cli_export_pipeline(photo_files, tmp_path):
     g = pygltflib.GLTF2().load(str(out / "head.glb"))
     names = g.meshes[0].extras["targetNames"]
     assert tuple(names) == core_rig.ARKIT_52
+    # fine detail goes out as the skin's normal map, and the file stays validator-clean
+    assert json.loads((out / "fit.json").read_text())["detail"] is not None
+    assert next(m for m in g.materials if m.name.endswith("_skin")).normalTexture is not None
+    report = _validate_gltf(out / "head.glb")
+    assert report["errors"] == 0 and report["warnings"] == 0, report["messages"][:5]
     # export again from the .blend: a new file, and no silent overwrite
     r = subprocess.run([sys.executable, "-m", "headforge", "export", str(out / "head.blend"), "-f", "fbx",
                         "--out", str(out / "again.fbx"), "--lod", "0"], capture_output=True, text=True, timeout=600)
@@ -224,3 +401,22 @@ def test_cli_export_pipeline(photo_files, tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert json.loads((out / "fit.json").read_text())["image"]["width"] > 0
+
+    # head.blend opens ready to render: F12 (here 48 px, 4 samples) shows a lit head through the photo camera
+    bpy.ops.wm.open_mainfile(filepath=str(out / "head.blend"))
+    scene = bpy.context.scene
+    assert scene.render.engine == "CYCLES" and scene.world is not None
+    assert scene.camera.name == "grace_hopper camera" and sum(o.type == "LIGHT" for o in scene.objects) == 2
+    scene.render.resolution_x = scene.render.resolution_y = 48
+    scene.render.resolution_percentage = 100
+    scene.cycles.samples = 4
+    scene.cycles.use_denoising = False
+    scene.render.filepath = str(tmp_path / "f12.png")
+    bpy.ops.render.render(write_still=True)
+    import cv2
+
+    img = cv2.imread(str(tmp_path / "f12.png"))
+    centre = img[12:36, 12:36].astype(float).mean()
+    print(f"F12 of head.blend: centre {centre:.0f}, corners {img[:6, :6].mean():.0f} (0-255)")
+    assert centre > 60 and img.std() > 10
+    bpy.ops.wm.read_homefile(use_empty=True)

@@ -1,0 +1,241 @@
+"""Game copies of a head for the exporters (main thread only): what engines get, laid out by
+:mod:`headforge.core.game`.
+
+:func:`game_copies` stands temporary copies of the head (and its LODs) in for the originals, under the
+originals' names, for the length of an export:
+
+* four materials (skin, eyes, mouth, lashes) made of textures an exporter carries: the photo texture and the
+  detail normal map, a painted eye in the measured iris colour, a flat-colour mouth atlas, lash strands cut out
+  by their alpha; single-sided except the mouth and lashes;
+* no irises or see-through shells, no second UV map, no Subdivision/Displace (the detail is the normal map);
+* rest pose neutral: every shape-key value 0, the photo's expression kept as the ``headforge_photo_pose``
+  property (glTF extras, FBX user properties);
+* not parented to the armature (a skinned mesh should be a root node; the Armature modifier still binds it).
+
+The originals are untouched and get their names back afterwards; the copies and their materials are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Iterator
+
+import bmesh
+import bpy
+import numpy as np
+from bpy_extras.io_utils import axis_conversion
+
+from ..core.eyes import DEFAULT_IRIS_SRGB, eye_texture
+from ..core.game import GAME_MATERIALS, GAME_PART_MATERIAL, MOUTH_PARTS, mouth_atlas_uv, mouth_texture
+from . import schema
+from .build import LASH_IMAGE, ensure_principled
+from .conversion import image_from_array
+from .detail import detail_normal_image
+
+#: the exported materials that are closed surfaces seen from outside only
+SINGLE_SIDED = ("skin", "eyes")
+#: the name an original carries while its game copy stands in for it
+HIDDEN_SUFFIX = " (original, during export)"
+
+
+#: FBX axes of the exports (glTF's are fixed by the format)
+FBX_FORWARD, FBX_UP = "-Z", "Y"
+
+
+@contextlib.contextmanager
+def game_copies(head, objs: list, arm, fmt: str, get_model) -> Iterator[tuple[list, object]]:
+    """Within the block, game copies of ``objs`` (``head`` and its LOD objects) and of their armature ``arm``
+    (or None) exist under the originals' names, linked where they are; yields ``(mesh copies in the same order,
+    armature copy or None)``. ``fmt``: "glb" or "fbx" (how the lashes' alpha is wired; for FBX the axis change
+    is put into the copies' data, see :func:`_bake_fbx_axes`); ``get_model()``: the face model, called only for
+    an older head (to bake its normal map or to name its parts)."""
+    made, renamed, data = [], [], []
+    try:
+        mats = _game_materials(head, fmt, get_model, data)
+        parts = list(head.get(schema.PARTS) or get_model().parts[1])
+        arm_copy = None
+        if arm is not None:
+            arm_copy = _linked_copy(arm)
+            made.append(arm_copy)
+        meshes = []
+        for obj in objs:
+            meshes.append(_game_copy(obj, parts, mats, fmt))
+            made.append(meshes[-1])
+            for m in meshes[-1].modifiers:
+                if m.type == "ARMATURE" and arm_copy is not None:
+                    m.object = arm_copy
+        for obj, copy in zip(([arm] if arm is not None else []) + objs, made):
+            renamed.append((obj, obj.name, obj.data.name))
+            name, data_name = obj.name, obj.data.name
+            obj.name, obj.data.name = name + HIDDEN_SUFFIX, data_name + HIDDEN_SUFFIX
+            copy.name, copy.data.name = name, data_name
+        if fmt == "fbx":
+            for copy in made:
+                _bake_fbx_axes(copy)
+        yield meshes, arm_copy
+    finally:
+        for copy in made:
+            block = copy.data
+            bpy.data.objects.remove(copy)
+            (bpy.data.meshes if isinstance(block, bpy.types.Mesh) else bpy.data.armatures).remove(block)
+        for obj, name, data_name in renamed:
+            obj.name, obj.data.name = name, data_name
+        for block in data:
+            (bpy.data.materials if isinstance(block, bpy.types.Material) else bpy.data.images).remove(block)
+
+
+def _linked_copy(obj) -> "bpy.types.Object":
+    """A copy of ``obj`` and its data, linked into ``obj``'s collections, at ``obj``'s place but unparented."""
+    copy = obj.copy()
+    copy.data = obj.data.copy()
+    for coll in obj.users_collection:
+        coll.objects.link(copy)
+    world = obj.matrix_world.copy()
+    copy.parent = None
+    copy.matrix_world = world
+    return copy
+
+
+def _bake_fbx_axes(copy) -> None:
+    """Put the FBX axis change into ``copy``'s data (vertices and shape keys, or bones) and its inverse into its
+    transform, so that the exporter's own axis change leaves every node with no rotation (Blender's "Apply
+    Transform" option does this for meshes only, not for armatures)."""
+    axes = axis_conversion(to_forward=FBX_FORWARD, to_up=FBX_UP).to_4x4()
+    if copy.type == "MESH":
+        copy.data.transform(axes @ copy.matrix_world, shape_keys=True)
+    else:
+        copy.data.transform(axes @ copy.matrix_world)
+    copy.matrix_world = axes.inverted()
+
+
+def _game_copy(obj, parts: list[str], mats: dict, fmt: str) -> "bpy.types.Object":
+    """A copy of ``obj`` laid out for games (see the module docstring), linked beside it. Of Headforge's custom
+    properties it keeps only which shape keys it has and the photo's pose (a JSON string in FBX, whose user
+    properties hold no mappings)."""
+    copy = _linked_copy(obj)
+    for m in list(copy.modifiers):
+        if m.type != "ARMATURE":
+            copy.modifiers.remove(m)
+    _export_properties(copy, obj, fmt)
+    me = copy.data
+    if me.shape_keys is not None:
+        for kb in me.shape_keys.key_blocks:
+            kb.value = 0.0
+    _drop_left_out(me, parts)
+    for uv in [uv for uv in me.uv_layers if uv.name != "UVMap"]:
+        me.uv_layers.remove(uv)
+    slot_part = np.array(parts)[_material_indices(me)]
+    _mouth_uvs(me, slot_part)
+    game_slot = np.array([GAME_MATERIALS.index(GAME_PART_MATERIAL[p]) for p in slot_part], np.int32)
+    me.materials.clear()
+    for name in GAME_MATERIALS:
+        me.materials.append(mats[name])
+    me.polygons.foreach_set("material_index", game_slot)
+    me.update()
+    return copy
+
+
+def _export_properties(copy, obj, fmt: str) -> None:
+    for key in list(copy.keys()):
+        del copy[key]
+    if schema.KEYS in obj:
+        copy[schema.KEYS] = obj[schema.KEYS]
+    if schema.PHOTO_POSE in obj:
+        pose = {k: round(float(v), 4) for k, v in obj[schema.PHOTO_POSE].items()}
+        copy[schema.PHOTO_POSE] = json.dumps(pose) if fmt == "fbx" else pose
+
+
+def _material_indices(me) -> np.ndarray:
+    idx = np.empty(len(me.polygons), np.int32)
+    me.polygons.foreach_get("material_index", idx)
+    return idx
+
+
+def _drop_left_out(me, parts: list[str]) -> None:
+    """Delete the faces (and the vertices only they use) of parts exports leave out; shape keys and vertex
+    groups follow (BMesh carries both)."""
+    keep = np.array([p in GAME_PART_MATERIAL for p in parts])
+    bm = bmesh.new()
+    try:
+        bm.from_mesh(me)
+        gone = [f for f in bm.faces if not keep[f.material_index]]
+        bmesh.ops.delete(bm, geom=gone, context="FACES")
+        bm.to_mesh(me)
+    finally:
+        bm.free()
+
+
+def _mouth_uvs(me, slot_part: np.ndarray) -> None:
+    """Move the mouth parts' UVs into their bands of the mouth atlas."""
+    totals = np.empty(len(me.polygons), np.int32)
+    me.polygons.foreach_get("loop_total", totals)
+    loop_part = np.repeat(slot_part, totals)
+    layer = me.uv_layers["UVMap"]
+    uv = np.empty(len(me.loops) * 2, np.float32)
+    layer.data.foreach_get("uv", uv)
+    uv = uv.reshape(-1, 2)
+    for part in MOUTH_PARTS:
+        sel = loop_part == part
+        if sel.any():
+            uv[sel] = mouth_atlas_uv(uv[sel], part)
+    layer.data.foreach_set("uv", uv.ravel())
+
+
+# ---- materials ---------------------------------------------------------------------------------------
+
+def _game_materials(head, fmt: str, get_model, made: list) -> dict:
+    """The four game materials for ``head``; they and the images made for them are appended to ``made`` (to
+    remove afterwards)."""
+
+    def new_image(name, rgb):
+        made.append(image_from_array(name, rgb))
+        return made[-1]
+
+    skin_mat = head.material_slots[0].material
+    albedo = skin_mat.node_tree.nodes[schema.ALBEDO_NODE].image if skin_mat and skin_mat.node_tree and \
+        schema.ALBEDO_NODE in skin_mat.node_tree.nodes else None
+    iris = tuple(head.get(schema.IRIS_SRGB, DEFAULT_IRIS_SRGB))
+    prefix = f"{head.name}_"  # "<head>_skin": apart from the Blender materials ("<head> skin"), like "_LOD1"
+    mats = {
+        "skin": _textured(prefix + "skin", albedo, normal=detail_normal_image(head, get_model), roughness=0.5),
+        "eyes": _textured(prefix + "eyes", new_image(prefix + "eyes", eye_texture(512, iris)), roughness=0.1),
+        "mouth": _textured(prefix + "mouth", new_image(prefix + "mouth", mouth_texture()), roughness=0.4),
+        "lashes": _textured(prefix + "lashes", bpy.data.images.get(LASH_IMAGE), roughness=0.4, alpha=fmt),
+    }
+    for name, mat in mats.items():
+        mat.use_backface_culling = name in SINGLE_SIDED
+        made.append(mat)
+    return mats
+
+
+def _textured(name: str, image, *, roughness: float, normal=None, alpha: str | None = None):
+    """A Principled material with ``image`` as base colour (and a tangent-space ``normal`` map). ``alpha``: take
+    the image's alpha as a cut-out: "glb" wires it through a Round node (glTF alphaMode MASK, cutoff 0.5), "fbx"
+    straight to Alpha (what the FBX writer carries)."""
+    mat = bpy.data.materials.new(name)
+    ensure_principled(mat)
+    nt = mat.node_tree
+    bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Roughness"].default_value = roughness
+    if image is not None:
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image = image
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        if alpha == "glb":
+            cut = nt.nodes.new("ShaderNodeMath")
+            cut.operation = "ROUND"
+            nt.links.new(tex.outputs["Alpha"], cut.inputs[0])
+            nt.links.new(cut.outputs["Value"], bsdf.inputs["Alpha"])
+        elif alpha == "fbx":
+            nt.links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
+        if alpha and hasattr(mat, "surface_render_method"):
+            mat.surface_render_method = "DITHERED"
+    if normal is not None:
+        ntex = nt.nodes.new("ShaderNodeTexImage")
+        ntex.image = normal
+        nmap = nt.nodes.new("ShaderNodeNormalMap")
+        nmap.uv_map = "UVMap"
+        nt.links.new(ntex.outputs["Color"], nmap.inputs["Color"])
+        nt.links.new(nmap.outputs["Normal"], bsdf.inputs["Normal"])
+    return mat

@@ -1,0 +1,221 @@
+"""make bench-look: how created heads look from every side, in Blender and outside it.
+
+For each photo (the README's astronaut and Grace Hopper, and the real photos in ../shared/photos), the head is
+made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown on one sheet:
+
+* row 1, Cycles on the head.blend stage (studio world, key and rim light): the photo | the head over the photo
+  through the photo camera | front | 3/4 (45 deg) | profile (90 deg) | back;
+* row 2: the measured iris colour, then the four views in clay (grey material);
+* row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL), in its rest pose: LOD0 front and
+  3/4, LOD2 3/4.
+
+Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
+``out/look/`` only (those photos are never committed). Usage:
+``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="headforge-blender-"))
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # pyrender without a display (Mesa's software EGL)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+#: the views: (label, yaw in degrees from the front; positive turns the camera to the person's left)
+VIEWS = (("front", 0.0), ("3/4", 45.0), ("profile", 90.0), ("back", 180.0))
+
+
+def photos() -> dict[str, tuple[Path, Path]]:
+    """{name: (photo, sheet folder)}: the samples into docs/look, the evaluation photos into out/look."""
+    from headforge.core import config
+    from headforge.samples import astronaut, grace_hopper_path, write_png
+
+    tmp = Path(tempfile.mkdtemp(prefix="headforge-look-"))
+    out = {"astronaut": (write_png(astronaut(), tmp / "astronaut.png"), ROOT / "docs" / "look"),
+           "grace_hopper": (grace_hopper_path(), ROOT / "docs" / "look")}
+    shared = config.shared_dir()
+    if shared is not None:
+        for p in sorted((shared / "photos").glob("*.[jp][pn]g")):
+            out[p.stem] = (p, ROOT / "out" / "look")
+    return out
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    cv2.rectangle(out, (0, 0), (out.shape[1], 20), (0, 0, 0), -1)
+    cv2.putText(out, text, (5, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def fit_square(img: np.ndarray, size: int) -> np.ndarray:
+    """``img`` (RGB) scaled to fit a ``size`` square, on grey."""
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    out = np.full((size, size, 3), 60, np.uint8)
+    y, x = (size - small.shape[0]) // 2, (size - small.shape[1]) // 2
+    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    return out
+
+
+def head_frame(head) -> tuple[np.ndarray, float]:
+    """The head's bounding-box centre (metres, world) and its largest extent."""
+    from mathutils import Vector
+
+    corners = np.array([head.matrix_world @ Vector(c) for c in head.bound_box])
+    return corners.mean(0), float(np.ptp(corners, axis=0).max())
+
+
+def orbit_pose(centre: np.ndarray, extent: float, yaw_deg: float, lens_mm: float) -> np.ndarray:
+    """A 4x4 camera-to-world matrix (Blender camera: looks along -Z, +Y up) looking at ``centre`` from the
+    front (Blender -Y) turned by ``yaw_deg`` about the vertical, far enough for a ``lens_mm`` lens on a 36 mm
+    sensor to frame ``extent`` with a margin."""
+    dist = 1.15 * extent * lens_mm / 36.0
+    a = math.radians(yaw_deg)
+    eye = centre + dist * np.array([math.sin(a), -math.cos(a), 0.0])
+    forward = (centre - eye) / np.linalg.norm(centre - eye)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, up, -forward, eye
+    return m
+
+
+def render_blender(name: str, photo: Path, size: int, samples: int, work: Path) -> tuple[list, list, Path, object]:
+    """The head of ``photo`` made and staged as ``headforge create`` does; returns (textured views, clay views,
+    head.glb path, the Avatar)."""
+    import bpy
+    from mathutils import Matrix
+
+    from headforge.addon import build, export, rig, stage
+    from headforge.addon.build import ensure_principled
+    from headforge.addon.files import new_empty_scene
+    from headforge.core import create_avatar
+
+    avatar = create_avatar(str(photo), texture_size=2048)
+    new_empty_scene()
+    made = build.build_head(avatar, name=name)
+    head, photo_cam = made["head"], made["camera"]
+    stage.stage_head(head, photo_cam)
+    rig.add_rig(head, avatar.model, arkit=True, avatar=avatar)
+    glb = export.export_head(head, work / f"{name}.glb", "glb", (0, 1, 2), overwrite=True,
+                             get_model=lambda: avatar.model)
+    scene = bpy.context.scene
+    scene.cycles.samples = samples
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    for o in scene.objects:
+        if o.get("headforge_lod_of"):
+            o.hide_render = True
+
+    def shot(camera, w, h, path, transparent=False) -> np.ndarray:
+        scene.camera = camera
+        scene.render.resolution_x, scene.render.resolution_y = w, h
+        scene.render.resolution_percentage = 100
+        scene.render.film_transparent = transparent
+        scene.render.filepath = str(path)
+        bpy.ops.render.render(write_still=True)
+        return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+
+    # the head over the photo, through the photo camera
+    ph, pw = avatar.image.shape[:2]
+    s = size / max(ph, pw)
+    over = shot(photo_cam, max(16, round(pw * s)), max(16, round(ph * s)), work / "photo_cam.png", True)
+    small = cv2.resize(avatar.image, over.shape[1::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = over[..., 3:4].astype(np.float32) / 255
+    overlay = fit_square((over[..., :3] * a + small * (1 - a)).astype(np.uint8), size)
+
+    centre, extent = head_frame(head)
+    cam = bpy.data.objects.new("look camera", bpy.data.cameras.new("look camera"))
+    cam.data.lens = 85.0
+    scene.collection.objects.link(cam)
+    clay = bpy.data.materials.new("look clay")
+    ensure_principled(clay)
+    bsdf = next(n for n in clay.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Base Color"].default_value = (0.55, 0.55, 0.55, 1.0)
+    bsdf.inputs["Roughness"].default_value = 0.6
+    textured, clayed = [label(fit_square(avatar.image, size), "photo"), label(overlay, "photo camera")], []
+    for material, views in ((None, textured), (clay, clayed)):
+        scene.view_layers[0].material_override = material
+        for view, yaw in VIEWS:
+            cam.matrix_world = Matrix(orbit_pose(centre, extent, yaw, cam.data.lens).tolist())
+            img = shot(cam, size, size, work / "view.png")[..., :3]
+            views.append(label(img, view + (" clay" if material else "")))
+    scene.view_layers[0].material_override = None
+    return textured, clayed, glb, avatar
+
+
+def render_glb(glb: Path, size: int) -> list[np.ndarray]:
+    """head.glb as an engine sees it, rendered by pyrender (OpenGL), outside Blender: LOD0 front and 3/4,
+    LOD2 3/4 (each alone), in its rest pose (glTF morph weights as exported)."""
+    import pyrender
+    import trimesh
+
+    tscene = trimesh.load(str(glb))
+    names = list(tscene.geometry)
+    out = []
+    for lod, yaw in ((0, 0.0), (0, 45.0), (2, 45.0)):
+        suffix = f"_LOD{lod}" if lod else ""
+        keep = [n for n in names if (n.endswith(suffix) if lod else not any(n.endswith(f"_LOD{k}") for k in (1, 2)))]
+        part = tscene.copy()
+        part.delete_geometry([n for n in names if n not in keep])
+        scene = pyrender.Scene.from_trimesh_scene(part, bg_color=[0.24, 0.24, 0.24, 1.0],
+                                                  ambient_light=[0.35, 0.35, 0.35])
+        lo, hi = part.bounds
+        centre, extent = (lo + hi) / 2, float((hi - lo).max())
+        # glTF is +Y up, the face towards +Z: the Blender orbit turned into glTF axes
+        pose = orbit_pose(np.array([centre[0], -centre[2], centre[1]]), extent, yaw, 85.0)
+        to_gltf = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], float)
+        cam_pose = to_gltf @ pose
+        scene.add(pyrender.PerspectiveCamera(yfov=2 * math.atan(18 / 85.0)), pose=cam_pose)
+        scene.add(pyrender.DirectionalLight(intensity=3.0), pose=cam_pose)
+        renderer = pyrender.OffscreenRenderer(size, size)
+        try:
+            colour, _ = renderer.render(scene)
+        finally:
+            renderer.delete()
+        out.append(label(np.ascontiguousarray(colour[..., :3]), f"glb LOD{lod} {'front' if yaw == 0 else '3/4'}"))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--samples", type=int, default=24)
+    ap.add_argument("--photos", nargs="*", help="only these photo names (default: all)")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="headforge-look-renders-"))
+    for name, (photo, folder) in photos().items():
+        if args.photos and name not in args.photos:
+            continue
+        t = time.perf_counter()
+        try:
+            textured, clayed, glb, avatar = render_blender(name, photo, args.size, args.samples, work)
+        except Exception as e:  # a photo without a face: say so, go on with the others
+            print(f"{name}: no head ({e})")
+            continue
+        outside = render_glb(glb, args.size)
+        blank = np.full_like(textured[0], 60)
+        rows = [np.hstack(textured), np.hstack([label(blank, f"{name}: iris {avatar.iris.srgb}")] + clayed + [blank]),
+                np.hstack(outside + [blank] * (len(textured) - len(outside)))]
+        folder.mkdir(parents=True, exist_ok=True)
+        sheet = folder / f"{name}.png"
+        cv2.imwrite(str(sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+        print(f"{name}: {sheet} ({time.perf_counter() - t:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Eyes: the iris colour measured in the photo, and an eye texture an exporter can carry.
+
+In Blender the eye is drawn by ICT's layered meshes (a see-through cornea over an iris mesh). Game engines and
+exporters carry neither the node graph nor the layering, so exports get one opaque texture in the sclera's UV
+map instead: sclera with veins, limbal ring, iris fibres in the measured colour, and the pupil
+(:func:`eye_texture`).
+
+ICT's sclera UVs are a spherical map with the cornea at (0.5, 0.5); UV distance from there grows with the angle
+from the gaze direction (about 1/260 per degree), so the iris and pupil are circles in UV space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: iris edge in the sclera UV map: 28 degrees, an 11.5 mm iris on ICT's 29.6 mm eyeball
+IRIS_UV_RADIUS = 0.108
+#: pupil edge in the sclera UV map: 9 degrees (a 3.7 mm pupil)
+PUPIL_UV_RADIUS = 0.034
+
+#: MediaPipe face mesh (refined, 478 points): per eye, the iris centre, its four edge points and the eye opening's
+#: contour (the lid margins). "right"/"left" are the person's.
+MP_EYES = {
+    "right": {"iris": 468, "iris_edge": (469, 470, 471, 472),
+              "contour": (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)},
+    "left": {"iris": 473, "iris_edge": (474, 475, 476, 477),
+             "contour": (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)},
+}
+
+#: a neutral mid-brown-hazel for photos that show no iris colour (grey photos, closed or tiny eyes), sRGB
+DEFAULT_IRIS_SRGB = (96, 72, 50)
+#: fewer iris pixels than this (both eyes together) and the colour is not measured
+MIN_IRIS_PIXELS = 12
+#: an eye whose opening (between the lids) is smaller than this many iris discs is not sampled
+MIN_OPENING = 1.0
+#: a photo whose face is this colourless (median HSV saturation, 0-255) is treated as black-and-white
+MIN_PHOTO_SATURATION = 12
+
+
+@dataclass(frozen=True)
+class IrisColour:
+    """The iris colour for a head: ``srgb`` (3 ints 0-255); ``measured``: taken from the photo, or the default
+    and ``why`` not."""
+
+    srgb: tuple[int, int, int]
+    measured: bool
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        out = {"srgb": list(self.srgb), "measured": self.measured}
+        if self.why:
+            out["why_default"] = self.why
+        return out
+
+
+def srgb_to_unit(srgb) -> tuple[float, float, float]:
+    """An sRGB colour as 3 ints 0-255 -> 3 floats 0-1 (still sRGB-encoded)."""
+    return tuple(float(c) / 255.0 for c in srgb)
+
+
+def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
+    """The iris colour of the face whose refined MediaPipe landmarks are ``points`` ((478, 2) pixels) in
+    ``image`` ((H, W, 3) uint8 sRGB).
+
+    Per eye, the pixels inside the iris circle (centre and radius from the iris landmarks) and inside the eye
+    opening (so lids and lashes are left out; eyes turned away or nearly closed are skipped), outside the pupil (inner 40 % of the radius), without glints
+    (the brightest tenth) are pooled; the colour is their median. Grey photos, closed eyes and irises under
+    a few pixels give :data:`DEFAULT_IRIS_SRGB` with the reason."""
+    if points.shape[0] < 478:
+        return IrisColour(DEFAULT_IRIS_SRGB, False, "the landmarks have no iris points")
+    h, w = image.shape[:2]
+    samples = []
+    for eye in MP_EYES.values():
+        centre = points[eye["iris"]]
+        radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
+        if radius < 1.5:
+            continue
+        x0, y0 = np.floor(centre - radius).astype(int)
+        x1, y1 = np.ceil(centre + radius).astype(int) + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        r = np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) / radius
+        contour = points[list(eye["contour"])]
+        if cv2.contourArea(contour.astype(np.float32)) < MIN_OPENING * np.pi * radius ** 2:
+            continue  # a turned-away or half-closed eye: what shows between the lids is not the iris
+        opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        contour = np.round((contour - (x0, y0)) * 4).astype(np.int32)
+        cv2.fillPoly(opening, [contour], 1, shift=2)
+        keep = (r > 0.4) & (r < 0.9) & (opening > 0)
+        samples.append(image[y0:y1, x0:x1][keep])
+    pix = np.concatenate(samples) if samples else np.zeros((0, 3), np.uint8)
+    if len(pix) < MIN_IRIS_PIXELS:
+        return IrisColour(DEFAULT_IRIS_SRGB, False, "the irises are closed or too small in the photo")
+    face = image[max(int(points[:468, 1].min()), 0):int(points[:468, 1].max()) + 1,
+                 max(int(points[:468, 0].min()), 0):int(points[:468, 0].max()) + 1]
+    if face.size == 0 or np.median(cv2.cvtColor(face, cv2.COLOR_RGB2HSV)[..., 1]) < MIN_PHOTO_SATURATION:
+        return IrisColour(DEFAULT_IRIS_SRGB, False, "the photo has no colour")
+    luma = pix.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    pix = pix[luma <= np.percentile(luma, 90)]
+    return IrisColour(tuple(int(c) for c in np.median(pix, axis=0)), True)
+
+
+def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0) -> np.ndarray:
+    """An ``(size, size, 3)`` uint8 sRGB texture for ICT's sclera UV map: a wet off-white sclera with thin red
+    veins growing from the edges towards the cornea, a dark limbal ring, an iris of radial fibres around
+    ``iris_srgb`` (lighter towards the pupil collar, darker at the rim) and a black pupil. Row 0 is v = 1
+    (image order, as Blender and glTF read it). Deterministic for a ``seed``."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:size, 0:size]
+    u = (u + 0.5) / size - 0.5
+    v = 0.5 - (v + 0.5) / size
+    r = np.hypot(u, v)
+    theta = np.arctan2(v, u)
+    sclera = np.array([236, 230, 222], np.float32)
+    img = np.empty((size, size, 3), np.float32)
+    img[:] = sclera * (1.0 - 0.08 * np.clip((r - IRIS_UV_RADIUS) / 0.35, 0, 1))[..., None]  # darker round the eye
+    _veins(img, rng, size)
+    iris = np.asarray(iris_srgb, np.float32)
+    t = np.clip((r - PUPIL_UV_RADIUS) / (IRIS_UV_RADIUS - PUPIL_UV_RADIUS), 0, 1)  # 0 at the pupil, 1 at the rim
+    fibres = sum(np.cos(k * theta + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.3, 1.0) / np.sqrt(k)
+                 for k in rng.integers(20, 90, size=8))
+    shade = 1.25 - 0.45 * t + 0.06 * fibres
+    collar = np.exp(-((t - 0.25) / 0.08) ** 2) * 0.15  # the lighter collarette round the pupil
+    iris_px = np.clip(iris * (shade + collar)[..., None], 0, 255)
+    inside = r < IRIS_UV_RADIUS
+    img[inside] = iris_px[inside]
+    limbus = np.clip(1 - np.abs(r - IRIS_UV_RADIUS) / 0.012, 0, 1)[..., None]
+    img = img * (1 - 0.75 * limbus) + (iris * 0.3) * 0.75 * limbus
+    pupil = np.clip((PUPIL_UV_RADIUS + 0.002 - r) / 0.004, 0, 1)[..., None]
+    img = img * (1 - pupil) + 6.0 * pupil
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _veins(img: np.ndarray, rng: np.random.Generator, size: int) -> None:
+    """Draw thin red veins (random walks from the sclera's rim inwards) onto ``img`` in place."""
+    layer = np.zeros(img.shape[:2], np.uint8)
+    for _ in range(int(rng.integers(10, 18))):
+        angle = rng.uniform(0, 2 * np.pi)
+        rad = rng.uniform(0.40, 0.48)
+        pts = []
+        while rad > IRIS_UV_RADIUS + 0.05:
+            pts.append((0.5 + rad * np.cos(angle), 0.5 - rad * np.sin(angle)))
+            angle += rng.normal(0, 0.04)
+            rad -= rng.uniform(0.008, 0.02)
+        px = np.round(np.array(pts) * size * 4).astype(np.int32)
+        cv2.polylines(layer, [px], False, int(rng.uniform(60, 150)), thickness=max(1, size // 400),
+                      lineType=cv2.LINE_AA, shift=2)
+    layer = cv2.GaussianBlur(layer.astype(np.float32) / 255, (0, 0), size / 900)[..., None]
+    img *= 1 - layer
+    img += layer * np.array([170, 40, 40], np.float32)
