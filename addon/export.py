@@ -11,8 +11,8 @@ Axes and units:
   normal map. The Khronos validator reports no errors and no warnings (``tests/test_rig_export.py``).
 * **FBX**: +Y up, -Z forward, exported with "FBX units scale", so the file says centimetres. That is
   what Unreal expects; in Unity keep "Convert Units" on. The axis change is in the data (vertices and bones),
-  so the mesh and armature nodes carry no rotation or scale. Shape keys, armature and the textures (embedded, in ``<file name>.fbm``) are in the
-  file; no leaf bones are added.
+  so the mesh and armature nodes carry no rotation or scale. Shape keys, armature and the textures (embedded,
+  named ``<file name>.fbm/...``) are in the file; no leaf bones are added.
 
 LOD objects are named ``<head>_LOD1``, ``<head>_LOD2`` (the head itself is LOD0).
 """

@@ -37,8 +37,6 @@ from .detail import detail_normal_image
 SINGLE_SIDED = ("skin", "eyes")
 #: the name an original carries while its game copy stands in for it
 HIDDEN_SUFFIX = " (original, during export)"
-
-
 #: FBX axes of the exports (glTF's are fixed by the format)
 FBX_FORWARD, FBX_UP = "-Z", "Y"
 

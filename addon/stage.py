@@ -14,7 +14,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-#: Blender's bundled studio HDRI (Blender's own licence: studiolights/world/license.txt), packed into the file
+#: Blender's bundled studio HDRI (CC0, Greg Zaal / Poly Haven: studiolights/world/license.txt), packed into the
+#: file
 HDRI = "studio.exr"
 WORLD_STRENGTH = 0.5
 #: what the camera sees behind the head (linear grey)
@@ -36,9 +37,10 @@ def needs_stage(scene) -> bool:
 
 
 def stage_head(head, camera, scene=None, collection=None) -> dict:
-    """Make ``scene`` (default: the current one) ready to render ``head`` through ``camera``: Cycles (``SAMPLES`` samples, denoised), the
-    camera active, a world from the studio HDRI (packed), and the lights of :data:`LIGHTS` aimed at the head's
-    centre, linked into ``collection`` (default: the head's first collection). Returns ``{"world", "lights"}``."""
+    """Make ``scene`` (default: the current one) ready to render ``head`` through ``camera``: Cycles
+    (``SAMPLES`` samples, denoised), the camera active, a world from the studio HDRI (packed), and the lights
+    of :data:`LIGHTS` aimed at the head's centre, linked into ``collection`` (default: the head's first
+    collection). Returns ``{"world", "lights"}``."""
     scene = scene or bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.samples = SAMPLES

@@ -28,7 +28,8 @@ CORNER_VERTICES = 2
 BLINK_KEYS = {"L": ("eyeBlink_L", "eyeBlinkLeft"), "R": ("eyeBlink_R", "eyeBlinkRight")}
 #: parts whose vertices follow the upper lid's corrective, besides the face skin (the lashes move with the lid
 #: as a whole; the eyeball and the tear line on the lower lid do not move)
-FOLLOWERS = {"L": ("eye_socket_L", "eye_occlusion_L", "eye_blend_L"), "R": ("eye_socket_R", "eye_occlusion_R", "eye_blend_R")}
+FOLLOWERS = {"L": ("eye_socket_L", "eye_occlusion_L", "eye_blend_L"),
+             "R": ("eye_socket_R", "eye_occlusion_R", "eye_blend_R")}
 LASHES = {"L": "eyelashes_L", "R": "eyelashes_R"}
 #: skin within this distance (cm) of the upper margin follows its corrective, fading out
 FOLLOW_CM = 1.2
@@ -83,7 +84,8 @@ def close_blinks(model: FaceModel, neutral: np.ndarray, keys: dict[str, np.ndarr
             for _ in range(6):  # the smoothed correction lands a little short; a few rounds settle it
                 closed = base + delta
                 need = np.zeros((len(upper), 3))
-                need[CORNER_VERTICES:-CORNER_VERTICES] = _closest_on_polyline(closed[inner], closed[lower]) - closed[inner]
+                target = _closest_on_polyline(closed[inner], closed[lower])
+                need[CORNER_VERTICES:-CORNER_VERTICES] = target - closed[inner]
                 delta[followers] += weights[:, None] * (sources @ need)
                 if lid_gaps(model, base + delta, side).max() <= CLOSED_CM:
                     break

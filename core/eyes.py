@@ -66,9 +66,9 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
     ``image`` ((H, W, 3) uint8 sRGB).
 
     Per eye, the pixels inside the iris circle (centre and radius from the iris landmarks) and inside the eye
-    opening (so lids and lashes are left out; eyes turned away or nearly closed are skipped), outside the pupil (inner 40 % of the radius), without glints
-    (the brightest tenth) are pooled; the colour is their median. Grey photos, closed eyes and irises under
-    a few pixels give :data:`DEFAULT_IRIS_SRGB` with the reason."""
+    opening (so lids and lashes are left out; eyes turned away or nearly closed are skipped), outside the pupil
+    (inner 40 % of the radius), without glints (the brightest tenth) are pooled; the colour is their median.
+    Grey photos, closed eyes and irises under a few pixels give :data:`DEFAULT_IRIS_SRGB` with the reason."""
     if points.shape[0] < 478:
         return IrisColour(DEFAULT_IRIS_SRGB, False, "the landmarks have no iris points")
     h, w = image.shape[:2]

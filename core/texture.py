@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -35,6 +36,18 @@ from .camera import Camera
 from .facemodel import ATLAS_FACE, FaceModel
 
 MIN_COS = 0.3        #: texels facing the camera less squarely than this are "unseen"
+#: texels whose photo pixel is nearer than this (fraction of the face's width) to the head's outline are "unseen"
+SILHOUETTE_MARGIN = 0.03
+#: the rim of the face hull (fraction of the face's width) where texels far from the skin's colour are "unseen"
+RIM_BAND = 0.12
+#: ... far: this CIELAB distance (8-bit units, lightness counted half) from the measured skin tone
+RIM_COLOUR_DISTANCE = 40.0
+#: how far the mirrored side's colour may be scaled to take away its own light and shadow
+RELIGHT_RANGE = (0.6, 1.6)
+#: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
+SKIN_VARIATION = ((8.0, 0.015), (1.0, 0.008))
+#: ... faded in over this fraction of the texture's width from the photo's edge
+VARIATION_RAMP = 0.01
 SCREEN_EPS = 2e-5    #: screening at 1024 texels; the decay length scales with the texture size
 _lock = threading.Lock()
 _RASTER: dict = {}
@@ -137,6 +150,61 @@ def _clean_mask(mask: np.ndarray, size: int, min_area: int = 64) -> np.ndarray:
     return keep[lab]
 
 
+def fit_shading(normals: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The photo's low-frequency shading on the fitted head: (9,) coefficients of second-order spherical
+    harmonics of the camera-space unit ``normals`` ((K, 3)), fitted by least squares (twice, dropping the
+    worst-fitting tenth: eyes, brows, lips) to the luminance of the seen texels' ``colours`` ((K, 3) float
+    sRGB). Evaluate with :func:`shading`."""
+    lum = colours @ np.array([0.299, 0.587, 0.114], np.float32)
+    if len(lum) < 50:
+        return np.r_[1.0, np.zeros(8)]
+    keep = np.arange(0, len(lum), max(1, len(lum) // 40000))
+    basis = _sh9(normals[keep])
+    lum = lum[keep]
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(basis, lum, rcond=None)
+        err = np.abs(basis @ coef - lum)
+        ok = err <= np.percentile(err, 90)
+        basis, lum = basis[ok], lum[ok]
+    return coef
+
+
+def shading(normals: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The shading of :func:`fit_shading` at unit ``normals`` ((K, 3)), (K,) float32, at least 1e-3."""
+    return np.maximum(_sh9(normals) @ coef, 1e-3).astype(np.float32)
+
+
+def _sh9(n: np.ndarray) -> np.ndarray:
+    """The 9 real spherical-harmonic basis functions up to order 2 of unit normals ``n`` (M, 3)."""
+    x, y, z = n[:, 0], n[:, 1], n[:, 2]
+    return np.stack([np.ones_like(x), y, z, x, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], 1)
+
+
+@lru_cache(maxsize=2)
+def skin_variation(size: int, seed: int = 0) -> np.ndarray:
+    """``(size, size)`` float32 around 1: the fine variation of skin (mottling a few millimetres across, pores
+    at the texel scale) that unseen skin gets instead of one flat colour; the same for every head (made once
+    per size, read-only)."""
+    rng = np.random.default_rng(seed)
+    scale = size / 2048.0
+    out = np.ones((size, size), np.float32)
+    for sigma, amplitude in SKIN_VARIATION:
+        noise = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), sigma * scale)
+        out += amplitude * noise / max(float(noise.std()), 1e-6)
+    out.setflags(write=False)
+    return out
+
+
+def _lab_distance(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Per pixel of ``rgb`` ((H, W, 3) uint8 sRGB) its CIELAB distance (OpenCV's 8-bit units, lightness counted
+    half) from ``tone`` ((3,) float sRGB in [0, 1])."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    ref = cv2.cvtColor(np.round(tone * 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
+    d = lab - ref
+    d[..., 0] *= 0.5
+    return np.sqrt((d * d).sum(-1))
+
+
 def skin_tone(colors: np.ndarray) -> np.ndarray:
     """Robust skin colour: per-channel median of (well-seen) texels in the central luminance band (drops
     eyes, brows, lips' dark and specular extremes). ``colors`` (N, 3) float [0, 1]."""
@@ -160,6 +228,8 @@ class TexelProjection:
     uvp: np.ndarray      #: (M, 2) float32 photo pixel
     cos: np.ndarray      #: (M,) float32 cos(angle between surface normal and view ray)
     seen: np.ndarray     #: (M,) bool in the photo, facing the camera, not occluded (and inside the face hull)
+    rim: np.ndarray      #: (M,) bool near the face hull's edge (where hair, collars and background creep in)
+    normal: np.ndarray   #: (M, 3) float32 unit surface normal in camera space
     face_px: float       #: width of the well-facing face in the photo, pixels
 
     def to_grid(self, values: np.ndarray, fill=0) -> np.ndarray:
@@ -202,6 +272,11 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
     tol = 0.25 + 2.0 * pix_cm / np.maximum(cos, 0.2)
     inside = (uvp[:, 0] >= 0) & (uvp[:, 1] >= 0) & (uvp[:, 0] <= W - 1) & (uvp[:, 1] <= H - 1)
     seen = inside & front & (z <= zb[zi, zj] + tol)
+    # not too near the head's outline in the photo: a fit a little off puts background, hair or collar there
+    margin = max(1, round(SILHOUETTE_MARGIN * face_px * s_z))
+    covered = cv2.erode((zb < 1e8).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                               (2 * margin + 1, 2 * margin + 1)))
+    seen &= covered[zi, zj] > 0
     if face_points is not None:
         hull_img = np.zeros(zshape, np.uint8)
         fp = np.asarray(face_points, np.float64)
@@ -209,8 +284,14 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
         hull = cv2.convexHull(np.round(((fp - c) * 1.04 + c) * s_z * 16).astype(np.int32))
         cv2.fillConvexPoly(hull_img, hull, 1, lineType=cv2.LINE_8, shift=4)
         seen &= hull_img[zi, zj] > 0
+        band = max(1, round(RIM_BAND * face_px * s_z))
+        inner = cv2.erode(hull_img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1)))
+        rim = hull_img[zi, zj] > inner[zi, zj]
+    else:
+        rim = np.zeros(len(seen), bool)
+    normal = Nt / np.maximum(np.linalg.norm(Nt, axis=1, keepdims=True), 1e-12)
     return TexelProjection(islands=islands, flat=flat, uvp=uvp.astype(np.float32), cos=cos.astype(np.float32),
-                           seen=seen, face_px=face_px)
+                           seen=seen, rim=rim, normal=normal.astype(np.float32), face_px=face_px)
 
 
 def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
@@ -259,6 +340,14 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
         step = len(gy) // 60000 + 1
         gy, gx = gy[::step], gx[::step]
     tone = skin_tone(projf[gy, gx])
+    # the rim keeps only skin-coloured texels: hair, collars and background there are left for the fill
+    ry, rx = np.nonzero(tp.to_grid(tp.rim, False) & visible)
+    far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
+    off = np.zeros((size, size), bool)
+    off[ry[far], rx[far]] = True
+    if off.any():
+        visible = _clean_mask(visible & ~off, size)
+        weight[~visible] = 0
 
     # base: mirrored side in the face tile, else tone
     jm = mirror_texels(size)
@@ -271,7 +360,15 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     my, mx = np.nonzero(mirror_ok)
     base = np.empty_like(projf)
     base[:] = tone
-    base[my, mx] = projf[my, jm[mx]]
+    # the mirrored side without its own light and shadow: divided by its shading, at the face's median shading
+    texel_of = np.full(size * size, -1, np.int64)
+    texel_of[flat] = np.arange(len(flat))
+    seen_texels = texel_of[np.flatnonzero(visible)]
+    coef = fit_shading(tp.normal[seen_texels], projf.reshape(-1, 3)[flat[seen_texels]])
+    reference = np.median(shading(tp.normal[seen_texels[:: max(1, len(seen_texels) // 20000)]], coef))
+    source = shading(tp.normal[texel_of[my * size + jm[mx]]], coef)
+    relight = np.clip(reference / source, *RELIGHT_RANGE)
+    base[my, mx] = projf[my, jm[mx]] * relight[:, None]
     label = np.where(mirror_ok, 1, 0).astype(np.int8)
     secs["base"] = time.perf_counter() - t0
 
@@ -281,6 +378,10 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
     out = poisson_blend(projf, base, visible, islands, label, eps)
     del projf
+    # unseen skin gets skin's fine variation, faded in from the photo's edge so that no seam appears
+    ramp = np.clip(cv2.distanceTransform((~visible).astype(np.uint8), cv2.DIST_L2, 3) / (VARIATION_RAMP * size),
+                   0, 1)
+    out *= (1 + (skin_variation(size) - 1) * ramp)[:, :, None]
     secs["poisson"] = time.perf_counter() - t0
     out = pull_push_fill(out, islands)
     albedo = np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import bpy
 
+from ..addon.properties import CreateOptions
 from ..core.errors import Cancelled, HeadforgeError
-
-_TEXTURE_ITEMS = [("1024", "1024", ""), ("2048", "2048", ""), ("4096", "4096", "")]
-
 
 def _validate(op) -> str | None:
     if not op.filepath:
@@ -35,24 +33,14 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     bl_label = "Create Head"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
-                                       description="Photo of one person's face (JPEG, PNG, TIFF)")
-    face_index: bpy.props.IntProperty(name="Face", min=0, default=0,
-                                      description="Which face when the photo has several (0 = the largest)")
-    texture_size: bpy.props.EnumProperty(name="Texture", items=_TEXTURE_ITEMS, default="2048",
-                                         description="Size of the skin texture baked from the photo")
+    filepath: CreateOptions.photo()
+    face_index: CreateOptions.face_index()
+    texture_size: CreateOptions.texture_size()
     name: bpy.props.StringProperty(name="Name", default="", description="Object name (default: the photo's name)")
-    rig: bpy.props.BoolProperty(name="Rig", default=False, description="Also add shape keys and an armature")
-    arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
-                                    description="With Rig: name and merge the shape keys as ARKit's 52")
-
-    coarsenet: bpy.props.BoolProperty(
-        name="Predict Shape First", default=True,
-        description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
-                    "face)")
-    detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
-                                   description="Add fine skin detail (wrinkles, pores) estimated from the photo, "
-                                               "as displacement")
+    rig: CreateOptions.rig()
+    arkit52: CreateOptions.arkit52()
+    coarsenet: CreateOptions.coarsenet()
+    detail: CreateOptions.detail()
 
     _timer = None
     _thread = None

@@ -145,8 +145,9 @@ def main(argv=None) -> int:
                                                              "have the dependencies)")
     ap.add_argument("--face-model", type=Path, help="ICT-FaceKit FaceXModel.tar.xz to bundle, with its LICENSE "
                                                     "beside it (default: the configured one, e.g. ../shared)")
-    ap.add_argument("--mediapipe-mesh", type=Path, help="MediaPipe's face_model_with_iris.obj or "
-                                                        "canonical_face_model.obj to bundle (default: the configured one)")
+    ap.add_argument("--mediapipe-mesh", type=Path,
+                    help="MediaPipe's face_model_with_iris.obj or canonical_face_model.obj to bundle (default: the "
+                         "configured one)")
     ap.add_argument("--no-assets", action="store_true", help="bundle neither (users set the Face model preference "
                                                              "and HEADFORGE_MEDIAPIPE_MESH)")
     args = ap.parse_args(argv)
