@@ -5,16 +5,18 @@
 2. Per head: each texel's 3D point on the fitted mesh is projected into the photo, tested against a
    z-buffer of the mesh seen from the camera, weighted by how squarely it faces the camera
    (``cos`` of the angle between normal and view ray), and sampled.
-   Texels below ``cos = 0.3`` (or outside the detected face) are unseen.
+   Texels below ``cos = 0.3``, outside the detected face, near the head's outline in the photo, or at the
+   face's rim in a colour far from the skin's (hair, collars, background) are unseen.
 3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
-   left and right (it is symmetric about u = 0.5), and elsewhere the skin tone measured on the visible
-   face.
+   left and right (it is symmetric about u = 0.5), de-lit by the photo's spherical-harmonic shading on the
+   fitted normals, and elsewhere the skin tone measured on the visible face.
 4. Projected and base are joined with Poisson blending (Perez et al. 2003): in the unseen region solve
    ``-lap f + eps (f - g) = -div v`` with ``f`` fixed to the photo on the seen region, ``v`` the gradients
    of the base ``g`` (zero across the seam between mirrored and tone-filled parts), and a small screening
    term ``eps`` so that far from the photo the colour returns to the measured skin tone. The system is
    solved coarse-to-fine: an exact sparse solve on a coarse grid, then Gauss-Seidel sweeps on each finer
-   level restricted to a band around the places where the solution has detail.
+   level restricted to a band around the places where the solution has detail. Unseen skin then gets
+   skin's fine variation (mottling, pores), faded in from the photo's edge.
 5. Islands are padded (pull-push fill of the gutters) so mipmapping and bilinear lookups have no seams.
 
 Images are ``(S, S, 3)`` uint8 sRGB, rows top to bottom, texel (row i, column j) at
