@@ -16,7 +16,8 @@
    term ``eps`` so that far from the photo the colour returns to the measured skin tone. The system is
    solved coarse-to-fine: an exact sparse solve on a coarse grid, then Gauss-Seidel sweeps on each finer
    level restricted to a band around the places where the solution has detail. Unseen skin then gets
-   skin's fine variation (mottling, pores), faded in from the photo's edge.
+   skin's fine variation (mottling, pores), faded in from the photo's edge, and the back-of-head tile is
+   matched to the face tile along their UV seam.
 5. Islands are padded (pull-push fill of the gutters) so mipmapping and bilinear lookups have no seams.
 
 Images are ``(S, S, 3)`` uint8 sRGB, rows top to bottom, texel (row i, column j) at
@@ -50,6 +51,10 @@ RELIGHT_RANGE = (0.6, 1.6)
 SKIN_VARIATION = ((8.0, 0.015), (1.0, 0.008))
 #: ... faded in over this fraction of the texture's width from the photo's edge
 VARIATION_RAMP = 0.01
+#: the seam correction of the back-of-head tile: spread along the seam over, and faded away from it within,
+#: these fractions of the texture's width
+SEAM_SPREAD = 0.01
+SEAM_FADE = 0.05
 SCREEN_EPS = 2e-5    #: screening at 1024 texels; the decay length scales with the texture size
 _lock = threading.Lock()
 _RASTER: dict = {}
@@ -150,6 +155,55 @@ def _clean_mask(mask: np.ndarray, size: int, min_area: int = 64) -> np.ndarray:
     area = stats[1:, cv2.CC_STAT_AREA]
     keep = np.concatenate([[False], area >= max(min_area, 0.01 * area.max())])
     return keep[lab]
+
+
+def tile_seam(model: FaceModel, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the face tile and the back-of-head tile of the skin atlas meet on the mesh: for each vertex on
+    that seam (and each of its back-tile UVs), its texel position in the face tile and in the back tile,
+    ``((K, 2), (K, 2))`` float (x, y) pixels of a ``size`` texture."""
+    key = ("seam", id(model), size)
+    with _lock:
+        if key not in _RASTER:
+            skin = model.skin_polygons[model.poly_index_of_loop]
+            tile = np.floor(model.uv_udim[:, 0])
+            face, back = skin & (tile == 0), skin & (tile == 1)
+            face_uv = dict(zip(model.loop_vertex[face], model.loop_uv[face]))
+            pairs = {(int(v), tuple(np.round(uv, 6))) for v, uv in zip(model.loop_vertex[back], model.loop_uv[back])
+                     if v in face_uv}
+            f = np.array([face_uv[v] for v, _ in pairs], np.float64)
+            b = np.array([uv for _, uv in pairs], np.float64)
+            _RASTER[key] = tuple(np.c_[uv[:, 0] * size - 0.5, (1 - uv[:, 1]) * size - 0.5] for uv in (f, b))
+        return _RASTER[key]
+
+
+def match_tile_seam(model: FaceModel, img: np.ndarray, size: int) -> np.ndarray:
+    """A correction ``(S, S, 3)`` for the back-of-head tile of ``img`` (float, the atlas) that makes its colour
+    along the UV seam equal to the face tile's there, spread smoothly into the tile and fading with distance
+    from the seam; zero on the face tile. (Each tile is filled on its own, so the two sides of the seam differ
+    where the photo's edge is near it.)"""
+    face_px, back_px = tile_seam(model, size)
+
+    def sample(px):
+        return cv2.remap(img, px[:, 0].astype(np.float32)[:, None], px[:, 1].astype(np.float32)[:, None],
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+
+    diff = sample(face_px) - sample(back_px)
+    # all of it within the back tile's square of the atlas (top right, 1 - ATLAS_FACE wide)
+    x0, side = round(ATLAS_FACE * size), size - round(ATLAS_FACE * size)
+    acc = np.zeros((side, side, 3), np.float32)
+    hits = np.zeros((side, side), np.float32)
+    xi = np.clip(np.round(back_px[:, 0]).astype(int) - x0, 0, side - 1)
+    yi = np.clip(np.round(back_px[:, 1]).astype(int), 0, side - 1)
+    np.add.at(acc, (yi, xi), diff)
+    np.add.at(hits, (yi, xi), 1.0)
+    sigma = SEAM_SPREAD * size
+    field = cv2.GaussianBlur(acc, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(hits, (0, 0), sigma), 1e-6)[..., None]
+    seam = np.ones((side, side), np.uint8)
+    seam[yi, xi] = 0
+    fade = np.exp(-cv2.distanceTransform(seam, cv2.DIST_L2, 3) / (SEAM_FADE * size))
+    out = np.zeros_like(img)
+    out[:side, x0:] = field * fade[..., None]
+    return out
 
 
 def fit_shading(normals: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -380,9 +434,11 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
     out = poisson_blend(projf, base, visible, islands, label, eps)
     del projf
-    # unseen skin gets skin's fine variation, faded in from the photo's edge so that no seam appears
+    # away from the photo's edge: the back of the head meets the face tile's colour along their UV seam, and
+    # unseen skin gets skin's fine variation (both faded in from the edge, so that no seam appears)
     ramp = np.clip(cv2.distanceTransform((~visible).astype(np.uint8), cv2.DIST_L2, 3) / (VARIATION_RAMP * size),
                    0, 1)
+    out += match_tile_seam(model, out, size) * ramp[:, :, None]
     out *= (1 + (skin_variation(size) - 1) * ramp)[:, :, None]
     secs["poisson"] = time.perf_counter() - t0
     out = pull_push_fill(out, islands)

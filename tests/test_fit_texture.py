@@ -125,6 +125,32 @@ def test_texture_has_no_seam_at_mask_boundary(avatars, name):
     assert raw[fill].mean() > 0.5  # skin variation, not a flat colour (a flat fill measures about 0.2)
 
 
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_back_of_head_meets_the_face_tile(avatars, name, model):
+    """The atlas's two skin tiles are filled each on its own; along their UV seam (over the scalp, behind the
+    ears, down the neck) the back tile is matched to the face tile, so the seam does not show on the head: the
+    colours on its two sides differ by under 16 levels (without the matching: 28 for the astronaut, 30 for
+    Grace Hopper), and the face tile is not touched."""
+    from headforge.core.texture import match_tile_seam, tile_seam
+
+    t = avatars[name].texture
+    size = t.albedo.shape[0]
+    face_px, back_px = tile_seam(model, size)
+    img = t.albedo.astype(np.float32)
+
+    def at(px, image):
+        return cv2.remap(image, px[:, 0].astype(np.float32)[:, None], px[:, 1].astype(np.float32)[:, None],
+                         cv2.INTER_LINEAR)[:, 0]
+
+    now = np.abs(at(face_px, img) - at(back_px, img)).mean()
+    correction = match_tile_seam(model, img, size)
+    again = np.abs(at(face_px, img) - at(back_px, img + correction)).mean()
+    face_cols = round(0.7 * size)
+    print(f"{name}: colour difference across the tile seam {now:.1f} (8-bit levels); one more matching: {again:.1f}")
+    assert len(face_px) > 300 and now < 16
+    assert np.all(correction[:, :face_cols] == 0)
+
+
 def test_rim_of_the_face_keeps_only_skin(avatars, model):
     """Texels near the edge of the face whose colour is far from the skin's (the astronaut's brown fringe on
     her forehead) are left to the fill rather than baked into the skin."""
