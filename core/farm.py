@@ -40,9 +40,15 @@ def dask_client(workers: int = 1, scheduler: str | None = None, dashboard: bool 
             raise FarmError(f"Cannot reach the Dask scheduler at {scheduler!r} ({e}). Check the address "
                             "(tcp://host:8786) and that the scheduler is running.") from None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                               dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
-                               scheduler_kwargs={"dashboard": dashboard})
+        import dask
+
+        # the workers are threads of this process: if it is suspended (a laptop asleep, Ctrl-Z), they stop with
+        # the scheduler, so the scheduler must not drop them for a missed heartbeat (that left a run waiting
+        # forever on workers it had removed)
+        with dask.config.set({"distributed.scheduler.worker-ttl": None}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                                   dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
+                                   scheduler_kwargs={"dashboard": dashboard})
         client = Client(cluster)
         if dashboard:
             port = cluster.scheduler.http_server.port

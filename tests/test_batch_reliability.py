@@ -243,5 +243,9 @@ def test_local_dask_listens_on_loopback_only():
     with dask_client(2) as client:
         assert client.submit(lambda x: x + 1, 1).result() == 2
         listening = [c.laddr for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        # its workers are threads of this process, so a suspended process (a laptop asleep) must not get them
+        # dropped for missed heartbeats: no heartbeat deadline is checked
+        scheduler = client.cluster.scheduler
+        assert scheduler.worker_ttl is None and "worker-ttl" not in scheduler.periodic_callbacks
     assert listening and all(a.ip in ("127.0.0.1", "::1") for a in listening), listening
     assert np.all([a.port != 8787 for a in listening])
