@@ -11,7 +11,8 @@ game pays for every material, so exported meshes (``addon/export.py``) are game 
   atlas (:func:`mouth_texture`, :func:`mouth_atlas_uv`);
 * **lashes**: the lash cards with their strand texture and alpha (cut out, not blended).
 
-Parts in none of these (:data:`LEFT_OUT`) are not exported.
+Parts in none of these are not exported: the irises (painted into the eye texture) and the see-through shells
+(tear film, eye blend, eye occlusion).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ GAME_PART_MATERIAL = {
     "M_GumsTongue": "mouth", "M_Teeth": "mouth", "M_MouthSocket": "mouth",
     "M_EyeLashes": "lashes",
 }
-#: ICT parts exports leave out: the irises (painted into the eye texture) and the see-through shells
-LEFT_OUT = ("M_IrisLeft", "M_IrisRight", "M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion")
 #: the mouth atlas's bands, left to right
 MOUTH_PARTS = ("M_GumsTongue", "M_Teeth", "M_MouthSocket")
 #: each part's UV island fills this middle fraction of its band (a margin so mip-maps do not bleed)
