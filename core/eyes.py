@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
 #: iris edge in the sclera UV map: 28 degrees, an 11.5 mm iris on ICT's 29.6 mm eyeball
 IRIS_UV_RADIUS = 0.108
 #: pupil edge in the sclera UV map: 9 degrees (a 3.7 mm pupil)
@@ -36,6 +38,9 @@ DEFAULT_IRIS_SRGB = (96, 72, 50)
 MIN_IRIS_PIXELS = 12
 #: an eye whose opening (between the lids) is smaller than this many iris discs is not sampled
 MIN_OPENING = 1.0
+#: an eye whose white (between the lids, outside the iris) is darker than this fraction of the face's median
+#: luminance is hidden (dark glasses, deep shadow) and not sampled; seen eyes measure 0.45-1.9, sunglasses 0.05-0.1
+HIDDEN_EYE = 0.3
 #: a photo whose face is this colourless (median HSV saturation, 0-255) is treated as black-and-white
 MIN_PHOTO_SATURATION = 12
 
@@ -72,7 +77,12 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
     if points.shape[0] < 478:
         return IrisColour(DEFAULT_IRIS_SRGB, False, "the landmarks have no iris points")
     h, w = image.shape[:2]
-    samples = []
+    face = image[max(int(points[:468, 1].min()), 0):int(points[:468, 1].max()) + 1,
+                 max(int(points[:468, 0].min()), 0):int(points[:468, 0].max()) + 1]
+    if face.size == 0 or np.median(cv2.cvtColor(face, cv2.COLOR_RGB2HSV)[..., 1]) < MIN_PHOTO_SATURATION:
+        return IrisColour(DEFAULT_IRIS_SRGB, False, "the photo has no colour")
+    face_luma = float(np.median(face.reshape(-1, 3) @ LUMA))
+    samples, hidden = [], 0
     for eye in MP_EYES.values():
         centre = points[eye["iris"]]
         radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
@@ -88,6 +98,9 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
         contour = points[list(eye["contour"])]
         if cv2.contourArea(contour.astype(np.float32)) < MIN_OPENING * np.pi * radius ** 2:
             continue  # a turned-away or half-closed eye: what shows between the lids is not the iris
+        if _white_of_eye(image, contour, centre, radius) < HIDDEN_EYE * face_luma:
+            hidden += 1  # no white between the lids: dark glasses or deep shadow over the eye
+            continue
         opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
         contour = np.round((contour - (x0, y0)) * 4).astype(np.int32)
         cv2.fillPoly(opening, [contour], 1, shift=2)
@@ -95,14 +108,29 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
         samples.append(image[y0:y1, x0:x1][keep])
     pix = np.concatenate(samples) if samples else np.zeros((0, 3), np.uint8)
     if len(pix) < MIN_IRIS_PIXELS:
-        return IrisColour(DEFAULT_IRIS_SRGB, False, "the irises are closed or too small in the photo")
-    face = image[max(int(points[:468, 1].min()), 0):int(points[:468, 1].max()) + 1,
-                 max(int(points[:468, 0].min()), 0):int(points[:468, 0].max()) + 1]
-    if face.size == 0 or np.median(cv2.cvtColor(face, cv2.COLOR_RGB2HSV)[..., 1]) < MIN_PHOTO_SATURATION:
-        return IrisColour(DEFAULT_IRIS_SRGB, False, "the photo has no colour")
-    luma = pix.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        why = "the eyes are hidden (dark glasses or deep shadow)" if hidden else \
+            "the irises are closed or too small in the photo"
+        return IrisColour(DEFAULT_IRIS_SRGB, False, why)
+    luma = pix.astype(np.float32) @ LUMA
     pix = pix[luma <= np.percentile(luma, 90)]
     return IrisColour(tuple(int(c) for c in np.median(pix, axis=0)), True)
+
+
+def _white_of_eye(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, radius: float) -> float:
+    """The brightness (75th percentile luminance) of what shows between the lids ``contour`` outside the iris
+    (centre, radius in pixels): the white of the eye when it can be seen."""
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(contour.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(contour.max(0)).astype(int) + 1, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 1, shift=2)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    white = (opening > 0) & (np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) > 1.15 * radius)
+    if not white.any():
+        return 0.0
+    return float(np.percentile(image[y0:y1, x0:x1][white] @ LUMA, 75))
 
 
 def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0) -> np.ndarray:
