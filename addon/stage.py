@@ -27,8 +27,9 @@ LIGHTS = (("Key light", 40.0, 30.0, 4.0, 2.0, 20.0),
 SAMPLES = 64
 
 
-def hdri_path() -> Path:
-    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world")) / HDRI
+def hdri_dir() -> Path:
+    """Blender's bundled studio HDRIs (also the synthetic set's world lights)."""
+    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
 
 
 def needs_stage(scene) -> bool:
@@ -79,7 +80,7 @@ def _studio_world(name: str) -> "bpy.types.World":
     out = next(n for n in nt.nodes if n.type == "OUTPUT_WORLD")
     bg = next(n for n in nt.nodes if n.type == "BACKGROUND")
     env = nt.nodes.new("ShaderNodeTexEnvironment")
-    env.image = bpy.data.images.load(str(hdri_path()), check_existing=True)
+    env.image = bpy.data.images.load(str(hdri_dir() / HDRI), check_existing=True)
     env.image.pack()
     nt.links.new(env.outputs["Color"], bg.inputs["Color"])
     bg.inputs["Strength"].default_value = WORLD_STRENGTH

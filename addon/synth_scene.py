@@ -33,6 +33,7 @@ from .build import build_mesh, ensure_principled, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
                          set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder
+from .stage import hdri_dir
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
          "night.exr")
@@ -41,10 +42,6 @@ SCENE_NAME = "Headforge synth"
 #: coverage pass
 COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses
 COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0))
-
-
-def hdri_dir() -> Path:
-    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
 
 
 def _shader_material(name: str, node_type: str):

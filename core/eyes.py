@@ -101,10 +101,7 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
         if _white_of_eye(image, contour, centre, radius) < HIDDEN_EYE * face_luma:
             hidden += 1  # no white between the lids: dark glasses or deep shadow over the eye
             continue
-        opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        contour = np.round((contour - (x0, y0)) * 4).astype(np.int32)
-        cv2.fillPoly(opening, [contour], 1, shift=2)
-        keep = (r > 0.4) & (r < 0.9) & (opening > 0)
+        keep = (r > 0.4) & (r < 0.9) & _inside(contour, x0, y0, r.shape)
         samples.append(image[y0:y1, x0:x1][keep])
     pix = np.concatenate(samples) if samples else np.zeros((0, 3), np.uint8)
     if len(pix) < MIN_IRIS_PIXELS:
@@ -116,6 +113,13 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
     return IrisColour(tuple(int(c) for c in np.median(pix, axis=0)), True)
 
 
+def _inside(contour: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels of the window at (x0, y0) of ``shape`` inside the polygon ``contour`` (pixels)."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 1, shift=2)
+    return mask > 0
+
+
 def _white_of_eye(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, radius: float) -> float:
     """The brightness (75th percentile luminance) of what shows between the lids ``contour`` outside the iris
     (centre, radius in pixels): the white of the eye when it can be seen."""
@@ -124,10 +128,8 @@ def _white_of_eye(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, ra
     x1, y1 = np.minimum(np.ceil(contour.max(0)).astype(int) + 1, (w, h))
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(opening, [np.round((contour - (x0, y0)) * 4).astype(np.int32)], 1, shift=2)
     yy, xx = np.mgrid[y0:y1, x0:x1]
-    white = (opening > 0) & (np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) > 1.15 * radius)
+    white = _inside(contour, x0, y0, yy.shape) & (np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) > 1.15 * radius)
     if not white.any():
         return 0.0
     return float(np.percentile(image[y0:y1, x0:x1][white] @ LUMA, 75))
