@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-correspondence bench-networks bench-detail bench-look extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence bench-networks bench-detail bench-look bench-hair extension clean
 
 all: demo
 
@@ -96,6 +96,18 @@ train-fine: $(STAMP)
 	$(BIN)/python -m headforge.networks.train_fine --train $(DATA)/fine-train$(V) --heldout $(DATA)/fine-heldout$(V) \
 		--limit $(FINE_COUNT) --steps 3500 --patch 96 --batch 16 --out core/weights/finenet.onnx
 
+# SegNet (what covers the face: hair, eyebrows, beard, glasses, other) from the version-2 sets' part masks:
+# the held-out set and the first SEG_COUNT training renders of `make train` (resumable), then SEG_STEPS steps
+# of 16 crops (2,000: 21 min on 2 cores); writes core/weights/segnet.onnx
+SEG_COUNT ?= 1325
+SEG_STEPS ?= 2000
+train-seg: $(STAMP)
+	$(SYNTH) --count 500 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 1
+	$(SYNTH) --count $(SEG_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 1
+	$(BIN)/python -m headforge.networks.train_seg --train $(DATA)/coarse-train$(V) --limit $(SEG_COUNT) \
+		--heldout $(DATA)/coarse-heldout$(V) --steps $(SEG_STEPS) --out core/weights/segnet.onnx \
+		--checkpoint $(DATA)/segnet$(V).pt
+
 # where MediaPipe's points lie on the ICT surface, learned from the first 1,500 coarse-train renders (seed 7;
 # about 45 min of rendering on 2 cores, resumable, the same images `make train` renders first), then about
 # 12 min of search; writes core/weights/landmark_correspondence.npz
@@ -111,6 +123,12 @@ train-correspondence: $(STAMP)
 bench-accuracy: $(STAMP)
 	$(SYNTH) --count 300 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 2
 	$(BIN)/python bench/accuracy_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300 --json out/accuracy.json
+
+# how well the hair is read from a photo: style confusion and colour error on 300 held-out renders of set version 2
+# (those of `make train`'s held-out set; about 3 min after the renders)
+bench-hair: $(STAMP)
+	$(SYNTH) --count 300 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 2
+	$(BIN)/python bench/hair_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300
 
 # the CoarseNet and FineNet tables (needs the held-out sets of `make train` / `make train-fine`)
 bench-networks: $(STAMP)

@@ -41,6 +41,8 @@ class Options:
     no_blend: bool = False
     no_coarsenet: bool = False
     no_detail: bool = False
+    no_segmentation: bool = False
+    no_hair: bool = False
     rig: bool = False
     export: tuple[str, ...] = ()
     lod: tuple[int, ...] = (0,)
@@ -113,7 +115,8 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
         t0 = time.perf_counter()
         avatar = create_avatar(photo, face_index=opts.face_index, texture_size=opts.texture_size,
                                model_path=opts.model, coarsenet=False if opts.no_coarsenet else None,
-                               detail=False if opts.no_detail else None)
+                               detail=False if opts.no_detail else None,
+                               segmentation=False if opts.no_segmentation else None)
         t = time.perf_counter()
         stage = staging(folder)
         try:
@@ -138,7 +141,7 @@ def _write_blender(avatar, stage: Path, opts: Options, name: str) -> None:
     from .addon import export as hf_export, rig as hf_rig, stage as hf_stage
 
     files.new_empty_scene()
-    made = build.build_head(avatar, name=name)
+    made = build.build_head(avatar, name=name, hair=not opts.no_hair)
     head = made["head"]
     hf_stage.stage_head(head, made["camera"])
     if opts.rig or opts.export:

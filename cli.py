@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-coarsenet", "--no-regressor", action="store_true", dest="no_coarsenet",
                    help="start the fit from the mean face, not CoarseNet (--no-regressor: the old name)")
     c.add_argument("--no-detail", action="store_true", help="no FineNet fine detail (displacement.png)")
+    c.add_argument("--no-hair", action="store_true",
+                   help="no hair curves in head.blend (by default they follow the photo's hair; exports never carry them)")
+    c.add_argument("--keep-hair-in-texture", action="store_true", dest="no_segmentation",
+                   help="take the texture from every pixel of the face, hair, beard and glasses included (by "
+                        "default SegNet finds them and the skin under them is filled); no segmentation, so no "
+                        "hair is read either")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
     c.add_argument("--export", metavar="FORMATS", default="",
@@ -113,7 +119,8 @@ def _options(args):
     if args.workers < 1:
         raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
-                   no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_detail=args.no_detail, rig=args.rig,
+                   no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_detail=args.no_detail,
+                   no_segmentation=args.no_segmentation, no_hair=args.no_hair, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52)
 
 

@@ -18,7 +18,8 @@ from ..core.writers import PART_COLOURS, TRANSPARENT_PARTS
 from . import schema
 from .conversion import camera_matrix_world, image_from_array, linear_rgba, set_camera_intrinsics, to_blender
 from .detail import apply_detail
-from .nodes import NodeBuilder
+from .hair import build_hair
+from .nodes import NodeBuilder, ensure_principled
 from .overlay import store_landmarks
 
 SKIN = SKIN_MATERIALS
@@ -47,13 +48,6 @@ def build_mesh(name: str, model, vertices_cm: np.ndarray) -> "bpy.types.Mesh":
     me.update(calc_edges=True)
     me.validate(verbose=False)
     return me
-
-
-def ensure_principled(mat) -> None:
-    """Give material ``mat`` its default node tree with a Principled BSDF. Blender 5 gives new materials one;
-    older versions need ``use_nodes`` (deprecated in 5)."""
-    if mat.node_tree is None or not any(n.type == "BSDF_PRINCIPLED" for n in mat.node_tree.nodes):
-        mat.use_nodes = True
 
 
 def skin_material(name: str, albedo: "bpy.types.Image") -> "bpy.types.Material":
@@ -151,9 +145,10 @@ def build_camera(name: str, cam: Camera, photo: "bpy.types.Image | None", scene)
 
 
 def build_head(avatar, context=None, name: str = "Head", set_render_size: bool = True,
-               make_active_camera: bool = False) -> dict:
-    """Create the head object, its materials and texture, and a matching camera in a new collection of
-    the current scene. Returns ``{"collection", "head", "camera", "albedo", "photo"}``."""
+               make_active_camera: bool = False, hair: bool = True) -> dict:
+    """Create the head object, its materials and texture, its hair (``hair``: when the photo shows some;
+    ``addon.hair``) and a matching camera in a new collection of the current scene. Returns
+    ``{"collection", "head", "hair" (object or None), "camera", "albedo", "photo"}``."""
     context = context or bpy.context
     scene = context.scene
     model = avatar.model
@@ -178,6 +173,7 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head[schema.PARTS] = list(model.parts[1])
     if avatar.detail is not None:
         apply_detail(head, avatar.detail.uv, normal_rgb=avatar.detail_normal_map())
+    hair_obj = build_hair(avatar, head, name) if hair else None
 
     cam_obj = build_camera(f"{name} camera", avatar.camera, photo, scene)
     store_landmarks(cam_obj, avatar.detected68, avatar.projected68, (avatar.camera.width, avatar.camera.height))
@@ -190,4 +186,4 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
         scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
     if make_active_camera or scene.camera is None:
         scene.camera = cam_obj
-    return {"collection": coll, "head": head, "camera": cam_obj, "albedo": albedo, "photo": photo}
+    return {"collection": coll, "head": head, "hair": hair_obj, "camera": cam_obj, "albedo": albedo, "photo": photo}

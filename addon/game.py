@@ -29,7 +29,8 @@ from bpy_extras.io_utils import axis_conversion
 from ..core.eyes import DEFAULT_IRIS_SRGB, eye_texture
 from ..core.game import GAME_MATERIALS, GAME_PART_MATERIAL, MOUTH_PARTS, mouth_atlas_uv, mouth_texture
 from . import schema
-from .build import LASH_IMAGE, ensure_principled
+from .build import LASH_IMAGE
+from .nodes import ensure_principled
 from .conversion import image_from_array
 from .detail import detail_normal_image
 

@@ -1,9 +1,29 @@
-"""A small helper for wiring shader node trees in code: each call adds one node, links what is a socket and
-sets what is a value, and returns the node."""
+"""Helpers for shader node trees in code: new materials with one shader (:func:`shader_material`), and
+:class:`NodeBuilder`, where each call adds one node, links what is a socket and sets what is a value, and
+returns the node."""
 
 from __future__ import annotations
 
 import bpy
+
+
+def ensure_principled(mat) -> None:
+    """Give material ``mat`` its default node tree with a Principled BSDF. Blender 5 gives new materials one;
+    older versions need ``use_nodes`` (deprecated in 5)."""
+    if mat.node_tree is None or not any(n.type == "BSDF_PRINCIPLED" for n in mat.node_tree.nodes):
+        mat.use_nodes = True
+
+
+def shader_material(name: str, node_type: str):
+    """A new material whose surface is one new node of ``node_type``: ``(material, node)``."""
+    mat = bpy.data.materials.new(name)
+    ensure_principled(mat)
+    nt = mat.node_tree
+    for n in [n for n in nt.nodes if n.type == "BSDF_PRINCIPLED"]:
+        nt.nodes.remove(n)
+    node = nt.nodes.new(node_type)
+    nt.links.new(node.outputs[0], next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL").inputs["Surface"])
+    return mat, node
 
 
 class NodeBuilder:

@@ -32,6 +32,9 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "coarsenet")
             row.prop(s, "detail")
+            row = col.row(align=True)
+            row.prop(s, "skin_only")
+            row.prop(s, "hair")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             op.face_index = s.face_index
@@ -40,6 +43,8 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             op.arkit52 = s.arkit52
             op.coarsenet = s.coarsenet
             op.detail = s.detail
+            op.skin_only = s.skin_only
+            op.hair = s.hair
             if s.status:
                 col.label(text=s.status)
         obj = context.active_object

@@ -53,6 +53,22 @@ class CreateOptions:
                                                   "as displacement")
 
 
+    @staticmethod
+    def skin_only():
+        return bpy.props.BoolProperty(
+            name="Skin Only Texture", default=True,
+            description="Leave hair, beards, glasses and things in front of the face out of the texture and fill "
+                        "the skin under them (off: paint every pixel of the face from the photo, and read no hair)")
+
+
+    @staticmethod
+    def hair():
+        return bpy.props.BoolProperty(
+            name="Hair", default=True,
+            description="Grow hair curves in the style and colour of the photo's hair (not exported: engines take "
+                        "no curves)")
+
+
 class HeadforgeSettings(bpy.types.PropertyGroup):
     photo: CreateOptions.photo()
     face_index: CreateOptions.face_index()
@@ -61,6 +77,8 @@ class HeadforgeSettings(bpy.types.PropertyGroup):
     arkit52: CreateOptions.arkit52()
     coarsenet: CreateOptions.coarsenet()
     detail: CreateOptions.detail()
+    skin_only: CreateOptions.skin_only()
+    hair: CreateOptions.hair()
     show_landmarks: bpy.props.BoolProperty(
         name="Show Landmarks", default=True,
         description="Looking through a head's photo camera, draw the landmarks found in the photo (green) and the "

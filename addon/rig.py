@@ -60,7 +60,21 @@ def add_rig(head, model: FaceModel, context=None, arkit: bool = False, avatar=No
     head.matrix_parent_inverse = arm.matrix_world.inverted()
     head[schema.RIG] = arm.name
     arm[schema.RIG] = 1
+    _hair_on_head_bone(head, arm, context)
     return arm
+
+
+def _hair_on_head_bone(head, arm, context) -> None:
+    """The head's hair (``addon.hair``) follows the armature's ``head`` bone (a nod or a turn takes it along),
+    staying where it is at rest."""
+    hair = bpy.data.objects.get(head.get(schema.HAIR, ""))
+    if hair is None:
+        return
+    context.view_layer.update()
+    world = hair.matrix_world.copy()
+    hair.parent, hair.parent_type, hair.parent_bone = arm, "BONE", "head"
+    context.view_layer.update()
+    hair.matrix_world = world
 
 
 POSES = ("PHOTO", "NEUTRAL")

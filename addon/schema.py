@@ -16,6 +16,8 @@ INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet" o
 CAMERA = "headforge_camera"              #: the name of the camera object that sees the head as the photo
 IRIS_SRGB = "headforge_iris_srgb"        #: the iris colour measured in the photo, 3 ints 0-255 (sRGB)
 PARTS = "headforge_parts"                #: the ICT part of each material slot, in slot order
+HAIR = "headforge_hair"                  #: on a head: the name of its hair curves object
+HAIR_OF = "headforge_hair_of"            #: on a hair object: the name of its head
 ALBEDO_NODE = "Headforge Albedo"         #: the image node of the photo texture in the skin material
 
 # ---- on the photo camera: the fit's 68 landmarks, for the viewport overlay (addon/overlay.py) --------

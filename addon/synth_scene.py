@@ -29,10 +29,10 @@ from ..core.facemodel import FaceModel
 from ..core.glasses import glasses_geometry
 from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
                          strand_radii)
-from .build import build_mesh, ensure_principled, part_material
+from .build import build_mesh, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
                          set_mesh_vertices, to_blender)
-from .nodes import NodeBuilder
+from .nodes import NodeBuilder, shader_material
 from .stage import hdri_dir
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
@@ -42,18 +42,6 @@ SCENE_NAME = "Headforge synth"
 #: coverage pass
 COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses
 COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0))
-
-
-def _shader_material(name: str, node_type: str):
-    """A new material whose surface is one new node of ``node_type``: ``(material, node)``."""
-    mat = bpy.data.materials.new(name)
-    ensure_principled(mat)
-    nt = mat.node_tree
-    for n in [n for n in nt.nodes if n.type == "BSDF_PRINCIPLED"]:
-        nt.nodes.remove(n)
-    node = nt.nodes.new(node_type)
-    nt.links.new(node.outputs[0], next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL").inputs["Surface"])
-    return mat, node
 
 
 def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
@@ -288,14 +276,14 @@ class SynthScene:
         self.scene.cycles_curves.shape = "RIBBONS"  # camera-facing strips: 15 % faster than round strands
         mats, self.hair_bsdfs = {}, {}
         for name in HAIR_GROUPS:
-            mats[name], self.hair_bsdfs[name] = _shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
+            mats[name], self.hair_bsdfs[name] = shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
             self.hair_bsdfs[name].parametrization = "MELANIN"
-        mats["glasses"], self.frame_bsdf = _shader_material("Synth glasses frame", "ShaderNodeBsdfPrincipled")
-        self.lens_material, self.lens_bsdf = _shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
+        mats["glasses"], self.frame_bsdf = shader_material("Synth glasses frame", "ShaderNodeBsdfPrincipled")
+        self.lens_material, self.lens_bsdf = shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
         self.lens_bsdf.inputs["Roughness"].default_value = 0.03
         self.coverage_colours = {}
         for name, colour in zip(COVER_GROUPS, COVER_COLOURS):
-            self.coverage_colours[name], em = _shader_material(f"Synth {name} coverage", "ShaderNodeEmission")
+            self.coverage_colours[name], em = shader_material(f"Synth {name} coverage", "ShaderNodeEmission")
             em.inputs["Color"].default_value = (*colour, 1.0)
         return mats
 

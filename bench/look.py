@@ -7,7 +7,8 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
   through the photo camera | front | 3/4 (45 deg) | profile (90 deg) | back;
 * row 2: the measured iris colour, then the four views in clay (grey material);
 * row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL), in its rest pose: LOD0 front and
-  3/4, LOD2 3/4.
+  3/4, LOD2 3/4; then what the texture left out (covered pixels tinted magenta, fit.json's glasses and facial
+  hair notes) and the albedo's face tile.
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
 ``out/look/`` only (those photos are never committed). Usage:
@@ -100,7 +101,7 @@ def render_blender(name: str, photo: Path, size: int, samples: int, work: Path) 
     from mathutils import Matrix
 
     from headforge.addon import build, export, rig, stage
-    from headforge.addon.build import ensure_principled
+    from headforge.addon.nodes import ensure_principled
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
@@ -190,6 +191,24 @@ def render_glb(glb: Path, size: int) -> list[np.ndarray]:
     return out
 
 
+def texture_tiles(avatar, size: int) -> list[np.ndarray]:
+    """What the texture left out (the photo with covered pixels tinted magenta, the notes of fit.json) and
+    the albedo's face tile."""
+    from headforge.core.facemodel import ATLAS_FACE
+
+    seg = avatar.segmentation
+    img = avatar.image.astype(np.float32)
+    if seg is not None:
+        c = seg.covered_image()
+        img[c] = img[c] * 0.55 + np.array([255.0, 0.0, 200.0]) * 0.45
+    found = [f"{k.replace('_', ' ')} {v['face_share']:.0%}" for k, v in avatar.covering_notes().items() if v["found"]]
+    hair = "" if avatar.hair is None else f"; hair {avatar.hair.style}"
+    said = "not segmented" if seg is None else ", ".join(["hair, background"] + found) + hair
+    tile = avatar.albedo[: round(ATLAS_FACE * avatar.albedo.shape[0]), : round(ATLAS_FACE * avatar.albedo.shape[1])]
+    return [label(fit_square(img.astype(np.uint8), size), f"left out (magenta): {said}"),
+            label(fit_square(tile, size), "albedo (face tile)")]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=320)
@@ -206,7 +225,7 @@ def main(argv=None) -> int:
         except Exception as e:  # a photo without a face: say so, go on with the others
             print(f"{name}: no head ({e})")
             continue
-        outside = render_glb(glb, args.size)
+        outside = render_glb(glb, args.size) + texture_tiles(avatar, args.size)
         blank = np.full_like(textured[0], 60)
         rows = [np.hstack(textured), np.hstack([label(blank, f"{name}: iris {avatar.iris.srgb}")] + clayed + [blank]),
                 np.hstack(outside + [blank] * (len(textured) - len(outside)))]

@@ -13,7 +13,6 @@ map. Pure numpy/OpenCV/onnxruntime.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from .camera import Camera
 from .errors import HeadforgeError
 from .facemodel import ATLAS_FACE, FaceModel
+from .onnxnet import OnnxNetwork, cached
 from .texture import MIN_COS, _clean_mask, texel_projection, uv_raster
 
 FINE_CROP = 256
@@ -158,49 +158,23 @@ def finenet_inputs(image: np.ndarray, depth: np.ndarray, points: np.ndarray):
     return input_channels(gray, dn, crop[..., 0], valid)[None], M
 
 
-class FineNetOnnx:
+class FineNetOnnx(OnnxNetwork):
     """FineNet as shipped: the exported ONNX U-Net in an onnxruntime session. The torch module it was exported
     from, for training, is :class:`headforge.networks.finenet.FineNet`."""
 
     def __init__(self, path: str | Path | None = None):
-        path = Path(path) if path else WEIGHTS
-        if not path.exists():
-            raise DetailUnavailable(f"FineNet weights {str(path)!r} are missing; the head is made without fine "
-                                    "detail. Reinstall Headforge or train them (networks/train_fine.py).")
-        try:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 2
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=[
-                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()])
-        except ImportError:
-            raise DetailUnavailable("onnxruntime is not installed; the head is made without fine detail.") from None
-        except Exception as e:
-            raise DetailUnavailable(f"FineNet weights {str(path)!r} cannot be loaded ({type(e).__name__}); the head "
-                                    "is made without fine detail.") from None
-        import json
-
-        #: what training recorded (steps, images, held-out RMSE, the training set's mean displacement)
-        self.meta = json.loads(self.session.get_modelmeta().custom_metadata_map.get("headforge", "{}"))
-        self._lock = threading.Lock()
+        super().__init__(path or WEIGHTS, "FineNet", DetailUnavailable, "the head is made without fine detail",
+                         "Reinstall Headforge or train them (networks/train_fine.py).")
 
     def predict(self, image: np.ndarray, depth: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Image-space displacement ``(H, W)`` float32 cm."""
         x, M = finenet_inputs(image, depth, points)
-        with self._lock:
-            out = self.session.run(None, {"input": x})[0][0, 0]
+        out = self.run({"input": x})[0][0, 0]
         H, W = image.shape[:2]
         back = cv2.warpAffine(out.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return back
 
 
-_nets: dict = {}
-
-
 def load(path=None) -> FineNetOnnx:
-    key = str(path or WEIGHTS)
-    if key not in _nets:
-        _nets[key] = FineNetOnnx(path)
-    return _nets[key]
+    return cached(FineNetOnnx, path or WEIGHTS)

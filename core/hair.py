@@ -95,6 +95,18 @@ def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float 
     return skin[(c[:, 1] > hairline) & ~ear]
 
 
+def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: float = 0.0) -> np.ndarray:
+    """``(size, size)`` float32 in [0, 1]: where scalp hair grows (:func:`scalp_triangles`) in the skin atlas,
+    both tiles, softened at the hairline (rows top to bottom)."""
+    import cv2
+
+    mask = np.zeros((size, size), np.float32)
+    uv = model.loop_uv[model.triangle_loops[scalp_triangles(model, vertices, recession_cm)]]
+    px = np.round(np.stack([uv[..., 0] * size, (1 - uv[..., 1]) * size], -1) * 16).astype(np.int32)
+    cv2.fillPoly(mask, list(px), 1.0, cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(mask, (0, 0), size / 300)
+
+
 def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centre and radii (cm) of an axis-aligned ellipsoid around the skull: the scalp's extent."""
     p = vertices[scalp_vertices]

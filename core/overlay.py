@@ -1,4 +1,5 @@
-"""A picture to check a fit: the photo with the projected mesh and the landmarks drawn on it."""
+"""A picture to check a fit: the photo with the projected mesh and the landmarks drawn on it, and what the
+texture left out (hair, beard, glasses) tinted."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ from .facemodel import FACE_END, FaceModel
 
 def draw_overlay(image: np.ndarray, model: FaceModel, vertices: np.ndarray, camera: Camera,
                  detected68: np.ndarray | None = None, projected68: np.ndarray | None = None,
-                 max_side: int = 1600) -> np.ndarray:
+                 max_side: int = 1600, covered: np.ndarray | None = None) -> np.ndarray:
     """Return ``(H, W, 3)`` uint8 sRGB: the photo, the face-region wireframe of the fitted mesh (front
     facing edges, grey), detected iBUG-68 landmarks (green) and the model's 68 landmarks (red) with a line
-    from each detected point to its model point."""
+    from each detected point to its model point. ``covered``: ``(H, W)`` bool, pixels the texture did not
+    take because something covers the skin (tinted magenta)."""
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     img = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    img = (img.astype(np.float32) * 0.85).astype(np.uint8).copy()
+    img = img.astype(np.float32) * 0.85
+    if covered is not None:
+        c = cv2.resize(covered.astype(np.uint8), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        img[c] = img[c] * 0.55 + np.array([255.0, 0.0, 200.0]) * 0.45
+    img = img.astype(np.uint8)
     uv = camera.project(vertices) * s
     Y = camera.to_camera(vertices)
     tris = model.triangles

@@ -21,6 +21,7 @@ from .errors import Cancelled, ImageWarning
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
+from .hairstyle import hair_from_photo, paint_scalp
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
 from .quality import Quality, assess
@@ -51,6 +52,8 @@ class Avatar:
     detail: object = None             #: DetailResult (UV displacement, cm) or None
     quality: Quality | None = None    #: "ok" or "doubtful" with the reasons (see core.quality)
     iris: IrisColour = IrisColour(DEFAULT_IRIS_SRGB, False, "not measured")  #: the iris colour (core.eyes)
+    segmentation: object = None       #: core.segment.Segmentation (what covers the face) or None
+    hair: object = None               #: core.hairstyle.PhotoHair (the hair read from the photo) or None
     _normal_map: np.ndarray | None = field(default=None, repr=False)
 
     def detail_normal_map(self) -> np.ndarray | None:
@@ -93,6 +96,18 @@ class Avatar:
     def pose(self) -> dict:
         return euler_degrees(self.camera.rotation)
 
+    def covering_notes(self) -> dict:
+        """``fit.json``'s ``glasses`` and ``facial_hair`` notes: found or not (None: the photo was not
+        segmented) and the share of the face they cover; their pixels are unseen in the texture."""
+        if self.segmentation is None:
+            return {k: {"found": None, "why": "the photo was not segmented (SegNet's weights are missing or "
+                        "segmentation was turned off)"} for k in ("glasses", "facial_hair")}
+        notes = self.segmentation.notes()
+        for note in notes.values():
+            filled = note["found"] and self.texture.covered_left_out
+            note["texture"] = "filled with skin where it covers the face" if filled else "photo"
+        return notes
+
     def fit_report(self) -> dict:
         """The ``fit.json`` content (a contract other tools read; see the README)."""
         cn = np.linalg.norm(self.fit.corrective[:SKIN_END], axis=1)
@@ -120,10 +135,14 @@ class Avatar:
                                         "wanted_max": round(self.fit.corrective_wanted, 4)},
             },
             "eyes": {"iris": self.iris.to_dict()},
+            **self.covering_notes(),
+            "hair": None if self.hair is None else self.hair.to_dict(),
             "texture": {
                 "size": int(self.albedo.shape[0]),
                 "skin_tone_srgb": [int(x) for x in self.texture.skin_tone],
                 "seen_fraction": round(float(self.texture.visible.sum() / max(self.texture.islands.sum(), 1)), 4),
+                "covered_share": round(self.texture.covered_share, 4),
+                "covered_left_out": self.texture.covered_left_out,
                 "layout": "headforge skin atlas: face tile top-left 0.7, back of head top-right 0.3",
             },
             "detail": None if self.detail is None else {
@@ -141,7 +160,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                   model: FaceModel | None = None, coarsenet: bool | None = None,
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
-                  detail_size: int = 1024) -> Avatar:
+                  detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None) -> Avatar:
     """Turn one photo into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -151,6 +170,9 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
     mean face). ``detail``: fine detail from FineNet as a UV displacement map (None = when its weights are
     installed; True = ask for it, warning and leaving it out if it cannot load; False = none).
+    ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
+    SegNet finds them (``core.segment``; None = when its weights are installed; True = ask for it, warning
+    if it cannot load; False = no).
     ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled and
     cancels with :class:`~headforge.core.errors.Cancelled`.
 
@@ -184,9 +206,19 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     timings.update(shape.timings)
     lm, fit = shape.landmarks, shape.fit
 
+    seg = None
+    if segmentation is not False:
+        seg = _segment(img, lm, segnet_path, asked=bool(segmentation), step=lambda: step("segment", 0.45),
+                       timings=timings)
+
     step("texture", 0.5)
     t = time.perf_counter()
-    tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468])
+    tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468],
+                          covered=None if seg is None else seg.covered)
+    hair = None
+    if seg is not None:  # the hair read from the photo; the scalp under it takes its colour
+        hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg)
+        tex.albedo = paint_scalp(tex.albedo, tex.visible, model, fit.vertices, hair)
     timings["texture"] = time.perf_counter() - t
 
     det = None
@@ -208,7 +240,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
                   detected68=shape.detected68, projected68=shape.projected68, timings=timings,
                   initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts),
-                  iris=iris_colour(img, lm.points))
+                  iris=iris_colour(img, lm.points), segmentation=seg, hair=hair)
 
 
 @dataclass
@@ -256,6 +288,25 @@ def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: I
     return ShapeFit(landmarks=lm, fit=fit, initializer=initializer, detected68=corr.detected_68(lm.points),
                     projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
                     quality=assess(fit, lm), timings=timings)
+
+
+def _segment(img, lm: Landmarks, path, asked: bool, step: Callable[[], None], timings: dict):
+    """SegNet's view of the photo (``core.segment``), or None: without weights (a warning when ``asked``,
+    else silently) or when they cannot be loaded (a warning)."""
+    from . import segment
+
+    path = path or segment.WEIGHTS
+    if not (asked or os.path.exists(path)):
+        return None
+    step()
+    t = time.perf_counter()
+    try:
+        seg = segment.segment(img, lm.points, path)
+    except segment.SegmenterUnavailable as e:
+        warnings.warn(str(e), RuntimeWarning, stacklevel=3)
+        return None
+    timings["segment"] = time.perf_counter() - t
+    return seg
 
 
 def _fine_detail(net, model, fit, img, lm, size):

@@ -10,8 +10,6 @@ pipeline falls back to the mean face with a warning.
 from __future__ import annotations
 
 import functools
-import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from .errors import HeadforgeError
 from .fit import InitialGuess
+from .onnxnet import OnnxNetwork, cached
 
 COARSE_CROP = 128
 #: crop pixels per unit of the canonical template (MediaPipe's canonical face, cm): face ~ 15 cm wide
@@ -56,10 +55,12 @@ def _canonical_face() -> np.ndarray:
     return _canonical
 
 
-def template() -> np.ndarray:
-    """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal)."""
+def template(size: int = COARSE_CROP, px_per_cm: float = TEMPLATE_SCALE, down_px: float = 4.0) -> np.ndarray:
+    """(478, 2) canonical landmark positions in crop pixels (MediaPipe's canonical face, frontal): a
+    ``size`` crop at ``px_per_cm``, the landmarks' mean ``down_px`` below the crop's centre. The defaults
+    are CoarseNet's crop."""
     xy = _canonical_face()[:, :2] * np.array([1.0, -1.0])  # image y down
-    xy = (xy - xy[:468].mean(0)) * TEMPLATE_SCALE + np.array([COARSE_CROP / 2, COARSE_CROP / 2 + 4])
+    xy = (xy - xy[:468].mean(0)) * px_per_cm + np.array([size / 2, size / 2 + down_px])
     return xy.astype(np.float32)
 
 
@@ -75,10 +76,12 @@ def landmark_mirror() -> np.ndarray:
     return perm
 
 
-def align(points: np.ndarray) -> np.ndarray:
-    """2x3 similarity (OpenCV affine) taking image pixels to crop pixels, from 468 detected points."""
+def align(points: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
+    """2x3 similarity (OpenCV affine) taking image pixels to crop pixels, from 468 detected points
+    ``(478, 2)`` or ``(468, 2)`` to their places in the crop: ``target`` ``(468+, 2)``, CoarseNet's
+    :func:`template` by default."""
     src = np.asarray(points[:468], np.float64)
-    dst = template()[:468].astype(np.float64)
+    dst = (template() if target is None else np.asarray(target))[:468].astype(np.float64)
     ms, md = src.mean(0), dst.mean(0)
     a, b = src - ms, dst - md
     # complex-number least squares: dst ~ z * src
@@ -146,35 +149,13 @@ class Prediction:
     seconds: float = 0.0
 
 
-class CoarseNetOnnx:
+class CoarseNetOnnx(OnnxNetwork):
     """CoarseNet as shipped: the exported ONNX network in an onnxruntime session (thread-safe). The torch
     module it was exported from, for training, is :class:`headforge.networks.coarsenet.CoarseNet`."""
 
-    def __init__(self, path: str | Path | None = None, providers=None):
-        path = Path(path) if path else WEIGHTS
-        if not path.exists():
-            raise RegressorUnavailable(f"CoarseNet weights {str(path)!r} are missing. Reinstall Headforge or "
-                                       "retrain them with `make train`; the fit starts from the mean face meanwhile.")
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise RegressorUnavailable("onnxruntime is not installed (pip install onnxruntime); the fit starts "
-                                       "from the mean face.") from None
-        want = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        avail = ort.get_available_providers()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts,
-                                                providers=[p for p in want if p in avail] or ["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own types for corrupt models
-            raise RegressorUnavailable(f"CoarseNet weights {str(path)!r} cannot be loaded ({type(e).__name__}: "
-                                       f"{str(e)[:200]}). Reinstall Headforge or retrain with `make train`; the fit "
-                                       "starts from the mean face meanwhile.") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.meta = json.loads(meta.get("headforge", "{}"))
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        self._lock = threading.Lock()
+    def __init__(self, path: str | Path | None = None):
+        super().__init__(path or WEIGHTS, "CoarseNet", RegressorUnavailable, "the fit starts from the mean face",
+                         "Reinstall Headforge or retrain them with `make train`.")
 
     def predict(self, image: np.ndarray, points: np.ndarray, model=None, flip: bool = True) -> Prediction:
         """Identity, expression and pose of the face at ``points`` ``(478, 2)`` (pixels) in ``image``
@@ -189,8 +170,7 @@ class CoarseNetOnnx:
         feed = {"image": x}
         if "landmarks" in self.inputs:
             feed["landmarks"] = lm
-        with self._lock:
-            out = self.session.run(None, feed)[0]
+        out = self.run(feed)[0]
         p = decode(out[0], M)
         if flip:
             if model is None:
@@ -253,13 +233,5 @@ def initial_guess(p: Prediction, width: int, height: int, use_pose: bool = False
                         identity_prior_mean=as_prior, prior_strength=prior_strength)
 
 
-_net: dict = {}
-_net_lock = threading.Lock()
-
-
 def load(path=None) -> CoarseNetOnnx:
-    key = str(path or WEIGHTS)
-    with _net_lock:
-        if key not in _net:
-            _net[key] = CoarseNetOnnx(path)
-        return _net[key]
+    return cached(CoarseNetOnnx, path or WEIGHTS)

@@ -40,7 +40,7 @@ from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel
 from .glasses import sample_glasses
-from .hair import sample_hair, scalp_triangles
+from .hair import sample_hair, scalp_mask
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
                      MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
 
@@ -443,13 +443,8 @@ def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
 
 
 def _scalp_mask(model: FaceModel, size: int) -> np.ndarray:
-    """Where scalp hair grows (``core.hair.scalp_triangles`` on the mean head) in the skin atlas, both tiles,
-    softened at the hairline."""
-    mask = np.zeros((size, size), np.float32)
-    uv = model.loop_uv[model.triangle_loops[scalp_triangles(model, model.neutral)]]
-    px = np.round(np.stack([uv[..., 0] * size, (1 - uv[..., 1]) * size], -1) * 16).astype(np.int32)
-    cv2.fillPoly(mask, list(px), 1.0, cv2.LINE_AA, shift=4)
-    return cv2.GaussianBlur(mask, (0, 0), size / 300)
+    """Where scalp hair grows on the mean head in the skin atlas (``core.hair.scalp_mask``)."""
+    return scalp_mask(model, model.neutral, size)
 
 
 def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:

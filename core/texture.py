@@ -6,7 +6,8 @@
    z-buffer of the mesh seen from the camera, weighted by how squarely it faces the camera
    (``cos`` of the angle between normal and view ray), and sampled.
    Texels below ``cos = 0.3``, outside the detected face, near the head's outline in the photo, or at the
-   face's rim in a colour far from the skin's (hair, collars, background) are unseen.
+   face's rim in a colour far from the skin's (hair, collars, background) are unseen; so are texels whose
+   photo pixel shows hair, a beard, glasses or something in front of the face (``core.segment``).
 3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
    left and right (it is symmetric about u = 0.5), de-lit by the photo's spherical-harmonic shading on the
    fitted normals, and elsewhere the skin tone measured on the visible face.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -45,6 +47,8 @@ SILHOUETTE_MARGIN = 0.03
 RIM_BAND = 0.12
 #: ... far: this CIELAB distance (8-bit units, lightness counted half) from the measured skin tone
 RIM_COLOUR_DISTANCE = 40.0
+#: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
+MAX_COVERED = 0.6
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
 RELIGHT_RANGE = (0.6, 1.6)
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
@@ -70,6 +74,10 @@ class TextureResult:
     islands: np.ndarray       #: (S, S) bool: texels inside the skin UV islands
     skin_tone: np.ndarray     #: (3,) uint8 sRGB
     timings: dict             #: seconds per texture stage: project, sample, base, poisson, pad
+    #: share of the texels the photo saw squarely enough that something covers (hair, glasses...), and whether
+    #: they were left out (not when more than ``MAX_COVERED`` of them would go: a doubtful segmentation)
+    covered_share: float = 0.0
+    covered_left_out: bool = False
 
 
 # -------------------------------------------------------------------------------------------------
@@ -351,11 +359,14 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
 
 
 def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
-                    size: int = 2048, face_points: np.ndarray | None = None) -> TextureResult:
+                    size: int = 2048, face_points: np.ndarray | None = None,
+                    covered: Callable[[np.ndarray], np.ndarray] | None = None) -> TextureResult:
     """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
 
     ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels (see
-    :func:`texel_projection`). Returns a :class:`TextureResult`.
+    :func:`texel_projection`). ``covered``: photo pixels ``(K, 2)`` -> ``(K,)`` bool, True where something
+    covers the skin (hair, a beard, glasses: ``core.segment.Segmentation.covered``); those texels are unseen.
+    Returns a :class:`TextureResult`.
     """
     import time
 
@@ -383,7 +394,14 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     weight = np.zeros(size * size, np.float32)
     weight[flat] = np.where(seen, np.clip(cos, 0, 1), 0)
     weight = weight.reshape(size, size)
-    visible = _clean_mask(weight >= MIN_COS, size)
+    visible = weight >= MIN_COS
+    covered_share = 0.0
+    if covered is not None:
+        hidden = flat[covered(uvp)]
+        covered_share = float(visible.flat[hidden].sum() / max(visible.sum(), 1))
+        if covered_share <= MAX_COVERED:
+            visible.flat[hidden] = False
+    visible = _clean_mask(visible, size)
     weight[~visible] = 0
     secs["sample"] = time.perf_counter() - t0
 
@@ -398,9 +416,10 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     tone = skin_tone(projf[gy, gx])
     # the rim keeps only skin-coloured texels: hair, collars and background there are left for the fill
     ry, rx = np.nonzero(tp.to_grid(tp.rim, False) & visible)
-    far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
     off = np.zeros((size, size), bool)
-    off[ry[far], rx[far]] = True
+    if len(ry):
+        far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
+        off[ry[far], rx[far]] = True
     if off.any():
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
@@ -447,7 +466,8 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     secs["pad"] = time.perf_counter() - t0
     return TextureResult(albedo=albedo, projected=projected, visible=visible, weight=weight,
                          mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
-                         timings=secs)
+                         timings=secs, covered_share=covered_share,
+                         covered_left_out=covered is not None and covered_share <= MAX_COVERED)
 
 
 # -------------------------------------------------------------------------------------------------

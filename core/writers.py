@@ -93,8 +93,9 @@ def write_core_outputs(avatar, out_dir: str | Path, overwrite: bool = False) -> 
     paths = {}
     try:
         paths["albedo.png"] = write_bytes(out / "albedo.png", png_bytes(avatar.albedo))
+        seg = avatar.segmentation
         ov = draw_overlay(avatar.image, avatar.model, avatar.vertices, avatar.camera, avatar.detected68,
-                          avatar.projected68)
+                          avatar.projected68, covered=None if seg is None else seg.covered_image())
         paths["overlay.png"] = write_bytes(out / "overlay.png", png_bytes(ov))
         paths["mesh.mtl"] = write_text(out / "mesh.mtl", mtl_text(avatar.model))
         paths["mesh.obj"] = write_text(out / "mesh.obj", obj_text(avatar.model, avatar.vertices))

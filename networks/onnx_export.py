@@ -16,15 +16,19 @@ def export_onnx(net, path, meta: dict | None = None) -> Path:
 
     CoarseNet: inputs ``image`` (B, 3, 128, 128) in [-1, 1] and, when it uses them, ``landmarks`` (B, 956);
     output ``params`` (B, 162). FineNet: input ``input`` (B, 4, 256, 256); output ``displacement``
-    (B, 1, 256, 256) cm."""
+    (B, 1, 256, 256) cm. SegNet: input ``image`` (B, 3, 128, 128) in [-1, 1]; output ``logits`` (B, 7, 128, 128)."""
     import onnx
 
     from ..core.detail import FINE_CROP
+    from ..core.segment import SEG_CROP
     from .finenet import FineNet
+    from .segnet import SegNet
 
     net = net.eval()
     if isinstance(net, FineNet):
         kind, args, names, outs = "finenet", (torch.zeros(1, 4, FINE_CROP, FINE_CROP),), ["input"], ["displacement"]
+    elif isinstance(net, SegNet):
+        kind, args, names, outs = "segnet", (torch.zeros(1, 3, SEG_CROP, SEG_CROP),), ["image"], ["logits"]
     else:
         x = torch.zeros(1, 3, COARSE_CROP, COARSE_CROP)
         kind, outs = "coarsenet", ["params"]

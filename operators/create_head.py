@@ -41,6 +41,8 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
     arkit52: CreateOptions.arkit52()
     coarsenet: CreateOptions.coarsenet()
     detail: CreateOptions.detail()
+    skin_only: CreateOptions.skin_only()
+    hair: CreateOptions.hair()
 
     _timer = None
     _thread = None
@@ -53,7 +55,9 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
         avatar = create_avatar(bpy.path.abspath(self.filepath), face_index=self.face_index,
                                texture_size=int(self.texture_size), model_path=face_model_path(),
                                coarsenet=None if self.coarsenet else False,
-                               detail=None if self.detail else False, progress=progress, should_stop=should_stop)
+                               detail=None if self.detail else False,
+                               segmentation=None if self.skin_only else False, progress=progress,
+                               should_stop=should_stop)
         avatar.detail_normal_map()  # made here, off the main thread, for the head's normal-map switch
         return avatar
 
@@ -63,7 +67,7 @@ class HEADFORGE_OT_create_head(bpy.types.Operator):
 
         name = self.name or Path(self.filepath).stem or "Head"
         unlit = needs_stage(context.scene)
-        made = build_head(avatar, context, name=name)
+        made = build_head(avatar, context, name=name, hair=self.hair)
         if unlit:  # a scene nobody has lit gets the portrait stage; an artist's own lighting is left alone
             stage_head(made["head"], made["camera"], context.scene, made["collection"])
         if self.rig:

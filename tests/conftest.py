@@ -26,13 +26,29 @@ def model():
 
 @pytest.fixture(scope="session")
 def shipped_weights():
-    """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit and FineNet adds detail
-    by default. Tests that expect that take this fixture, which fails (never skips) when a file is missing."""
-    from headforge.core import detail, regress
+    """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit, SegNet keeps hair and
+    glasses out of the texture and FineNet adds detail by default. Tests that expect that take this fixture,
+    which fails (never skips) when a file is missing."""
+    from headforge.core import detail, regress, segment
 
-    missing = [str(p) for p in (regress.WEIGHTS, detail.WEIGHTS) if not p.exists()]
+    files = {"coarsenet": regress.WEIGHTS, "segnet": segment.WEIGHTS, "finenet": detail.WEIGHTS}
+    missing = [str(p) for p in files.values() if not p.exists()]
     assert not missing, f"the shipped network weights are missing: {', '.join(missing)}"
-    return {"coarsenet": regress.WEIGHTS, "finenet": detail.WEIGHTS}
+    return files
+
+
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory):
+    """Four tiny real Cycles renders of synthetic set version 2 (``headforge synth``)."""
+    import subprocess
+    import sys
+
+    data = tmp_path_factory.mktemp("coarse") / "renders"
+    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "4", "--out", str(data), "--size",
+                        "192", "--shard-size", "4", "--samples", "2", "--seed", "21"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return data
 
 
 @pytest.fixture(scope="session")

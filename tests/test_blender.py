@@ -157,16 +157,33 @@ def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
     assert inter / mask.sum() > 0.9
 
 
+def test_hair_grows_on_the_head_in_the_photos_colour(created, avatars):
+    hair = bpy.data.objects[created["headforge_hair"]]
+    assert hair.type == "CURVES" and hair.parent == created and hair["headforge_hair_of"] == created.name
+    assert len(hair.data.curves) == 8000 and set(hair.users_collection) == set(created.users_collection)
+    bsdf = next(n for n in hair.active_material.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED")
+    assert bsdf.inputs["Melanin"].default_value == pytest.approx(avatars["astronaut"].hair.melanin)
+    assert bsdf.inputs["Melanin"].default_value < 0.5  # she is fair-haired
+    # the roots sit on the scalp: within a millimetre of the head's surface
+    roots = np.array([hair.data.points[c.first_point_index].position for c in hair.data.curves])
+    from mathutils.bvhtree import BVHTree
+
+    tree = BVHTree.FromObject(created, bpy.context.evaluated_depsgraph_get())
+    gaps = [tree.find_nearest(tuple(r))[3] for r in roots[::50]]
+    assert max(gaps) < 0.001  # metres
+
+
 def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     # the default head uses the shipped networks
     assert created["headforge_initializer"] == "coarsenet"
     assert any(m.type == "DISPLACE" for m in created.modifiers)
     lights, world = len(_lights(bpy.context.scene)), bpy.context.scene.world
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["grace_hopper"]), texture_size="1024",
-                                      coarsenet=False, detail=False)
+                                      coarsenet=False, detail=False, hair=False)
     assert r == {"FINISHED"}
     plain = bpy.context.view_layer.objects.active
     assert plain["headforge_initializer"] == "mean face"
+    assert "headforge_hair" not in plain and not any(o.type == "CURVES" for o in plain.children)
     assert len(_lights(bpy.context.scene)) == lights and bpy.context.scene.world == world  # a lit scene stays
     assert not any(m.type == "DISPLACE" for m in plain.modifiers)
 

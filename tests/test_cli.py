@@ -30,7 +30,10 @@ def test_create_writes_the_contract(photo_files, tmp_path, shipped_weights):
     assert np.array(fit["landmarks68"]).shape == (68, 2)
     assert np.array(fit["detected_landmarks"]).shape == (478, 2)
     assert np.array(fit["camera"]["rotation"]).shape == (3, 3)
-    assert set(fit["timings_s"]) >= {"landmarks", "fit", "texture", "total"}
+    assert set(fit["timings_s"]) >= {"landmarks", "fit", "segment", "texture", "total"}
+    # the shipped SegNet: what covers the face is said, and the hair read from the photo
+    assert fit["glasses"]["found"] is False and fit["facial_hair"]["found"] is False
+    assert fit["hair"]["style"] == "short" and fit["texture"]["covered_left_out"]
     # the OBJ is the fitted head in ICT order and cm; the camera projects it onto landmarks68
     from headforge.core.camera import Camera
     from headforge.core.facemodel import LANDMARKS_68

@@ -101,20 +101,6 @@ def _quiet(*a):
 
 
 @pytest.fixture(scope="module")
-def renders(tmp_path_factory):
-    """Four tiny real Cycles renders (``headforge synth``)."""
-    import subprocess
-    import sys
-
-    data = tmp_path_factory.mktemp("coarse") / "renders"
-    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "4", "--out", str(data), "--size",
-                        "192", "--shard-size", "4", "--samples", "2", "--seed", "21"], capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return data
-
-
-@pytest.fixture(scope="module")
 def trained(renders, tmp_path_factory):
     """Two training steps from scratch: the result, its ONNX file and its checkpoint."""
     from headforge.networks.train_coarse import train

@@ -27,6 +27,21 @@ def test_shape_keys_and_arkit_mapping(model, avatars):
     assert not ark["tongueOut"].any()
 
 
+def test_a_broad_smile_reaches_the_full_range(model, avatars):
+    """The astronaut smiles broadly: the fit takes ICT's mouthSmile to its end (1; the rig's keys are ICT's
+    whole deltas), and the corrective field carries none of the smile, so the rest pose does not smile and
+    the photo pose is the keys' own range."""
+    a = avatars["astronaut"]
+    for side in ("L", "R"):
+        name = f"mouthSmile_{side}"
+        k = model.expression_index(name)
+        assert a.fit.expression[k] > 0.9
+        d = model.expression_basis[k].reshape(-1)
+        along = float(a.fit.corrective.reshape(-1) @ d / (d @ d))
+        print(f"{name}: {a.fit.expression[k]:.2f}, corrective along it {along:+.3f}")
+        assert abs(along) < 0.05
+
+
 def test_weights(model):
     w = core_rig.skin_weights(model)
     total = sum(w.values())

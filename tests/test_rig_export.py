@@ -92,6 +92,24 @@ def test_posing_jaw_and_eyes(rigged, model):
     assert g_bone < 1.5 * g_ref + 0.1
 
 
+def test_hair_follows_the_head_bone(rigged):
+    head, arm = rigged
+    hair = bpy.data.objects[head["headforge_hair"]]
+    assert hair.parent == arm and hair.parent_type == "BONE" and hair.parent_bone == "head"
+    bone = arm.pose.bones["head"]
+    bpy.context.view_layer.update()
+    rest_hair, rest_bone = np.array(hair.matrix_world), np.array(arm.matrix_world @ bone.matrix)
+    np.testing.assert_allclose(rest_hair, np.eye(4), atol=1e-5)  # at rest where build_head put it
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.3, 0.2, 0.0)
+    bpy.context.view_layer.update()
+    posed_hair, posed_bone = np.array(hair.matrix_world), np.array(arm.matrix_world @ bone.matrix)
+    bone.rotation_euler = (0.0, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    assert np.abs(posed_hair - rest_hair).max() > 0.1
+    np.testing.assert_allclose(posed_hair, posed_bone @ np.linalg.inv(rest_bone) @ rest_hair, atol=1e-5)
+
+
 def test_rotation_limits(rigged):
     """Bones stop where a face does: the jaw does not close past rest (at -20 degrees the lower lip would go into
     the nose), the eyes stop at their documented angles, in the documented directions."""

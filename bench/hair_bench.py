@@ -1,0 +1,69 @@
+"""make bench-hair: how well the hair is read from a photo (``core.hairstyle``), on held-out renders of synthetic
+set version 2 where the true hair is known. The head and camera are the render's own (so only the reading is
+measured, not the fit); the segmentation is SegNet's on MediaPipe's detections, as at inference.
+
+Prints the confusion of true against read style (bald / short / medium / long; the generator's "shaved" counts
+as short) and the CIELAB distance between the read hair colour and ``core.hair.hair_srgb`` of the true melanin
+and redness. Usage: ``python bench/hair_bench.py --heldout out/data/coarse-heldout-v2 [--n 300]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import cv2
+import numpy as np
+
+READ = ("bald", "short", "medium", "long")
+TRUE = {"bald": "bald", "shaved": "short", "short": "short", "medium": "medium", "long": "long"}
+
+
+def main(argv=None) -> int:
+    from headforge.core import load_face_model, segment
+    from headforge.core.camera import Camera
+    from headforge.core.hair import hair_srgb
+    from headforge.core.hairstyle import hair_from_photo
+    from headforge.core.synth import sample_params
+    from headforge.networks.dataset import SynthSet, detect_all, detections
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--heldout", required=True)
+    ap.add_argument("--n", type=int, default=300)
+    args = ap.parse_args(argv)
+    model = load_face_model()
+    ds = SynthSet(args.heldout, limit=args.n)
+    detect_all(ds)
+    pts, found = detections(ds)
+    conf = np.zeros((len(READ), len(READ)), int)
+    colour = []
+    for n in np.flatnonzero(found):
+        k, j, i = ds.items[n]
+        p = sample_params(ds.config, i, model)
+        lab = ds[n]
+        img = lab["image"]
+        K, size = lab["K"], img.shape[0]
+        cam = Camera(fx=float(K[0, 0]), fy=float(K[1, 1]), cx=float(K[0, 2]), cy=float(K[1, 2]),
+                     rotation=lab["R"].astype(np.float64), translation=lab["t"].astype(np.float64),
+                     width=size, height=size)
+        verts = model.vertices(lab["identity"], lab["expression"]).astype(np.float64)
+        hair = hair_from_photo(model, verts, cam, img, segment.segment(img, pts[n]))
+        conf[READ.index(TRUE[p["hair"]["style"]]), READ.index(hair.style)] += 1
+        if p["hair"]["style"] not in ("bald", "shaved"):
+            want = np.asarray(hair_srgb(p["hair"]["melanin"], p["hair"]["redness"]), np.float32)
+            got = np.asarray(hair.srgb, np.float32) / 255
+            lab_w, lab_g = (cv2.cvtColor(c[None, None], cv2.COLOR_RGB2LAB)[0, 0] for c in (want, got))
+            colour.append(float(np.linalg.norm(lab_w - lab_g)))
+    print(f"{conf.sum()} held-out renders (of {len(ds)}: MediaPipe finds no face in the rest)")
+    print("true \\ read | " + " | ".join(f"{r:>6}" for r in READ) + " | right")
+    for t, row in zip(READ, conf):
+        print(f"{t:>11} | " + " | ".join(f"{v:6d}" for v in row) + f" | {row[READ.index(t)] / max(row.sum(), 1):.0%}")
+    print(f"style right: {np.trace(conf) / max(conf.sum(), 1):.1%}")
+    c = np.array(colour)
+    print(f"hair colour, CIELAB distance to the true hair's: median {np.median(c):.1f}, 75th percentile "
+          f"{np.percentile(c, 75):.1f} ({len(c)} renders with hair)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""What covers the face in a photo: skin, scalp hair, eyebrows, beard, glasses, other things (a hand, a
+microphone) and background, per pixel. Pure numpy/OpenCV/onnxruntime.
+
+SegNet (``networks/segnet.py``, trained on the synthetic set's part masks: ``make train-seg``) sees a
+``SEG_CROP`` crop aligned by the detected MediaPipe landmarks, wide enough for the whole head and its hair,
+and is run on the crop and its mirror image (averaged: a mirrored photo gets the mirrored answer).
+MediaPipe's selfie segmentation, trained on real people, gives the person's outline: what it calls
+background is background whatever SegNet says. The texture treats hair, beard, glasses and other things
+as unseen (``core.texture``), and ``fit.json`` says what was found (:meth:`Segmentation.notes`).
+The weights ship with the project (``core/weights/segnet.onnx``); a missing file gives
+:class:`SegmenterUnavailable` and the head is textured without segmentation, with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import HeadforgeError
+from .onnxnet import OnnxNetwork, cached
+from .regress import align, template
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "segnet.onnx"
+SEG_CROP = 128
+#: the crop's side in canonical-face cm (the face is about 15 cm wide, the head with its hair about 22), and
+#: how far (crop pixels) the landmarks' mean lies below the crop's centre (the skull is above it)
+SEG_SPAN_CM, SEG_DOWN_PX = 30.0, 12.0
+
+#: SegNet's classes, in the order of its output channels
+CLASSES = ("background", "skin", "hair", "brows", "beard", "glasses", "other")
+BACKGROUND, SKIN, HAIR, BROWS, BEARD, GLASSES, OTHER = range(len(CLASSES))
+#: the classes a texture must not take colour from: they are not the skin (glasses and beards only on a face
+#: where they were found, :attr:`Segmentation.covering`; background where a fit a little off puts skin)
+COVERING = (BACKGROUND, HAIR, BEARD, GLASSES, OTHER)
+#: below this probability of "person", MediaPipe's selfie segmentation has it background
+PERSON_MIN = 0.2
+#: glasses (a beard) are found on a face when they cover this share of the convex hull of its landmarks.
+#: Chosen on 459 held-out renders (synthetic set v2, seed 8, shipped SegNet): glasses found on 83 % of the
+#: faces that wear them and 0.9 % of those that don't (the smallest share with under 1 % false finds);
+#: beards on 51 % (stubble is the hard half) and 3.7 % (under 5 %).
+GLASSES_MIN_SHARE, FACIAL_HAIR_MIN_SHARE = 0.08, 0.05
+
+
+class SegmenterUnavailable(HeadforgeError):
+    kind = "segmenter"
+
+
+def seg_template() -> np.ndarray:
+    """(478, 2) where the landmarks of a frontal canonical face lie in SegNet's crop (pixels)."""
+    return template(SEG_CROP, SEG_CROP / SEG_SPAN_CM, SEG_DOWN_PX)
+
+
+def seg_align(points: np.ndarray) -> np.ndarray:
+    """2x3 similarity taking photo pixels to SegNet's crop, from the detected landmarks ``(478, 2)``."""
+    return align(points, seg_template())
+
+
+def seg_input(crop: np.ndarray) -> np.ndarray:
+    """An aligned ``(SEG_CROP, SEG_CROP, 3)`` uint8 sRGB crop as SegNet takes it: ``(3, S, S)`` float32 in
+    [-1, 1] (training uses it too)."""
+    return (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+
+
+def warp_to_crop(image: np.ndarray, M: np.ndarray, nearest: bool = False) -> np.ndarray:
+    """``image`` resampled into the crop by ``M``; outside the photo is 0 (black)."""
+    shrink = abs(np.linalg.det(M[:, :2])) < 1
+    flags = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.warpAffine(image, M, (SEG_CROP, SEG_CROP), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+@dataclass
+class Segmentation:
+    """Class probabilities in SegNet's crop, the photo -> crop transform, and the share of the face that
+    glasses and a beard cover (:func:`face_shares`)."""
+
+    probs: np.ndarray     #: (C, SEG_CROP, SEG_CROP) float32, summing to 1 over C
+    M: np.ndarray         #: (2, 3) photo pixels -> crop pixels
+    photo_size: tuple[int, int]  #: (H, W) of the photo
+    glasses_share: float = 0.0
+    facial_hair_share: float = 0.0
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(SEG_CROP, SEG_CROP) uint8: the most likely class in the crop."""
+        return self.probs.argmax(0).astype(np.uint8)
+
+    @property
+    def glasses(self) -> bool:
+        return self.glasses_share >= GLASSES_MIN_SHARE
+
+    @property
+    def facial_hair(self) -> bool:
+        return self.facial_hair_share >= FACIAL_HAIR_MIN_SHARE
+
+    @property
+    def covering(self) -> tuple[int, ...]:
+        """The classes that are not this face's skin: background, hair and other things, glasses and a beard
+        where they were found (elsewhere a few pixels of them are eyebrows or shadows taken for them)."""
+        return tuple(c for c in COVERING if (c != GLASSES or self.glasses) and (c != BEARD or self.facial_hair))
+
+    @property
+    def cover_margin(self) -> np.ndarray:
+        """(SEG_CROP, SEG_CROP) float32: how much more likely the classes of :attr:`covering` are, together,
+        than skin and eyebrows (> 0: something covers the skin). Found glasses count a crop pixel (2.3 mm)
+        beyond where SegNet sees them: their frames' edges are blurred into the skin around them."""
+        probs = self.probs
+        if self.glasses:
+            probs = probs.copy()
+            probs[GLASSES] = cv2.dilate(probs[GLASSES], np.ones((3, 3), np.uint8))
+        return probs[list(self.covering)].sum(0) - probs[[SKIN, BROWS]].sum(0)
+
+    def _sample(self, crop_map: np.ndarray, pixels: np.ndarray, outside) -> np.ndarray:
+        """``crop_map`` ``(S, S[, C])`` at photo pixels ``(K, 2)`` (x, y; pixel centres at integers),
+        bilinear; ``outside`` beyond the crop."""
+        p = np.asarray(pixels, np.float64) @ self.M[:, :2].T + self.M[:, 2]
+        S = SEG_CROP
+        x, y = np.clip(p[:, 0], 0, S - 1), np.clip(p[:, 1], 0, S - 1)
+        x0, y0 = np.minimum(np.floor(x).astype(int), S - 2), np.minimum(np.floor(y).astype(int), S - 2)
+        fx, fy = x - x0, y - y0
+        if crop_map.ndim == 3:
+            fx, fy = fx[:, None], fy[:, None]
+        A = crop_map
+        out = ((A[y0, x0] * (1 - fx) + A[y0, x0 + 1] * fx) * (1 - fy)
+               + (A[y0 + 1, x0] * (1 - fx) + A[y0 + 1, x0 + 1] * fx) * fy).astype(np.float32)
+        inside = (p[:, 0] >= -0.5) & (p[:, 0] <= S - 0.5) & (p[:, 1] >= -0.5) & (p[:, 1] <= S - 0.5)
+        out[~inside] = outside
+        return out
+
+    def at(self, pixels: np.ndarray) -> np.ndarray:
+        """The class probabilities at photo pixels ``(K, 2)``: ``(K, C)`` float32; background outside the
+        crop."""
+        return self._sample(self.probs.transpose(1, 2, 0), pixels, np.eye(len(CLASSES))[BACKGROUND])
+
+    def covered(self, pixels: np.ndarray) -> np.ndarray:
+        """(K,) bool: the photo pixels ``(K, 2)`` do not show skin: something (hair, a beard, glasses, a hand)
+        covers it, or they are background (:attr:`cover_margin` > 0; background outside the crop)."""
+        return self._sample(self.cover_margin, pixels, 1.0) > 0
+
+    def image_labels(self) -> np.ndarray:
+        """(H, W) uint8 class per photo pixel (background outside the crop), for pictures."""
+        return self._to_photo(self.labels, cv2.INTER_NEAREST, BACKGROUND)
+
+    def covered_image(self) -> np.ndarray:
+        """(H, W) bool: :meth:`covered` at every photo pixel, but background: what covers the person, for
+        pictures."""
+        margin = self._to_photo(self.cover_margin, cv2.INTER_LINEAR, 1.0)
+        return (margin > 0) & (self.image_labels() != BACKGROUND)
+
+    def _to_photo(self, crop_map: np.ndarray, interpolation: int, outside) -> np.ndarray:
+        H, W = self.photo_size
+        return cv2.warpAffine(crop_map, self.M, (W, H), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+
+    def notes(self) -> dict:
+        """``fit.json``'s ``glasses`` and ``facial_hair`` entries: found or not, and the share of the face
+        each covers."""
+        return {"glasses": {"found": self.glasses, "face_share": round(self.glasses_share, 4)},
+                "facial_hair": {"found": self.facial_hair, "face_share": round(self.facial_hair_share, 4)}}
+
+
+def face_shares(labels: np.ndarray, M: np.ndarray, face_points: np.ndarray) -> tuple[float, float]:
+    """The shares of the face (the convex hull of the detected landmarks ``(K, 2)``, photo pixels) that the
+    crop's ``labels`` call glasses and beard."""
+    hull = cv2.convexHull((np.asarray(face_points, np.float64) @ M[:, :2].T + M[:, 2]).astype(np.float32))
+    face = np.zeros((SEG_CROP, SEG_CROP), np.uint8)
+    cv2.fillConvexPoly(face, np.round(hull[:, 0] * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
+    lab = labels[face > 0]
+    n = max(len(lab), 1)
+    return float((lab == GLASSES).sum() / n), float((lab == BEARD).sum() / n)
+
+
+class SegNetOnnx(OnnxNetwork):
+    """SegNet as shipped (``networks/segnet.py`` is the torch module it was exported from)."""
+
+    def __init__(self, path: str | Path | None = None):
+        super().__init__(path or WEIGHTS, "SegNet", SegmenterUnavailable,
+                         "hair, glasses and beards are not told from skin in the texture",
+                         "Reinstall Headforge or retrain them with `make train-seg`.")
+
+    def probabilities(self, crop: np.ndarray) -> np.ndarray:
+        """``(C, S, S)`` float32 class probabilities of an aligned crop, averaged with its mirror image's."""
+        x = np.stack([seg_input(crop), seg_input(crop[:, ::-1])])
+        logits = self.run({"image": x})[0].astype(np.float32)
+        logits = 0.5 * (logits[0] + logits[1][:, :, ::-1])
+        e = np.exp(logits - logits.max(0, keepdims=True))
+        return e / e.sum(0, keepdims=True)
+
+
+def person_probability(image: np.ndarray) -> np.ndarray | None:
+    """MediaPipe's selfie segmentation: ``(H, W)`` float32 probability that a pixel is the person (hair and
+    clothes included), or None when MediaPipe cannot run it."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return None
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+        res = seg.process(np.ascontiguousarray(image[:, :, :3]))
+    return None if res.segmentation_mask is None else np.asarray(res.segmentation_mask, np.float32)
+
+
+def segment(image: np.ndarray, points: np.ndarray, path=None, outline: bool = True) -> Segmentation:
+    """What covers the face at ``points`` ``(478, 2)`` (detected landmarks, pixels) in ``image``
+    ``(H, W, 3)`` uint8 sRGB. ``outline``: pixels MediaPipe's selfie segmentation puts outside the person are
+    background. Raises :class:`SegmenterUnavailable` without the weights."""
+    net = cached(SegNetOnnx, path or WEIGHTS)
+    M = seg_align(points)
+    probs = net.probabilities(warp_to_crop(image, M))
+    if outline:
+        person = person_probability(image)
+        if person is not None:
+            outside = warp_to_crop(person, M) < PERSON_MIN
+            probs[:, outside] = 0.0
+            probs[BACKGROUND, outside] = 1.0
+    seg = Segmentation(probs=probs, M=M, photo_size=image.shape[:2])
+    seg.glasses_share, seg.facial_hair_share = face_shares(seg.labels, M, points[:468])
+    return seg

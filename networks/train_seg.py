@@ -1,0 +1,239 @@
+"""Train SegNet on synthetic sets of version 2 (their part masks know hair, eyebrows, beards and glasses);
+evaluate on a held-out set; export ``core/weights/segnet.onnx``.
+
+``python -m headforge.networks.train_seg --train DATA --heldout HELDOUT --out core/weights/segnet.onnx``
+
+Crops are aligned as at inference (``core.segment.seg_align``) on MediaPipe's detections in the renders
+(cached beside them), jittered (scale, rotation, shift), mirrored, recoloured, blurred and recompressed
+(``training.augment_image``); random shapes pasted over a third of them are labelled "other" (things in
+front of the face). Loss: cross-entropy weighted against class frequency. Resumable from ``--checkpoint``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..core.errors import HeadforgeError
+from ..core.segment import (BACKGROUND, BEARD, BROWS, CLASSES, GLASSES, HAIR, OTHER, SEG_CROP, SKIN, SegNetOnnx,
+                            seg_align, warp_to_crop)
+from ..core.synth import (MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE, MASK_GLASSES, MASK_HAIR,
+                          MASK_HEAD, MASK_MOUTH)
+from .dataset import SynthSet, detect_all, detections
+from .segnet import SegNet
+from .training import augment_image, save_checkpoint
+
+IGNORE = 255  #: label of crop pixels outside the render
+
+#: the synthetic part mask's values -> SegNet's classes
+PART_CLASS = np.full(256, IGNORE, np.uint8)
+for _part, _cls in ((MASK_BACKGROUND, BACKGROUND), (MASK_FACE, SKIN), (MASK_HEAD, SKIN), (MASK_EYES, SKIN),
+                    (MASK_MOUTH, SKIN), (MASK_HAIR, HAIR), (MASK_BROWS, BROWS), (MASK_BEARD, BEARD),
+                    (MASK_GLASSES, GLASSES)):
+    PART_CLASS[_part] = _cls
+
+
+def class_map(mask: np.ndarray) -> np.ndarray:
+    """A render's part mask ``(H, W)`` -> SegNet's classes; glasses' frames (a pixel or two wide in a render)
+    widened by a pixel so that they survive the crop's resampling."""
+    out = PART_CLASS[mask]
+    frames = cv2.dilate((mask == MASK_GLASSES).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    out[frames & (out != BACKGROUND)] = GLASSES
+    return out
+
+
+def crop_labels(classes: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """A render's classes resampled into the crop; pixels outside the render are ``IGNORE``."""
+    inside = cv2.warpAffine(np.ones(classes.shape, np.uint8), M, (SEG_CROP, SEG_CROP), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.where(inside > 0, warp_to_crop(classes, M, nearest=True), IGNORE).astype(np.uint8)
+
+
+class SegSamples(torch.utils.data.Dataset):
+    """The renders where MediaPipe found the face, held in memory with their classes and detections.
+    ``ds[n]`` -> ``(image (3, S, S) float32 in [-1, 1], labels (S, S) int64)``."""
+
+    def __init__(self, sets: list[SynthSet], augment: bool, seed: int = 0):
+        self.augment, self.rng = augment, np.random.default_rng(seed)
+        self.images, self.classes, self.points = [], [], []
+        for ds in sets:
+            if ds.config.version < 2:
+                raise HeadforgeError(f"{str(ds.root)!r} is a version-1 set: its masks know no hair, eyebrows, "
+                                     "beards or glasses. Render with `headforge synth --version 2`.")
+            detect_all(ds)
+            pts, ok = detections(ds)
+            for n in np.flatnonzero(ok):
+                self.images.append(ds.image(n))
+                self.classes.append(class_map(ds[n]["mask"]))
+                self.points.append(pts[n])
+
+    def __len__(self):
+        return len(self.images)
+
+    def crop(self, n: int, M: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Render ``n`` and its labels in the crop (at inference's alignment unless ``M`` is given)."""
+        M = seg_align(self.points[n]) if M is None else M
+        return warp_to_crop(self.images[n], M), crop_labels(self.classes[n], M)
+
+    def _jittered(self, n: int) -> np.ndarray:
+        r = self.rng
+        M = np.vstack([seg_align(self.points[n]), [0, 0, 1]])
+        c = SEG_CROP / 2
+        J = cv2.getRotationMatrix2D((c, c), float(r.uniform(-10, 10)), float(r.uniform(0.88, 1.12)))
+        J[:, 2] += r.uniform(-6, 6, 2)
+        return (np.vstack([J, [0, 0, 1]]) @ M)[:2]
+
+    def _occlude(self, img: np.ndarray, lab: np.ndarray) -> None:
+        """A random shape in a random colour pasted over the crop, labelled "other"."""
+        r = self.rng
+        shape = np.zeros(lab.shape, np.uint8)
+        x, y = (int(v) for v in r.integers(16, SEG_CROP - 16, 2))
+        if r.random() < 0.5:
+            w, h = (int(v) for v in r.integers(8, 48, 2))
+            cv2.rectangle(shape, (x - w // 2, y - h // 2), (x + w // 2, y + h // 2), 1, -1)
+        else:
+            cv2.ellipse(shape, (x, y), tuple(int(v) for v in r.integers(6, 30, 2)), float(r.uniform(0, 180)),
+                        0, 360, 1, -1)
+        on = shape > 0
+        img[on] = np.clip(r.integers(0, 256, 3) + r.normal(0, r.uniform(0, 20), (on.sum(), 3)), 0, 255)
+        lab[on & (lab != IGNORE)] = OTHER
+
+    def __getitem__(self, n):
+        if not self.augment:
+            img, lab = self.crop(n)
+        else:
+            img, lab = self.crop(n, self._jittered(n))
+            if self.rng.random() < 0.3:
+                self._occlude(img, lab)
+            img = augment_image(img, self.rng, occluders=False)
+            if self.rng.random() < 0.5:
+                img, lab = img[:, ::-1], lab[:, ::-1]
+        return (torch.from_numpy(np.ascontiguousarray(img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)),
+                torch.from_numpy(np.ascontiguousarray(lab).astype(np.int64)))
+
+    def class_weights(self, n: int = 400) -> torch.Tensor:
+        """Cross-entropy weights: inverse square root of each class's share of the first ``n`` crops
+        (normalised to a mean of 1; "other" counted as a third of the crops pasted over)."""
+        counts = np.ones(len(CLASSES))
+        for k in range(min(n, len(self))):
+            lab = self.crop(k)[1]
+            counts += np.bincount(lab[lab != IGNORE], minlength=len(CLASSES))[:len(CLASSES)]
+        counts[OTHER] = counts.sum() * 0.3 * 0.03
+        w = 1.0 / np.sqrt(counts / counts.sum())
+        return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+def evaluate(probabilities, data: SegSamples) -> dict:
+    """Per-class IoU over held-out crops (at inference's alignment), the pixel accuracy, and the IoU of
+    "covering" (hair, beard, glasses and other together, what the texture leaves out) against the rest.
+    ``probabilities``: an aligned uint8 crop -> ``(C, S, S)``."""
+    from ..core.segment import COVERING
+
+    inter, union = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
+    cov_i = cov_u = right = total = 0
+    for n in range(len(data)):
+        img, lab = data.crop(n)
+        pred = probabilities(img).argmax(0)
+        ok = lab != IGNORE
+        p, t = pred[ok], lab[ok]
+        for c in range(len(CLASSES)):
+            inter[c] += np.sum((p == c) & (t == c))
+            union[c] += np.sum((p == c) | (t == c))
+        pc, tc = np.isin(p, COVERING), np.isin(t, COVERING)
+        cov_i += np.sum(pc & tc)
+        cov_u += np.sum(pc | tc)
+        right += np.sum(p == t)
+        total += len(t)
+    iou = {f"iou_{c}": round(float(inter[k] / union[k]), 4) for k, c in enumerate(CLASSES) if union[k] > 0}
+    return {"images": len(data), "pixel_accuracy": round(float(right / max(total, 1)), 4),
+            "covering_iou": round(float(cov_i / max(cov_u, 1)), 4), **iou}
+
+
+def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3, width=12, limit=None,
+          checkpoint=None, seed=0, log=print) -> dict:
+    torch.manual_seed(seed)
+    sets = [SynthSet(d, limit=limit) for d in train_dirs]
+    t0 = time.perf_counter()
+    data = SegSamples(sets, augment=True, seed=seed)
+    if len(data) == 0:
+        raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
+    log(f"{len(data)} renders in memory ({time.perf_counter() - t0:.0f} s)")
+    net = SegNet(width)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    step = 0
+    if checkpoint and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        log(f"resumed at step {step} from {checkpoint}")
+    crit = torch.nn.CrossEntropyLoss(weight=data.class_weights(), ignore_index=IGNORE)
+    loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, drop_last=True)
+    t0, run = time.perf_counter(), []
+    net.train()
+    while step < steps:
+        for x, y in loader:
+            loss = crit(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            run.append(float(loss.detach()))
+            if step % 50 == 0 or step == steps:
+                log(f"step {step}/{steps} loss {np.mean(run[-50:]):.4f} {time.perf_counter() - t0:.0f} s")
+            if checkpoint and (step % 250 == 0 or step == steps):
+                save_checkpoint(checkpoint, net=net.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                                step=step, width=width)
+            if step >= steps:
+                break
+    info = {"steps": steps, "batch": batch, "lr": lr, "width": width, "train_images": len(data),
+            "train_sets": [str(d) for d in train_dirs], "limit": limit,
+            "final_loss": round(float(np.mean(run[-50:])), 4) if run else None}
+    if heldout_dir:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = _export(net, Path(tmp) / "segnet.onnx", info)
+            info["heldout"] = evaluate(SegNetOnnx(probe).probabilities,
+                                       SegSamples([SynthSet(heldout_dir)], augment=False))
+        log(f"held-out: {info['heldout']}")
+    if out:
+        _export(net, out, info)
+    return {"net": net, **info}
+
+
+def _export(net, path, info) -> Path:
+    from .onnx_export import export_onnx
+
+    return export_onnx(net.eval(), path, meta=info)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train SegNet and export it as ONNX.")
+    ap.add_argument("--train", required=True, action="append", help="a version-2 synthetic set (repeat for several)")
+    ap.add_argument("--heldout")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--width", type=int, default=12)
+    ap.add_argument("--limit", type=int, help="use the first LIMIT renders of each set (whole shards)")
+    ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
+    args = ap.parse_args(argv)
+    try:
+        train(args.train, args.heldout, args.out, args.steps, args.batch, args.lr, args.width, args.limit,
+              args.checkpoint)
+    except HeadforgeError as e:
+        raise SystemExit(str(e)) from None
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
