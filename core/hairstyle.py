@@ -10,8 +10,8 @@ probabilities (``core.segment``):
   ears' height): 2 cm below the chin is long, 3 cm below the ear lobes medium, else short;
 * **fringe**: hair over the middle of the forehead, between the brows and the usual hairline;
 * **hairline**: where the skin of the forehead ends, as a recession above the generator's usual hairline;
-* **colour**: the median of the clearest hair pixels (CIELAB), and the melanin and redness whose
-  ``core.hair.hair_srgb`` comes nearest to it.
+* **colour**: the median of the clearest hair pixels (CIELAB), and the melanin and redness whose rendered
+  colour (:data:`RENDERED_HAIR_SRGB`) comes nearest to it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from .camera import Camera
 from .facemodel import LANDMARKS_68, FaceModel
-from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, hair_srgb, scalp_mask, scalp_triangles
+from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, scalp_mask, scalp_triangles
 from .segment import HAIR, Segmentation
 
 #: under this share of the seen scalp showing hair, the head is bald (on 280 held-out renders, `make bench-hair`:
@@ -39,6 +39,23 @@ CHIN_Y, EAR_LOBE_Y = -7.6, 0.0  #: the mean face's chin and ear lobes, model y (
 #: men (prnet_0, prnet_trump, prnet_2) then get medium hair: a dark collar or sideburns just under the lobes
 #: pass for hair. The renders' short hair never reaches there; real short hair does.
 MEDIUM_BELOW_LOBE_CM = 3.0
+#: what Blender's Principled Hair BSDF shows (sRGB, AgX view) for melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5,
+#: 1 (columns), strands in a uniform white world: ``scripts/calibrate_hair_colour.py``, 2026-11-29. A photo's
+#: hair colour is matched against it (``core.hair.hair_srgb`` agrees within 4-8 CIELAB units for melanin
+#: 0.2-0.8 without redness, but makes red hair far redder than the BSDF does, and melanin 0 blond, not grey).
+RENDERED_HAIR_SRGB = (
+    ((186, 186, 186), (186, 186, 186), (186, 186, 186)),
+    ((162, 143, 114), (167, 145, 111), (172, 147, 109)),
+    ((135, 104, 69), (144, 107, 67), (153, 111, 65)),
+    ((107, 78, 52), (118, 81, 50), (130, 85, 48)),
+    ((86, 62, 46), (96, 64, 44), (108, 68, 43)),
+    ((70, 52, 42), (79, 54, 42), (90, 57, 42)),
+    ((59, 47, 41), (66, 48, 40), (75, 50, 40)),
+    ((51, 43, 40), (55, 43, 40), (63, 44, 40)),
+    ((46, 41, 40), (48, 42, 40), (53, 42, 40)),
+    ((42, 40, 40), (43, 41, 40), (46, 41, 40)),
+    ((41, 40, 41), (40, 40, 40), (41, 41, 41)),
+)
 
 
 @dataclass
@@ -158,10 +175,16 @@ def _hair_colour(image: np.ndarray, seg: Segmentation) -> tuple[int, int, int]:
 
 
 def _melanin_redness(srgb) -> tuple[float, float]:
-    """The melanin and redness whose :func:`core.hair.hair_srgb` is nearest (CIELAB) to ``srgb``."""
+    """The melanin and redness whose rendered colour (:data:`RENDERED_HAIR_SRGB`, bilinear on a 0.02 x 0.05
+    grid) is nearest (CIELAB) to ``srgb``."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    table = np.asarray(RENDERED_HAIR_SRGB, np.float32) / 255.0
+    rows, cols = table.shape[:2]
+    at = RegularGridInterpolator((np.linspace(0, 1, rows), np.linspace(0, 1, cols)), table)
     mel, red = np.meshgrid(np.linspace(0, 1, 51), np.linspace(0, 1, 21), indexing="ij")
-    grid = np.array([hair_srgb(m, r) for m, r in zip(mel.ravel(), red.ravel())], np.float32)
-    lab = cv2.cvtColor(grid[None], cv2.COLOR_RGB2LAB)[0]
+    fine = at(np.stack([mel.ravel(), red.ravel()], 1)).astype(np.float32)
+    lab = cv2.cvtColor(fine[None], cv2.COLOR_RGB2LAB)[0]
     want = cv2.cvtColor(np.asarray(srgb, np.float32)[None, None] / 255.0, cv2.COLOR_RGB2LAB)[0, 0]
     k = int(np.argmin(((lab - want) ** 2).sum(1)))
     return float(mel.ravel()[k]), float(red.ravel()[k])
