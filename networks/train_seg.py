@@ -133,8 +133,7 @@ def evaluate(probabilities, data: SegSamples) -> dict:
     """Per-class IoU over held-out crops (at inference's alignment), the pixel accuracy, and the IoU of
     "covering" (hair, beard, glasses and other together, what the texture leaves out) against the rest.
     ``probabilities``: an aligned uint8 crop -> ``(C, S, S)``."""
-    from ..core.segment import COVERING
-
+    over_skin = (HAIR, BEARD, GLASSES, OTHER)
     inter, union = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
     cov_i = cov_u = right = total = 0
     for n in range(len(data)):
@@ -145,7 +144,7 @@ def evaluate(probabilities, data: SegSamples) -> dict:
         for c in range(len(CLASSES)):
             inter[c] += np.sum((p == c) & (t == c))
             union[c] += np.sum((p == c) | (t == c))
-        pc, tc = np.isin(p, COVERING), np.isin(t, COVERING)
+        pc, tc = np.isin(p, over_skin), np.isin(t, over_skin)
         cov_i += np.sum(pc & tc)
         cov_u += np.sum(pc | tc)
         right += np.sum(p == t)
