@@ -27,11 +27,14 @@ import numpy as np
 from bpy_extras.io_utils import axis_conversion
 
 from ..core.eyes import DEFAULT_IRIS_SRGB, eye_texture
-from ..core.game import GAME_MATERIALS, GAME_PART_MATERIAL, MOUTH_PARTS, mouth_atlas_uv, mouth_texture
+from ..core.game import (GAME_MATERIALS, GAME_PART_MATERIAL, HAIR_CAP_MIN_SCALP, HAIR_CAP_OFFSET_CM, MOUTH_PARTS,
+                         atlas_half_uv, hair_cap_texture, lash_hair_atlas, mouth_atlas_uv, mouth_texture)
+from ..core.hair import scalp_mask
+from ..core.lashes import eyelash_texture
 from . import schema
 from .build import LASH_IMAGE
-from .nodes import ensure_principled
 from .conversion import image_from_array
+from .nodes import ensure_principled
 from .detail import detail_normal_image
 
 #: the exported materials that are closed surfaces seen from outside only
@@ -51,7 +54,8 @@ def game_copies(head, objs: list, arm, fmt: str, get_model) -> Iterator[tuple[li
     an older head (to bake its normal map or to name its parts)."""
     made, renamed, data = [], [], []
     try:
-        mats = _game_materials(head, fmt, get_model, data)
+        scalp = _scalp_for_cap(head, get_model)
+        mats = _game_materials(head, fmt, get_model, data, scalp)
         parts = list(head.get(schema.PARTS) or get_model().parts[1])
         arm_copy = None
         if arm is not None:
@@ -59,7 +63,7 @@ def game_copies(head, objs: list, arm, fmt: str, get_model) -> Iterator[tuple[li
             made.append(arm_copy)
         meshes = []
         for obj in objs:
-            meshes.append(_game_copy(obj, parts, mats, fmt))
+            meshes.append(_game_copy(obj, parts, mats, fmt, scalp))
             made.append(meshes[-1])
             for m in meshes[-1].modifiers:
                 if m.type == "ARMATURE" and arm_copy is not None:
@@ -108,10 +112,18 @@ def _bake_fbx_axes(copy) -> None:
     copy.matrix_world = axes.inverted()
 
 
-def _game_copy(obj, parts: list[str], mats: dict, fmt: str) -> "bpy.types.Object":
-    """A copy of ``obj`` laid out for games (see the module docstring), linked beside it. Of Headforge's custom
-    properties it keeps only which shape keys it has and the photo's pose (a JSON string in FBX, whose user
-    properties hold no mappings)."""
+def _scalp_for_cap(head, get_model) -> np.ndarray | None:
+    """The scalp mask (256 x 256, skin atlas) the hair cap follows, or None for a head without hair."""
+    if schema.HAIR_SRGB not in head:
+        return None
+    model = get_model()
+    return scalp_mask(model, model.neutral, 256)
+
+
+def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | None) -> "bpy.types.Object":
+    """A copy of ``obj`` laid out for games (see the module docstring), linked beside it, with a hair cap where
+    ``scalp`` (the scalp mask, or None) says. Of Headforge's custom properties it keeps only which shape keys it
+    has and the photo's pose (a JSON string in FBX, whose user properties hold no mappings)."""
     copy = _linked_copy(obj)
     for m in list(copy.modifiers):
         if m.type != "ARMATURE":
@@ -131,8 +143,48 @@ def _game_copy(obj, parts: list[str], mats: dict, fmt: str) -> "bpy.types.Object
     for name in GAME_MATERIALS:
         me.materials.append(mats[name])
     me.polygons.foreach_set("material_index", game_slot)
+    if scalp is not None:
+        _add_hair_cap(me, scalp)
     me.update()
     return copy
+
+
+def _add_hair_cap(me, scalp: np.ndarray) -> None:
+    """Move the lashes into the left half of the lash/hair atlas, and add the hair cap: the skin faces whose UV
+    centre lies on the scalp, duplicated ``HAIR_CAP_OFFSET_CM`` out along their normals (in every shape key, so
+    the keys move the cap as they move the scalp), in the lashes' material and the atlas's right half."""
+    skin, lashes = GAME_MATERIALS.index("skin"), GAME_MATERIALS.index("lashes")
+    bm = bmesh.new()
+    bm.from_mesh(me)
+    uv_layer = bm.loops.layers.uv["UVMap"]
+    size = scalp.shape[0]
+    cap = []
+    for f in bm.faces:
+        uvs = np.array([loop[uv_layer].uv for loop in f.loops])
+        if f.material_index == lashes:
+            for loop, uv in zip(f.loops, atlas_half_uv(uvs, right=False)):
+                loop[uv_layer].uv = uv
+        elif f.material_index == skin:
+            u, v = uvs.mean(0)
+            if scalp[int(np.clip((1 - v) * size, 0, size - 1)), int(np.clip(u * size, 0, size - 1))] > HAIR_CAP_MIN_SCALP:
+                cap.append(f)
+    if cap:
+        made = bmesh.ops.duplicate(bm, geom=cap)["geom"]
+        faces = [g for g in made if isinstance(g, bmesh.types.BMFace)]
+        bm.normal_update()
+        shapes = list(bm.verts.layers.shape.values())
+        for vert in (g for g in made if isinstance(g, bmesh.types.BMVert)):
+            out = vert.normal * (HAIR_CAP_OFFSET_CM * 0.01)  # the mesh is in metres
+            vert.co += out
+            for layer in shapes:
+                vert[layer] += out
+        for f in faces:
+            f.material_index = lashes
+            uvs = np.array([loop[uv_layer].uv for loop in f.loops])
+            for loop, uv in zip(f.loops, atlas_half_uv(uvs, right=True)):
+                loop[uv_layer].uv = uv
+    bm.to_mesh(me)
+    bm.free()
 
 
 def _export_properties(copy, obj, fmt: str) -> None:
@@ -183,9 +235,9 @@ def _mouth_uvs(me, slot_part: np.ndarray) -> None:
 
 # ---- materials ---------------------------------------------------------------------------------------
 
-def _game_materials(head, fmt: str, get_model, made: list) -> dict:
+def _game_materials(head, fmt: str, get_model, made: list, scalp: np.ndarray | None) -> dict:
     """The four game materials for ``head``; they and the images made for them are appended to ``made`` (to
-    remove afterwards)."""
+    remove afterwards). With ``scalp`` (the hair cap's scalp mask) the lashes' texture is the lash/hair atlas."""
 
     def new_image(name, rgb):
         made.append(image_from_array(name, rgb))
@@ -200,7 +252,9 @@ def _game_materials(head, fmt: str, get_model, made: list) -> dict:
         "skin": _textured(prefix + "skin", albedo, normal=detail_normal_image(head, get_model), roughness=0.5),
         "eyes": _textured(prefix + "eyes", new_image(prefix + "eyes", eye_texture(512, iris)), roughness=0.1),
         "mouth": _textured(prefix + "mouth", new_image(prefix + "mouth", mouth_texture()), roughness=0.4),
-        "lashes": _textured(prefix + "lashes", bpy.data.images.get(LASH_IMAGE), roughness=0.4, alpha=fmt),
+        "lashes": _textured(prefix + "lashes", bpy.data.images.get(LASH_IMAGE) if scalp is None else new_image(
+            prefix + "lashes", lash_hair_atlas(eyelash_texture(512), hair_cap_texture(scalp, head[schema.HAIR_SRGB]))),
+            roughness=0.4, alpha=fmt),
     }
     for name, mat in mats.items():
         mat.use_backface_culling = name in SINGLE_SIDED

@@ -35,4 +35,5 @@ def build_hair(avatar, head, name: str) -> "bpy.types.Object | None":
     obj.parent = head
     obj[schema.HAIR_OF] = head.name
     head[schema.HAIR] = obj.name
+    head[schema.HAIR_SRGB] = list(hair.srgb)
     return obj

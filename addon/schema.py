@@ -18,6 +18,8 @@ IRIS_SRGB = "headforge_iris_srgb"        #: the iris colour measured in the phot
 PARTS = "headforge_parts"                #: the ICT part of each material slot, in slot order
 HAIR = "headforge_hair"                  #: on a head: the name of its hair curves object
 HAIR_OF = "headforge_hair_of"            #: on a hair object: the name of its head
+HAIR_SRGB = "headforge_hair_srgb"        #: the hair's colour read from the photo, 3 ints 0-255 (sRGB): exports
+                                         #: get a hair cap in it (absent: no hair, no cap)
 ALBEDO_NODE = "Headforge Albedo"         #: the image node of the photo texture in the skin material
 
 # ---- on the photo camera: the fit's 68 landmarks, for the viewport overlay (addon/overlay.py) --------

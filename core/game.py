@@ -9,7 +9,10 @@ game pays for every material, so exported meshes (``addon/export.py``) are game 
   meshes behind them are left out;
 * **mouth**: gums and tongue, teeth and the mouth socket, each squeezed into its own band of a small flat-colour
   atlas (:func:`mouth_texture`, :func:`mouth_atlas_uv`);
-* **lashes**: the lash cards with their strand texture and alpha (cut out, not blended).
+* **lashes**: the lash cards with their strand texture and alpha (cut out, not blended); on a head with hair, also
+  a hair cap: the scalp's faces again, ``HAIR_CAP_OFFSET_CM`` out, in the hair's colour, cut out along the
+  hairline (:func:`hair_cap_texture`). Lashes and cap share one texture, side by side (:func:`lash_hair_atlas`,
+  :func:`atlas_half_uv`), so a game head with hair still has four materials.
 
 Parts in none of these are not exported: the irises (painted into the eye texture) and the see-through shells
 (tear film, eye blend, eye occlusion).
@@ -20,6 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from .writers import PART_COLOURS
+
+#: how far out from the scalp the exported hair cap lies, and which skin faces get one (their UV centre's
+#: scalp mask, ``core.hair.scalp_mask``, over this)
+HAIR_CAP_OFFSET_CM = 0.5
+HAIR_CAP_MIN_SCALP = 0.3
 
 #: the exported materials, in slot order
 GAME_MATERIALS = ("skin", "eyes", "mouth", "lashes")
@@ -53,3 +61,34 @@ def mouth_atlas_uv(uv: np.ndarray, part: str) -> np.ndarray:
     out = margin + MOUTH_FILL * np.clip(np.asarray(uv, np.float64), 0, 1)
     out[:, 0] = (band + out[:, 0]) / len(MOUTH_PARTS)
     return out.astype(np.float32)
+
+
+def hair_cap_texture(scalp: np.ndarray, srgb, seed: int = 0) -> np.ndarray:
+    """The hair cap's texture in the skin atlas's layout, ``(S, S, 4)`` uint8 RGBA (sRGB, straight alpha):
+    the hair's colour ``srgb`` with a fine shade of strands, opaque where the scalp mask ``scalp`` ``(S, S)``
+    is over 0.5, the hairline broken up by the same noise (exporters cut the alpha at 0.5)."""
+    import cv2
+
+    size = scalp.shape[0]
+    r = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(r.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), 0.7)
+    noise /= noise.std()
+    rgb = np.asarray(srgb, np.float32)[None, None] * np.clip(1 + 0.12 * noise, 0.7, 1.3)[:, :, None]
+    alpha = np.clip((scalp - 0.5) * 3 + 0.5 + 0.15 * noise, 0, 1)
+    return np.dstack([np.clip(rgb, 0, 255), alpha * 255]).round().astype(np.uint8)
+
+
+def lash_hair_atlas(lashes: np.ndarray, hair: np.ndarray) -> np.ndarray:
+    """The lashes' RGBA texture ``(S, S, 4)`` on the left and the hair cap's (resampled to ``S``) on the right:
+    ``(S, 2S, 4)`` uint8."""
+    import cv2
+
+    size = lashes.shape[0]
+    return np.hstack([lashes, cv2.resize(hair, (size, size), interpolation=cv2.INTER_AREA)])
+
+
+def atlas_half_uv(uv: np.ndarray, right: bool) -> np.ndarray:
+    """UVs ``(L, 2)`` of a whole square moved into the left or right half of :func:`lash_hair_atlas`."""
+    out = np.asarray(uv, np.float32).copy()
+    out[:, 0] = out[:, 0] * 0.5 + (0.5 if right else 0.0)
+    return out

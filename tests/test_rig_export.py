@@ -313,6 +313,23 @@ def test_game_exports(rigged, avatars, tmp_path):
     assert avatars["astronaut"].iris.measured and np.all(np.abs(ring - iris) <= 0.3 * iris + 12)
     assert eye[r < PUPIL_UV_RADIUS - 0.01].max() < 40 and eye[(r > 0.2) & (r < 0.3)].mean() > 170
 
+    # the hair cap: the lashes' material holds, in every LOD, the scalp again 5 mm out (the skin's top plus
+    # 4-6 mm, glTF +Y up), textured from the atlas's right half in the hair's colour, cut out by alpha
+    for node in mesh_nodes:
+        prims = {g.materials[p.material].name: p for p in g.meshes[node.mesh].primitives}
+        top = {n: g.accessors[prims[f"Anna_{n}"].attributes.POSITION].max[1] for n in ("skin", "lashes")}
+        assert 0.004 < top["lashes"] - top["skin"] < 0.006, top
+    tex = g.textures[mats["Anna_lashes"].pbrMetallicRoughness.baseColorTexture.index]
+    view = g.bufferViews[g.images[tex.source].bufferView]
+    atlas = cv2.imdecode(np.frombuffer(blob[view.byteOffset:view.byteOffset + view.byteLength], np.uint8),
+                         cv2.IMREAD_UNCHANGED)
+    assert atlas.shape[1] == 2 * atlas.shape[0] and atlas.shape[2] == 4
+    cap = atlas[:, atlas.shape[1] // 2:]
+    opaque = cap[..., 3] > 127
+    assert 0.03 < opaque.mean() < 0.6
+    hair = np.array(avatars["astronaut"].hair.srgb, float)
+    assert np.abs(np.median(cap[opaque][:, 2::-1].astype(float), 0) - hair).max() < 12
+
     # FBX: no rotation or scale on the mesh and armature nodes, textures named after the file, the lashes'
     # alpha carried, four materials
     root = _fbx_root(fbx)
