@@ -1,5 +1,5 @@
 """Hair for synthetic people (training set v2): scalp hair, eyebrows and beards, as random styles and strand
-geometry. Pure numpy.
+geometry. numpy (OpenCV only to draw :func:`scalp_mask`).
 
 :func:`sample_hair` draws a style (bald, shaved, short, medium, long; fringe, parting, receding hairline,
 curl) and a colour (melanin, redness, grey, dye) from a random generator; :func:`hair_strands` grows the

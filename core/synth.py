@@ -438,13 +438,8 @@ def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
     for k in out:
         out[k][:, a:] = 0
         out[k][a:, :] = 0
-    out["scalp"] = _scalp_mask(model, size)
+    out["scalp"] = scalp_mask(model, model.neutral, size)
     return out
-
-
-def _scalp_mask(model: FaceModel, size: int) -> np.ndarray:
-    """Where scalp hair grows on the mean head in the skin atlas (``core.hair.scalp_mask``)."""
-    return scalp_mask(model, model.neutral, size)
 
 
 def background_image(kind: str, seed: int, size: int = 256) -> np.ndarray:
