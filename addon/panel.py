@@ -6,6 +6,7 @@ import bpy
 
 from . import schema
 from .preferences import developer_tools
+from .properties import CreateOptions
 
 
 class HEADFORGE_PT_main(bpy.types.Panel):
@@ -37,14 +38,8 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row.prop(s, "hair")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
-            op.face_index = s.face_index
-            op.texture_size = s.texture_size
-            op.rig = s.rig
-            op.arkit52 = s.arkit52
-            op.coarsenet = s.coarsenet
-            op.detail = s.detail
-            op.skin_only = s.skin_only
-            op.hair = s.hair
+            for name in CreateOptions.names():
+                setattr(op, name, getattr(s, name))
             if s.status:
                 col.label(text=s.status)
         obj = context.active_object

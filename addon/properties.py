@@ -8,77 +8,49 @@ TEXTURE_SIZES = [("1024", "1024", "1024 x 1024 texture"), ("2048", "2048", "2048
                  ("4096", "4096", "4096 x 4096 texture")]
 
 
+def photo_property():
+    return bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
+                                    description="Photo of one person's face (JPEG, PNG, TIFF)")
+
+
 class CreateOptions:
-    """The options of Create Head, defined once: the panel's scene settings and the operator's properties both
-    take them from here (a property definition is made fresh for each class)."""
+    """The options of Create Head, defined once: the panel's scene settings (:class:`HeadforgeSettings`) and the
+    operator both inherit them (Blender registers a mixin's property annotations for each class that takes it,
+    as with ``ImportHelper``); the photo is the settings' ``photo`` and the operator's ``filepath``."""
 
-    @staticmethod
-    def photo():
-        return bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
-                                        description="Photo of one person's face (JPEG, PNG, TIFF)")
+    face_index: bpy.props.IntProperty(name="Face", min=0, default=0,
+                                      description="Which face when the photo has several (0 = the largest)")
+    texture_size: bpy.props.EnumProperty(name="Texture", items=TEXTURE_SIZES, default="2048",
+                                         description="Size of the skin texture baked from the photo")
+    rig: bpy.props.BoolProperty(name="Add Rig", default=False,
+                                description="Add expression shape keys and an armature when the head is created")
+    arkit52: bpy.props.BoolProperty(name="ARKit 52", default=False,
+                                    description="With Add Rig: name and merge the shape keys as Apple's 52 ARKit "
+                                                "blendshapes")
+    coarsenet: bpy.props.BoolProperty(
+        name="Predict Shape First", default=True,
+        description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
+                    "face)")
+    detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
+                                   description="Add fine skin detail (wrinkles, pores) estimated from the photo, as "
+                                               "displacement")
+    skin_only: bpy.props.BoolProperty(
+        name="Skin Only Texture", default=True,
+        description="Leave hair, beards, glasses and things in front of the face out of the texture and fill the "
+                    "skin under them (off: paint every pixel of the face from the photo, and read no hair)")
+    hair: bpy.props.BoolProperty(
+        name="Hair", default=True,
+        description="Grow hair curves in the style and colour of the photo's hair (not exported: engines take no "
+                    "curves)")
 
-    @staticmethod
-    def face_index():
-        return bpy.props.IntProperty(name="Face", min=0, default=0,
-                                     description="Which face when the photo has several (0 = the largest)")
-
-    @staticmethod
-    def texture_size():
-        return bpy.props.EnumProperty(name="Texture", items=TEXTURE_SIZES, default="2048",
-                                      description="Size of the skin texture baked from the photo")
-
-    @staticmethod
-    def rig():
-        return bpy.props.BoolProperty(name="Add Rig", default=False,
-                                      description="Add expression shape keys and an armature when the head is "
-                                                  "created")
-
-    @staticmethod
-    def arkit52():
-        return bpy.props.BoolProperty(name="ARKit 52", default=False,
-                                      description="With Add Rig: name and merge the shape keys as Apple's 52 ARKit "
-                                                  "blendshapes")
-
-    @staticmethod
-    def coarsenet():
-        return bpy.props.BoolProperty(
-            name="Predict Shape First", default=True,
-            description="Start fitting from a neural network's estimate of this face's shape (off: from the "
-                        "average face)")
-
-    @staticmethod
-    def detail():
-        return bpy.props.BoolProperty(name="Skin Detail", default=True,
-                                      description="Add fine skin detail (wrinkles, pores) estimated from the photo, "
-                                                  "as displacement")
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The shared options' property names (the panel copies them from the settings into the operator)."""
+        return tuple(cls.__annotations__)
 
 
-    @staticmethod
-    def skin_only():
-        return bpy.props.BoolProperty(
-            name="Skin Only Texture", default=True,
-            description="Leave hair, beards, glasses and things in front of the face out of the texture and fill "
-                        "the skin under them (off: paint every pixel of the face from the photo, and read no hair)")
-
-
-    @staticmethod
-    def hair():
-        return bpy.props.BoolProperty(
-            name="Hair", default=True,
-            description="Grow hair curves in the style and colour of the photo's hair (not exported: engines take "
-                        "no curves)")
-
-
-class HeadforgeSettings(bpy.types.PropertyGroup):
-    photo: CreateOptions.photo()
-    face_index: CreateOptions.face_index()
-    texture_size: CreateOptions.texture_size()
-    rig: CreateOptions.rig()
-    arkit52: CreateOptions.arkit52()
-    coarsenet: CreateOptions.coarsenet()
-    detail: CreateOptions.detail()
-    skin_only: CreateOptions.skin_only()
-    hair: CreateOptions.hair()
+class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
+    photo: photo_property()
     show_landmarks: bpy.props.BoolProperty(
         name="Show Landmarks", default=True,
         description="Looking through a head's photo camera, draw the landmarks found in the photo (green) and the "

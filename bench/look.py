@@ -196,11 +196,10 @@ def texture_tiles(avatar, size: int) -> list[np.ndarray]:
     the albedo's face tile."""
     from headforge.core.facemodel import ATLAS_FACE
 
+    from headforge.core.overlay import tint_covered
+
     seg = avatar.segmentation
-    img = avatar.image.astype(np.float32)
-    if seg is not None:
-        c = seg.covered_image()
-        img[c] = img[c] * 0.55 + np.array([255.0, 0.0, 200.0]) * 0.45
+    img = avatar.image if seg is None else tint_covered(avatar.image, seg.covered_image())
     found = [f"{k.replace('_', ' ')} {v['face_share']:.0%}" for k, v in avatar.covering_notes().items() if v["found"]]
     hair = "" if avatar.hair is None else f"; hair {avatar.hair.style}"
     said = "not segmented" if seg is None else ", ".join(["hair, background"] + found) + hair

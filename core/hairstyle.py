@@ -16,6 +16,7 @@ probabilities (``core.segment``):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -174,9 +175,9 @@ def _hair_colour(image: np.ndarray, seg: Segmentation) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(med[None, None], cv2.COLOR_LAB2RGB)[0, 0])
 
 
-def _melanin_redness(srgb) -> tuple[float, float]:
-    """The melanin and redness whose rendered colour (:data:`RENDERED_HAIR_SRGB`, bilinear on a 0.02 x 0.05
-    grid) is nearest (CIELAB) to ``srgb``."""
+@functools.lru_cache(maxsize=1)
+def _rendered_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:data:`RENDERED_HAIR_SRGB` bilinear on a 0.02 x 0.05 grid: ``(melanin (K,), redness (K,), CIELAB (K, 3))``."""
     from scipy.interpolate import RegularGridInterpolator
 
     table = np.asarray(RENDERED_HAIR_SRGB, np.float32) / 255.0
@@ -184,10 +185,16 @@ def _melanin_redness(srgb) -> tuple[float, float]:
     at = RegularGridInterpolator((np.linspace(0, 1, rows), np.linspace(0, 1, cols)), table)
     mel, red = np.meshgrid(np.linspace(0, 1, 51), np.linspace(0, 1, 21), indexing="ij")
     fine = at(np.stack([mel.ravel(), red.ravel()], 1)).astype(np.float32)
-    lab = cv2.cvtColor(fine[None], cv2.COLOR_RGB2LAB)[0]
+    return mel.ravel(), red.ravel(), cv2.cvtColor(fine[None], cv2.COLOR_RGB2LAB)[0]
+
+
+def _melanin_redness(srgb) -> tuple[float, float]:
+    """The melanin and redness whose rendered colour (:data:`RENDERED_HAIR_SRGB`) is nearest (CIELAB) to
+    ``srgb``."""
+    mel, red, lab = _rendered_grid()
     want = cv2.cvtColor(np.asarray(srgb, np.float32)[None, None] / 255.0, cv2.COLOR_RGB2LAB)[0, 0]
     k = int(np.argmin(((lab - want) ** 2).sum(1)))
-    return float(mel.ravel()[k]), float(red.ravel()[k])
+    return float(mel[k]), float(red[k])
 
 
 def paint_scalp(albedo: np.ndarray, seen: np.ndarray, model: FaceModel, vertices: np.ndarray,

@@ -22,8 +22,8 @@ def draw_overlay(image: np.ndarray, model: FaceModel, vertices: np.ndarray, came
     img = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     img = img.astype(np.float32) * 0.85
     if covered is not None:
-        c = cv2.resize(covered.astype(np.uint8), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-        img[c] = img[c] * 0.55 + np.array([255.0, 0.0, 200.0]) * 0.45
+        img = tint_covered(img, cv2.resize(covered.astype(np.uint8), (img.shape[1], img.shape[0]),
+                                           interpolation=cv2.INTER_NEAREST) > 0)
     img = img.astype(np.uint8)
     uv = camera.project(vertices) * s
     Y = camera.to_camera(vertices)
@@ -52,3 +52,11 @@ def draw_overlay(image: np.ndarray, model: FaceModel, vertices: np.ndarray, came
             cv2.circle(img, tuple(np.round(p * 16).astype(int)), max(1, r - 1) * 16, (230, 40, 40), -1,
                        cv2.LINE_AA, shift=4)
     return img
+
+
+def tint_covered(img: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """``img`` ``(H, W, 3)`` (sRGB, 0-255) as float32 with the ``covered`` ``(H, W)`` bool pixels tinted magenta:
+    what the texture left out."""
+    out = img.astype(np.float32)
+    out[covered] = out[covered] * 0.55 + np.array([255.0, 0.0, 200.0], np.float32) * 0.45
+    return out

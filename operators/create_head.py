@@ -12,7 +12,7 @@ from pathlib import Path
 
 import bpy
 
-from ..addon.properties import CreateOptions
+from ..addon.properties import CreateOptions, photo_property
 from ..core.errors import Cancelled, HeadforgeError
 
 def _validate(op) -> str | None:
@@ -26,23 +26,15 @@ def _validate(op) -> str | None:
     return None
 
 
-class HEADFORGE_OT_create_head(bpy.types.Operator):
+class HEADFORGE_OT_create_head(CreateOptions, bpy.types.Operator):
     """Turn a photo of a person into a fitted, textured 3D head with a camera that matches the photo"""
 
     bl_idname = "headforge.create_head"
     bl_label = "Create Head"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: CreateOptions.photo()
-    face_index: CreateOptions.face_index()
-    texture_size: CreateOptions.texture_size()
+    filepath: photo_property()
     name: bpy.props.StringProperty(name="Name", default="", description="Object name (default: the photo's name)")
-    rig: CreateOptions.rig()
-    arkit52: CreateOptions.arkit52()
-    coarsenet: CreateOptions.coarsenet()
-    detail: CreateOptions.detail()
-    skin_only: CreateOptions.skin_only()
-    hair: CreateOptions.hair()
 
     _timer = None
     _thread = None
