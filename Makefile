@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence bench-networks bench-detail bench-look bench-hair extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks bench-networks bench-detail bench-look bench-hair extension clean
 
 all: demo
 
@@ -116,6 +116,19 @@ train-correspondence: $(STAMP)
 	$(SYNTH) --count $(CORR_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 2
 	$(BIN)/python -m headforge.networks.learn_correspondence --train $(DATA)/coarse-train$(V) --limit $(CORR_COUNT) \
 		--out core/weights/landmark_correspondence.npz
+
+# the model's own landmarks (LandmarkNet): the 1,500 renders of set version 1 and the first LM_COUNT of version 2
+# (seed 7; resumable), LM_STEPS steps of 32 crops (4,000: about 25 min on 2 cores), evaluated on version 2's
+# held-out set; writes core/weights/landmarknet.onnx
+LM_COUNT ?= 2775
+LM_STEPS ?= 4000
+train-landmarks: $(STAMP)
+	$(BIN)/python -m headforge synth --version 1 --count 1500 --out $(DATA)/coarse-train --size 224 --seed 7 --workers 2
+	$(BIN)/python -m headforge synth --version 2 --count $(LM_COUNT) --out $(DATA)/coarse-train-v2 --size 224 --seed 7 --workers 2
+	$(BIN)/python -m headforge synth --version 2 --count 500 --out $(DATA)/coarse-heldout-v2 --size 224 --seed 8 --workers 2
+	$(BIN)/python -m headforge.networks.train_landmarks --train $(DATA)/coarse-train --train $(DATA)/coarse-train-v2 \
+		--limit $(LM_COUNT) --heldout $(DATA)/coarse-heldout-v2 --steps $(LM_STEPS) \
+		--out core/weights/landmarknet.onnx --checkpoint $(DATA)/landmarknet.pt
 
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,

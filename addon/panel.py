@@ -32,10 +32,11 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row.prop(s, "arkit52")
             row = col.row(align=True)
             row.prop(s, "coarsenet")
-            row.prop(s, "detail")
+            row.prop(s, "model_points")
             row = col.row(align=True)
+            row.prop(s, "detail")
             row.prop(s, "skin_only")
-            row.prop(s, "hair")
+            col.prop(s, "hair")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             for name in CreateOptions.names():

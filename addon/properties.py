@@ -31,6 +31,10 @@ class CreateOptions:
         name="Predict Shape First", default=True,
         description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
                     "face)")
+    model_points: bpy.props.BoolProperty(
+        name="Model Landmarks", default=True,
+        description="Fit the jaw to the head's outline and weigh each landmark by how sure a network trained on "
+                    "synthetic faces is of it (off: MediaPipe's points and face oval as detected)")
     detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
                                    description="Add fine skin detail (wrinkles, pores) estimated from the photo, as "
                                                "displacement")

@@ -13,12 +13,13 @@
    and the NME of the one hand-annotated photo.
 3. **Speed**: the shape stage warm (landmarks + CoarseNet + fit) and eos' fit, median.
 
-Usage: python bench/accuracy_bench.py --heldout DATA [--n 300] [--no-eos] [--json out/accuracy.json]
+Usage: python bench/accuracy_bench.py --heldout DATA [--n 300] [--no-eos] [--mediapipe-points] [--json out/accuracy.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -273,7 +274,12 @@ def main():
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--no-eos", action="store_true", help="leave out the eos peer")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--mediapipe-points", action="store_true",
+                    help="fit to MediaPipe's points, not LandmarkNet's model points (the fit before LandmarkNet)")
     args = ap.parse_args()
+    if args.mediapipe_points:
+        global fit_photo
+        fit_photo = functools.partial(fit_photo, landmarknet=False)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     model = load_face_model()
     peer = None

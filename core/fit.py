@@ -83,6 +83,9 @@ class FitWeights:
     #: than its inner points, and the jaw carries the face's width)
     contour_robust_factor: float = 3.0
     corrective_limit: float = 0.5  #: soft bound of the corrective field per vertex, cm (0: none)
+    #: with the model's own landmarks (:class:`ModelPoints`): a point whose standard deviation is at most this
+    #: (% of eye distance) gets full weight, one with a larger sigma ``(this / sigma)^2``
+    trusted_sigma: float = 8.0
     outer_iterations: int = 5     #: contour re-picking and reweighting rounds
     gn_steps: int = 2             #: Gauss-Newton steps per outer iteration
     corrective_field: bool = True
@@ -107,6 +110,21 @@ class InitialGuess:
 
 
 @dataclass
+class ModelPoints:
+    """What a landmark network (``core.modellandmarks``) gives the fit: targets for the fixed correspondences
+    (in ``Correspondence.mp_index`` order; MediaPipe's own points or the network's) and for the jawline, each with
+    its uncertainty, which weights it."""
+
+    points: np.ndarray   #: (K, 2) pixels
+    sigma: np.ndarray    #: (K,) pixels, each point's standard deviation
+    mp_index: np.ndarray  #: (K,) the MediaPipe landmark each point replaces
+    #: (17, 2) pixels: the jawline (the visible outline nearest each of iBUG-68's jaw landmarks), or None to
+    #: keep the points MediaPipe's face oval gives
+    contour: np.ndarray | None = None
+    contour_sigma: np.ndarray | None = None  #: (17,) pixels
+
+
+@dataclass
 class Fit:
     camera: Camera
     identity: np.ndarray          #: (100,) float32
@@ -118,8 +136,12 @@ class Fit:
     gauss_newton_steps: int       #: Gauss-Newton steps taken, the rigid stage's included
     history: list = field(default_factory=list)  #: landmark_error after each outer iteration
     #: (K,) float32 final weight in [0, 1] of each fixed correspondence (``Correspondence.mp_index`` order):
-    #: visibility times robust weight; low where a point was hidden or disagreed with the model
+    #: visibility times robust weight times trust; low where a point was hidden, disagreed with the model or
+    #: was uncertain
     landmark_weights: np.ndarray | None = None
+    #: (K,) float32 trust in [0, 1] of each fixed correspondence: 1 for MediaPipe's points, from its sigma for
+    #: a model point (:class:`ModelPoints`)
+    landmark_trust: np.ndarray | None = None
     #: (K,) float32 visibility in [0, 1] of each fixed correspondence (how squarely it faces the camera)
     landmark_visibility: np.ndarray | None = None
     #: (17,) float32 final weight of each jawline landmark (0 for the hidden side of a turned head)
@@ -258,7 +280,8 @@ class _LandmarkProblem:
     """The fixed data of one fit: landmark targets, the model at the correspondence points, the camera's
     principal point and the prior, and the residuals and Jacobians of the landmark energy."""
 
-    def __init__(self, model: FaceModel, corr: Correspondence, points: np.ndarray, image_size, init, wts):
+    def __init__(self, model: FaceModel, corr: Correspondence, points: np.ndarray, image_size, init, wts,
+                 model_points: ModelPoints | None = None):
         self.model, self.corr, self.wts = model, corr, wts
         self.W, self.H = image_size
         self.nid, self.nex = N_IDENTITY, model.n_expression
@@ -269,7 +292,18 @@ class _LandmarkProblem:
             raise FitFailed("The landmarks are degenerate (eyes at the same place). Use a clearer photo of the face.")
         self.sn = 100.0 / self.eye_px  # pixels -> percent of eye distance
         self.lm_fixed = pts[corr.mp_index]
+        #: (K,) how much each fixed target is trusted: 1 for MediaPipe's points, from its sigma for a model point
+        self.trust = np.ones(len(self.lm_fixed))
         self.contour_pts = corr.detected_68(pts)[:17].astype(np.float64)
+        self.contour_trust = np.ones(17)
+        if model_points is not None:
+            if not np.array_equal(model_points.mp_index, corr.mp_index):
+                raise ValueError("model_points are for other fixed correspondences than corr's")
+            self.lm_fixed = np.asarray(model_points.points, np.float64)
+            self.trust = self._trust(model_points.sigma)
+            if model_points.contour is not None:
+                self.contour_pts = np.asarray(model_points.contour, np.float64)
+                self.contour_trust = self._trust(model_points.contour_sigma)
         self.targets = np.vstack([self.lm_fixed, self.contour_pts])
         self.K = len(self.lm_fixed)
         # the model at the fixed correspondences: mean and basis, barycentric combinations
@@ -288,6 +322,11 @@ class _LandmarkProblem:
         centred = init.identity_prior_mean
         self.prior_mean = c.copy() if centred else np.zeros(self.nc)
         self.prior_scale = float(init.prior_strength) if centred else 1.0
+
+    def _trust(self, sigma_px: np.ndarray) -> np.ndarray:
+        """Full weight up to ``FitWeights.trusted_sigma`` (% of eye distance), then ``(trusted / sigma)^2``."""
+        sigma = np.asarray(sigma_px, np.float64) * self.sn
+        return np.minimum(1.0, (self.wts.trusted_sigma / np.maximum(sigma, 1e-6)) ** 2)
 
     # ---- geometry ---------------------------------------------------------------------------------
     def camera(self, s: _State) -> Camera:
@@ -400,15 +439,16 @@ class _LandmarkProblem:
         return facing_weight(self.fixed_normals(s.c) @ s.R.T, Y)
 
     def landmark_weights(self, s: _State, picks) -> tuple[np.ndarray, np.ndarray]:
-        """Per-landmark weights: visibility (facing) times the robust weight of its current residual for
-        the fixed correspondences; the side rule times the robust weight for the contour."""
+        """Per-landmark weights: visibility (facing) times the robust weight of its current residual times its
+        trust for the fixed correspondences; the side rule times the robust weight times its trust for the
+        contour."""
         vis = self.visibility(s)
         _, uv = self.residuals(s, picks, np.ones(self.K + 17), with_jac=False)
         err = np.linalg.norm(uv - self.targets, axis=1) * self.sn
         robust = cauchy_weight(err[:self.K], self.wts.robust_scale)
         robust_contour = cauchy_weight(err[self.K:], self.wts.robust_scale * self.wts.contour_robust_factor)
         side = contour_side_weight(euler_degrees(s.R)["yaw"])
-        return vis * robust, side * robust_contour
+        return vis * robust * self.trust, side * robust_contour * self.contour_trust
 
     def mean_error(self, s: _State, w_fixed: np.ndarray) -> float:
         """Weighted mean 2D error of the fixed correspondences, % of eye distance."""
@@ -437,13 +477,14 @@ def _initial_pose(prob: _LandmarkProblem, init: InitialGuess) -> _State:
 
 def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, image_size: tuple[int, int],
                   init: InitialGuess | None = None, weights: FitWeights | None = None,
-                  should_stop=None) -> Fit:
+                  should_stop=None, model_points: ModelPoints | None = None) -> Fit:
     """Fit the model to MediaPipe landmarks ``points`` ``(478, 2)`` (pixels) of an image
-    ``image_size = (width, height)``. ``should_stop()`` is polled between iterations (raise
-    :class:`Cancelled` when it returns True)."""
+    ``image_size = (width, height)``; with ``model_points`` the fixed correspondences, and the jawline when it
+    has one, follow those instead (the jawline still slides along the silhouette). ``should_stop()`` is polled
+    between iterations (raise :class:`Cancelled` when it returns True)."""
     init = init or InitialGuess()
     wts = weights or FitWeights()
-    prob = _LandmarkProblem(model, corr, points, image_size, init, wts)
+    prob = _LandmarkProblem(model, corr, points, image_size, init, wts, model_points)
     fallback = model.landmarks68[:17].astype(np.int32)
 
     def check_stop():
@@ -489,6 +530,7 @@ def fit_landmarks(model: FaceModel, corr: Correspondence, points: np.ndarray, im
                contour_vertices=picks.astype(np.int32), landmark_error=landmark_error, gauss_newton_steps=steps,
                history=history, landmark_weights=w_fixed.astype(np.float32),
                landmark_visibility=prob.visibility(s).astype(np.float32),
+               landmark_trust=prob.trust.astype(np.float32),
                contour_weights=w_contour.astype(np.float32), corrective_wanted=wanted)
 
 

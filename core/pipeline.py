@@ -20,7 +20,7 @@ from .correspondence import load_correspondence
 from .errors import Cancelled, ImageWarning
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
-from .fit import Fit, FitWeights, InitialGuess, fit_landmarks, landmarks_68
+from .fit import Fit, FitWeights, InitialGuess, ModelPoints, fit_landmarks, landmarks_68
 from .hairstyle import hair_from_photo, paint_scalp
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
@@ -54,6 +54,8 @@ class Avatar:
     iris: IrisColour = IrisColour(DEFAULT_IRIS_SRGB, False, "not measured")  #: the iris colour (core.eyes)
     segmentation: object = None       #: core.segment.Segmentation (what covers the face) or None
     hair: object = None               #: core.hairstyle.PhotoHair (the hair read from the photo) or None
+    #: the model's own points the fit followed (LandmarkNet, ``core.modellandmarks``), or None: MediaPipe's
+    model_points: ModelPoints | None = None
     _normal_map: np.ndarray | None = field(default=None, repr=False)
 
     def detail_normal_map(self) -> np.ndarray | None:
@@ -108,6 +110,15 @@ class Avatar:
             note["texture"] = "filled with skin where it covers the face" if filled else "photo"
         return notes
 
+    def model_landmarks_report(self) -> dict | None:
+        """``fit.json``'s ``model_landmarks``: the points the fit followed, or None for MediaPipe's."""
+        mp = self.model_points
+        if mp is None:
+            return None
+        r = lambda a: None if a is None else np.round(a, 3).tolist()  # noqa: E731
+        return {"network": "LandmarkNet", "mediapipe_index": [int(i) for i in mp.mp_index], "points": r(mp.points),
+                "sigma_px": r(mp.sigma), "jawline": r(mp.contour), "jawline_sigma_px": r(mp.contour_sigma)}
+
     def fit_report(self) -> dict:
         """The ``fit.json`` content (a contract other tools read; see the README)."""
         cn = np.linalg.norm(self.fit.corrective[:SKIN_END], axis=1)
@@ -125,6 +136,7 @@ class Avatar:
             "detected_landmarks": np.round(self.landmarks.points, 3).tolist(),
             "contour_vertices": [int(v) for v in self.fit.contour_vertices],
             "initializer": self.initializer,
+            "model_landmarks": self.model_landmarks_report(),
             "quality": {
                 **(self.quality.to_dict() if self.quality is not None else {}),
                 "nme68_percent_eye_distance": round(self.nme68, 4),
@@ -160,7 +172,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                   model: FaceModel | None = None, coarsenet: bool | None = None,
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
-                  detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None) -> Avatar:
+                  detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
+                  landmarknet: bool | None = None, landmarknet_path=None) -> Avatar:
     """Turn one photo into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -168,8 +181,11 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
     regressor's guess). ``coarsenet``: start the fit from CoarseNet's prediction (None = when its weights
     are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
-    mean face). ``detail``: fine detail from FineNet as a UV displacement map (None = when its weights are
-    installed; True = ask for it, warning and leaving it out if it cannot load; False = none).
+    mean face). ``landmarknet``: fit to the model's own points as LandmarkNet finds them
+    (``core.modellandmarks``) instead of MediaPipe's (None = when its weights are installed; True = ask for it,
+    warning and using MediaPipe's points if it cannot load; False = MediaPipe's points). ``detail``: fine
+    detail from FineNet as a UV displacement map (None = when its weights are installed; True = ask for it,
+    warning and leaving it out if it cannot load; False = none).
     ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
     SegNet finds them (``core.segment``; None = when its weights are installed; True = ask for it, warning
     if it cannot load; False = no).
@@ -201,8 +217,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
 
     step("landmarks", 0.1)
     shape = fit_photo(img, model, face_index=face_index, init=init, weights=weights, coarsenet=coarsenet,
-                      coarsenet_path=coarsenet_path, should_stop=should_stop,
-                      on_fit=lambda: step("fit", 0.25))
+                      coarsenet_path=coarsenet_path, landmarknet=landmarknet, landmarknet_path=landmarknet_path,
+                      should_stop=should_stop, on_fit=lambda: step("fit", 0.25))
     timings.update(shape.timings)
     lm, fit = shape.landmarks, shape.fit
 
@@ -240,7 +256,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     return Avatar(model=model, image=img, image_path=path, landmarks=lm, fit=fit, texture=tex,
                   detected68=shape.detected68, projected68=shape.projected68, timings=timings,
                   initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts),
-                  iris=iris_colour(img, lm.points), segmentation=seg, hair=hair)
+                  iris=iris_colour(img, lm.points), segmentation=seg, hair=hair,
+                  model_points=shape.model_points)
 
 
 @dataclass
@@ -251,6 +268,8 @@ class ShapeFit:
     landmarks: Landmarks
     fit: Fit
     initializer: str                  #: "mean face", "coarsenet" or "given"
+    #: what the fit followed: MediaPipe's points, or the model's own points (with their sigma) from LandmarkNet
+    model_points: ModelPoints | None
     detected68: np.ndarray            #: (68, 2) float32 detected landmarks mapped to iBUG-68
     projected68: np.ndarray           #: (68, 2) float32 the model's 68 landmarks projected (jaw: silhouette)
     quality: Quality
@@ -259,6 +278,7 @@ class ShapeFit:
 
 def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: InitialGuess | None = None,
               weights: FitWeights | None = None, coarsenet: bool | None = None, coarsenet_path=None,
+              landmarknet: bool | None = None, landmarknet_path=None,
               should_stop: Callable[[], bool] | None = None, on_fit: Callable[[], None] | None = None) -> ShapeFit:
     """Landmarks, CoarseNet's guess and the fit for the face ``face_index`` of ``img`` ``(H, W, 3)`` uint8
     sRGB (the arguments as for :func:`create_avatar`); ``on_fit()`` is called before the fit starts."""
@@ -279,15 +299,41 @@ def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: I
                 initializer = "coarsenet"
             except regress.RegressorUnavailable as e:
                 warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=3)
+    corr = load_correspondence(model)
+    points = _model_points(img, lm, corr, landmarknet, landmarknet_path, timings)
     if on_fit is not None:
         on_fit()
     t = time.perf_counter()
-    corr = load_correspondence(model)
-    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop)
+    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop,
+                        model_points=points)
     timings["fit"] = time.perf_counter() - t
-    return ShapeFit(landmarks=lm, fit=fit, initializer=initializer, detected68=corr.detected_68(lm.points),
+    return ShapeFit(landmarks=lm, fit=fit, initializer=initializer, model_points=points,
+                    detected68=corr.detected_68(lm.points),
                     projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
                     quality=assess(fit, lm), timings=timings)
+
+
+def _model_points(img, lm: Landmarks, corr, asked: bool | None, path, timings: dict) -> ModelPoints | None:
+    """LandmarkNet's model points for the fit, or None: not asked for, no weights (a warning when asked), or
+    weights trained for other correspondences (a warning)."""
+    from . import modellandmarks
+
+    path = path or modellandmarks.WEIGHTS
+    if asked is False or not (asked or os.path.exists(path)):
+        return None
+    try:
+        net = modellandmarks.load(path)
+    except modellandmarks.LandmarkNetUnavailable as e:
+        warnings.warn(str(e), RuntimeWarning, stacklevel=4)
+        return None
+    if not net.matches(corr):
+        warnings.warn(f"LandmarkNet {str(path)!r} was trained for other landmark correspondences; the fit uses "
+                      "MediaPipe's points. Retrain it with `make train-landmarks`.", RuntimeWarning, stacklevel=4)
+        return None
+    t = time.perf_counter()
+    points = net.find(img, lm.points, corr)
+    timings["model_landmarks"] = time.perf_counter() - t
+    return points
 
 
 def _segment(img, lm: Landmarks, path, asked: bool, step: Callable[[], None], timings: dict):

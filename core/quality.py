@@ -81,5 +81,7 @@ def outlier_fraction(fit: Fit) -> float:
     vis, w = fit.landmark_visibility, fit.landmark_weights
     if vis is None or w is None:
         return 0.0
+    if fit.landmark_trust is not None:   # an uncertain point is not an outlier
+        vis = vis * fit.landmark_trust
     seen = vis > 0.5
     return float((seen & (w < OUTLIER_WEIGHT * vis)).sum() / max(seen.sum(), 1))

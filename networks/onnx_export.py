@@ -16,12 +16,14 @@ def export_onnx(net, path, meta: dict | None = None) -> Path:
 
     CoarseNet: inputs ``image`` (B, 3, 128, 128) in [-1, 1] and, when it uses them, ``landmarks`` (B, 956);
     output ``params`` (B, 162). FineNet: input ``input`` (B, 4, 256, 256); output ``displacement``
-    (B, 1, 256, 256) cm. SegNet: input ``image`` (B, 3, 128, 128) in [-1, 1]; output ``logits`` (B, 7, 128, 128)."""
+    (B, 1, 256, 256) cm. SegNet: input ``image`` (B, 3, 128, 128) in [-1, 1]; output ``logits`` (B, 7, 128, 128).
+    LandmarkNet: inputs ``image`` and ``landmarks`` as CoarseNet's; output ``points`` (B, K + 17, 3)."""
     import onnx
 
     from ..core.detail import FINE_CROP
     from ..core.segment import SEG_CROP
     from .finenet import FineNet
+    from .landmarknet import LandmarkNet
     from .segnet import SegNet
 
     net = net.eval()
@@ -29,6 +31,9 @@ def export_onnx(net, path, meta: dict | None = None) -> Path:
         kind, args, names, outs = "finenet", (torch.zeros(1, 4, FINE_CROP, FINE_CROP),), ["input"], ["displacement"]
     elif isinstance(net, SegNet):
         kind, args, names, outs = "segnet", (torch.zeros(1, 3, SEG_CROP, SEG_CROP),), ["image"], ["logits"]
+    elif isinstance(net, LandmarkNet):
+        kind, names, outs = "landmarknet", ["image", "landmarks"], ["points"]
+        args = (torch.zeros(1, 3, COARSE_CROP, COARSE_CROP), torch.zeros(1, 956))
     else:
         x = torch.zeros(1, 3, COARSE_CROP, COARSE_CROP)
         kind, outs = "coarsenet", ["params"]

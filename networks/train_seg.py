@@ -11,10 +11,7 @@ front of the face). Loss: cross-entropy weighted against class frequency. Resuma
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,7 +24,7 @@ from ..core.synth import (MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MA
                           MASK_HEAD, MASK_MOUTH)
 from .dataset import SynthSet, detect_all, detections
 from .segnet import SegNet
-from .training import augment_image, save_checkpoint
+from .training import augment_image, export_and_evaluate, run_info, run_steps, step_main
 
 IGNORE = 255  #: label of crop pixels outside the render
 
@@ -164,74 +161,21 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3,
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
     log(f"{len(data)} renders in memory ({time.perf_counter() - t0:.0f} s)")
     net = SegNet(width)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    step = 0
-    if checkpoint and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step = state["step"]
-        log(f"resumed at step {step} from {checkpoint}")
     crit = torch.nn.CrossEntropyLoss(weight=data.class_weights(), ignore_index=IGNORE)
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, drop_last=True)
-    t0, run = time.perf_counter(), []
-    net.train()
-    while step < steps:
-        for x, y in loader:
-            loss = crit(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            run.append(float(loss.detach()))
-            if step % 50 == 0 or step == steps:
-                log(f"step {step}/{steps} loss {np.mean(run[-50:]):.4f} {time.perf_counter() - t0:.0f} s")
-            if checkpoint and (step % 250 == 0 or step == steps):
-                save_checkpoint(checkpoint, net=net.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
-                                step=step, width=width)
-            if step >= steps:
-                break
-    info = {"steps": steps, "batch": batch, "lr": lr, "width": width, "train_images": len(data),
-            "train_sets": [str(d) for d in train_dirs], "limit": limit,
-            "final_loss": round(float(np.mean(run[-50:])), 4) if run else None}
-    if heldout_dir:
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = _export(net, Path(tmp) / "segnet.onnx", info)
-            info["heldout"] = evaluate(SegNetOnnx(probe).probabilities,
-                                       SegSamples([SynthSet(heldout_dir)], augment=False))
-        log(f"held-out: {info['heldout']}")
-    if out:
-        _export(net, out, info)
+    losses = run_steps(net, loader, lambda b: crit(net(b[0]), b[1]), steps=steps, lr=lr, checkpoint=checkpoint,
+                       log=log, width=width)
+    info = run_info(train_dirs, limit, len(data), losses, steps=steps, batch=batch, lr=lr, width=width)
+
+    def heldout(path):
+        return evaluate(SegNetOnnx(path).probabilities, SegSamples([SynthSet(heldout_dir)], augment=False))
+
+    export_and_evaluate(net, info, out, heldout if heldout_dir else None, log)
     return {"net": net, **info}
 
 
-def _export(net, path, info) -> Path:
-    from .onnx_export import export_onnx
-
-    return export_onnx(net.eval(), path, meta=info)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Train SegNet and export it as ONNX.")
-    ap.add_argument("--train", required=True, action="append", help="a version-2 synthetic set (repeat for several)")
-    ap.add_argument("--heldout")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--width", type=int, default=12)
-    ap.add_argument("--limit", type=int, help="use the first LIMIT renders of each set (whole shards)")
-    ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
-    args = ap.parse_args(argv)
-    try:
-        train(args.train, args.heldout, args.out, args.steps, args.batch, args.lr, args.width, args.limit,
-              args.checkpoint)
-    except HeadforgeError as e:
-        raise SystemExit(str(e)) from None
-    return 0
+    return step_main(argv, "Train SegNet and export it as ONNX.", train, steps=3000, batch=16, lr=3e-3, width=12)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""What CoarseNet's and FineNet's trainings share: photo-like augmentation, the torch thread count of one run,
-and checkpoints written atomically."""
+"""What the networks' trainings share: photo-like augmentation, the torch thread count of one run, checkpoints
+written atomically, and (SegNet's and LandmarkNet's) the resumable step loop, its command line and its export."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -63,3 +66,95 @@ def save_checkpoint(path, **content) -> Path:
     torch.save(content, tmp)
     tmp.replace(path)
     return path
+
+
+def step_main(argv, description: str, train, steps: int, batch: int, lr: float, width: int) -> int:
+    """The command line of a :func:`run_steps` training: ``train(train_dirs, heldout_dir, out, steps, batch, lr,
+    width, limit, checkpoint)`` with these defaults; a bad set exits with its message."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
+    ap.add_argument("--heldout")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--width", type=int, default=width)
+    ap.add_argument("--limit", type=int, help="use the first LIMIT renders of each set (whole shards)")
+    ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
+    args = ap.parse_args(argv)
+    try:
+        train(args.train, args.heldout, args.out, args.steps, args.batch, args.lr, args.width, args.limit,
+              args.checkpoint)
+    except (HeadforgeError, FileNotFoundError) as e:
+        raise SystemExit(str(e)) from None
+    return 0
+
+
+def run_info(train_dirs, limit: int | None, images: int, losses: list[float], **settings) -> dict:
+    """What a :func:`run_steps` training records in its ONNX metadata: ``settings`` (steps, batch, lr, width),
+    the training sets and images, and the final loss."""
+    return {**settings, "train_images": images, "train_sets": [str(d) for d in train_dirs], "limit": limit,
+            "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None}
+
+
+def export_and_evaluate(net, info: dict, out, evaluate=None, log=print) -> dict:
+    """Write ``net`` to ``out`` as ONNX with ``info`` as its metadata (None: not written), after
+    ``evaluate(onnx_path) -> dict`` (if given) measured an exported copy, as the product runs it, into
+    ``info["heldout"]``. Returns ``info``."""
+    import tempfile
+
+    from .onnx_export import export_onnx
+
+    if evaluate is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            info["heldout"] = evaluate(export_onnx(net.eval(), Path(tmp) / "probe.onnx", meta=info))
+        log(f"held-out: {info['heldout']}")
+    if out:
+        export_onnx(net.eval(), out, meta=info)
+    return info
+
+
+def run_steps(net, batches, loss_of, *, steps: int, lr: float, clip: float | None = None, checkpoint=None, log=print,
+              **saved) -> list[float]:
+    """Train ``net`` for ``steps`` AdamW steps on a one-cycle learning rate, ``loss_of(batch)`` the loss of one
+    batch of the DataLoader ``batches``; resumed from ``checkpoint`` when it exists (a checkpoint of a run with
+    other ``steps`` goes on at its step on this run's schedule) and written there every 250 steps with
+    ``saved`` beside the state. ``clip``: the gradients' largest norm (None: not clipped). Returns the losses of
+    the steps run."""
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    step = 0
+    if checkpoint and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        if state.get("steps") == steps:
+            sched.load_state_dict(state["sched"])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(min(step, steps)):
+                    sched.step()
+        log(f"resumed at step {step} from {checkpoint}")
+    t0, losses = time.perf_counter(), []
+    net.train()
+    while step < steps:
+        for batch in batches:
+            loss = loss_of(batch)
+            opt.zero_grad()
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if step % 50 == 0 or step == steps:
+                log(f"step {step}/{steps} loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - t0:.0f} s")
+            if checkpoint and (step % 250 == 0 or step == steps):
+                save_checkpoint(checkpoint, net=net.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                                step=step, steps=steps, **saved)
+            if step >= steps:
+                break
+    return losses

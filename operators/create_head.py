@@ -47,6 +47,7 @@ class HEADFORGE_OT_create_head(CreateOptions, bpy.types.Operator):
         avatar = create_avatar(bpy.path.abspath(self.filepath), face_index=self.face_index,
                                texture_size=int(self.texture_size), model_path=face_model_path(),
                                coarsenet=None if self.coarsenet else False,
+                               landmarknet=None if self.model_points else False,
                                detail=None if self.detail else False,
                                segmentation=None if self.skin_only else False, progress=progress,
                                should_stop=should_stop)

@@ -26,12 +26,13 @@ def model():
 
 @pytest.fixture(scope="session")
 def shipped_weights():
-    """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit, SegNet keeps hair and
-    glasses out of the texture and FineNet adds detail by default. Tests that expect that take this fixture,
-    which fails (never skips) when a file is missing."""
-    from headforge.core import detail, regress, segment
+    """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit, LandmarkNet gives it the
+    model's own points, SegNet keeps hair and glasses out of the texture and FineNet adds detail by default.
+    Tests that expect that take this fixture, which fails (never skips) when a file is missing."""
+    from headforge.core import detail, modellandmarks, regress, segment
 
-    files = {"coarsenet": regress.WEIGHTS, "segnet": segment.WEIGHTS, "finenet": detail.WEIGHTS}
+    files = {"coarsenet": regress.WEIGHTS, "landmarknet": modellandmarks.WEIGHTS, "segnet": segment.WEIGHTS,
+             "finenet": detail.WEIGHTS}
     missing = [str(p) for p in files.values() if not p.exists()]
     assert not missing, f"the shipped network weights are missing: {', '.join(missing)}"
     return files
@@ -47,6 +48,21 @@ def renders(tmp_path_factory):
     r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "4", "--out", str(data), "--size",
                         "192", "--shard-size", "4", "--samples", "2", "--seed", "21"], capture_output=True, text=True,
                        timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return data
+
+
+@pytest.fixture(scope="session")
+def frontal_renders(tmp_path_factory):
+    """Twelve tiny real Cycles renders of synthetic set version 1 (seed 23, no training set's): frontal enough
+    that MediaPipe finds nearly every face (version 2 has profiles it cannot)."""
+    import subprocess
+    import sys
+
+    data = tmp_path_factory.mktemp("frontal") / "renders"
+    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "12", "--out", str(data), "--size",
+                        "192", "--shard-size", "12", "--samples", "2", "--seed", "23", "--version", "1"],
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     return data
 

@@ -1,9 +1,6 @@
 """The learned MediaPipe -> ICT correspondence: the shipped file is used, and the learner lowers the image
 error of the points on real renders."""
 
-import subprocess
-import sys
-
 import numpy as np
 
 
@@ -22,17 +19,12 @@ def test_shipped_learned_correspondence_is_used(model):
     assert np.allclose(learned.ict_bary.sum(1), 1.0, atol=1e-5) and (learned.ict_bary >= 0).all()
 
 
-def test_learner_lowers_the_error_on_real_renders(tmp_path, model):
+def test_learner_lowers_the_error_on_real_renders(tmp_path, model, frontal_renders):
     from headforge.core import config
     from headforge.core.correspondence import apply_learned, build_correspondence
     from headforge.networks import learn_correspondence as lc
 
-    # version 1: frontal enough that MediaPipe finds nearly every face (version 2 has profiles it cannot)
-    data = tmp_path / "renders"
-    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "12", "--out", str(data), "--size",
-                        "192", "--shard-size", "12", "--samples", "2", "--seed", "23", "--version", "1"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    data = frontal_renders
     _, points, verts, cams = lc.load_renders([str(data)], None)
     assert len(cams) >= 10
     corr = build_correspondence(model, config.mediapipe_mesh_path())

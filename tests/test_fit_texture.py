@@ -9,11 +9,16 @@ from headforge.core.facemodel import SKIN_END
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
 def test_fit_accuracy(avatars, name):
+    """The fitted head's 68 landmarks agree with what the fit followed: MediaPipe's inner 51 points and
+    LandmarkNet's jawline."""
     a = avatars[name]
     eye = np.linalg.norm(a.detected68[36] - a.detected68[45])
     err = np.linalg.norm(a.projected68 - a.detected68, axis=1) / eye * 100
-    print(f"{name}: 68-landmark error mean {err.mean():.2f} %, max {err.max():.2f} % of outer-eye distance")
-    assert err.mean() <= 3.0
+    jaw = np.linalg.norm(a.projected68[:17] - a.model_points.contour, axis=1) / eye * 100
+    print(f"{name}: inner 51 landmarks {err[17:].mean():.2f} % of the outer-eye distance from MediaPipe's (max "
+          f"{err[17:].max():.2f} %), the jawline {jaw.mean():.2f} % from LandmarkNet's ({err[:17].mean():.2f} % "
+          "from MediaPipe's face oval)")
+    assert err[17:].mean() <= 3.0 and jaw.mean() <= 3.0
     assert a.nme68 == pytest.approx(err.mean(), rel=1e-5)
     e = a.fit.expression
     assert e.min() >= 0.0 and e.max() <= 1.0
@@ -186,7 +191,7 @@ def test_huge_photo_goes_through(avatars, model):
     # the jawline slides on the silhouette: CoarseNet's guess from the resampled crop differs a little
     # (identity by about 0.2 sigma), and the contour can settle on neighbouring silhouette vertices
     np.testing.assert_allclose(scaled[:17], small.projected68[:17], atol=8.0)
-    assert a.nme68 <= 3.0
+    assert abs(a.nme68 - small.nme68) < 0.5
 
 
 def test_prior_centred_on_a_guess_holds_the_fit_near_it(astronaut_rgb, model):
