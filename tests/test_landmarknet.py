@@ -1,6 +1,7 @@
-"""LandmarkNet, the model's own points: the shipped network finds them better than MediaPipe on renders it never
-saw, the fit follows them, fit.json records them, training works on real (tiny) renders, and a missing or
-mismatched network falls back to MediaPipe's points with a warning."""
+"""LandmarkNet, the model's own points and the head's outline: the shipped network finds them better than MediaPipe
+on renders it never saw, the fit follows its jawline (and its inner points when asked), fit.json records them,
+training works on real (tiny) renders, and a missing or mismatched network falls back to MediaPipe's points with a
+warning."""
 
 import json
 import warnings
@@ -77,10 +78,9 @@ def test_training_exports_and_resumes(frontal_renders, tmp_path, model):
 
 
 def test_fit_follows_the_model_points(model, astronaut_rgb):
-    from headforge.core.pipeline import fit_photo
-
     from headforge.core.correspondence import load_correspondence
     from headforge.core.fit import fit_landmarks
+    from headforge.core.pipeline import fit_photo
 
     corr = load_correspondence(model)
     plain = fit_photo(astronaut_rgb, model, landmarknet=False)
