@@ -13,7 +13,8 @@
    and the NME of the one hand-annotated photo.
 3. **Speed**: the shape stage warm (landmarks + CoarseNet + fit) and eos' fit, median.
 
-Usage: python bench/accuracy_bench.py --heldout DATA [--n 300] [--no-eos] [--mediapipe-points] [--json out/accuracy.json]
+Usage: python bench/accuracy_bench.py --heldout DATA [--n 300] [--no-eos] [--mediapipe-points | --inner-points]
+       [--json out/accuracy.json]
 """
 
 from __future__ import annotations
@@ -275,11 +276,17 @@ def main():
     ap.add_argument("--no-eos", action="store_true", help="leave out the eos peer")
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--mediapipe-points", action="store_true",
-                    help="fit to MediaPipe's points, not LandmarkNet's model points (the fit before LandmarkNet)")
+                    help="fit to MediaPipe's points and face oval, without LandmarkNet (the fit before it)")
+    ap.add_argument("--inner-points", action="store_true",
+                    help="the fit follows LandmarkNet's inner points too (core.modellandmarks.FOLLOW_INNER_POINTS)")
     args = ap.parse_args()
     if args.mediapipe_points:
         global fit_photo
         fit_photo = functools.partial(fit_photo, landmarknet=False)
+    if args.inner_points:
+        from headforge.core import modellandmarks
+
+        modellandmarks.FOLLOW_INNER_POINTS = True
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     model = load_face_model()
     peer = None

@@ -66,12 +66,12 @@ class LandmarkNetOnnx(OnnxNetwork):
         return xy, np.exp(np.clip(out[:, 2], -7.0, 1.0)) * half / np.sqrt(abs(np.linalg.det(A)))
 
     def find(self, image: np.ndarray, points: np.ndarray, corr: Correspondence,
-             inner: bool = FOLLOW_INNER_POINTS) -> ModelPoints:
+             inner: bool | None = None) -> ModelPoints:
         """:meth:`predict` as the fit takes it: the jawline, each point's sigma, and the inner points when
-        ``inner`` (else MediaPipe's own, see :data:`FOLLOW_INNER_POINTS`)."""
+        ``inner`` (None: :data:`FOLLOW_INNER_POINTS`; else MediaPipe's own points)."""
         xy, sigma = self.predict(image, points, corr)
         k = len(self.mp_index)
-        if not inner:
+        if not (FOLLOW_INNER_POINTS if inner is None else inner):
             xy[:k] = np.asarray(points, np.float64)[self.mp_index]
         contour = (xy[k:], sigma[k:]) if self.n_contour else (None, None)
         return ModelPoints(points=xy[:k], sigma=sigma[:k], mp_index=self.mp_index, contour=contour[0],
