@@ -41,7 +41,7 @@ from headforge.core.camera import Camera, euler_degrees  # noqa: E402
 from headforge.core.correspondence import aligned_distance  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import FACE_END, SKIN_END, load_face_model  # noqa: E402
-from headforge.core.fit import landmarks_68, silhouette_picks  # noqa: E402
+from headforge.core.fit import annotated_landmarks_68  # noqa: E402
 from headforge.core.image import load_image  # noqa: E402
 from headforge.core.pipeline import fit_photo  # noqa: E402
 
@@ -86,8 +86,7 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
                      lab["t"][i].astype(np.float64), img.shape[1], img.shape[0])
         verts = model.vertices(lab["identity"][i], lab["expression"][i]).astype(np.float64)
         true_neutral = model.vertices(lab["identity"][i])
-        jaw = model.landmarks68[:17]
-        truth = landmarks_68(model, verts, cam, silhouette_picks(model, verts, cam, cam.project(verts[jaw]), jaw))
+        truth = annotated_landmarks_68(model, verts, cam)
         try:
             shape = fit_photo(img, model)
         except HeadforgeError:

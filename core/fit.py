@@ -240,6 +240,15 @@ def landmarks_68(model: FaceModel, verts: np.ndarray, camera: Camera, contour_ve
     return camera.project(np.asarray(verts, np.float64)[vid])
 
 
+def annotated_landmarks_68(model: FaceModel, verts: np.ndarray, camera: Camera) -> np.ndarray:
+    """(68, 2) pixels: the 68 landmarks of a known mesh ``verts`` seen by ``camera`` as an annotator marks them,
+    the jawline on the visible outline (the silhouette vertex nearest each ICT jaw landmark's projection): the
+    truth of the accuracy benchmark and of LandmarkNet's jawline."""
+    jaw = model.landmarks68[:17]
+    verts = np.asarray(verts, np.float64)
+    return landmarks_68(model, verts, camera, silhouette_picks(model, verts, camera, camera.project(verts[jaw]), jaw))
+
+
 def facing_weight(normals_cam: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
     """(K,) in [0, 1]: how squarely each surface point ``points_cam`` ``(K, 3)`` with normal ``normals_cam``
     (camera space) faces the camera, ramped from :data:`HIDDEN_COS` (0) to :data:`VISIBLE_COS` (1)."""

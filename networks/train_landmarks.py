@@ -22,7 +22,7 @@ from ..core.camera import Camera, euler_degrees
 from ..core.correspondence import load_correspondence
 from ..core.errors import HeadforgeError
 from ..core.facemodel import load_face_model
-from ..core.fit import landmarks_68, silhouette_picks
+from ..core.fit import annotated_landmarks_68
 from ..core.modellandmarks import N_CONTOUR, LandmarkNetOnnx, anchor_points, true_targets
 from ..core.regress import COARSE_CROP, align, landmark_input
 from .dataset import SynthSet, detect_all, detections
@@ -46,7 +46,6 @@ class LandmarkSamples(torch.utils.data.Dataset):
         self.augment, self.rng = augment, np.random.default_rng(seed)
         model = load_face_model()
         self.corr = load_correspondence(model)
-        jaw = model.landmarks68[:N_CONTOUR]
         self.images, self.points, self.targets, self.facing, self.yaw = [], [], [], [], []
         for ds in sets:
             detect_all(ds)
@@ -58,8 +57,7 @@ class LandmarkSamples(torch.utils.data.Dataset):
                 uv, cos = true_targets(self.corr, verts, K, R, t)
                 img = ds.image(n)
                 cam = Camera(K[0, 0], K[1, 1], K[0, 2], K[1, 2], R, t, img.shape[1], img.shape[0])
-                outline = landmarks_68(model, verts, cam, silhouette_picks(model, verts, cam, cam.project(verts[jaw]),
-                                                                           jaw))[:N_CONTOUR]
+                outline = annotated_landmarks_68(model, verts, cam)[:N_CONTOUR]
                 self.images.append(img)
                 self.points.append(pts[n].astype(np.float64))
                 self.targets.append(np.vstack([uv, outline]))

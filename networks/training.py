@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -101,8 +102,6 @@ def export_and_evaluate(net, info: dict, out, evaluate=None, log=print) -> dict:
     """Write ``net`` to ``out`` as ONNX with ``info`` as its metadata (None: not written), after
     ``evaluate(onnx_path) -> dict`` (if given) measured an exported copy, as the product runs it, into
     ``info["heldout"]``. Returns ``info``."""
-    import tempfile
-
     from .onnx_export import export_onnx
 
     if evaluate is not None:
