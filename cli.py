@@ -13,6 +13,7 @@ import json
 import os
 from collections import Counter
 import sys
+import time
 from pathlib import Path
 
 from .core.errors import HeadforgeError, OutputError
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "overlay.png and fit.json.")
     c.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, TIFF, ...)")
     c.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    c.add_argument("--same-person", action="store_true",
+                   help="the photos show one person: make one head fitted to all of them (one identity, the "
+                        "texture blended from every photo; the first photo's camera and expression) in --out")
     c.add_argument("--face-index", type=int, default=0, metavar="N",
                    help="which face when a photo has several (0 = largest; default 0)")
     c.add_argument("--texture-size", type=int, default=2048, choices=(1024, 2048, 4096),
@@ -58,6 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler for a batch, e.g. tcp://farm:8786")
     c.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
 
+    t = sub.add_parser("track", help="track a face in a video: the head's pose and expression in every frame",
+                       description="Track the face in a clip (a video file, or a folder of frames): per frame the "
+                                   "head's pose and its 53 expression weights, smoothed. Writes track.csv (Unreal's "
+                                   "Live Link Face CSV: Apple's 52 ARKit weights, head and eye rotations) and "
+                                   "track.json (every frame) into --out.")
+    t.add_argument("clip", metavar="CLIP", help="video file (mp4, mov, avi, ...) or a folder of frames")
+    t.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    t.add_argument("--head", metavar="DIR_OR_BLEND",
+                   help="a folder `headforge create` wrote, or a .blend with a Headforge head: track that person "
+                        "(default: fit them to the clip)")
+    t.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
+    t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     e = sub.add_parser("export", help="export heads from a .blend made by Headforge",
                        description="Export each Headforge head in a .blend (rig, LODs, texture) as glb and/or fbx. "
                                    "The .blend itself is not changed.")
@@ -90,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--version", type=int, choices=(1, 2), default=2,
                    help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
                         "1: the bald mannequins of the first sets")
+    y.add_argument("--views", type=int, default=1, metavar="N",
+                   help="photos of each person (default 1): N renders in a row are one person in other poses, "
+                        "expressions and framings (ground truth for several-photo heads)")
+    y.add_argument("--clip", type=int, default=0, metavar="FRAMES",
+                   help="render each person as a clip of this many frames (expressions and pose eased between "
+                        "keyframes, blinks, a still start): ground truth for tracking video")
     y.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     y.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
     return p
@@ -124,7 +147,8 @@ def _options(args):
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
                    no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_landmarknet=args.no_landmarknet,
                    no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair, rig=args.rig,
-                   export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52)
+                   export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52,
+                   more_photos=tuple(str(Path(p).resolve()) for p in args.photos[1:]) if args.same_person else ())
 
 
 def _report(res: dict, prefix: str, quiet: bool) -> None:
@@ -169,7 +193,7 @@ def cmd_create(args) -> int:
         print("error: head.blend and head.glb need Blender's Python module: `pip install bpy==5.0.1` "
               "(Python 3.11), or pass --no-blend.", file=sys.stderr)
         return 1
-    photos = args.photos
+    photos = args.photos[:1] if args.same_person else args.photos
     items = [(photos[0], str(out))] if len(photos) == 1 else \
         [(ph, str(out / name)) for ph, name in zip(photos, folder_names(photos))]
     index = {p: i for i, (p, _) in enumerate(items, 1)}
@@ -269,13 +293,73 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_track(args) -> int:
+    from .core import load_face_model
+    from .core.track import HeadShape, track_video, write_live_link_csv, write_track_json
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {str(out)!r} is a file; give a folder.", file=sys.stderr)
+        return 2
+    files = (out / "track.csv", out / "track.json")
+    there = [str(f) for f in files if f.exists()]
+    if there and not args.overwrite:
+        print(f"error: {', '.join(there)} exist. Pass --overwrite to replace them, or choose another --out folder.",
+              file=sys.stderr)
+        return 1
+    last = [0.0]
+
+    def progress(frame: int, count: int):
+        if not args.quiet and time.monotonic() - last[0] > 1.0:
+            last[0] = time.monotonic()
+            print(f"  frame {frame}" + (f"/{count}" if count > 0 else ""), flush=True)
+
+    try:
+        model = load_face_model(args.model)
+        head = _head_shape(Path(args.head), model) if args.head else None
+        track = track_video(args.clip, model, head, progress=progress)
+        write_live_link_csv(track, files[0], model, overwrite=args.overwrite)
+        write_track_json(track, files[1], model, overwrite=args.overwrite)
+    except HeadforgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    lost = track.lost
+    print(f"headforge track: {len(track.frames)} frames at {track.fps:.2f} fps, tracked at "
+          f"{len(track.frames) / track.seconds:.1f} frames per second; {len(lost)} without a face"
+          f"{f' (first {lost[0]})' if lost else ''}; person {track.head.source}; wrote {files[0]} and {files[1]}")
+    return 0
+
+
+def _head_shape(path: Path, model):
+    """The person of ``--head``: a ``create`` folder, or the one Headforge head of a .blend."""
+    from .core.track import HeadShape
+
+    if path.suffix.lower() != ".blend":
+        return HeadShape.from_folder(path, model)
+    from .batch import blender_modules
+
+    blender_modules()
+    from .addon.performance import head_shape
+
+    heads = _open_heads(path, None)
+    if len(heads) > 1:
+        raise OutputError(f"{str(path)!r} has {len(heads)} heads ({', '.join(h.name for h in heads)}); give the "
+                          "folder of the one to track, or save it in a .blend of its own.")
+    return head_shape(heads[0], model)
+
+
 def cmd_synth(args) -> int:
     from .synth_farm import contact_sheet, synthesize
     from .core.synth import SynthConfig
 
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,
                       shard_size=args.shard_size, samples=args.samples, image_format=args.format,
-                      version=args.version)
+                      version=args.version, views=args.views, clip=args.clip)
+    per_person = args.clip or args.views
+    if args.views < 1 or args.clip < 0 or (args.clip and args.views > 1) or args.count % per_person:
+        print(f"error: --count ({args.count}) must be a whole number of people of --views photos or --clip frames "
+              "each (one of the two)", file=sys.stderr)
+        return 2
     try:
         summary = synthesize(cfg, args.out, workers=args.workers, scheduler=args.scheduler, model_path=args.model,
                              dashboard=args.dashboard)
@@ -300,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         p.print_help()
         return 2
     try:
-        return {"export": cmd_export, "synth": cmd_synth}.get(args.command, cmd_create)(args)
+        return {"export": cmd_export, "synth": cmd_synth, "track": cmd_track}.get(args.command, cmd_create)(args)
     except KeyboardInterrupt:
         print("headforge: cancelled", file=sys.stderr)
         return 130

@@ -27,3 +27,17 @@ def write_png(rgb: np.ndarray, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
     return path
+
+
+def still_clip(rgb: np.ndarray, frames: int, fps: float = 30.0, noise: float = 3.0, jpeg_quality: int = 70,
+               seed: int = 1):
+    """A still photo as the frames of a clip, as a camera films a face that does not move: ``(index, time in s,
+    frame)`` with fresh Gaussian sensor noise (``noise`` levels) and JPEG compression in every frame, for
+    measuring a tracker's jitter."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for k in range(frames):
+        noisy = np.clip(rgb + rng.normal(0, noise, rgb.shape), 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        yield k, k / fps, cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)

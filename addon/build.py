@@ -147,8 +147,9 @@ def build_camera(name: str, cam: Camera, photo: "bpy.types.Image | None", scene)
 def build_head(avatar, context=None, name: str = "Head", set_render_size: bool = True,
                make_active_camera: bool = False, hair: bool = True) -> dict:
     """Create the head object, its materials and texture, its hair (``hair``: when the photo shows some;
-    ``addon.hair``) and a matching camera in a new collection of the current scene. Returns
-    ``{"collection", "head", "hair" (object or None), "camera", "albedo", "photo"}``."""
+    ``addon.hair``) and a matching camera (and one for each of ``avatar.others``, the other photos of a
+    several-photo head, showing its photo) in a new collection of the current scene. Returns
+    ``{"collection", "head", "hair" (object or None), "camera", "albedo", "photo", "other_cameras"}``."""
     context = context or bpy.context
     scene = context.scene
     model = avatar.model
@@ -179,6 +180,13 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     store_landmarks(cam_obj, avatar.detected68, avatar.projected68, (avatar.camera.width, avatar.camera.height))
     coll.objects.link(cam_obj)
     head[schema.CAMERA] = cam_obj.name
+    others = []
+    for k, other in enumerate(avatar.others, 2):   # a camera per other photo, showing it
+        fit = other.shape.fit
+        cam = build_camera(f"{name} camera {k}", fit.camera, image_from_array(f"{name} photo {k}", other.image), scene)
+        store_landmarks(cam, other.shape.detected68, other.shape.projected68, (fit.camera.width, fit.camera.height))
+        coll.objects.link(cam)
+        others.append(cam)
     if set_render_size:
         scene.render.resolution_x = int(avatar.camera.width)
         scene.render.resolution_y = int(avatar.camera.height)
@@ -186,4 +194,5 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
         scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
     if make_active_camera or scene.camera is None:
         scene.camera = cam_obj
-    return {"collection": coll, "head": head, "hair": hair_obj, "camera": cam_obj, "albedo": albedo, "photo": photo}
+    return {"collection": coll, "head": head, "hair": hair_obj, "camera": cam_obj, "albedo": albedo, "photo": photo,
+            "other_cameras": others}

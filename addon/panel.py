@@ -20,6 +20,11 @@ class HEADFORGE_PT_main(bpy.types.Panel):
         s = context.scene.headforge
         col = self.layout.column()
         col.prop(s, "photo")
+        for k, item in enumerate(s.more_photos):   # other photos of the same person
+            r = col.row(align=True)
+            r.prop(item, "path", text=f"Photo {k + 2}")
+            r.operator("headforge.remove_photo", text="", icon="X").index = k
+        col.operator("headforge.add_photo", icon="ADD")
         row = col.row(align=True)
         row.prop(s, "face_index")
         row.prop(s, "texture_size", text="")
@@ -39,6 +44,8 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             col.prop(s, "hair")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
+            for item in s.more_photos:
+                op.more_photos.add().path = item.path
             for name in CreateOptions.names():
                 setattr(op, name, getattr(s, name))
             if s.status:
@@ -55,6 +62,9 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                 r = box.row(align=True)
                 r.operator("headforge.set_pose", text="Photo Expression").pose = "PHOTO"
                 r.operator("headforge.set_pose", text="Neutral").pose = "NEUTRAL"
+                if obj.get(schema.HEAD) and not s.running:   # a performance from a clip
+                    box.prop(s, "video")
+                    box.operator("headforge.track_video", icon="SEQUENCE").filepath = s.video
             if schema.DETAIL_STRENGTH in obj:
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",

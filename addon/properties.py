@@ -13,6 +13,12 @@ def photo_property():
                                     description="Photo of one person's face (JPEG, PNG, TIFF)")
 
 
+class HeadforgePhoto(bpy.types.PropertyGroup):
+    """One more photo of the person (Create Head fits one head to the photo and all of these)."""
+
+    path: photo_property()
+
+
 class CreateOptions:
     """The options of Create Head, defined once: the panel's scene settings (:class:`HeadforgeSettings`) and the
     operator both inherit them (Blender registers a mixin's property annotations for each class that takes it,
@@ -55,6 +61,12 @@ class CreateOptions:
 
 class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
     photo: photo_property()
+    more_photos: bpy.props.CollectionProperty(
+        type=HeadforgePhoto, name="More Photos",
+        description="Other photos of the same person: one head is fitted to all of them and its texture blends "
+                    "every photo in")
+    video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
+                                    description="A clip of the person's face for Track Video (mp4, mov, avi, ...)")
     show_landmarks: bpy.props.BoolProperty(
         name="Show Landmarks", default=True,
         description="Looking through a head's photo camera, draw the landmarks found in the photo (green) and the "
@@ -66,6 +78,7 @@ class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
 
 
 def register():
+    bpy.utils.register_class(HeadforgePhoto)
     bpy.utils.register_class(HeadforgeSettings)
     bpy.types.Scene.headforge = bpy.props.PointerProperty(type=HeadforgeSettings)
 
@@ -73,3 +86,4 @@ def register():
 def unregister():
     del bpy.types.Scene.headforge
     bpy.utils.unregister_class(HeadforgeSettings)
+    bpy.utils.unregister_class(HeadforgePhoto)

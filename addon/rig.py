@@ -103,9 +103,7 @@ def _add_shape_keys(head, model: FaceModel, neutral: np.ndarray, expr: np.ndarra
     head.shape_key_add(name="Basis", from_mix=False)
     if arkit:
         keys = core_rig.arkit52(model)
-        ict_w = dict(zip(model.expression_names, expr))
-        values = {a: float(np.mean([ict_w[n] for n in names])) if names else 0.0
-                  for a, names in core_rig.arkit52_sources(model).items()}
+        values = core_rig.arkit52_weights(model, expr)
     else:
         keys = core_rig.ict_shape_keys(model)
         values = dict(zip(model.expression_names, expr))

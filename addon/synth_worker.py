@@ -63,6 +63,8 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
                    focal_mm=np.float32(p["focal_mm"]), light_setup=np.int16(p["lights"]["setup"]),
                    melanin=np.float32(p["appearance"]["melanin"]),
                    background=np.int8(["hdri", "clutter", "noise"].index(p["background"]["kind"])))
+        if cfg.views > 1 or cfg.clip:
+            lab["person"] = np.int32(p["person"])
         labels[i] = lab
     order = sorted(labels)
     arrays = {}

@@ -11,8 +11,9 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
   hair notes) and the albedo's face tile.
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
-``out/look/`` only (those photos are never committed). Usage:
-``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...]``
+``out/look/`` only (those photos are never committed). ``--several`` adds the heads fitted to several photos of
+one person in ``../shared/photos`` (Emma's three, Trump's two; ``*_photos.png``). Usage:
+``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...] [--several]``
 """
 
 from __future__ import annotations
@@ -37,18 +38,28 @@ ROOT = Path(__file__).resolve().parent.parent
 VIEWS = (("front", 0.0), ("3/4", 45.0), ("profile", 90.0), ("back", 180.0))
 
 
-def photos() -> dict[str, tuple[Path, Path]]:
-    """{name: (photo, sheet folder)}: the samples into docs/look, the evaluation photos into out/look."""
+def photos(several: bool = False) -> dict[str, tuple[Path, Path, list]]:
+    """{name: (photo, sheet folder, more photos of the person)}: the samples into docs/look, the evaluation
+    photos into out/look; with ``several``, the sets of one person's photos among them too."""
     from headforge.core import config
     from headforge.samples import astronaut, grace_hopper_path, write_png
 
     tmp = Path(tempfile.mkdtemp(prefix="headforge-look-"))
-    out = {"astronaut": (write_png(astronaut(), tmp / "astronaut.png"), ROOT / "docs" / "look"),
-           "grace_hopper": (grace_hopper_path(), ROOT / "docs" / "look")}
+    out = {"astronaut": (write_png(astronaut(), tmp / "astronaut.png"), ROOT / "docs" / "look", []),
+           "grace_hopper": (grace_hopper_path(), ROOT / "docs" / "look", [])}
     shared = config.shared_dir()
     if shared is not None:
         for p in sorted((shared / "photos").glob("*.[jp][pn]g")):
-            out[p.stem] = (p, ROOT / "out" / "look")
+            out[p.stem] = (p, ROOT / "out" / "look", [])
+        if several:
+            from headforge.core.image import load_image
+            from headforge.core.landmarks import detect_landmarks
+
+            emma, debate = shared / "photos" / "3ddfa_emma.jpg", shared / "photos" / "3ddfa_trump_hillary.jpg"
+            img = load_image(debate)
+            left = min(range(2), key=lambda i: detect_landmarks(img, i).points[:, 0].mean())
+            out["emma_3_photos"] = (emma, ROOT / "out" / "look", [(emma, 1), (emma, 2)])
+            out["trump_2_photos"] = (shared / "photos" / "prnet_trump.jpg", ROOT / "out" / "look", [(debate, left)])
     return out
 
 
@@ -94,9 +105,10 @@ def orbit_pose(centre: np.ndarray, extent: float, yaw_deg: float, lens_mm: float
     return m
 
 
-def render_blender(name: str, photo: Path, size: int, samples: int, work: Path) -> tuple[list, list, Path, object]:
-    """The head of ``photo`` made and staged as ``headforge create`` does; returns (textured views, clay views,
-    head.glb path, the Avatar)."""
+def render_blender(name: str, photo: Path, size: int, samples: int, work: Path,
+                   more_photos=()) -> tuple[list, list, Path, object]:
+    """The head of ``photo`` (and ``more_photos`` of the person) made and staged as ``headforge create`` does;
+    returns (textured views, clay views, head.glb path, the Avatar)."""
     import bpy
     from mathutils import Matrix
 
@@ -105,7 +117,7 @@ def render_blender(name: str, photo: Path, size: int, samples: int, work: Path) 
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
-    avatar = create_avatar(str(photo), texture_size=2048)
+    avatar = create_avatar(str(photo), texture_size=2048, more_photos=more_photos)
     new_empty_scene()
     made = build.build_head(avatar, name=name)
     head, photo_cam = made["head"], made["camera"]
@@ -213,14 +225,15 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--samples", type=int, default=24)
     ap.add_argument("--photos", nargs="*", help="only these photo names (default: all)")
+    ap.add_argument("--several", action="store_true", help="also the heads fitted to several photos of one person")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="headforge-look-renders-"))
-    for name, (photo, folder) in photos().items():
+    for name, (photo, folder, more) in photos(args.several).items():
         if args.photos and name not in args.photos:
             continue
         t = time.perf_counter()
         try:
-            textured, clayed, glb, avatar = render_blender(name, photo, args.size, args.samples, work)
+            textured, clayed, glb, avatar = render_blender(name, photo, args.size, args.samples, work, more)
         except Exception as e:  # a photo without a face: say so, go on with the others
             print(f"{name}: no head ({e})")
             continue

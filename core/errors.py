@@ -39,6 +39,12 @@ class ImageTooLarge(ImageError):
     kind = "image_too_large"
 
 
+class VideoError(ImageError):
+    """The clip cannot be read (missing, not a video, no frames)."""
+
+    kind = "video"
+
+
 class NoFaceFound(HeadforgeError):
     """The landmark detector found no face in the image."""
 
@@ -61,6 +67,19 @@ class FitFailed(HeadforgeError):
     """The fit did not converge to a plausible head."""
 
     kind = "fit_failed"
+
+
+class NotSamePerson(HeadforgeError):
+    """Photos given as one person's show different people."""
+
+    kind = "not_same_person"
+
+
+class DescriptorUnavailable(HeadforgeError):
+    """The face-recognition descriptor (dlib and its weights) that tells whether photos show one person is not
+    installed."""
+
+    kind = "descriptor"
 
 
 class OutputError(HeadforgeError):

@@ -102,6 +102,31 @@ def _face_mesh():
     return _mesh
 
 
+class VideoLandmarks:
+    """MediaPipe's face mesh in video mode, for the frames of one clip in order: it follows the face from frame
+    to frame instead of detecting it in each (one face: the largest when the track starts or restarts). Its own
+    graph: several clips may be tracked at once, and photos detected meanwhile."""
+
+    def __init__(self):
+        self._mesh = _mediapipe().solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5,
+            min_tracking_confidence=0.5)
+
+    def find(self, frame: np.ndarray) -> Landmarks | None:
+        """The face's landmarks in ``frame`` ``(H, W, 3)`` uint8 sRGB (the next of the clip), or None."""
+        h, w = frame.shape[:2]
+        sq = _square(frame)
+        result = self._mesh.process(sq)
+        if not result.multi_face_landmarks:
+            return None
+        arr = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], np.float64) * sq.shape[0]
+        return Landmarks(points=arr[:, :2].astype(np.float32), depth=arr[:, 2].astype(np.float32), image_size=(w, h),
+                         face_index=0, n_faces=1)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
 def _full_range_detector():
     global _detector
     if _detector is None:

@@ -17,10 +17,10 @@ import numpy as np
 
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
-from .errors import Cancelled, ImageWarning
+from .errors import Cancelled, ImageWarning, NotSamePerson
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
-from .fit import Fit, FitWeights, InitialGuess, ModelPoints, fit_landmarks, landmarks_68
+from .fit import Fit, FitWeights, InitialGuess, ModelPoints, View, fit_views, landmarks_68
 from .hairstyle import hair_from_photo, paint_scalp
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
@@ -56,6 +56,12 @@ class Avatar:
     hair: object = None               #: core.hairstyle.PhotoHair (the hair read from the photo) or None
     #: the model's own points the fit followed (LandmarkNet, ``core.modellandmarks``), or None: MediaPipe's
     model_points: ModelPoints | None = None
+    #: the other photos of the person the head was fitted to (one identity and corrective field with this
+    #: photo's; ``create_avatar(more_photos=...)``), in order
+    others: list = field(default_factory=list)
+    #: whether the photos show one person: ``{"checked": bool, "distances": [...], "threshold": float}``
+    #: (face-descriptor distance of each other photo to this one), or None for one photo
+    same_person: dict | None = None
     _normal_map: np.ndarray | None = field(default=None, repr=False)
 
     def detail_normal_map(self) -> np.ndarray | None:
@@ -146,6 +152,8 @@ class Avatar:
                 "corrective_field_cm": {"max": round(float(cn.max()), 4), "mean": round(float(cn.mean()), 4),
                                         "wanted_max": round(self.fit.corrective_wanted, 4)},
             },
+            "other_photos": [o.report(self.model) for o in self.others],
+            "same_person": self.same_person,
             "eyes": {"iris": self.iris.to_dict()},
             **self.covering_notes(),
             "hair": None if self.hair is None else self.hair.to_dict(),
@@ -173,8 +181,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   model: FaceModel | None = None, coarsenet: bool | None = None,
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
-                  landmarknet: bool | None = None, landmarknet_path=None) -> Avatar:
-    """Turn one photo into an :class:`Avatar`.
+                  landmarknet: bool | None = None, landmarknet_path=None, more_photos=()) -> Avatar:
+    """Turn one photo, or several photos of one person, into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
     ``face_index``: 0 = largest face. ``texture_size``: 1024, 2048 or 4096. ``model_path``: ICT-FaceKit
@@ -189,6 +197,11 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
     SegNet finds them (``core.segment``; None = when its weights are installed; True = ask for it, warning
     if it cannot load; False = no).
+    ``more_photos``: other photos of the same person (paths or arrays, or ``(photo, face_index)`` pairs; the
+    largest face otherwise): one head is fitted to all (one identity and corrective field, a camera, pose and
+    expression per photo) and the texture blends every photo in; the Avatar's camera, landmarks and
+    expression stay the first photo's, the others are in ``Avatar.others``. A photo of someone else is refused
+    (:class:`~headforge.core.errors.NotSamePerson`; see :func:`check_same_person`).
     ``progress(stage, fraction)`` is called between stages; ``should_stop()`` is polled and
     cancels with :class:`~headforge.core.errors.Cancelled`.
 
@@ -215,22 +228,30 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     load_correspondence(model)
     timings["load"] = time.perf_counter() - t
 
+    extra = [_other_photo(x) for x in more_photos]
     step("landmarks", 0.1)
-    shape = fit_photo(img, model, face_index=face_index, init=init, weights=weights, coarsenet=coarsenet,
-                      coarsenet_path=coarsenet_path, landmarknet=landmarknet, landmarknet_path=landmarknet_path,
-                      should_stop=should_stop, on_fit=lambda: step("fit", 0.25))
+    shapes = fit_photos([(img, face_index)] + [(o.image, o.face_index) for o in extra], model, init=init,
+                        weights=weights, coarsenet=coarsenet, coarsenet_path=coarsenet_path, landmarknet=landmarknet,
+                        landmarknet_path=landmarknet_path, should_stop=should_stop, on_fit=lambda: step("fit", 0.25),
+                        names=[path or "the photo"] + [o.name for o in extra])
+    shape = shapes[0]
     timings.update(shape.timings)
     lm, fit = shape.landmarks, shape.fit
+    for o, sh in zip(extra, shapes[1:]):
+        o.shape = sh
 
     seg = None
     if segmentation is not False:
         seg = _segment(img, lm, segnet_path, asked=bool(segmentation), step=lambda: step("segment", 0.45),
                        timings=timings)
+        if seg is not None:  # the other photos too, when the first could be
+            for o in extra:
+                o.segmentation = _segment(o.image, o.shape.landmarks, segnet_path, False, lambda: None, {})
 
     step("texture", 0.5)
     t = time.perf_counter()
     tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468],
-                          covered=None if seg is None else seg.covered)
+                          covered=None if seg is None else seg.covered, others=[o.photo_view() for o in extra])
     hair = None
     if seg is not None:  # the hair read from the photo; the scalp under it takes its colour
         hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg)
@@ -257,7 +278,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   detected68=shape.detected68, projected68=shape.projected68, timings=timings,
                   initializer=shape.initializer, detail=det, quality=shape.quality.adding(image_doubts),
                   iris=iris_colour(img, lm.points), segmentation=seg, hair=hair,
-                  model_points=shape.model_points)
+                  model_points=shape.model_points, others=extra, same_person=shape.same_person)
 
 
 @dataclass
@@ -274,6 +295,78 @@ class ShapeFit:
     projected68: np.ndarray           #: (68, 2) float32 the model's 68 landmarks projected (jaw: silhouette)
     quality: Quality
     timings: dict = field(default_factory=dict)  #: seconds: landmarks, regress, fit
+    same_person: dict | None = None   #: with several photos: :func:`check_same_person`'s report
+
+
+@dataclass
+class OtherPhoto:
+    """Another photo of the person (``create_avatar(more_photos=...)``) and what was fitted to it."""
+
+    image: np.ndarray                 #: (H, W, 3) uint8 sRGB, EXIF-rotated
+    image_path: str | None
+    face_index: int = 0
+    shape: ShapeFit | None = None     #: its landmarks, camera, pose, expression and quality
+    segmentation: object = None       #: core.segment.Segmentation or None
+
+    @property
+    def name(self) -> str:
+        return self.image_path or "a photo given as an array"
+
+    def photo_view(self):
+        """The photo as :func:`~headforge.core.texture.project_texture` blends it in."""
+        from .texture import PhotoView
+
+        lm, fit = self.shape.landmarks, self.shape.fit
+        return PhotoView(fit.vertices, fit.camera, self.image, lm.points[:468],
+                         None if self.segmentation is None else self.segmentation.covered)
+
+    def report(self, model: FaceModel) -> dict:
+        """This photo's entry in ``fit.json``'s ``other_photos``."""
+        sh, (h, w) = self.shape, self.image.shape[:2]
+        return {"image": {"path": self.image_path, "width": int(w), "height": int(h)},
+                "face_index": self.face_index, "camera": sh.fit.camera.to_dict(),
+                "pose_degrees": euler_degrees(sh.fit.camera.rotation),
+                "expression": {n: float(x) for n, x in zip(model.expression_names, sh.fit.expression)},
+                "landmarks68": np.round(sh.projected68, 3).tolist(),
+                "detected_landmarks68": np.round(sh.detected68, 3).tolist(),
+                "quality": {**sh.quality.to_dict(), "mean_landmark_error_percent": round(sh.fit.landmark_error, 4)}}
+
+
+def _other_photo(item) -> OtherPhoto:
+    """``create_avatar``'s ``more_photos`` item (a photo, or a ``(photo, face_index)`` pair) loaded."""
+    photo, index = item if isinstance(item, tuple) else (item, 0)
+    img, path = as_image(photo)
+    return OtherPhoto(img, path, int(index))
+
+
+def check_same_person(images: list[np.ndarray], landmarks: list[Landmarks], yaws: list[float],
+                      names: list[str]) -> dict:
+    """Whether the faces (``images[k]``, its ``landmarks[k]``, its fitted yaw ``yaws[k]`` in degrees) show one
+    person, by their face descriptors (``core.descriptor``): every photo's distance to the first. Raises
+    :class:`~headforge.core.errors.NotSamePerson` naming the photos whose face is another person's (the first
+    photo is the reference). A face turned more than :data:`~headforge.core.descriptor.MAX_YAW` degrees is not
+    judged (the descriptor is unreliable there: its distance is reported, the photo is kept). Without the
+    descriptor installed, warns and reports ``checked: False``."""
+    from . import descriptor as D
+
+    try:
+        ds = [D.face_descriptor(im, lm.points) for im, lm in zip(images, landmarks)]
+    except D.DescriptorUnavailable as e:
+        warnings.warn(f"Could not check that the photos show one person: {e}", RuntimeWarning, stacklevel=4)
+        return {"checked": False, "why": str(e)}
+    dist = [D.descriptor_distance(ds[0], d) for d in ds[1:]]
+    judged = [abs(yaws[0]) <= D.MAX_YAW and abs(y) <= D.MAX_YAW for y in yaws[1:]]
+    odd = [f"{names[k + 1]} ({d:.2f})" for k, (d, j) in enumerate(zip(dist, judged))
+           if j and d >= D.SAME_PERSON_DISTANCE]
+    if odd:
+        raise NotSamePerson(
+            f"{', '.join(odd)} {'shows' if len(odd) == 1 else 'show'} another person than {names[0]} (face-descriptor "
+            f"distance; one person's photos lie below {D.SAME_PERSON_DISTANCE}). Leave "
+            f"{'it' if len(odd) == 1 else 'them'} out, or make a head of each photo on its own.")
+    return {"checked": True, "distances": [round(d, 4) for d in dist], "judged": judged,
+            "threshold": D.SAME_PERSON_DISTANCE,
+            "measure": "dlib face-recognition descriptor distance of each other photo to the first; a photo "
+                       f"turned more than {D.MAX_YAW:g} degrees (or a first photo turned so) is not judged"}
 
 
 def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: InitialGuess | None = None,
@@ -282,6 +375,52 @@ def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: I
               should_stop: Callable[[], bool] | None = None, on_fit: Callable[[], None] | None = None) -> ShapeFit:
     """Landmarks, CoarseNet's guess and the fit for the face ``face_index`` of ``img`` ``(H, W, 3)`` uint8
     sRGB (the arguments as for :func:`create_avatar`); ``on_fit()`` is called before the fit starts."""
+    return fit_photos([(img, face_index)], model, init=init, weights=weights, coarsenet=coarsenet,
+                      coarsenet_path=coarsenet_path, landmarknet=landmarknet, landmarknet_path=landmarknet_path,
+                      should_stop=should_stop, on_fit=on_fit)[0]
+
+
+def fit_photos(photos: list[tuple[np.ndarray, int]], model: FaceModel, *, init: InitialGuess | None = None,
+               weights: FitWeights | None = None, coarsenet: bool | None = None, coarsenet_path=None,
+               landmarknet: bool | None = None, landmarknet_path=None,
+               should_stop: Callable[[], bool] | None = None,
+               on_fit: Callable[[], None] | None = None, names: list[str] | None = None,
+               check_person: bool = True) -> list[ShapeFit]:
+    """The shape stage of one person seen in several photos: ``photos`` as ``(image, face_index)`` pairs, each
+    image ``(H, W, 3)`` uint8 sRGB; landmarks and guesses per photo, then one fit with one identity and one
+    corrective field (``core.fit.fit_views``). One :class:`ShapeFit` per photo, in order; the other arguments
+    as for :func:`create_avatar`. ``init`` applies to every photo. With several photos they must show one
+    person (:func:`check_same_person`, unless ``check_person`` is False; ``names`` name them in its
+    message)."""
+    corr = load_correspondence(model)
+    prepared = [_prepare_view(img, i, model, corr, init, coarsenet, coarsenet_path, landmarknet, landmarknet_path)
+                for img, i in photos]
+    if on_fit is not None:
+        on_fit()
+    t = time.perf_counter()
+    fits = fit_views(model, corr, [view for _, view, _, _ in prepared], weights=weights, should_stop=should_stop)
+    seconds = time.perf_counter() - t
+    same = None
+    if len(photos) > 1 and check_person:
+        t = time.perf_counter()
+        same = check_same_person([img for img, _ in photos], [lm for lm, _, _, _ in prepared],
+                                 [euler_degrees(f.camera.rotation)["yaw"] for f in fits],
+                                 names or [f"photo {k + 1}" for k in range(len(photos))])
+        prepared[0][3]["same_person"] = time.perf_counter() - t
+    shapes = []
+    for (lm, view, initializer, timings), fit in zip(prepared, fits):
+        timings["fit"] = seconds
+        shapes.append(ShapeFit(
+            landmarks=lm, fit=fit, initializer=initializer, model_points=view.model_points,
+            detected68=corr.detected_68(lm.points),
+            projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
+            quality=assess(fit, lm), timings=timings, same_person=same))
+    return shapes
+
+
+def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path, landmarknet, landmarknet_path):
+    """One photo's part of a fit: its landmarks, the :class:`~headforge.core.fit.View` (with CoarseNet's guess
+    and LandmarkNet's points where asked for and installed), where the fit starts and the stages' seconds."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     lm = detect_landmarks(img, face_index)
@@ -298,19 +437,9 @@ def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: I
                 timings["regress"] = pred.seconds
                 initializer = "coarsenet"
             except regress.RegressorUnavailable as e:
-                warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=3)
-    corr = load_correspondence(model)
+                warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=5)
     points = _model_points(img, lm, corr, landmarknet, landmarknet_path, timings)
-    if on_fit is not None:
-        on_fit()
-    t = time.perf_counter()
-    fit = fit_landmarks(model, corr, lm.points, lm.image_size, init=init, weights=weights, should_stop=should_stop,
-                        model_points=points)
-    timings["fit"] = time.perf_counter() - t
-    return ShapeFit(landmarks=lm, fit=fit, initializer=initializer, model_points=points,
-                    detected68=corr.detected_68(lm.points),
-                    projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
-                    quality=assess(fit, lm), timings=timings)
+    return lm, View(lm.points, lm.image_size, init, points), initializer, timings
 
 
 def _model_points(img, lm: Landmarks, corr, asked: bool | None, path, timings: dict) -> ModelPoints | None:
@@ -324,11 +453,11 @@ def _model_points(img, lm: Landmarks, corr, asked: bool | None, path, timings: d
     try:
         net = modellandmarks.load(path)
     except modellandmarks.LandmarkNetUnavailable as e:
-        warnings.warn(str(e), RuntimeWarning, stacklevel=4)
+        warnings.warn(str(e), RuntimeWarning, stacklevel=6)
         return None
     if not net.matches(corr):
         warnings.warn(f"LandmarkNet {str(path)!r} was trained for other landmark correspondences; the fit uses "
-                      "MediaPipe's points. Retrain it with `make train-landmarks`.", RuntimeWarning, stacklevel=4)
+                      "MediaPipe's points. Retrain it with `make train-landmarks`.", RuntimeWarning, stacklevel=6)
         return None
     t = time.perf_counter()
     points = net.find(img, lm.points, corr)

@@ -86,6 +86,14 @@ def arkit52_sources(model: FaceModel) -> dict[str, list[str]]:
     return src
 
 
+def arkit52_weights(model: FaceModel, expression: np.ndarray) -> dict[str, float]:
+    """The 52 ARKit weights of ICT's 53 ``expression`` (a merged pair, ``browInnerUp`` and ``cheekPuff``, takes
+    the mean of its sides; ``tongueOut`` is 0: ICT has no tongue shape)."""
+    index = {n: k for k, n in enumerate(model.expression_names)}
+    return {a: float(np.mean([expression[index[n]] for n in names])) if names else 0.0
+            for a, names in arkit52_sources(model).items()}
+
+
 def arkit52(model: FaceModel) -> dict[str, np.ndarray]:
     """The 52 ARKit blendshape deltas ``{ARKit name: (N, 3) cm}`` in Apple's order (merged pairs are
     summed; ``tongueOut`` is zero: ICT has no tongue shape)."""

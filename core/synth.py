@@ -93,6 +93,15 @@ class SynthConfig:
     #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
     #: poses, and what they cover in the labels. Sets written before versions existed read as 1.
     version: int = 2
+    #: photos of each person: samples ``k * views`` to ``k * views + views - 1`` are one person (identity,
+    #: appearance, hair, glasses, light) seen in other poses, expressions and framings (view 0 as a single
+    #: sample of that person would be; the others turned up to :data:`VIEW_YAW` degrees): the several-photo
+    #: fit's ground truth
+    views: int = 1
+    #: frames of each person's clip (0: no clips): samples ``k * clip`` to ``k * clip + clip - 1`` are one person
+    #: performing: expressions and head pose eased between keyframes, blinks, a still start
+    #: (:func:`_clip_frame`); the tracker's ground truth
+    clip: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +119,12 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM = 0, 1
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM = 0, 1, 2, 3
+#: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
+#: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
+CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
+#: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
+VIEW_YAW = 70.0
 VERSIONS = (1, 2)
 
 
@@ -119,7 +133,73 @@ def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.G
 
 
 def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
-    """All random choices of one sample (plain numbers and arrays), a pure function of (seed, index)."""
+    """All random choices of one sample (plain numbers and arrays), a pure function of (seed, index); with
+    ``cfg.views`` > 1 a view of the person ``index // views`` (:func:`_other_view`)."""
+    if cfg.clip:
+        person, frame = divmod(index, cfg.clip)
+        p = dict(_person_params(cfg, person, model), index=index, person=person)
+        return _clip_frame(_rng(cfg, person, CLIP_STREAM), p, frame, model)
+    person, view = divmod(index, cfg.views)
+    p = _person_params(cfg, person, model)
+    p.update(index=index, person=person)
+    return _other_view(_rng(cfg, index, VIEW_STREAM), p, model) if view else p
+
+
+def _draw_expression(r: np.random.Generator, model: FaceModel) -> np.ndarray:
+    """(53,) expression weights in [0, 1]: none in a third of the samples, else 1-3 sparse groups."""
+    expr = np.zeros(model.n_expression)
+    if r.random() > 0.35:
+        for g in r.choice(len(EXPRESSION_GROUPS), size=r.integers(1, 4), replace=False):
+            strength = r.uniform(0.5, 1.0) if r.random() < 0.3 else r.uniform(0.05, 0.45)
+            for name, w in EXPRESSION_GROUPS[g].items():
+                for n2, w2 in _GAZE.get(name, {name: 1.0}).items():
+                    expr[model.expression_index(n2)] = max(expr[model.expression_index(n2)], strength * w * w2)
+    return np.clip(expr, 0, 1)
+
+
+def _other_view(r: np.random.Generator, p: dict, model: FaceModel) -> dict:
+    """The same person (identity, appearance, hair, glasses, light) in another photo: a new pose (yaw
+    uniform within :data:`VIEW_YAW`), expression, lens, framing and camera effects."""
+    p = dict(p, yaw=float(r.uniform(-VIEW_YAW, VIEW_YAW)), pitch=float(np.clip(r.normal(0, 8), -20, 20)),
+             roll=float(np.clip(r.normal(0, 5), -15, 15)), expression=_draw_expression(r, model).astype(np.float32),
+             focal_mm=float(np.exp(r.uniform(np.log(22), np.log(105)))), face_frac=r.uniform(0.38, 0.62),
+             shift=r.uniform(-0.08, 0.08, size=2))
+    if p["camera_effects"] is not None:
+        p["camera_effects"] = sample_camera_effects(r)
+    return p
+
+
+def _clip_frame(r: np.random.Generator, p: dict, frame: int, model: FaceModel) -> dict:
+    """Frame ``frame`` of the person ``p``'s clip; ``r`` is the clip's own random stream (the same for every
+    frame, so all frames agree): expressions and pose (yaw within 35 degrees of the front) eased between
+    keyframes :data:`CLIP_KEY` frames apart, still for the first :data:`CLIP_STILL` frames; blinks of
+    :data:`CLIP_BLINK` frames; one lens and light; the camera's noise drawn anew in every frame."""
+    n_keys = 64
+    keys = np.stack([_draw_expression(r, model) for _ in range(n_keys)])
+    yaw = np.clip(p["yaw"], -20, 20) + np.cumsum(r.normal(0, 6, n_keys))
+    pose = np.stack([np.clip(yaw, -35, 35), np.clip(r.normal(0, 6, n_keys), -15, 15), np.clip(r.normal(0, 4, n_keys), -10, 10)], 1)
+    starts = np.cumsum(r.integers(CLIP_BLINK_EVERY // 2, 3 * CLIP_BLINK_EVERY // 2, 64)) + CLIP_STILL
+    noise_seed = int(r.integers(0, 2 ** 31 - 1))
+    moving = max(frame - CLIP_STILL, 0) / CLIP_KEY
+    k, u = min(int(moving), n_keys - 2), moving - min(int(moving), n_keys - 2)
+    ease = u * u * (3 - 2 * u)
+    expr = (1 - ease) * keys[k] + ease * keys[k + 1]
+    yaw_f, pitch_f, roll_f = (1 - ease) * pose[k] + ease * pose[k + 1]
+    since = frame - starts[np.searchsorted(starts, frame, side="right") - 1] if frame >= starts[0] else -1
+    if 0 <= since < CLIP_BLINK:   # closed in the middle frames
+        shut = 1.0 if 0 < since < CLIP_BLINK - 1 else 0.5
+        for name in ("eyeBlink_L", "eyeBlink_R"):
+            i = model.expression_index(name)
+            expr[i] = max(expr[i], shut)
+    p = dict(p, yaw=float(yaw_f), pitch=float(pitch_f), roll=float(roll_f), expression=expr.astype(np.float32))
+    if p["camera_effects"] is not None:
+        fx = dict(p["camera_effects"], motion_px=0.0, noise=max(p["camera_effects"]["noise"], 2.0))
+        p["camera_effects"] = dict(fx, seed=noise_seed + frame)
+    return p
+
+
+def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
+    """The draws of sample ``index`` of a set with one view per person."""
     r = _rng(cfg, index)
     # identity, with interpolation of two identities in 30 %
     def draw():
@@ -130,15 +210,7 @@ def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
     if mixed:
         lam = r.uniform(0.2, 0.8)
         identity = lam * identity + (1 - lam) * draw()
-    # expression: sparse activations
-    expr = np.zeros(model.n_expression)
-    if r.random() > 0.35:
-        for g in r.choice(len(EXPRESSION_GROUPS), size=r.integers(1, 4), replace=False):
-            strength = r.uniform(0.5, 1.0) if r.random() < 0.3 else r.uniform(0.05, 0.45)
-            for name, w in EXPRESSION_GROUPS[g].items():
-                for n2, w2 in _GAZE.get(name, {name: 1.0}).items():
-                    expr[model.expression_index(n2)] = max(expr[model.expression_index(n2)], strength * w * w2)
-    expr = np.clip(expr, 0, 1)
+    expr = _draw_expression(r, model)
     # pose (degrees)
     if r.random() < 0.2:
         yaw = r.uniform(-45, 45)
@@ -188,7 +260,8 @@ def sample_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         yaw, pitch, roll = _wider_pose(r2, yaw, pitch, roll)
         glasses = sample_glasses(r2)
         effects = sample_camera_effects(r2)
-    return {"index": index, "identity": identity.astype(np.float32), "expression": expr.astype(np.float32),
+    return {"index": index, "person": index, "identity": identity.astype(np.float32),
+            "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
             "background": background, "details": details, "hair": hair, "glasses": glasses,

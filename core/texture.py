@@ -358,14 +358,42 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
                            seen=seen, rim=rim, normal=normal.astype(np.float32), face_px=face_px)
 
 
+@dataclass
+class PhotoView:
+    """Another photo of the person for :func:`project_texture`: the head fitted to it (``vertices`` ``(N, 3)``
+    cm with that photo's expression), its camera, the photo ``(H, W, 3)`` uint8 sRGB and, as for the main
+    photo, its detected landmarks and what covers the skin in it."""
+
+    vertices: np.ndarray
+    camera: Camera
+    image: np.ndarray
+    face_points: np.ndarray | None = None
+    covered: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+@dataclass
+class _Sample:
+    """One photo sampled into the atlas: colours (float sRGB in [0, 1]), how squarely each texel faced the
+    camera (0 where unseen), what counts as seen, and the share of the seen texels that covering took out."""
+
+    tp: TexelProjection
+    colour: np.ndarray     #: (S, S, 3) float32
+    weight: np.ndarray     #: (S, S) float32
+    visible: np.ndarray    #: (S, S) bool
+    covered_share: float
+    tone: np.ndarray       #: (3,) float skin tone of the well-seen face tile
+
+
 def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
                     size: int = 2048, face_points: np.ndarray | None = None,
-                    covered: Callable[[np.ndarray], np.ndarray] | None = None) -> TextureResult:
+                    covered: Callable[[np.ndarray], np.ndarray] | None = None,
+                    others: list[PhotoView] = ()) -> TextureResult:
     """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
 
     ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels (see
     :func:`texel_projection`). ``covered``: photo pixels ``(K, 2)`` -> ``(K,)`` bool, True where something
     covers the skin (hair, a beard, glasses: ``core.segment.Segmentation.covered``); those texels are unseen.
+    ``others``: more photos of the person (:class:`PhotoView`), blended in (:func:`blend_views`).
     Returns a :class:`TextureResult`.
     """
     import time
@@ -374,55 +402,16 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     secs = {}
     if size not in (512, 1024, 2048, 4096):
         raise ValueError(f"texture size must be 512, 1024, 2048 or 4096, got {size}")
-    H, W = image.shape[:2]
-    tp = texel_projection(model, vertices, camera, size, (H, W), face_points)
-    islands, flat, uvp, cos, seen = tp.islands, tp.flat, tp.uvp, tp.cos, tp.seen
+    main = _sample_photo(model, vertices, camera, image, size, face_points, covered)
     secs["project"] = time.perf_counter() - t0
-    # photo at about the texture's sampling density (anti-aliasing for big photos)
-    s_img = float(min(1.0, ATLAS_FACE * size * 0.6 / max(tp.face_px, 1.0)))
-    img = image if s_img > 0.8 else cv2.resize(image, (max(1, round(W * s_img)), max(1, round(H * s_img))),
-                                               interpolation=cv2.INTER_AREA)
-    sx, sy = img.shape[1] / W, img.shape[0] / H
-
-    mapx = np.full(size * size, -1, np.float32)
-    mapy = np.full(size * size, -1, np.float32)
-    mapx[flat] = (uvp[:, 0] + 0.5) * sx - 0.5
-    mapy[flat] = (uvp[:, 1] + 0.5) * sy - 0.5
-    proj = cv2.remap(img, mapx.reshape(size, size), mapy.reshape(size, size), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-    del mapx, mapy
-    weight = np.zeros(size * size, np.float32)
-    weight[flat] = np.where(seen, np.clip(cos, 0, 1), 0)
-    weight = weight.reshape(size, size)
-    visible = weight >= MIN_COS
-    covered_share = 0.0
-    if covered is not None:
-        hidden = flat[covered(uvp)]
-        covered_share = float(visible.flat[hidden].sum() / max(visible.sum(), 1))
-        if covered_share <= MAX_COVERED:
-            visible.flat[hidden] = False
-    visible = _clean_mask(visible, size)
-    weight[~visible] = 0
+    if others:
+        blend_views(main, [_sample_photo(model, o.vertices, o.camera, o.image, size, o.face_points, o.covered)
+                           for o in others])
+    tp, visible, weight, tone = main.tp, main.visible, main.weight, main.tone
+    islands, flat = tp.islands, tp.flat
+    projf = main.colour
+    proj = np.round(projf * 255).astype(np.uint8)
     secs["sample"] = time.perf_counter() - t0
-
-    projf = proj.astype(np.float32) / 255.0
-    # skin tone: well-seen texels of the face tile
-    face_tile = np.zeros((size, size), bool)
-    face_tile[: round(ATLAS_FACE * size), : round(ATLAS_FACE * size)] = True
-    gy, gx = np.nonzero(visible & face_tile & (weight > 0.6))
-    if len(gy) > 60000:  # a regular subsample is plenty for a median
-        step = len(gy) // 60000 + 1
-        gy, gx = gy[::step], gx[::step]
-    tone = skin_tone(projf[gy, gx])
-    # the rim keeps only skin-coloured texels: hair, collars and background there are left for the fill
-    ry, rx = np.nonzero(tp.to_grid(tp.rim, False) & visible)
-    off = np.zeros((size, size), bool)
-    if len(ry):
-        far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
-        off[ry[far], rx[far]] = True
-    if off.any():
-        visible = _clean_mask(visible & ~off, size)
-        weight[~visible] = 0
 
     # base: mirrored side in the face tile, else tone
     jm = mirror_texels(size)
@@ -466,8 +455,108 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     secs["pad"] = time.perf_counter() - t0
     return TextureResult(albedo=albedo, projected=projected, visible=visible, weight=weight,
                          mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
-                         timings=secs, covered_share=covered_share,
-                         covered_left_out=covered is not None and covered_share <= MAX_COVERED)
+                         timings=secs, covered_share=main.covered_share,
+                         covered_left_out=covered is not None and main.covered_share <= MAX_COVERED)
+
+
+def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray, size: int,
+                  face_points, covered) -> _Sample:
+    """Sample one photo into the atlas (the arguments as for :func:`project_texture`): texels that face the
+    camera, are not hidden or covered, and at the face's rim are skin-coloured."""
+    H, W = image.shape[:2]
+    tp = texel_projection(model, vertices, camera, size, (H, W), face_points)
+    flat, uvp, cos, seen = tp.flat, tp.uvp, tp.cos, tp.seen
+    # photo at about the texture's sampling density (anti-aliasing for big photos)
+    s_img = float(min(1.0, ATLAS_FACE * size * 0.6 / max(tp.face_px, 1.0)))
+    img = image if s_img > 0.8 else cv2.resize(image, (max(1, round(W * s_img)), max(1, round(H * s_img))),
+                                               interpolation=cv2.INTER_AREA)
+    sx, sy = img.shape[1] / W, img.shape[0] / H
+
+    mapx = np.full(size * size, -1, np.float32)
+    mapy = np.full(size * size, -1, np.float32)
+    mapx[flat] = (uvp[:, 0] + 0.5) * sx - 0.5
+    mapy[flat] = (uvp[:, 1] + 0.5) * sy - 0.5
+    proj = cv2.remap(img, mapx.reshape(size, size), mapy.reshape(size, size), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+    del mapx, mapy
+    weight = np.zeros(size * size, np.float32)
+    weight[flat] = np.where(seen, np.clip(cos, 0, 1), 0)
+    weight = weight.reshape(size, size)
+    visible = weight >= MIN_COS
+    covered_share = 0.0
+    if covered is not None:
+        hidden = flat[covered(uvp)]
+        covered_share = float(visible.flat[hidden].sum() / max(visible.sum(), 1))
+        if covered_share <= MAX_COVERED:
+            visible.flat[hidden] = False
+    visible = _clean_mask(visible, size)
+    weight[~visible] = 0
+
+    projf = proj.astype(np.float32) / 255.0
+    tone = skin_tone(projf[_well_seen_face(visible, weight, size)])
+    # the rim keeps only skin-coloured texels: hair, collars and background there are left for the fill
+    ry, rx = np.nonzero(tp.to_grid(tp.rim, False) & visible)
+    off = np.zeros((size, size), bool)
+    if len(ry):
+        far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
+        off[ry[far], rx[far]] = True
+    if off.any():
+        visible = _clean_mask(visible & ~off, size)
+        weight[~visible] = 0
+    return _Sample(tp=tp, colour=projf, weight=weight, visible=visible, covered_share=covered_share, tone=tone)
+
+
+def _well_seen_face(visible: np.ndarray, weight: np.ndarray, size: int, most: int = 60000):
+    """Row and column indices of the face tile's well-seen texels (a regular subsample of at most ``most``;
+    plenty for a median)."""
+    face_tile = np.zeros((size, size), bool)
+    face_tile[: round(ATLAS_FACE * size), : round(ATLAS_FACE * size)] = True
+    gy, gx = np.nonzero(visible & face_tile & (weight > 0.6))
+    step = len(gy) // most + 1
+    return gy[::step], gx[::step]
+
+
+#: a texel seen in several photos takes each photo's colour weighted by (cos of its view angle) to this power,
+#: faded in over :data:`BLEND_FEATHER` of the texture's width from the edge of what that photo sees
+BLEND_POWER = 4.0
+BLEND_FEATHER = 0.02
+#: the main photo keeps what it sees at least this squarely (cos) to itself, and gives way to the others below
+#: the lower value (linear between): a side photo fills the cheek the main photo sees at a slant, and does not
+#: paint its own expression (an open mouth, a smile) over the main photo's front
+MAIN_COS = (0.5, 0.8)
+#: the fewest texels both photos see well that set their colour match; with fewer, their skin tones do
+MIN_SHARED_TEXELS = 2000
+
+
+def blend_views(main: _Sample, others: list[_Sample]) -> None:
+    """Blend other photos' samples into ``main`` (in place): each photo's colours are first scaled per channel
+    to the main photo's (exposure and white balance differ; measured on the texels both see well, or on their
+    skin tones when they share too few), then every texel seen by any photo takes the photos' colours weighted
+    by ``weight ** BLEND_POWER``, feathered at each photo's edge, the others only where the main photo sees the
+    skin at a slant (:data:`MAIN_COS`). The main photo keeps its skin tone and the covered share."""
+    size = main.weight.shape[0]
+
+    def feathered(smp: _Sample) -> np.ndarray:
+        inside = cv2.distanceTransform(smp.visible.astype(np.uint8), cv2.DIST_L2, 3) / (BLEND_FEATHER * size)
+        return smp.weight ** BLEND_POWER * np.clip(inside, 0, 1)
+
+    total = feathered(main)
+    acc = main.colour * total[:, :, None]
+    room = np.clip((MAIN_COS[1] - main.weight) / (MAIN_COS[1] - MAIN_COS[0]), 0, 1)
+    for o in others:
+        both = (main.weight > 0.5) & (o.weight > 0.5)
+        if both.sum() >= MIN_SHARED_TEXELS:
+            gain = np.median(main.colour[both], 0) / np.maximum(np.median(o.colour[both], 0), 1e-3)
+        else:
+            gain = main.tone / np.maximum(o.tone, 1e-3)
+        w = feathered(o) * room
+        acc += np.clip(o.colour * gain.astype(np.float32), 0, 1) * w[:, :, None]
+        total += w
+        main.visible |= o.visible & (room > 0)
+        main.weight = np.maximum(main.weight, np.where(room > 0, o.weight, 0))
+    seen = total > 1e-6
+    main.visible &= seen
+    main.colour = np.where(seen[:, :, None], acc / np.maximum(total, 1e-12)[:, :, None], main.colour)
 
 
 # -------------------------------------------------------------------------------------------------

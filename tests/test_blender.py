@@ -188,6 +188,71 @@ def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     assert not any(m.type == "DISPLACE" for m in plain.modifiers)
 
 
+def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
+    """The panel's list of more photos: Create Head fits one head to all of them, with a camera per photo
+    showing it; an empty entry or another person's photo is reported and changes nothing."""
+    import cv2
+
+    from headforge.core.image import load_image
+
+    s = bpy.context.scene.headforge
+    bpy.ops.headforge.add_photo()
+    assert len(s.more_photos) == 1
+    bpy.ops.headforge.remove_photo(index=0)
+    assert len(s.more_photos) == 0
+    trump = str(shared_photos / "prnet_trump.jpg")
+    n = len(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="Photo 2 is empty"):
+        bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": ""}])
+    with pytest.raises(RuntimeError, match="another person"):
+        bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": str(shared_photos / "prnet_0.jpg")}],
+                                      texture_size="1024", detail=False)
+    assert len(bpy.data.objects) == n
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), load_image(trump)[::2, ::-2, ::-1])   # mirrored, half size
+    r = bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": str(mirrored)}], texture_size="1024",
+                                      detail=False)
+    assert r == {"FINISHED"}
+    head = bpy.context.view_layer.objects.active
+    cams = sorted((o for o in head.users_collection[0].objects if o.type == "CAMERA"), key=lambda o: o.name)
+    assert len(cams) == 2
+    sizes = [tuple(c.data.background_images[0].image.size) for c in cams]
+    full = load_image(trump).shape
+    assert sizes == [(full[1], full[0]), ((full[1] + 1) // 2, (full[0] + 1) // 2)]
+
+
+def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips):
+    """Track Video on a rigged head: one action keys every shape key and the head bone once per frame of the clip,
+    the scene takes the clip's frame rate and length, and the head's LODs play the same keys; an unrigged head
+    cannot run it."""
+    import cv2
+
+    r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", rig=True,
+                                      detail=False, name="Performer")
+    assert r == {"FINISHED"}
+    head = bpy.context.view_layer.objects.active
+    clip = cv2.VideoCapture(str(face_clips["single_face"]))
+    count, fps = int(clip.get(cv2.CAP_PROP_FRAME_COUNT)), clip.get(cv2.CAP_PROP_FPS)
+    assert bpy.ops.headforge.track_video(filepath=str(face_clips["single_face"])) == {"FINISHED"}
+    keys = head.data.shape_keys
+    action = keys.animation_data.action
+    from bpy_extras import anim_utils
+
+    bag = anim_utils.action_get_channelbag_for_slot(action, keys.animation_data.action_slot)
+    assert len(bag.fcurves) == len(keys.key_blocks) - 1
+    assert all(len(fc.keyframe_points) == count for fc in bag.fcurves)
+    jaw = bag.fcurves.find('key_blocks["jawOpen"].value')
+    values = [jaw.evaluate(f) for f in range(1, count + 1)]
+    assert all(0 <= v <= 1 for v in values) and max(values) > min(values)   # the mouth moves in the clip
+    arm = bpy.data.objects[head["headforge_rig"]]
+    rot = anim_utils.action_get_channelbag_for_slot(action, arm.animation_data.action_slot)
+    assert len(rot.fcurves) == 4 and all(len(fc.keyframe_points) == count for fc in rot.fcurves)
+    scene = bpy.context.scene
+    assert abs(scene.render.fps / scene.render.fps_base - fps) < 1e-3 and scene.frame_end == count
+    bpy.context.view_layer.objects.active = created   # made without a rig
+    assert not bpy.ops.headforge.track_video.poll()
+
+
 def test_operator_reports_bad_input(addon, tmp_path):
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.headforge.create_head(filepath=str(tmp_path / "missing.jpg"))
@@ -231,7 +296,7 @@ print("STAGE", scene.render.engine, scene.world is not None, sum(o.type == "LIGH
 
 def test_installs_and_runs_as_an_extension(tmp_path, photo_files):
     """The zip that `make extension` builds (here without the dependency wheels, which this environment has)
-    carries the face model and MediaPipe's mesh with their licences; it installs into a fresh Blender user
+    carries the face model, MediaPipe's mesh and the face descriptor's weights with their licences; it installs into a fresh Blender user
     folder, enables as bl_ext.user_default.headforge (relative imports, preferences) and creates a head with no
     preference, no environment variable and no cache: from its bundled assets alone."""
     import os
@@ -243,8 +308,10 @@ def test_installs_and_runs_as_an_extension(tmp_path, photo_files):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     z = next(tmp_path.glob("headforge-*.zip"))
     names = set(zipfile.ZipFile(z).namelist())
+    from headforge.core import descriptor
+
     assets = {f"assets/{config.FACE_MODEL_FILE.as_posix()}", "assets/ict-facekit/LICENSE", "assets/mediapipe/LICENSE",
-              "assets/mediapipe/NOTICE"}
+              "assets/mediapipe/NOTICE", f"assets/{descriptor.BUNDLED_FILE.as_posix()}", "assets/face-recognition/NOTICE"}
     assert assets <= names and any(f"assets/{p.as_posix()}" in names for p in config.MEDIAPIPE_MESH_FILES)
     script = tmp_path / "install.py"
     script.write_text(INSTALL_SCRIPT)

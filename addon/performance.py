@@ -1,0 +1,105 @@
+"""A tracked performance (``core.track.Track``) on a rigged head: one action of its shape keys and its head bone,
+keyed per frame at the clip's rate, with the scene's frame rate and range set to the clip's."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+from bpy_extras import anim_utils
+from mathutils import Matrix
+
+from ..core import rig as core_rig
+from ..core.errors import HeadforgeError
+from ..core.facemodel import FaceModel
+from ..core.track import HeadShape, Track
+from . import schema
+from .conversion import MODEL_TO_BLENDER, from_blender, key_vertices, mesh_vertices
+from .rig import check_head
+
+#: model axes -> Blender axes (a rotation; MODEL_TO_BLENDER also scales cm to m)
+AXES = MODEL_TO_BLENDER / np.linalg.norm(MODEL_TO_BLENDER[0])
+
+
+def head_shape(head, model: FaceModel) -> HeadShape:
+    """The person of a head Create Head made: its identity, and its corrective field (its neutral shape, the
+    rig's basis or the mesh less the photo's expression, minus the model's shape of that identity)."""
+    check_head(head)
+    identity = np.asarray(head[schema.IDENTITY], np.float64)
+    if head.data.shape_keys is not None:
+        neutral = from_blender(key_vertices(head.data.shape_keys.key_blocks[0]))
+    else:
+        expression = np.asarray(head.get(schema.EXPRESSION, [0.0] * model.n_expression), np.float32)
+        neutral = core_rig.neutral_vertices(model, from_blender(mesh_vertices(head.data)), expression)
+    return HeadShape(identity, neutral - model.vertices(identity), head.name)
+
+
+def apply_track(head, track: Track, model: FaceModel, scene, name: str = "") -> bpy.types.Action:
+    """Key ``track`` on the rigged ``head`` (and its LODs): every shape key (ICT's 53 or ARKit's 52, as the rig
+    has them) and the head bone's rotation, relative to the first frame with a face (the rig's rest pose
+    faces the way the head did then; the head's movement across the frame is not keyed). The scene's frame
+    rate and range become the clip's; frame 1 is the clip's start, and a frame's key sits at its own time
+    (variable frame rates keep their timing). Returns the action."""
+    check_head(head)
+    arm = bpy.data.objects.get(head.get(schema.RIG, ""))
+    if head.data.shape_keys is None or arm is None:
+        raise HeadforgeError(f"{head.name!r} has no rig to animate. Add Rig first (the Add Rig button, or "
+                             "`headforge create --rig`).")
+    rate = max(1, round(track.fps))
+    scene.render.fps, scene.render.fps_base = rate, rate / track.fps
+    frames = 1.0 + np.array([f.time_s for f in track.frames]) * track.fps
+    scene.frame_start, scene.frame_end = 1, int(math.ceil(frames[-1]))
+    action = bpy.data.actions.new(name or f"{head.name} performance")
+
+    arkit = head.get(schema.KEYS) == "arkit52"
+    weights = [core_rig.arkit52_weights(model, f.expression) if arkit
+               else dict(zip(model.expression_names, map(float, f.expression))) for f in track.frames]
+    keys = head.data.shape_keys
+    _key(keys, action, [(f'key_blocks["{kb.name}"].value', 0, [w.get(kb.name, 0.0) for w in weights])
+                        for kb in keys.key_blocks[1:]], frames)
+    for lod in (o for o in bpy.data.objects if o.get(schema.LOD_OF) == head.name and o.data.shape_keys):
+        lod.data.shape_keys.animation_data_create()
+        lod.data.shape_keys.animation_data.action = action
+        lod.data.shape_keys.animation_data.action_slot = keys.animation_data.action_slot
+
+    bone = arm.pose.bones["head"]
+    bone.rotation_mode = "QUATERNION"
+    quats = _head_rotations(track, arm)
+    _key(arm, action, [(f'pose.bones["{bone.name}"].rotation_quaternion', i, quats[:, i]) for i in range(4)], frames)
+    return action
+
+
+def _head_rotations(track: Track, arm) -> np.ndarray:
+    """(F, 4) quaternions (w, x, y, z) of the head bone: each frame's head rotation relative to the first found
+    frame's, from model-camera space into the bone's own axes, kept on one hemisphere (no flips between
+    frames)."""
+    first = next(f.rotation for f in track.frames if f.found)
+    bone = arm.data.bones["head"].matrix_local.to_3x3()
+    to_arm = np.array(arm.matrix_world.to_3x3().normalized())
+    B = np.array(bone)
+    out, last = [], None
+    for f in track.frames:
+        world = AXES @ (first.T @ f.rotation) @ AXES.T   # the head's turn since the first frame, Blender axes
+        local = B.T @ to_arm.T @ world @ to_arm @ B
+        q = np.array(Matrix(local.tolist()).to_quaternion())
+        if last is not None and q @ last < 0:
+            q = -q
+        out.append(q)
+        last = q
+    return np.array(out)
+
+
+def _key(owner, action, channels, frames: np.ndarray) -> None:
+    """Key ``channels`` (data path, index, one value per frame) of ``owner`` (an ID) at ``frames`` in ``action``
+    (its own slot for this ID), in bulk."""
+    anim = owner.animation_data_create()
+    anim.action = action
+    if anim.action_slot is None:   # a new action has no slot for this kind of ID yet
+        anim.action_slot = action.slots.new(id_type=owner.id_type, name=owner.name)
+    bag = anim_utils.action_ensure_channelbag_for_slot(action, anim.action_slot)
+    for path, index, values in channels:
+        fc = bag.fcurves.find(path, index=index) or bag.fcurves.new(path, index=index)
+        fc.keyframe_points.add(len(frames))
+        fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+        fc.update()

