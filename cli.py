@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--head", metavar="DIR_OR_BLEND",
                    help="a folder `headforge create` wrote, or a .blend with a Headforge head: track that person "
                         "(default: fit them to the clip)")
+    t.add_argument("--export", metavar="FORMATS", default="",
+                   help="also the animated head: track.blend and track.glb and/or track.fbx with the performance "
+                        "(comma-separated: glb,fbx; needs --head with its head.blend; a head without a rig gets one)")
+    t.add_argument("--arkit52", action="store_true",
+                   help="with --export, a head without a rig gets Apple's 52 ARKit shape keys")
     t.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
@@ -295,13 +300,20 @@ def cmd_export(args) -> int:
 
 def cmd_track(args) -> int:
     from .core import load_face_model
-    from .core.track import HeadShape, track_video, write_live_link_csv, write_track_json
+    from .core.track import track_video, write_live_link_csv, write_track_json
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"error: --out {str(out)!r} is a file; give a folder.", file=sys.stderr)
         return 2
-    files = (out / "track.csv", out / "track.json")
+    try:
+        formats = _formats(args.export)
+        blend = _head_blend(Path(args.head) if args.head else None) if formats else None
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = [out / "track.csv", out / "track.json"] + ([out / "track.blend"] + [out / f"track.{f}" for f in formats]
+                                                       if formats else [])
     there = [str(f) for f in files if f.exists()]
     if there and not args.overwrite:
         print(f"error: {', '.join(there)} exist. Pass --overwrite to replace them, or choose another --out folder.",
@@ -320,14 +332,48 @@ def cmd_track(args) -> int:
         track = track_video(args.clip, model, head, progress=progress)
         write_live_link_csv(track, files[0], model, overwrite=args.overwrite)
         write_track_json(track, files[1], model, overwrite=args.overwrite)
+        if formats:
+            _export_performance(blend, track, model, formats, out, args)
     except HeadforgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     lost = track.lost
     print(f"headforge track: {len(track.frames)} frames at {track.fps:.2f} fps, tracked at "
           f"{len(track.frames) / track.seconds:.1f} frames per second; {len(lost)} without a face"
-          f"{f' (first {lost[0]})' if lost else ''}; person {track.head.source}; wrote {files[0]} and {files[1]}")
+          f"{f' (first {lost[0]})' if lost else ''}; person {track.head.source}; wrote "
+          f"{', '.join(str(f) for f in files)}")
     return 0
+
+
+def _head_blend(head: Path | None) -> Path:
+    """The .blend ``--export`` animates: ``--head`` itself, or the head.blend in its folder."""
+    if head is None:
+        raise OutputError("--export needs --head: a head made by `headforge create` (its folder or head.blend).")
+    blend = head if head.suffix.lower() == ".blend" else head / "head.blend"
+    if not blend.is_file():
+        raise OutputError(f"{str(blend)!r} does not exist: --export animates a head.blend (made by `headforge create` "
+                          "without --no-blend).")
+    return blend
+
+
+def _export_performance(blend: Path, track, model, formats: list[str], out: Path, args) -> None:
+    """The head of ``blend`` with ``track`` on its rig (added if it has none): track.blend and the exports."""
+    from .batch import blender_modules
+
+    blender_modules()
+    import bpy
+
+    from .addon import export as hf_export, files as hf_files, rig as hf_rig, schema
+    from .addon.performance import apply_track
+
+    head = _single_head(blend)
+    if not head.get(schema.RIG):
+        hf_rig.add_rig(head, model, arkit=args.arkit52)
+    apply_track(head, track, model, bpy.context.scene, f"{head.name} {Path(args.clip).stem}")
+    for fmt in formats:
+        hf_export.export_head(head, out / f"track.{fmt}", fmt, overwrite=args.overwrite, get_model=lambda: model,
+                              animation=True)
+    hf_files.save_blend(out / "track.blend", overwrite=args.overwrite)
 
 
 def _head_shape(path: Path, model):
@@ -341,11 +387,16 @@ def _head_shape(path: Path, model):
     blender_modules()
     from .addon.performance import head_shape
 
-    heads = _open_heads(path, None)
+    return head_shape(_single_head(path), model)
+
+
+def _single_head(blend: Path):
+    """The one Headforge head of ``blend`` (opened)."""
+    heads = _open_heads(blend, None)
     if len(heads) > 1:
-        raise OutputError(f"{str(path)!r} has {len(heads)} heads ({', '.join(h.name for h in heads)}); give the "
+        raise OutputError(f"{str(blend)!r} has {len(heads)} heads ({', '.join(h.name for h in heads)}); give the "
                           "folder of the one to track, or save it in a .blend of its own.")
-    return head_shape(heads[0], model)
+    return heads[0]
 
 
 def cmd_synth(args) -> int:

@@ -52,11 +52,14 @@ def lod_objects(head, lods, context=None) -> list:
     return objs
 
 
-def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, get_model=None) -> Path:
+def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, context=None, get_model=None,
+                animation: bool = False) -> Path:
     """Write ``head`` (and its LODs and rig) to ``path`` as ``fmt`` ("glb" or "fbx"): the one writer of both
-    formats, for the panel, ``headforge export`` and ``headforge create``. Fine detail goes in as the normal
-    map the head keeps (baked now for older heads; ``get_model()``: the face model for its tangent frames,
-    called only then; default: the configured face model)."""
+    formats, for the panel, ``headforge export``, ``headforge create`` and ``headforge track``. Fine detail goes
+    in as the normal map the head keeps (baked now for older heads; ``get_model()``: the face model for its
+    tangent frames, called only then; default: the configured face model). ``animation``: the head's action too
+    (a tracked performance: shape-key weights and the head bone, over the scene's frame range); without it the
+    rest pose alone."""
     context = context or bpy.context
     check_head(head)
     fmt = fmt.lower()
@@ -79,14 +82,15 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
             bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
                                       export_yup=True, export_apply=False, export_morph=True,
                                       export_morph_normal=False, export_skins=True, export_cameras=False,
-                                      export_lights=False, export_animations=False, export_tangents=True,
-                                      export_extras=True)
+                                      export_lights=False, export_animations=animation, export_tangents=True,
+                                      export_extras=True, export_animation_mode="ACTIONS",
+                                      export_frame_range=animation, export_force_sampling=animation)
         else:
             bpy.ops.export_scene.fbx(filepath=str(tmp), use_selection=True,
                                      object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
                                      axis_forward=FBX_FORWARD, axis_up=FBX_UP, apply_scale_options="FBX_SCALE_UNITS",
                                      use_custom_props=True,
-                                     use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=False,
+                                     use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=animation,
                                      mesh_smooth_type="FACE", use_armature_deform_only=True)
     return path
 

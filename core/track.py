@@ -29,7 +29,7 @@ from .camera import euler_degrees
 from .correspondence import load_correspondence
 from .errors import Cancelled, HeadforgeError, NoFaceFound, OutputError, VideoError
 from .facemodel import FaceModel
-from .fit import FrameFit, fit_frame, initial_camera
+from .fit import FitWeights, FrameFit, fit_frame, initial_camera
 from .fileio import atomic_path
 from .image import as_image
 from .landmarks import VideoLandmarks, detect_landmarks
@@ -255,9 +255,10 @@ def track_video(source, model: FaceModel, head: HeadShape | None = None,
 def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, size: tuple[int, int],
                  model: FaceModel, head: HeadShape, focal_scale: float = 1.0,
                  progress: Callable[[int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> Track:
+                 should_stop: Callable[[], bool] | None = None, weights: FitWeights | None = None) -> Track:
     """:func:`track_video` on frames already read: ``(index, time in s, (H, W, 3) uint8 sRGB)`` in order, all
-    ``size`` (width, height), the camera's focal length ``focal_scale`` times the default guess."""
+    ``size`` (width, height), the camera's focal length ``focal_scale`` times the default guess; ``weights``: the
+    fit's energy weights (``core.fit.FitWeights``; the photo fit's by default)."""
     corr = load_correspondence(model)
     finder = VideoLandmarks()
     track = Track(fps=fps, size=size, head=head, focal_px=initial_camera(*size, focal_scale)[0])
@@ -276,7 +277,7 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                 if previous is None:   # the filters start again with the face
                     f_expr, f_rot, f_pos = OneEuro(*EXPRESSION_FILTER), OneEuro(*POSE_FILTER), OneEuro(*POSE_FILTER)
                 previous = fit_frame(model, corr, lm.points, lm.image_size, head.identity, head.corrective,
-                                     previous, focal_scale=focal_scale)
+                                     previous, focal_scale=focal_scale, weights=weights)
                 cam = previous.camera
                 if reference is None:
                     reference = cam.rotation

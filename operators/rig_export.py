@@ -97,6 +97,10 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
                                  description="The lightest copy, for far away or crowds")
     overwrite: bpy.props.BoolProperty(name="Overwrite", default=False,
                                       description="Replace the file if it exists")
+    animation: bpy.props.BoolProperty(name="Animation", default=False,
+                                      description="Also the head's performance (Track Video's action: shape-key "
+                                                  "weights and the head bone over the scene's frame range); off: "
+                                                  "the rest pose alone")
     filter_glob: bpy.props.StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
 
     def invoke(self, context, event):
@@ -122,7 +126,7 @@ class HEADFORGE_OT_export_head(bpy.types.Operator):
             path += "." + self.format
         try:
             out = export_head(_head_of(context.active_object), path, self.format, lods, self.overwrite, context,
-                              get_model=lambda: _model(context))
+                              get_model=lambda: _model(context), animation=self.animation)
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

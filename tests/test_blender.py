@@ -221,10 +221,10 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     assert sizes == [(full[1], full[0]), ((full[1] + 1) // 2, (full[0] + 1) // 2)]
 
 
-def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips):
+def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, tmp_path):
     """Track Video on a rigged head: one action keys every shape key and the head bone once per frame of the clip,
-    the scene takes the clip's frame rate and length, and the head's LODs play the same keys; an unrigged head
-    cannot run it."""
+    the scene takes the clip's frame rate and length; a glb carries the performance; an unrigged head cannot run
+    it."""
     import cv2
 
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", rig=True,
@@ -249,6 +249,17 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     assert len(rot.fcurves) == 4 and all(len(fc.keyframe_points) == count for fc in rot.fcurves)
     scene = bpy.context.scene
     assert abs(scene.render.fps / scene.render.fps_base - fps) < 1e-3 and scene.frame_end == count
+    # the performance in a glb: the morph weights and the head's rotation, sampled over the clip
+    import pygltflib
+
+    glb = tmp_path / "take.glb"
+    assert bpy.ops.headforge.export_head(filepath=str(glb), format="glb", animation=True) == {"FINISHED"}
+    gltf = pygltflib.GLTF2().load(str(glb))
+    channels = {(gltf.nodes[c.target.node].name, c.target.path): a.samplers[c.sampler]
+                for a in gltf.animations for c in a.channels}
+    for key in (("head", "rotation"), (head.name, "weights")):
+        times = gltf.accessors[channels[key].input]
+        assert times.count == count and abs(times.max[0] - times.min[0] - (count - 1) / fps) < 1e-3, key
     bpy.context.view_layer.objects.active = created   # made without a rig
     assert not bpy.ops.headforge.track_video.poll()
 

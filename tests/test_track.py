@@ -114,8 +114,8 @@ def test_clip_whose_face_enters_late_recovers(face_clips, model):
 
 def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_path):
     """``headforge track``: Live Link Face's CSV (61 values a row, Apple's names) and track.json, every frame;
-    the person from a head folder or its .blend; existing outputs refused without --overwrite; a clip with no
-    face fails."""
+    the person from a head folder or its .blend, and that head rigged and animated into track.blend and
+    track.glb; existing outputs refused without --overwrite; a clip with no face fails."""
     head = tmp_path / "head"
     r = subprocess.run([sys.executable, "-m", "headforge", "create", photo_files["astronaut"], "--out", head,
                         "--no-detail", "--texture-size", "1024"], capture_output=True, text=True, timeout=600)
@@ -137,10 +137,17 @@ def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_pa
     assert all(0 <= w <= 1 for w in jaw)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "--overwrite" in r.stderr
-    r = subprocess.run(cmd[:5] + ["--out", tmp_path / "blend", "--head", head / "head.blend", "-q"], capture_output=True,
-                       text=True, timeout=600)
+    take = tmp_path / "blend"
+    r = subprocess.run(cmd[:5] + ["--out", take, "--head", head / "head.blend", "--export", "glb", "-q"],
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "blend" / "track.json").read_text())["head"] == "astronaut"
+    assert json.loads((take / "track.json").read_text())["head"] == "astronaut"
+    import pygltflib
+
+    gltf = pygltflib.GLTF2().load(str(take / "track.glb"))   # the head rigged and animated
+    weights = [a.samplers[c.sampler] for a in gltf.animations for c in a.channels if c.target.path == "weights"]
+    assert weights and gltf.accessors[weights[0].input].count == count
+    assert (take / "track.blend").stat().st_size > 0
     r = subprocess.run([sys.executable, "-m", "headforge", "track", face_clips["no_face"], "--out", tmp_path / "none"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "No face" in r.stderr and not (tmp_path / "none" / "track.csv").exists()
