@@ -8,7 +8,7 @@ import math
 import bpy
 import numpy as np
 from bpy_extras import anim_utils
-from mathutils import Matrix
+from mathutils import Euler, Matrix
 
 from ..core import rig as core_rig
 from ..core.errors import HeadforgeError
@@ -37,8 +37,9 @@ def head_shape(head, model: FaceModel) -> HeadShape:
 
 def apply_track(head, track: Track, model: FaceModel, scene, name: str = "") -> bpy.types.Action:
     """Key ``track`` on the rigged ``head`` (and its LODs): every shape key (ICT's 53 or ARKit's 52, as the rig
-    has them) and the head bone's rotation, relative to the first frame with a face (the rig's rest pose
-    faces the way the head did then; the head's movement across the frame is not keyed). The scene's frame
+    has them), the head bone's rotation, relative to the first frame with a face (the rig's rest pose
+    faces the way the head did then; the head's movement across the frame is not keyed), and the eye bones'
+    (the gaze). The scene's frame
     rate and range become the clip's; frame 1 is the clip's start, and a frame's key sits at its own time
     (variable frame rates keep their timing). Returns the action."""
     check_head(head)
@@ -63,11 +64,21 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "") -> 
         lod.data.shape_keys.animation_data.action = action
         lod.data.shape_keys.animation_data.action_slot = keys.animation_data.action_slot
 
-    bone = arm.pose.bones["head"]
-    bone.rotation_mode = "QUATERNION"
-    quats = _head_rotations(track, arm)
-    _key(arm, action, [(f'pose.bones["{bone.name}"].rotation_quaternion', i, quats[:, i]) for i in range(4)], frames)
+    eyes = _eye_rotations(np.array([f.gaze for f in track.frames]))
+    rotations = {"head": _head_rotations(track, arm), "eye.L": eyes, "eye.R": eyes}
+    channels = []
+    for name, quats in rotations.items():
+        arm.pose.bones[name].rotation_mode = "QUATERNION"
+        channels += [(f'pose.bones["{name}"].rotation_quaternion', i, quats[:, i]) for i in range(4)]
+    _key(arm, action, channels, frames)
     return action
+
+
+def _eye_rotations(gaze: np.ndarray) -> np.ndarray:
+    """(F, 4) quaternions of an eye bone from its gaze (F, 2) degrees (yaw to the person's left, pitch up): the
+    bone's +X looks up, +Z to the person's left (``core.rig.BONE_LIMITS_DEG``)."""
+    return np.array([np.array(Euler((math.radians(p), 0.0, math.radians(y)), "XYZ").to_quaternion())
+                     for y, p in gaze])
 
 
 def _head_rotations(track: Track, arm) -> np.ndarray:

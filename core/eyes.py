@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .facemodel import REGIONS, FaceModel
+
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 #: iris edge in the sclera UV map: 28 degrees, an 11.5 mm iris on ICT's 29.6 mm eyeball
@@ -183,3 +185,70 @@ def _veins(img: np.ndarray, rng: np.random.Generator, size: int) -> None:
     layer = cv2.GaussianBlur(layer.astype(np.float32) / 255, (0, 0), size / 900)[..., None]
     img *= 1 - layer
     img += layer * np.array([170, 40, 40], np.float32)
+
+
+# -------------------------------------------------------------------------------------------------
+# gaze: where each eyeball looks (ICT's eyeLook shapes move only the lids; the eyeballs turn with the rig's eye
+# bones)
+
+#: an eye whose lid opening is less than this fraction of its width is shut or nearly: its gaze is not measured
+GAZE_MIN_OPENING = 0.12
+#: the furthest an eye is taken to turn, degrees (the rig's eye-bone limits are 40 sideways, 25-30 up and down)
+GAZE_LIMIT = 40.0
+
+
+def pupil_vertices(model: FaceModel) -> dict[str, tuple[np.ndarray, int]]:
+    """Per eye ("right", "left": the person's), the eyeball's vertices and its pupil: the frontmost vertex of
+    the neutral eyeball (the cornea's apex, which the eye's turn carries)."""
+    out = {}
+    for side, region in (("right", "eyeball_R"), ("left", "eyeball_L")):
+        a, b = REGIONS[region]
+        out[side] = (np.arange(a, b + 1), a + int(np.argmax(model.neutral[a:b + 1, 2])))
+    return out
+
+
+def eye_turn(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """(3, 3) model-space rotation of an eyeball looking ``yaw_deg`` to the person's left (+x) and ``pitch_deg``
+    up (+y) from straight ahead (+z)."""
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    return ry @ rx.T
+
+
+def gaze_angles(model: FaceModel, vertices: np.ndarray, camera, points: np.ndarray,
+                start: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """Where the eyes look, ``(yaw, pitch)`` degrees (to the person's left, up) in the head, or None when both
+    are shut or out of reach (beyond :data:`GAZE_LIMIT`: something covers them): each open eye's turn of the eyeball (about its centre) that puts its pupil where MediaPipe's iris
+    centre is in the photo, then the two averaged, each weighted by its width in the photo squared (the eye
+    turned away is foreshortened and its iris centre the less sure; the eyes are taken to look the same way).
+    ``vertices``: the fitted head ``(N, 3)`` cm seen by ``camera``; ``points``: MediaPipe's 478 landmarks,
+    pixels; ``start``: the last frame's angles (a few Gauss-Newton steps from there)."""
+    angles, weights = [], []
+    for side, (ball, pupil) in pupil_vertices(model).items():
+        eye = MP_EYES[side]
+        contour = np.asarray(points, np.float64)[list(eye["contour"])]
+        width = np.linalg.norm(contour[0] - contour[8])
+        opening = np.linalg.norm(contour[4] - contour[12])
+        if width <= 0 or opening < GAZE_MIN_OPENING * width:
+            continue
+        centre = vertices[ball].mean(0).astype(np.float64)
+        arm = vertices[pupil].astype(np.float64) - centre
+        target = np.asarray(points[eye["iris"]], np.float64)
+        x = np.array(start if start is not None else (0.0, 0.0), np.float64)
+
+        def residual(a):
+            return camera.project((centre + eye_turn(*a) @ arm)[None])[0] - target
+
+        for _ in range(4):   # Gauss-Newton, the Jacobian by central differences (two unknowns)
+            r = residual(x)
+            J = np.stack([(residual(x + d) - residual(x - d)) / 0.2 for d in np.eye(2) * 0.1], 1)
+            x = np.clip(x - np.linalg.lstsq(J, r, rcond=None)[0], -GAZE_LIMIT, GAZE_LIMIT)
+        if np.abs(x).max() >= GAZE_LIMIT:   # no eye turns that far: a hand or hair over it, a wrong iris
+            continue
+        angles.append(x)
+        weights.append(width ** 2)
+    if not angles:
+        return None
+    yaw, pitch = np.average(angles, axis=0, weights=weights)
+    return float(yaw), float(pitch)

@@ -32,6 +32,7 @@ from .facemodel import FaceModel
 from .fit import FitWeights, FrameFit, fit_frame, initial_camera
 from .fileio import atomic_path
 from .image import as_image
+from .eyes import gaze_angles
 from .landmarks import VideoLandmarks, detect_landmarks
 from .rig import ARKIT_52, arkit52_weights
 
@@ -41,6 +42,8 @@ INIT_FRAMES, INIT_SECONDS = 5, 3.0
 #: turns slower and its jitter shows more
 EXPRESSION_FILTER = (2.0, 3.0)
 POSE_FILTER = (1.0, 0.3)
+#: the eyes jump (saccades) but MediaPipe's iris centre is noisy at a few pixels a degree: degrees, not weights
+GAZE_FILTER = (1.0, 0.05)
 #: frame rate assumed for a folder of images, and the files it takes as frames
 DEFAULT_FPS = 30.0
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -94,6 +97,9 @@ class TrackedFrame:
     expression: np.ndarray         #: (53,) in [0, 1], filtered
     raw_expression: np.ndarray     #: (53,) the frame's own fit, before the filter
     landmark_error: float          #: % of the eye distance (nan when not found)
+    #: (2,) degrees, filtered: where the eyes look in the head, (yaw to the person's left, pitch up)
+    #: (``core.eyes.gaze_angles``); shut eyes hold the last
+    gaze: np.ndarray = field(default_factory=lambda: np.zeros(2))
 
 
 @dataclass
@@ -117,11 +123,13 @@ class Track:
             "height": self.size[1], "focal_px": round(self.focal_px, 3), "head": self.head.source,
             "identity": [float(x) for x in self.head.identity], "frames_without_face": self.lost,
             "tracking_fps": round(len(self.frames) / max(self.seconds, 1e-9), 2),
-            "units": "rotation: model -> OpenCV camera; translation cm; expression weights in [0, 1]",
+            "units": "rotation: model -> OpenCV camera; translation cm; expression weights in [0, 1]; gaze: the "
+                     "eyes' turn in the head, degrees, yaw to the person's left, pitch up",
             "frames": [{"index": f.index, "time_s": round(f.time_s, 5), "found": f.found,
                         "pose_degrees": {k: round(v, 3) for k, v in euler_degrees(f.rotation).items()},
                         "rotation": np.round(f.rotation, 6).tolist(), "translation_cm": np.round(f.translation, 4).tolist(),
                         "expression": {n: round(float(w), 4) for n, w in zip(model.expression_names, f.expression)},
+                        "gaze_degrees": {"yaw": round(float(f.gaze[0]), 3), "pitch": round(float(f.gaze[1]), 3)},
                         "landmark_error_percent": None if not f.found else round(f.landmark_error, 4)}
                        for f in self.frames],
         }
@@ -276,6 +284,7 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
             else:
                 if previous is None:   # the filters start again with the face
                     f_expr, f_rot, f_pos = OneEuro(*EXPRESSION_FILTER), OneEuro(*POSE_FILTER), OneEuro(*POSE_FILTER)
+                    f_gaze = OneEuro(*GAZE_FILTER)
                 previous = fit_frame(model, corr, lm.points, lm.image_size, head.identity, head.corrective,
                                      previous, focal_scale=focal_scale, weights=weights)
                 cam = previous.camera
@@ -284,9 +293,11 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                 # filtered as a rotation from the first frame's: small angles, far from a rotation vector's
                 # wrap at 180 degrees (a face looking at the camera is half a turn from the model's axes)
                 turn = f_rot(cv2.Rodrigues(cam.rotation @ reference.T)[0].ravel(), t)
+                gaze = _gaze(model, head, previous, lm.points, track.frames[-1].gaze if track.frames else None)
                 track.frames.append(TrackedFrame(
                     k, t, True, cv2.Rodrigues(turn)[0] @ reference, f_pos(cam.translation, t),
-                    np.clip(f_expr(previous.expression, t), 0, 1), previous.expression, previous.landmark_error))
+                    np.clip(f_expr(previous.expression, t), 0, 1), previous.expression, previous.landmark_error,
+                    f_gaze(gaze, t)))
             if progress is not None:
                 progress(k + 1)
     finally:
@@ -295,36 +306,40 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
     return track
 
 
+def _gaze(model: FaceModel, head: HeadShape, fit: FrameFit, points: np.ndarray, last: np.ndarray | None) -> np.ndarray:
+    """(2,) this frame's gaze (yaw, pitch degrees); shut eyes keep ``last``'s."""
+    verts = model.vertices(head.identity, fit.expression)
+    if head.corrective is not None:
+        verts = verts + head.corrective
+    angles = gaze_angles(model, verts, fit.camera, points, None if last is None else tuple(last))
+    return np.array(angles if angles is not None else (last if last is not None else (0.0, 0.0)), np.float64)
+
+
 def _held(last: TrackedFrame | None, index: int, t: float, n_expression: int) -> TrackedFrame:
     """A frame without a face: the last frame's pose and expression (the rest pose before any face)."""
     if last is None:
         return TrackedFrame(index, t, False, np.eye(3), np.zeros(3), np.zeros(n_expression), np.zeros(n_expression),
                             float("nan"))
     return TrackedFrame(index, t, False, last.rotation, last.translation, last.expression, last.raw_expression,
-                        float("nan"))
+                        float("nan"), last.gaze)
 
 
 #: Live Link Face's head and eye columns after the 52 blendshapes (radians)
 LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
                        "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
-#: eye rotation (radians) at a look weight of 1: the rig's eye-bone limits (``core.rig.BONE_LIMITS_DEG``)
-EYE_YAW, EYE_PITCH_UP, EYE_PITCH_DOWN = np.radians(40.0), np.radians(30.0), np.radians(25.0)
 
 
 def live_link_rows(track: Track, model: FaceModel) -> list[list]:
     """Rows of Unreal's Live Link Face CSV: ``Timecode`` (HH:MM:SS:FF.mmm at the clip's frame rate),
     ``BlendShapeCount`` (61), the 52 ARKit weights (capitalised names), head yaw, pitch and roll and each eye's
-    yaw, pitch and roll in radians (the eyes' from the look weights)."""
+    yaw, pitch and roll in radians (the eyes' from the gaze; roll 0)."""
     header = ["Timecode", "BlendShapeCount"] + [a[0].upper() + a[1:] for a in ARKIT_52] + list(LIVE_LINK_ROTATIONS)
     rows = [header]
     for f in track.frames:
         w = arkit52_weights(model, f.expression)
         pose = euler_degrees(f.rotation)
-        eyes = []
-        for side in ("Left", "Right"):
-            yaw = (w[f"eyeLookOut{side}"] - w[f"eyeLookIn{side}"]) * EYE_YAW * (1 if side == "Left" else -1)
-            pitch = w[f"eyeLookUp{side}"] * EYE_PITCH_UP - w[f"eyeLookDown{side}"] * EYE_PITCH_DOWN
-            eyes += [yaw, pitch, 0.0]
+        yaw, pitch = np.radians(f.gaze)
+        eyes = [yaw, pitch, 0.0, yaw, pitch, 0.0]
         head = [np.radians(pose["yaw"]), np.radians(pose["pitch"]), np.radians(pose["roll"])]
         rows.append([timecode(f.time_s, track.fps), len(ARKIT_52) + len(LIVE_LINK_ROTATIONS)]
                     + [round(w[a], 6) for a in ARKIT_52] + [round(float(x), 6) for x in head + eyes])

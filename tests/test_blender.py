@@ -246,7 +246,7 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     assert all(0 <= v <= 1 for v in values) and max(values) > min(values)   # the mouth moves in the clip
     arm = bpy.data.objects[head["headforge_rig"]]
     rot = anim_utils.action_get_channelbag_for_slot(action, arm.animation_data.action_slot)
-    assert len(rot.fcurves) == 4 and all(len(fc.keyframe_points) == count for fc in rot.fcurves)
+    assert len(rot.fcurves) == 12 and all(len(fc.keyframe_points) == count for fc in rot.fcurves)  # head, eyes
     scene = bpy.context.scene
     assert abs(scene.render.fps / scene.render.fps_base - fps) < 1e-3 and scene.frame_end == count
     # the performance in a glb: the morph weights and the head's rotation, sampled over the clip

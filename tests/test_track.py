@@ -77,8 +77,8 @@ def test_tracking_a_rendered_clip_follows_the_head(rendered_clip, model):
 
 def test_still_face_in_a_noisy_clip_is_steady(astronaut_rgb, model):
     """A real photo as a 1 s clip of a still face, each frame with its own sensor noise and JPEG compression:
-    the head's rotation moves less than a quarter of a degree a frame, and the filter halves the expressions'
-    frame-to-frame jitter."""
+    the head's rotation moves less than a quarter of a degree a frame, the filter halves the expressions'
+    frame-to-frame jitter, and the eyes look at the camera, steadily."""
     from headforge.core.track import HeadShape, track_frames
     from headforge.samples import still_clip
 
@@ -89,6 +89,8 @@ def test_still_face_in_a_noisy_clip_is_steady(astronaut_rgb, model):
     assert max(steps) < 0.25, steps
     jitter = lambda key: np.abs(np.diff([getattr(f, key) for f in track.frames[5:]], axis=0)).mean()  # noqa: E731
     assert jitter("expression") < 0.5 * jitter("raw_expression")
+    gaze = np.array([f.gaze for f in track.frames[5:]])   # she looks at the camera, and keeps looking
+    assert np.abs(gaze).max() < 10 and np.abs(np.diff(gaze, axis=0)).max() < 1.0
 
 
 def test_clip_without_face_at_the_end_holds_and_reports(face_clips, model):
