@@ -369,7 +369,8 @@ def _export_performance(blend: Path, track, model, formats: list[str], out: Path
     head = _single_head(blend)
     if not head.get(schema.RIG):
         hf_rig.add_rig(head, model, arkit=args.arkit52)
-    apply_track(head, track, model, bpy.context.scene, f"{head.name} {Path(args.clip).stem}")
+    apply_track(head, track, model, bpy.context.scene, f"{head.name} {Path(args.clip).stem}",
+                str(Path(args.clip).resolve()) if Path(args.clip).is_file() else "")
     for fmt in formats:
         hf_export.export_head(head, out / f"track.{fmt}", fmt, overwrite=args.overwrite, get_model=lambda: model,
                               animation=True)

@@ -15,7 +15,9 @@ from ..core.errors import HeadforgeError
 from ..core.facemodel import FaceModel
 from ..core.track import HeadShape, Track
 from . import schema
-from .conversion import MODEL_TO_BLENDER, from_blender, key_vertices, mesh_vertices
+from ..core.camera import Camera
+from .conversion import (MODEL_TO_BLENDER, camera_matrix_world, from_blender, key_vertices, mesh_vertices,
+                         set_camera_intrinsics)
 from .rig import check_head
 
 #: model axes -> Blender axes (a rotation; MODEL_TO_BLENDER also scales cm to m)
@@ -35,11 +37,12 @@ def head_shape(head, model: FaceModel) -> HeadShape:
     return HeadShape(identity, neutral - model.vertices(identity), head.name)
 
 
-def apply_track(head, track: Track, model: FaceModel, scene, name: str = "") -> bpy.types.Action:
+def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", clip_path: str = "") -> bpy.types.Action:
     """Key ``track`` on the rigged ``head`` (and its LODs): every shape key (ICT's 53 or ARKit's 52, as the rig
     has them), the head bone's rotation, relative to the first frame with a face (the rig's rest pose
-    faces the way the head did then; the head's movement across the frame is not keyed), and the eye bones'
-    (the gaze). The scene's frame
+    faces the way the head did then) and the eye bones' (the gaze); and a camera, "<head> video", whose path
+    carries the head's movement across the frame, so that through it the head sits on the clip (``clip_path``:
+    shown as its background). The scene's frame
     rate and range become the clip's; frame 1 is the clip's start, and a frame's key sits at its own time
     (variable frame rates keep their timing). Returns the action."""
     check_head(head)
@@ -71,7 +74,42 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "") -> 
         arm.pose.bones[name].rotation_mode = "QUATERNION"
         channels += [(f'pose.bones["{name}"].rotation_quaternion', i, quats[:, i]) for i in range(4)]
     _key(arm, action, channels, frames)
+    _video_camera(head, arm, track, scene, frames, clip_path)
     return action
+
+
+def _video_camera(head, arm, track: Track, scene, frames: np.ndarray, clip_path: str):
+    """The clip's camera, animated: the head bone turns the head about its pivot ``p``, so a camera that keeps
+    the first frame's orientation ``R0`` and moves to ``t_k + (R_k - R0) p`` (model cm) sees each frame's head as
+    the clip does (a frame's pose ``R_k``, ``t_k``); keyed at the frames' times, the scene's resolution the
+    clip's."""
+    found = [f for f in track.frames if f.found]
+    R0 = found[0].rotation
+    pivot = from_blender(np.array(arm.matrix_world @ arm.data.bones["head"].head_local)[None])[0]
+    W, H = track.size
+    data = bpy.data.cameras.new(f"{head.name} video")
+    cam_obj = bpy.data.objects.new(f"{head.name} video", data)
+    for coll in head.users_collection:
+        coll.objects.link(cam_obj)
+    first = Camera(track.focal_px, track.focal_px, W / 2.0, H / 2.0, R0, found[0].translation, W, H)
+    set_camera_intrinsics(data, first)
+    data.clip_start, data.clip_end = 0.01, 100.0
+    if clip_path:
+        bg = data.background_images.new()
+        bg.source = "MOVIE_CLIP"
+        bg.clip = bpy.data.movieclips.load(clip_path, check_existing=True)
+        bg.frame_method = "STRETCH"
+        data.show_background_images = True
+    cam_obj.matrix_world = camera_matrix_world(first)
+    places = np.array([np.array(camera_matrix_world(Camera(first.fx, first.fy, first.cx, first.cy, R0,
+                                                           f.translation + (f.rotation - R0) @ pivot, W, H)
+                                                    ).translation) for f in track.frames])
+    _key(cam_obj, bpy.data.actions.new(f"{cam_obj.name} path"), [("location", i, places[:, i]) for i in range(3)],
+         frames)
+    scene.render.resolution_x, scene.render.resolution_y = W, H
+    scene.render.resolution_percentage = 100
+    head[schema.VIDEO_CAMERA] = cam_obj.name
+    return cam_obj
 
 
 def _eye_rotations(gaze: np.ndarray) -> np.ndarray:

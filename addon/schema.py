@@ -14,6 +14,7 @@ EXPRESSION = "headforge_expression"      #: the photo's ICT expression weights (
 IMAGE = "headforge_image"                #: the photo's path ("" when it came from memory)
 INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet" or "mean face"
 CAMERA = "headforge_camera"              #: the name of the camera object that sees the head as the photo
+VIDEO_CAMERA = "headforge_video_camera"  #: the camera of the last tracked clip (Track Video), animated
 IRIS_SRGB = "headforge_iris_srgb"        #: the iris colour measured in the photo, 3 ints 0-255 (sRGB)
 PARTS = "headforge_parts"                #: the ICT part of each material slot, in slot order
 HAIR = "headforge_hair"                  #: on a head: the name of its hair curves object

@@ -26,6 +26,11 @@ away.
 
 The seam for a learned initialiser: :func:`fit_landmarks` takes an :class:`InitialGuess` (identity,
 expression, optional pose) and returns a :class:`Fit`.
+
+Several photos of one person: :func:`fit_views` solves one Gauss-Newton problem over one identity and each
+photo's pose, focal length and expression, and one corrective field for all (:func:`fit_landmarks` is its
+one-photo case). Video: :func:`fit_frame` follows a frame from the last one's pose and expression, the
+identity and corrective field fixed.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
    Texels below ``cos = 0.3``, outside the detected face, near the head's outline in the photo, or at the
    face's rim in a colour far from the skin's (hair, collars, background) are unseen; so are texels whose
    photo pixel shows hair, a beard, glasses or something in front of the face (``core.segment``).
+   With several photos of the person each is sampled so, scaled per channel to the first photo's colours and
+   blended in by how squarely each texel faces each camera (:func:`blend_views`).
 3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
    left and right (it is symmetric about u = 0.5), de-lit by the photo's spherical-harmonic shading on the
    fitted normals, and elsewhere the skin tone measured on the visible face.

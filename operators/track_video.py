@@ -61,7 +61,7 @@ class HEADFORGE_OT_track_video(BackgroundOperator, bpy.types.Operator):
         from ..addon.performance import apply_track
 
         action = apply_track(self._head, track, self._model, context.scene,
-                             f"{self._head.name} {Path(self.filepath).stem}")
+                             f"{self._head.name} {Path(self.filepath).stem}", bpy.path.abspath(self.filepath))
         lost = track.lost
         self.report({"INFO"}, f"Tracked {len(track.frames)} frames at {track.fps:.2f} fps into {action.name!r} "
                               f"({len(track.frames) / track.seconds:.0f} frames per second)"

@@ -223,8 +223,8 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
 
 def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, tmp_path):
     """Track Video on a rigged head: one action keys every shape key and the head bone once per frame of the clip,
-    the scene takes the clip's frame rate and length; a glb carries the performance; an unrigged head cannot run
-    it."""
+    the scene takes the clip's frame rate and length, a camera follows the head across the frame with the clip
+    behind it; a glb carries the performance; an unrigged head cannot run it."""
     import cv2
 
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", rig=True,
@@ -249,6 +249,11 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     assert len(rot.fcurves) == 12 and all(len(fc.keyframe_points) == count for fc in rot.fcurves)  # head, eyes
     scene = bpy.context.scene
     assert abs(scene.render.fps / scene.render.fps_base - fps) < 1e-3 and scene.frame_end == count
+    cam = bpy.data.objects[head["headforge_video_camera"]]   # follows the head across the frame, the clip behind
+    path = anim_utils.action_get_channelbag_for_slot(cam.animation_data.action, cam.animation_data.action_slot)
+    assert [fc.data_path for fc in path.fcurves] == ["location"] * 3
+    assert all(len(fc.keyframe_points) == count for fc in path.fcurves)
+    assert cam.data.background_images[0].clip.filepath.endswith("single_face.mp4")
     # the performance in a glb: the morph weights and the head's rotation, sampled over the clip
     import pygltflib
 
