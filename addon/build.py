@@ -7,6 +7,8 @@ Every numpy <-> Blender conversion is in :mod:`.conversion`; the custom properti
 
 from __future__ import annotations
 
+import json
+
 import bpy
 import numpy as np
 
@@ -169,6 +171,8 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head[schema.IDENTITY] = [float(x) for x in avatar.identity]
     head[schema.EXPRESSION] = [float(x) for x in avatar.fit.expression]
     head[schema.IMAGE] = avatar.image_path or ""
+    head[schema.PHOTOS] = json.dumps([[avatar.image_path or "", avatar.landmarks.face_index]]
+                                     + [[o.image_path or "", o.face_index] for o in avatar.others])
     head[schema.INITIALIZER] = avatar.initializer
     head[schema.IRIS_SRGB] = list(avatar.iris.srgb)
     head[schema.PARTS] = list(model.parts[1])

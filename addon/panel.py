@@ -9,6 +9,12 @@ from .preferences import developer_tools
 from .properties import CreateOptions
 
 
+def _copy_options(settings, op) -> None:
+    """Create Head's options from the scene settings into an operator that takes them."""
+    for name in CreateOptions.names():
+        setattr(op, name, getattr(settings, name))
+
+
 class HEADFORGE_PT_main(bpy.types.Panel):
     bl_label = "Headforge"
     bl_idname = "HEADFORGE_PT_main"
@@ -23,6 +29,7 @@ class HEADFORGE_PT_main(bpy.types.Panel):
         for k, item in enumerate(s.more_photos):   # other photos of the same person
             r = col.row(align=True)
             r.prop(item, "path", text=f"Photo {k + 2}")
+            r.prop(item, "face_index", text="")
             r.operator("headforge.remove_photo", text="", icon="X").index = k
         col.operator("headforge.add_photo", icon="ADD")
         row = col.row(align=True)
@@ -45,9 +52,9 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             for item in s.more_photos:
-                op.more_photos.add().path = item.path
-            for name in CreateOptions.names():
-                setattr(op, name, getattr(s, name))
+                new = op.more_photos.add()
+                new.path, new.face_index = item.path, item.face_index
+            _copy_options(s, op)
             if s.status:
                 col.label(text=s.status)
         obj = context.active_object
@@ -69,6 +76,11 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",
                              depress=bool(obj.get(schema.DETAIL_NORMAL_MAP)))
+            if obj.get(schema.PHOTOS) and not s.running:   # refit with another photo of the person
+                box.prop(s, "add_photo", text="Photo")
+                op = box.operator("headforge.add_photo_to_head", icon="IMAGE_DATA")
+                op.photo = s.add_photo
+                _copy_options(s, op)
             box.operator("headforge.export_head", icon="EXPORT")
             box.prop(s, "show_landmarks")
 

@@ -17,6 +17,8 @@ class HeadforgePhoto(bpy.types.PropertyGroup):
     """One more photo of the person (Create Head fits one head to the photo and all of these)."""
 
     path: photo_property()
+    face_index: bpy.props.IntProperty(name="Face", min=0, default=0,
+                                      description="Which face in this photo when it has several (0 = the largest)")
 
 
 class CreateOptions:
@@ -65,6 +67,7 @@ class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
         type=HeadforgePhoto, name="More Photos",
         description="Other photos of the same person: one head is fitted to all of them and its texture blends "
                     "every photo in")
+    add_photo: photo_property()
     video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                     description="A clip of the person's face for Track Video (mp4, mov, avi, ...)")
     show_landmarks: bpy.props.BoolProperty(

@@ -12,6 +12,9 @@ HEAD = "headforge"                       #: 1: made by Headforge (with ICT-FaceK
 IDENTITY = "headforge_identity"          #: the fitted identity coefficients (list of floats)
 EXPRESSION = "headforge_expression"      #: the photo's ICT expression weights (list of floats)
 IMAGE = "headforge_image"                #: the photo's path ("" when it came from memory)
+#: JSON: every photo the head was fitted to, ``[[path, face index], ...]``, the first photo first ("" paths:
+#: from memory); Add Photo to Head refits from them
+PHOTOS = "headforge_photos"
 INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet" or "mean face"
 CAMERA = "headforge_camera"              #: the name of the camera object that sees the head as the photo
 VIDEO_CAMERA = "headforge_video_camera"  #: the camera of the last tracked clip (Track Video), animated

@@ -76,7 +76,8 @@ def rendered(model, clips: str, rows: list, summary: dict) -> None:
             got = np.array([f.expression for f in track.frames])
             raw = np.array([f.raw_expression for f in track.frames])
             res["lost"].append(int((~found).sum()))
-            res["gaze"].append(np.abs([f.gaze for f in track.frames if f.found]).mean())   # the renders' eyes look ahead
+            # the renders' eyes look straight ahead: any angle is error
+            res["gaze"].append(np.abs([f.gaze for f in track.frames if f.found]).mean())
             res["rotation"] += [angle(f.rotation, lab["R"][i]) for f, i in zip(track.frames, idx) if f.found]
             res["mae"].append(np.abs(arkit(model, got[found]) - arkit(model, truth[found])).mean())
             res["neutral"].append(np.abs(arkit(model, truth[found])).mean())
@@ -128,7 +129,8 @@ def real(model, rows: list, summary: dict) -> None:
     track = track_frames(still_clip(img, 60), 30.0, img.shape[1::-1], model, HeadShape(np.zeros(100)))
     f = track.frames[5:]
     steps = [angle(a.rotation, b.rotation) for a, b in zip(f[:-1], f[1:])]
-    jit = {k: float(np.abs(np.diff([getattr(x, k) for x in f], axis=0)).mean()) for k in ("raw_expression", "expression")}
+    jit = {k: float(np.abs(np.diff([getattr(x, k) for x in f], axis=0)).mean())
+           for k in ("raw_expression", "expression")}
     gaze_step = float(np.abs(np.diff([x.gaze for x in f], axis=0)).mean())
     summary["astronaut still"] = {"rotation_step_deg": float(np.mean(steps)), "jitter": jit, "gaze_step_deg": gaze_step}
     rows.append(("astronaut still, 2 s, noise and JPEG in every frame",

@@ -109,9 +109,10 @@ def main() -> int:
     groups["different people (most frontal photos)"] = other
     for name, v in groups.items():
         if v:
-            print(f"| {name} | {len(v)} | {np.median(v):.2f} | {np.mean(np.array(v) >= D.SAME_PERSON_DISTANCE):.0%} |")
+            refused = float(np.mean(np.array(v) >= D.SAME_PERSON_DISTANCE))
+            print(f"| {name} | {len(v)} | {np.median(v):.2f} | {refused:.0%} |")
             summary.setdefault("descriptor", {})[name] = {"n": len(v), "median": float(np.median(v)),
-                                                          "refused": float(np.mean(np.array(v) >= D.SAME_PERSON_DISTANCE))}
+                                                          "refused": refused}
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
     return 0

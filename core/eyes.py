@@ -219,11 +219,12 @@ def eye_turn(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 def gaze_angles(model: FaceModel, vertices: np.ndarray, camera, points: np.ndarray,
                 start: tuple[float, float] | None = None) -> tuple[float, float] | None:
     """Where the eyes look, ``(yaw, pitch)`` degrees (to the person's left, up) in the head, or None when both
-    are shut or out of reach (beyond :data:`GAZE_LIMIT`: something covers them): each open eye's turn of the eyeball (about its centre) that puts its pupil where MediaPipe's iris
-    centre is in the photo, then the two averaged, each weighted by its width in the photo squared (the eye
-    turned away is foreshortened and its iris centre the less sure; the eyes are taken to look the same way).
-    ``vertices``: the fitted head ``(N, 3)`` cm seen by ``camera``; ``points``: MediaPipe's 478 landmarks,
-    pixels; ``start``: the last frame's angles (a few Gauss-Newton steps from there)."""
+    are shut or out of reach (beyond :data:`GAZE_LIMIT`: something covers them): each open eye's turn of the
+    eyeball (about its centre) that puts its pupil where MediaPipe's iris centre is in the photo, then the two
+    averaged, each weighted by its width in the photo squared (the eye turned away is foreshortened and its
+    iris centre the less sure; the eyes are taken to look the same way). ``vertices``: the fitted head
+    ``(N, 3)`` cm seen by ``camera``; ``points``: MediaPipe's 478 landmarks, pixels; ``start``: the last frame's
+    angles (a few Gauss-Newton steps from there)."""
     angles, weights = [], []
     for side, (ball, pupil) in pupil_vertices(model).items():
         eye = MP_EYES[side]

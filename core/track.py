@@ -127,7 +127,8 @@ class Track:
                      "eyes' turn in the head, degrees, yaw to the person's left, pitch up",
             "frames": [{"index": f.index, "time_s": round(f.time_s, 5), "found": f.found,
                         "pose_degrees": {k: round(v, 3) for k, v in euler_degrees(f.rotation).items()},
-                        "rotation": np.round(f.rotation, 6).tolist(), "translation_cm": np.round(f.translation, 4).tolist(),
+                        "rotation": np.round(f.rotation, 6).tolist(),
+                        "translation_cm": np.round(f.translation, 4).tolist(),
                         "expression": {n: round(float(w), 4) for n, w in zip(model.expression_names, f.expression)},
                         "gaze_degrees": {"yaw": round(float(f.gaze[0]), 3), "pitch": round(float(f.gaze[1]), 3)},
                         "landmark_error_percent": None if not f.found else round(f.landmark_error, 4)}
@@ -350,7 +351,8 @@ def timecode(seconds: float, fps: float) -> str:
     """``HH:MM:SS:FF.mmm``: frames at ``fps`` and the fraction of a frame, as Live Link Face writes it."""
     whole = int(seconds)
     frames = (seconds - whole) * fps
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}:{int(frames):02d}.{int((frames % 1) * 1000):03d}"
+    hms = f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+    return f"{hms}:{int(frames):02d}.{int((frames % 1) * 1000):03d}"
 
 
 def write_live_link_csv(track: Track, path, model: FaceModel, overwrite: bool = False) -> Path:

@@ -7,20 +7,20 @@ shows progress; Esc cancels. From scripts and headless Blender (``execute``) it 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bpy
 
+from ..addon import schema
 from ..addon.properties import CreateOptions, HeadforgePhoto, photo_property
 from .background import BackgroundOperator
 
 
-class HEADFORGE_OT_create_head(BackgroundOperator, CreateOptions, bpy.types.Operator):
-    """Turn a photo of a person into a fitted, textured 3D head with a camera that matches the photo"""
+class _CreateHead(BackgroundOperator, CreateOptions):
+    """Create Head's work: the photo (and more of the person) into a new head. A mixin (a registered operator
+    class cannot be subclassed in Blender), taken by Create Head and Add Photo to Head."""
 
-    bl_idname = "headforge.create_head"
-    bl_label = "Create Head"
-    bl_options = {"REGISTER", "UNDO"}
     job = "Create Head"
 
     filepath: photo_property()
@@ -53,7 +53,8 @@ class HEADFORGE_OT_create_head(BackgroundOperator, CreateOptions, bpy.types.Oper
                                detail=None if self.detail else False,
                                segmentation=None if self.skin_only else False, progress=progress,
                                should_stop=should_stop,
-                               more_photos=[(bpy.path.abspath(item.path), self.face_index) for item in self.more_photos])
+                               more_photos=[(bpy.path.abspath(item.path), item.face_index)
+                                            for item in self.more_photos])
         avatar.detail_normal_map()  # made here, off the main thread, for the head's normal-map switch
         return avatar
 
@@ -76,10 +77,51 @@ class HEADFORGE_OT_create_head(BackgroundOperator, CreateOptions, bpy.types.Oper
         context.view_layer.objects.active = made["head"]
         self.report({"INFO"}, f"Created {made['head'].name} (landmark error {avatar.nme68:.2f} % of eye distance, "
                               f"{avatar.timings['total']:.1f} s); camera {made['camera'].name} matches the photo"
-                              + (f"; fitted to {len(avatar.others)} more photos, a camera each" if avatar.others else ""))
+                              + (f"; fitted to {len(avatar.others)} more photos, a camera each"
+                                 if avatar.others else ""))
         if avatar.quality is not None and not avatar.quality.ok:
             self.report({"WARNING"}, f"{made['head'].name} is doubtful: {'; '.join(avatar.quality.reasons)}.")
         return made
+
+
+class HEADFORGE_OT_create_head(_CreateHead, bpy.types.Operator):
+    """Turn a photo of a person into a fitted, textured 3D head with a camera that matches the photo"""
+
+    bl_idname = "headforge.create_head"
+    bl_label = "Create Head"
+    bl_options = {"REGISTER", "UNDO"}
+
+
+class HEADFORGE_OT_add_photo_to_head(_CreateHead, bpy.types.Operator):
+    """Refit the selected head with another photo of the person: a new head fitted to all its photos and this
+    one, re-textured from every photo (the selected head is left as it is)"""
+
+    bl_idname = "headforge.add_photo_to_head"
+    bl_label = "Add Photo to Head"
+    bl_options = {"REGISTER", "UNDO"}
+    job = "Add Photo to Head"
+
+    photo: photo_property()
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and bool(obj.get(schema.PHOTOS))
+
+    def _validate(self, context) -> str | None:
+        head = context.active_object
+        photos = json.loads(head.get(schema.PHOTOS, "[]"))
+        if not photos or any(not path for path, _ in photos):
+            return (f"{head.name} was made from a photo in memory, not from files; create it again from the photo "
+                    "files with Create Head.")
+        if not self.photo:
+            return "Pick the photo to add (Photo field under the selected head)."
+        (self.filepath, self.face_index), self.name = photos[0], self.name or head.name
+        self.more_photos.clear()
+        for path, index in photos[1:] + [[self.photo, 0]]:
+            item = self.more_photos.add()
+            item.path, item.face_index = path, index
+        return super()._validate(context)
 
 
 class HEADFORGE_OT_add_photo(bpy.types.Operator):
@@ -111,7 +153,7 @@ class HEADFORGE_OT_remove_photo(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HEADFORGE_OT_create_head, HEADFORGE_OT_add_photo, HEADFORGE_OT_remove_photo)
+CLASSES = (HEADFORGE_OT_create_head, HEADFORGE_OT_add_photo_to_head, HEADFORGE_OT_add_photo, HEADFORGE_OT_remove_photo)
 
 
 def register():

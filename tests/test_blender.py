@@ -190,7 +190,10 @@ def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
 
 def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     """The panel's list of more photos: Create Head fits one head to all of them, with a camera per photo
-    showing it; an empty entry or another person's photo is reported and changes nothing."""
+    showing it; an empty entry or another person's photo is reported and changes nothing. Add Photo to Head
+    refits a head with one more photo as a new head."""
+    import json
+
     import cv2
 
     from headforge.core.image import load_image
@@ -202,15 +205,18 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     assert len(s.more_photos) == 0
     trump = str(shared_photos / "prnet_trump.jpg")
     n = len(bpy.data.objects)
+    def photos(*paths):
+        return [{"name": "", "path": str(p), "face_index": 0} for p in paths]
+
     with pytest.raises(RuntimeError, match="Photo 2 is empty"):
-        bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": ""}])
+        bpy.ops.headforge.create_head(filepath=trump, more_photos=photos(""))
     with pytest.raises(RuntimeError, match="another person"):
-        bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": str(shared_photos / "prnet_0.jpg")}],
+        bpy.ops.headforge.create_head(filepath=trump, more_photos=photos(shared_photos / "prnet_0.jpg"),
                                       texture_size="1024", detail=False)
     assert len(bpy.data.objects) == n
     mirrored = tmp_path / "mirrored.png"
     cv2.imwrite(str(mirrored), load_image(trump)[::2, ::-2, ::-1])   # mirrored, half size
-    r = bpy.ops.headforge.create_head(filepath=trump, more_photos=[{"name": "", "path": str(mirrored)}], texture_size="1024",
+    r = bpy.ops.headforge.create_head(filepath=trump, more_photos=photos(mirrored), texture_size="1024",
                                       detail=False)
     assert r == {"FINISHED"}
     head = bpy.context.view_layer.objects.active
@@ -219,6 +225,19 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     sizes = [tuple(c.data.background_images[0].image.size) for c in cams]
     full = load_image(trump).shape
     assert sizes == [(full[1], full[0]), ((full[1] + 1) // 2, (full[0] + 1) // 2)]
+    # Add Photo to Head: a new head from the head's two photos and a third; the first head stays as it was
+    third = tmp_path / "third.png"
+    cv2.imwrite(str(third), load_image(trump)[:, ::-1, ::-1])
+    before = {o.name for o in bpy.data.objects}
+    co = _co(head).copy()
+    with pytest.raises(RuntimeError, match="Pick the photo"):
+        bpy.ops.headforge.add_photo_to_head(photo="")
+    assert bpy.ops.headforge.add_photo_to_head(photo=str(third), texture_size="1024", detail=False) == {"FINISHED"}
+    refit = bpy.context.view_layer.objects.active
+    assert refit != head and refit.name.startswith(head.name) and before <= {o.name for o in bpy.data.objects}
+    assert sum(o.type == "CAMERA" for o in refit.users_collection[0].objects) == 3
+    assert [p for p, _ in json.loads(refit["headforge_photos"])] == [trump, str(mirrored), str(third)]
+    np.testing.assert_array_equal(_co(head), co)
 
 
 def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, tmp_path):
