@@ -3,6 +3,7 @@
 From the UI (``invoke``) the core pipeline runs in a worker thread while a timer-driven modal handler
 shows progress; Esc cancels. From scripts and headless Blender (``execute``) it runs synchronously:
 ``bpy.ops.headforge.create_head(filepath="photo.jpg")``. Blender data is built on the main thread only.
+Add Photo to Head does the same work from the photos a selected head was made from plus one more.
 """
 
 from __future__ import annotations
