@@ -269,6 +269,7 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
     ``size`` (width, height), the camera's focal length ``focal_scale`` times the default guess; ``weights``: the
     fit's energy weights (``core.fit.FitWeights``; the photo fit's by default)."""
     corr = load_correspondence(model)
+    neutral = model.vertices(head.identity) + (0 if head.corrective is None else head.corrective)
     finder = VideoLandmarks()
     track = Track(fps=fps, size=size, head=head, focal_px=initial_camera(*size, focal_scale)[0])
     previous: FrameFit | None = None
@@ -294,7 +295,7 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                 # filtered as a rotation from the first frame's: small angles, far from a rotation vector's
                 # wrap at 180 degrees (a face looking at the camera is half a turn from the model's axes)
                 turn = f_rot(cv2.Rodrigues(cam.rotation @ reference.T)[0].ravel(), t)
-                gaze = _gaze(model, head, previous, lm.points, track.frames[-1].gaze if track.frames else None)
+                gaze = _gaze(model, neutral, previous, lm.points, track.frames[-1].gaze if track.frames else None)
                 track.frames.append(TrackedFrame(
                     k, t, True, cv2.Rodrigues(turn)[0] @ reference, f_pos(cam.translation, t),
                     np.clip(f_expr(previous.expression, t), 0, 1), previous.expression, previous.landmark_error,
@@ -307,12 +308,11 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
     return track
 
 
-def _gaze(model: FaceModel, head: HeadShape, fit: FrameFit, points: np.ndarray, last: np.ndarray | None) -> np.ndarray:
-    """(2,) this frame's gaze (yaw, pitch degrees); shut eyes keep ``last``'s."""
-    verts = model.vertices(head.identity, fit.expression)
-    if head.corrective is not None:
-        verts = verts + head.corrective
-    angles = gaze_angles(model, verts, fit.camera, points, None if last is None else tuple(last))
+def _gaze(model: FaceModel, neutral: np.ndarray, fit: FrameFit, points: np.ndarray,
+          last: np.ndarray | None) -> np.ndarray:
+    """(2,) this frame's gaze (yaw, pitch degrees); shut eyes keep ``last``'s. ``neutral``: the person's head
+    ``(N, 3)`` cm without expression (no expression moves the eyeballs)."""
+    angles = gaze_angles(model, neutral, fit.camera, points, None if last is None else tuple(last))
     return np.array(angles if angles is not None else (last if last is not None else (0.0, 0.0)), np.float64)
 
 
