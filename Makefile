@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
 
 all: demo
 
@@ -133,6 +133,16 @@ train-landmarks: $(STAMP)
 	$(BIN)/python -m headforge.networks.train_landmarks --train $(DATA)/coarse-train --train $(DATA)/coarse-train-v2 \
 		--limit $(LM_COUNT) --heldout $(DATA)/coarse-heldout-v2 --steps $(LM_STEPS) \
 		--out core/weights/landmarknet.onnx --checkpoint $(DATA)/landmarknet.pt
+
+# the identity ridge (core/identity.py): dlib's face descriptor + CoarseNet's identity -> identity, from the
+# first ID_COUNT renders of set version 2 (seed 7; resumable, the renders train-landmarks uses; 2,300 took about
+# 2 h to render on 2 cores), penalty chosen by 5-fold cross-validation; about 2.5 min per 1,000 renders after
+# rendering; writes core/weights/identity_ridge.npz
+ID_COUNT ?= 2300
+train-identity: $(STAMP)
+	$(BIN)/python -m headforge synth --version 2 --count $(ID_COUNT) --out $(DATA)/coarse-train-v2 --size 224 --seed 7 --workers 2
+	$(BIN)/python -m headforge.networks.learn_identity --train $(DATA)/coarse-train-v2 --limit $(ID_COUNT) \
+		--out core/weights/identity_ridge.npz
 
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,

@@ -40,6 +40,7 @@ class Options:
     model: str | None = None
     no_blend: bool = False
     no_coarsenet: bool = False
+    no_descriptor: bool = False
     no_landmarknet: bool = False
     no_detail: bool = False
     no_segmentation: bool = False
@@ -120,6 +121,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
         t0 = time.perf_counter()
         avatar = create_avatar(photo, face_index=opts.face_index, texture_size=opts.texture_size,
                                model_path=opts.model, coarsenet=False if opts.no_coarsenet else None,
+                               descriptor=False if opts.no_descriptor else None,
                                landmarknet=False if opts.no_landmarknet else None,
                                detail=False if opts.no_detail else None,
                                segmentation=False if opts.no_segmentation else None,

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-blend", action="store_true", help="skip head.blend and head.glb (no Blender needed)")
     c.add_argument("--no-coarsenet", "--no-regressor", action="store_true", dest="no_coarsenet",
                    help="start the fit from the mean face, not CoarseNet (--no-regressor: the old name)")
+    c.add_argument("--no-descriptor", action="store_true",
+                   help="take CoarseNet's identity as it is, not refined by the face-recognition descriptor")
     c.add_argument("--mediapipe-points", action="store_true", dest="no_landmarknet",
                    help="fit to MediaPipe's points and face oval as detected, without LandmarkNet (the head's outline "
                         "as the jawline, and how far to trust each point)")
@@ -150,7 +152,8 @@ def _options(args):
     if args.workers < 1:
         raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
-                   no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_landmarknet=args.no_landmarknet,
+                   no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_descriptor=args.no_descriptor,
+                   no_landmarknet=args.no_landmarknet,
                    no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52,
                    more_photos=tuple(str(Path(p).resolve()) for p in args.photos[1:]) if args.same_person else ())

@@ -37,8 +37,8 @@ class CreateOptions:
                                                 "blendshapes")
     coarsenet: bpy.props.BoolProperty(
         name="Predict Shape First", default=True,
-        description="Start fitting from a neural network's estimate of this face's shape (off: from the average "
-                    "face)")
+        description="Start fitting from a neural network's estimate of this face's shape, steadied by a "
+                    "face-recognition network that knows who the person is (off: from the average face)")
     model_points: bpy.props.BoolProperty(
         name="Model Landmarks", default=True,
         description="Fit the jaw to the head's outline and weigh each landmark by how sure a network trained on "

@@ -15,7 +15,7 @@ IMAGE = "headforge_image"                #: the photo's path ("" when it came fr
 #: JSON: every photo the head was fitted to, ``[[path, face index], ...]``, the first photo first ("" paths:
 #: from memory); Add Photo to Head refits from them
 PHOTOS = "headforge_photos"
-INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet" or "mean face"
+INITIALIZER = "headforge_initializer"    #: where the fit started: "coarsenet+descriptor", "coarsenet" or "mean face"
 CAMERA = "headforge_camera"              #: the name of the camera object that sees the head as the photo
 VIDEO_CAMERA = "headforge_video_camera"  #: the camera of the last tracked clip (Track Video), animated
 IRIS_SRGB = "headforge_iris_srgb"        #: the iris colour measured in the photo, 3 ints 0-255 (sRGB)

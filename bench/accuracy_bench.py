@@ -4,7 +4,8 @@
    68-point NME against the true landmarks (bounding-box normalised; the jawline's truth is the silhouette
    point nearest to each ICT jaw vertex's projection, as an annotator marks the visible outline), and the face-region 3D
    error of the **neutral** identity after a similarity alignment, for the mean face, raw MediaPipe mapped
-   to 68, CoarseNet alone, Headforge (detect + CoarseNet + fit, the product's shape stage) and eos-py
+   to 68, CoarseNet alone, CoarseNet with the descriptor's ridge (``core.identity``, the fit's guess), Headforge
+   (detect + CoarseNet + descriptor + fit, the product's shape stage) and eos-py
    1.5.0 fitting the same ICT model to the same 68 landmarks.
 2. **Real photos** (``../shared/photos``, the astronaut and Grace Hopper): stability of the neutral identity
    under mirroring, a 70 % downscale, JPEG quality 40 and a crop that cuts 10 % off one side (mean vertex
@@ -14,6 +15,7 @@
 3. **Speed**: the shape stage warm (landmarks + CoarseNet + fit) and eos' fit, median.
 
 Usage: python bench/accuracy_bench.py --heldout DATA [--n 300] [--no-eos] [--mediapipe-points | --inner-points]
+       [--no-descriptor]
        [--json out/accuracy.json]
 """
 
@@ -36,9 +38,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from headforge.samples import astronaut, grace_hopper_path  # noqa: E402
 
-from headforge.core import config, regress  # noqa: E402
+from headforge.core import config, identity, regress  # noqa: E402
 from headforge.core.camera import Camera, euler_degrees  # noqa: E402
 from headforge.core.correspondence import aligned_distance  # noqa: E402
+from headforge.core.descriptor import face_descriptor  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import FACE_END, SKIN_END, load_face_model  # noqa: E402
 from headforge.core.fit import annotated_landmarks_68  # noqa: E402
@@ -47,6 +50,8 @@ from headforge.core.pipeline import fit_photo  # noqa: E402
 
 FACE = np.arange(FACE_END)
 YAW_BINS = ((0, 15), (15, 30), (30, 90))
+#: the product's identity guess includes the descriptor ridge (``--no-descriptor``: CoarseNet's alone)
+USE_DESCRIPTOR = identity.WEIGHTS.exists()
 
 
 def nme_bbox(pred: np.ndarray, true: np.ndarray) -> float:
@@ -74,7 +79,7 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
 
     ds = SynthSet(heldout)
     lab = ds.labels(["identity", "expression", "K", "R", "t"])
-    keys = ("mean face", "raw MediaPipe", "CoarseNet alone", "Headforge", "eos")
+    keys = ("mean face", "raw MediaPipe", "CoarseNet alone", "CoarseNet + descriptor alone", "Headforge", "eos")
     nme = {k: [] for k in keys}
     ident = {k: [] for k in keys}
     yaw, corrective, doubtful, eos_s, missed = [], [], 0, [], 0
@@ -98,6 +103,9 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
         nme["Headforge"].append(nme_bbox(shape.projected68, truth))
         ident["mean face"].append(face_error_mm(model.neutral, true_neutral))
         ident["CoarseNet alone"].append(face_error_mm(model.vertices(pred.identity), true_neutral))
+        if USE_DESCRIPTOR:
+            guess = identity.refine(face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)
+            ident["CoarseNet + descriptor alone"].append(face_error_mm(model.vertices(guess), true_neutral))
         ident["Headforge"].append(face_error_mm(neutral(model, shape.fit), true_neutral))
         corrective.append(float(np.linalg.norm(shape.fit.corrective[:SKIN_END], axis=1).max() * 10))
         doubtful += not shape.quality.ok
@@ -222,13 +230,18 @@ def same_person(model, rows: list, summary: dict):
     people = {"emma (3 photos)": [(emma, i) for i in range(3)],
               "trump (2 photos)": [(load_image(shared / "photos" / "prnet_trump.jpg"), 0), (debate, left)]}
     for who, shots in people.items():
-        heads = {"Headforge": [], "CoarseNet alone": []}
+        heads = {"Headforge": [], "CoarseNet alone": [], "CoarseNet + descriptor alone": []}
         for img, i in shots:
             shape = fit_photo(img, model, face_index=i)
             heads["Headforge"].append(neutral(model, shape.fit))
-            heads["CoarseNet alone"].append(model.vertices(regress.load().predict(img, shape.landmarks.points,
-                                                                                  model).identity))
+            pred = regress.load().predict(img, shape.landmarks.points, model)
+            heads["CoarseNet alone"].append(model.vertices(pred.identity))
+            if USE_DESCRIPTOR:
+                heads["CoarseNet + descriptor alone"].append(model.vertices(identity.refine(
+                    face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)))
         for k, v in heads.items():
+            if not v:
+                continue
             d = float(np.mean([face_error_mm(a, b) for a, b in itertools.combinations(v, 2)]))
             rows.append((f"same person, other photo: {who}, {k}", f"{d:.2f} mm between the neutral faces"))
             summary.setdefault("same_person_mm", {})[f"{who}, {k}"] = round(d, 3)
@@ -278,10 +291,15 @@ def main():
                     help="fit to MediaPipe's points and face oval, without LandmarkNet (the fit before it)")
     ap.add_argument("--inner-points", action="store_true",
                     help="the fit follows LandmarkNet's inner points too (core.modellandmarks.FOLLOW_INNER_POINTS)")
+    ap.add_argument("--no-descriptor", action="store_true",
+                    help="the identity guess is CoarseNet's alone, without the face descriptor's ridge (core.identity)")
     args = ap.parse_args()
+    global fit_photo, USE_DESCRIPTOR
     if args.mediapipe_points:
-        global fit_photo
         fit_photo = functools.partial(fit_photo, landmarknet=False)
+    if args.no_descriptor:
+        fit_photo = functools.partial(fit_photo, descriptor=False)
+        USE_DESCRIPTOR = False
     if args.inner_points:
         from headforge.core import modellandmarks
 

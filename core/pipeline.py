@@ -17,7 +17,7 @@ import numpy as np
 
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
-from .errors import Cancelled, ImageWarning, NotSamePerson
+from .errors import Cancelled, DescriptorUnavailable, ImageWarning, NotSamePerson
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, ModelPoints, View, fit_views, landmarks_68
@@ -48,7 +48,8 @@ class Avatar:
     detected68: np.ndarray            #: (68, 2) detected landmarks mapped to iBUG-68, pixels
     projected68: np.ndarray           #: (68, 2) the model's 68 landmarks projected, pixels (jaw: silhouette)
     timings: dict = field(default_factory=dict)  #: seconds per stage
-    initializer: str = "mean face"    #: where the fit started: "mean face", "coarsenet" or "given"
+    #: where the fit started: "mean face", "coarsenet", "coarsenet+descriptor" or "given"
+    initializer: str = "mean face"
     detail: object = None             #: DetailResult (UV displacement, cm) or None
     quality: Quality | None = None    #: "ok" or "doubtful" with the reasons (see core.quality)
     iris: IrisColour = IrisColour(DEFAULT_IRIS_SRGB, False, "not measured")  #: the iris colour (core.eyes)
@@ -181,7 +182,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   model: FaceModel | None = None, coarsenet: bool | None = None,
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
-                  landmarknet: bool | None = None, landmarknet_path=None, more_photos=()) -> Avatar:
+                  landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
+                  more_photos=()) -> Avatar:
     """Turn one photo, or several photos of one person, into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -189,9 +191,12 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     path (else ``$HEADFORGE_FACE_MODEL`` or ``../shared``). ``init``: where the fit starts (a learned
     regressor's guess). ``coarsenet``: start the fit from CoarseNet's prediction (None = when its weights
     are installed; True = ask for it, warning and falling back to the mean face if it cannot load; False =
-    mean face). ``landmarknet``: fit to the model's own points as LandmarkNet finds them
-    (``core.modellandmarks``) instead of MediaPipe's (None = when its weights are installed; True = ask for it,
-    warning and using MediaPipe's points if it cannot load; False = MediaPipe's points). ``detail``: fine
+    mean face). ``descriptor``: CoarseNet's identity refined by the person's face-recognition descriptor
+    (``core.identity``; None = when the learned ridge is installed; True = ask for it, warning and keeping
+    CoarseNet's identity if it cannot be used; False = CoarseNet's identity). ``landmarknet``: fit to the
+    model's own points as LandmarkNet finds them (``core.modellandmarks``) instead of MediaPipe's (None = when
+    its weights are installed; True = ask for it, warning and using MediaPipe's points if it cannot load;
+    False = MediaPipe's points). ``detail``: fine
     detail from FineNet as a UV displacement map (None = when its weights are installed; True = ask for it,
     warning and leaving it out if it cannot load; False = none).
     ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
@@ -231,8 +236,9 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     extra = [_other_photo(x) for x in more_photos]
     step("landmarks", 0.1)
     shapes = fit_photos([(img, face_index)] + [(o.image, o.face_index) for o in extra], model, init=init,
-                        weights=weights, coarsenet=coarsenet, coarsenet_path=coarsenet_path, landmarknet=landmarknet,
-                        landmarknet_path=landmarknet_path, should_stop=should_stop, on_fit=lambda: step("fit", 0.25),
+                        weights=weights, coarsenet=coarsenet, coarsenet_path=coarsenet_path, descriptor=descriptor,
+                        landmarknet=landmarknet, landmarknet_path=landmarknet_path, should_stop=should_stop,
+                        on_fit=lambda: step("fit", 0.25),
                         names=[path or "the photo"] + [o.name for o in extra])
     shape = shapes[0]
     timings.update(shape.timings)
@@ -288,7 +294,7 @@ class ShapeFit:
 
     landmarks: Landmarks
     fit: Fit
-    initializer: str                  #: "mean face", "coarsenet" or "given"
+    initializer: str                  #: "mean face", "coarsenet", "coarsenet+descriptor" or "given"
     #: what the fit followed: MediaPipe's points, or the model's own points (with their sigma) from LandmarkNet
     model_points: ModelPoints | None
     detected68: np.ndarray            #: (68, 2) float32 detected landmarks mapped to iBUG-68
@@ -340,17 +346,19 @@ def _other_photo(item) -> OtherPhoto:
 
 
 def check_same_person(images: list[np.ndarray], landmarks: list[Landmarks], yaws: list[float],
-                      names: list[str]) -> dict:
+                      names: list[str], descriptors: list[np.ndarray | None] | None = None) -> dict:
     """Whether the faces (``images[k]``, its ``landmarks[k]``, its fitted yaw ``yaws[k]`` in degrees) show one
     person, by their face descriptors (``core.descriptor``): every photo's distance to the first. Raises
     :class:`~headforge.core.errors.NotSamePerson` naming the photos whose face is another person's (the first
     photo is the reference). A face turned more than :data:`~headforge.core.descriptor.MAX_YAW` degrees is not
     judged (the descriptor is unreliable there: its distance is reported, the photo is kept). Without the
-    descriptor installed, warns and reports ``checked: False``."""
+    descriptor installed, warns and reports ``checked: False``. ``descriptors``: the faces' descriptors where
+    already computed (None where not)."""
     from . import descriptor as D
 
+    known = descriptors or [None] * len(images)
     try:
-        ds = [D.face_descriptor(im, lm.points) for im, lm in zip(images, landmarks)]
+        ds = [D.face_descriptor(im, lm.points) if d is None else d for im, lm, d in zip(images, landmarks, known)]
     except D.DescriptorUnavailable as e:
         warnings.warn(f"Could not check that the photos show one person: {e}", RuntimeWarning, stacklevel=4)
         return {"checked": False, "why": str(e)}
@@ -371,18 +379,18 @@ def check_same_person(images: list[np.ndarray], landmarks: list[Landmarks], yaws
 
 def fit_photo(img: np.ndarray, model: FaceModel, *, face_index: int = 0, init: InitialGuess | None = None,
               weights: FitWeights | None = None, coarsenet: bool | None = None, coarsenet_path=None,
-              landmarknet: bool | None = None, landmarknet_path=None,
+              landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
               should_stop: Callable[[], bool] | None = None, on_fit: Callable[[], None] | None = None) -> ShapeFit:
     """Landmarks, CoarseNet's guess and the fit for the face ``face_index`` of ``img`` ``(H, W, 3)`` uint8
     sRGB (the arguments as for :func:`create_avatar`); ``on_fit()`` is called before the fit starts."""
     return fit_photos([(img, face_index)], model, init=init, weights=weights, coarsenet=coarsenet,
                       coarsenet_path=coarsenet_path, landmarknet=landmarknet, landmarknet_path=landmarknet_path,
-                      should_stop=should_stop, on_fit=on_fit)[0]
+                      descriptor=descriptor, should_stop=should_stop, on_fit=on_fit)[0]
 
 
 def fit_photos(photos: list[tuple[np.ndarray, int]], model: FaceModel, *, init: InitialGuess | None = None,
                weights: FitWeights | None = None, coarsenet: bool | None = None, coarsenet_path=None,
-               landmarknet: bool | None = None, landmarknet_path=None,
+               landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
                should_stop: Callable[[], bool] | None = None,
                on_fit: Callable[[], None] | None = None, names: list[str] | None = None,
                check_person: bool = True) -> list[ShapeFit]:
@@ -393,39 +401,54 @@ def fit_photos(photos: list[tuple[np.ndarray, int]], model: FaceModel, *, init: 
     person (:func:`check_same_person`, unless ``check_person`` is False; ``names`` name them in its
     message)."""
     corr = load_correspondence(model)
-    prepared = [_prepare_view(img, i, model, corr, init, coarsenet, coarsenet_path, landmarknet, landmarknet_path)
-                for img, i in photos]
+    prepared = [_prepare_view(img, i, model, corr, init, coarsenet, coarsenet_path, descriptor, landmarknet,
+                              landmarknet_path) for img, i in photos]
     if on_fit is not None:
         on_fit()
     t = time.perf_counter()
-    fits = fit_views(model, corr, [view for _, view, _, _ in prepared], weights=weights, should_stop=should_stop)
+    fits = fit_views(model, corr, [p.view for p in prepared], weights=weights, should_stop=should_stop)
     seconds = time.perf_counter() - t
     same = None
     if len(photos) > 1 and check_person:
         t = time.perf_counter()
-        same = check_same_person([img for img, _ in photos], [lm for lm, _, _, _ in prepared],
+        same = check_same_person([img for img, _ in photos], [p.landmarks for p in prepared],
                                  [euler_degrees(f.camera.rotation)["yaw"] for f in fits],
-                                 names or [f"photo {k + 1}" for k in range(len(photos))])
-        prepared[0][3]["same_person"] = time.perf_counter() - t
+                                 names or [f"photo {k + 1}" for k in range(len(photos))],
+                                 [p.descriptor for p in prepared])
+        prepared[0].timings["same_person"] = time.perf_counter() - t
     shapes = []
-    for (lm, view, initializer, timings), fit in zip(prepared, fits):
-        timings["fit"] = seconds
+    for p, fit in zip(prepared, fits):
+        p.timings["fit"] = seconds
         shapes.append(ShapeFit(
-            landmarks=lm, fit=fit, initializer=initializer, model_points=view.model_points,
-            detected68=corr.detected_68(lm.points),
+            landmarks=p.landmarks, fit=fit, initializer=p.initializer, model_points=p.view.model_points,
+            detected68=corr.detected_68(p.landmarks.points),
             projected68=landmarks_68(model, fit.vertices, fit.camera, fit.contour_vertices).astype(np.float32),
-            quality=assess(fit, lm), timings=timings, same_person=same))
+            quality=assess(fit, p.landmarks), timings=p.timings, same_person=same))
     return shapes
 
 
-def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path, landmarknet, landmarknet_path):
-    """One photo's part of a fit: its landmarks, the :class:`~headforge.core.fit.View` (with CoarseNet's guess
-    and LandmarkNet's points where asked for and installed), where the fit starts and the stages' seconds."""
+@dataclass
+class _PreparedView:
+    """One photo's part of a fit (:func:`_prepare_view`)."""
+
+    landmarks: Landmarks
+    view: View
+    initializer: str                      #: where its fit starts (:attr:`ShapeFit.initializer`)
+    timings: dict[str, float]             #: seconds per stage
+    descriptor: np.ndarray | None = None  #: its face descriptor when the identity guess used one
+
+
+def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path, descriptor, landmarknet,
+                  landmarknet_path) -> _PreparedView:
+    """One photo's landmarks, its :class:`~headforge.core.fit.View` (with CoarseNet's guess, its identity refined
+    by the face descriptor, and LandmarkNet's points where asked for and installed), where the fit starts and
+    the stages' seconds."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     lm = detect_landmarks(img, face_index)
     timings["landmarks"] = time.perf_counter() - t
     initializer = "given" if init is not None else "mean face"
+    desc = None
     if init is None and coarsenet is not False:
         from . import regress
 
@@ -433,13 +456,37 @@ def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path,
         if coarsenet or os.path.exists(weights_path):
             try:
                 pred = regress.load(weights_path).predict(img, lm.points, model)
-                init = regress.initial_guess(pred, *lm.image_size)
                 timings["regress"] = pred.seconds
                 initializer = "coarsenet"
+                desc = _refine_identity(img, lm, pred, weights_path, descriptor, timings)
+                if desc is not None:
+                    initializer = "coarsenet+descriptor"
+                init = regress.initial_guess(pred, *lm.image_size)
             except regress.RegressorUnavailable as e:
                 warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=5)
     points = _model_points(img, lm, corr, landmarknet, landmarknet_path, timings)
-    return lm, View(lm.points, lm.image_size, init, points), initializer, timings
+    return _PreparedView(lm, View(lm.points, lm.image_size, init, points), initializer, timings, desc)
+
+
+def _refine_identity(img, lm: Landmarks, pred, coarsenet_path, asked: bool | None, timings: dict
+                     ) -> np.ndarray | None:
+    """Replace CoarseNet's identity in ``pred`` by the descriptor ridge's (``core.identity``) and return the
+    face's descriptor; None when it did not: not asked for or not installed (silently), or asked for or
+    installed but unusable (no dlib, a ridge learned beside another CoarseNet: a warning)."""
+    from . import identity
+    from .descriptor import face_descriptor
+
+    if asked is False or not (asked or identity.WEIGHTS.exists()):
+        return None
+    t = time.perf_counter()
+    try:
+        desc = face_descriptor(img, lm.points)
+        pred.identity = identity.refine(desc, pred.identity, coarsenet_path)
+    except DescriptorUnavailable as e:
+        warnings.warn(f"{e} The identity is CoarseNet's alone.", RuntimeWarning, stacklevel=7)
+        return None
+    timings["descriptor"] = time.perf_counter() - t
+    return desc
 
 
 def _model_points(img, lm: Landmarks, corr, asked: bool | None, path, timings: dict) -> ModelPoints | None:

@@ -62,6 +62,18 @@ class CoarseNet(nn.Module):
             self.head[-1].bias[100:153] = -3.0  # expressions start near 0
             self.head[-1].bias[153:159] = torch.tensor([1.0, 0, 0, 0, -1.0, 0])  # frontal in camera (y down)
 
+    #: batch norms keep their statistics in training (a network read back from its export, whose statistics
+    #: are folded into the convolutions: ``onnx_export.coarsenet_from_onnx``)
+    frozen_norm = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_norm:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
+
     def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
         f = self.features(image)
         # under bfloat16 autocast (training with --precision bf16) only the convolutions run in bfloat16: its
@@ -90,6 +102,7 @@ def spatial_from_pooled(net: CoarseNet) -> CoarseNet:
     cells = W[:, :c].repeat_interleave(GRID * GRID, dim=1) / (GRID * GRID)   # flatten order: channel, row, col
     state["head.0.weight"] = torch.cat([cells, W[:, c:]], 1)
     new.load_state_dict(state)
+    new.frozen_norm = net.frozen_norm
     return new
 
 

@@ -49,3 +49,42 @@ def export_onnx(net, path, meta: dict | None = None) -> Path:
         entry.value = json.dumps({"network": kind, **(meta or {})}, default=str)
         onnx.save(m, str(tmp))
     return path
+
+
+@torch.no_grad()
+def coarsenet_from_onnx(path):
+    """The :class:`~headforge.networks.coarsenet.CoarseNet` an exported file computes, to train further when its
+    torch checkpoint is gone. Export folds each batch norm into the convolution before it, so the convolutions
+    take the folded weights, each batch norm becomes the identity carrying the folded bias, and the network's
+    batch norms stay frozen in training (``frozen_norm``: their statistics cannot be learned again)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .coarsenet import CoarseNet
+
+    m = onnx.load(str(path))
+    meta = json.loads({p.key: p.value for p in m.metadata_props}.get("headforge", "{}"))
+    if meta.get("network") != "coarsenet":
+        raise ValueError(f"{str(path)!r} is not an exported CoarseNet (network {meta.get('network')!r})")
+    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    net = CoarseNet(use_landmarks=bool(meta.get("use_landmarks", True)), width=int(meta.get("width", 32)),
+                    spatial=bool(meta.get("spatial", False)))
+    state = net.state_dict()
+    for name in state:
+        if name in init:
+            state[name] = init[name].reshape(state[name].shape)
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    pairs = [(blk[i], blk[i + 1]) for blk in net.features if isinstance(blk, torch.nn.Sequential) for i in (0, 3)]
+    if len(convs) != len(pairs):
+        raise ValueError(f"{str(path)!r} has {len(convs)} convolutions; this CoarseNet has {len(pairs)}")
+    names = {id(mod): n for n, mod in net.named_modules()}
+    for node, (conv, norm) in zip(convs, pairs):
+        c, b = names[id(conv)], names[id(norm)]
+        state[f"{c}.weight"] = init[node.input[1]]
+        state[f"{b}.weight"] = torch.ones_like(state[f"{b}.weight"])
+        state[f"{b}.bias"] = init[node.input[2]]
+        state[f"{b}.running_mean"] = torch.zeros_like(state[f"{b}.running_mean"])
+        state[f"{b}.running_var"] = torch.full_like(state[f"{b}.running_var"], 1.0 - norm.eps)
+    net.load_state_dict(state)
+    net.frozen_norm = True
+    return net

@@ -33,6 +33,7 @@ from ..core.facemodel import FACE_END, LANDMARKS_68, N_IDENTITY, SKIN_END, load_
 from ..core.regress import COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
 from .dataset import SynthSet, detect_all, detections
+from .onnx_export import coarsenet_from_onnx
 from .training import augment_image, save_checkpoint, torch_threads
 
 PRECISIONS = ("fp32", "bf16")
@@ -246,10 +247,11 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
     ``config``: the recipe (default :class:`TrainConfig`); ``settings`` change single fields of it
     (``train(data, steps=2, batch=4)``). ``limit``: use the first ``limit`` renders of each set (an int, or
     one per set; None: all). ``checkpoint``: also save the torch weights there (the ONNX file has batch norm
-    folded into the convolutions and cannot be trained further). ``init``: start from such a checkpoint (its
-    width and landmark branch; the frozen ridge path is kept) instead of from scratch; with ``spatial`` a
-    pooled checkpoint's head is widened first with the same outputs (:func:`spatial_from_pooled`); a
-    spatial checkpoint stays spatial. Returns the network (``"net"``) and what the ONNX metadata records."""
+    folded into the convolutions). ``init``: start from such a checkpoint (its width and landmark branch; the
+    frozen ridge path is kept), or from an exported ``.onnx`` CoarseNet whose checkpoint is gone (its batch
+    norms then stay frozen: :func:`~headforge.networks.onnx_export.coarsenet_from_onnx`), instead of from
+    scratch; with ``spatial`` a pooled checkpoint's head is widened first with the same outputs
+    (:func:`spatial_from_pooled`); a spatial checkpoint stays spatial. Returns the network (``"net"``) and what the ONNX metadata records."""
     cfg = replace(config or TrainConfig(), **settings)
     cfg.check()
     with torch_threads(cfg.threads):
@@ -282,7 +284,7 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
         net, crit = net.cpu(), crit.cpu()
         if checkpoint:
             save_checkpoint(checkpoint, state_dict=net.state_dict(), width=cfg.width, use_landmarks=cfg.use_landmarks,
-                            spatial=net.spatial, info=json.dumps(info))
+                            spatial=net.spatial, frozen_norm=net.frozen_norm, info=json.dumps(info))
         if heldout is not None:
             info["heldout"] = evaluate(net, heldout, crit)
             log(f"held-out: {info['heldout']}")
@@ -317,13 +319,18 @@ def _start_network(cfg: TrainConfig, init, data: Samples) -> tuple[CoarseNet, Tr
             net.lm_linear.requires_grad_(False)  # the linear optimum; the rest learns the residual
         return net, cfg
     try:
-        ck = torch.load(init, map_location="cpu", weights_only=True)
-        cfg = replace(cfg, width=int(ck["width"]), use_landmarks=bool(ck["use_landmarks"]))
-        net = CoarseNet(use_landmarks=cfg.use_landmarks, width=cfg.width, spatial=bool(ck.get("spatial", False)))
-        net.load_state_dict(ck["state_dict"])
+        if str(init).endswith(".onnx"):
+            net = coarsenet_from_onnx(init)
+        else:
+            ck = torch.load(init, map_location="cpu", weights_only=True)
+            net = CoarseNet(use_landmarks=bool(ck["use_landmarks"]), width=int(ck["width"]),
+                            spatial=bool(ck.get("spatial", False)))
+            net.load_state_dict(ck["state_dict"])
+            net.frozen_norm = bool(ck.get("frozen_norm", False))
+        cfg = replace(cfg, width=net.features[0][0].out_channels, use_landmarks=net.use_landmarks)
     except (OSError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as e:
-        raise HeadforgeError(f"Cannot start from the checkpoint {str(init)!r} ({type(e).__name__}: "
-                             f"{str(e)[:200]}); give a file written by --checkpoint, or train from scratch.") from None
+        raise HeadforgeError(f"Cannot start from {str(init)!r} ({type(e).__name__}: {str(e)[:200]}); give a file "
+                             "written by --checkpoint or an exported CoarseNet (.onnx), or train from scratch.") from None
     if cfg.spatial:
         net = spatial_from_pooled(net)
     if cfg.use_landmarks:
@@ -415,7 +422,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
     ap.add_argument("--width", type=int, default=32, help="channels of the first block (32: 2.5 M parameters)")
     ap.add_argument("--checkpoint", help="also save the torch weights here (to train further with --init)")
-    ap.add_argument("--init", help="start from a --checkpoint file instead of from scratch")
+    ap.add_argument("--init", help="start from a --checkpoint file, or an exported CoarseNet (.onnx), instead of "
+                                   "from scratch")
     ap.add_argument("--flip", type=float, default=0.5, help="probability of a mirrored training sample")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="bf16: bfloat16 autocast for the network (faster on CPUs with AVX512-BF16)")

@@ -175,7 +175,7 @@ def test_hair_grows_on_the_head_in_the_photos_colour(created, avatars):
 
 def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     # the default head uses the shipped networks
-    assert created["headforge_initializer"] == "coarsenet"
+    assert created["headforge_initializer"] == "coarsenet+descriptor"
     assert any(m.type == "DISPLACE" for m in created.modifiers)
     lights, world = len(_lights(bpy.context.scene)), bpy.context.scene.world
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["grace_hopper"]), texture_size="1024",

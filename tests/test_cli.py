@@ -25,7 +25,7 @@ def test_create_writes_the_contract(photo_files, tmp_path, shipped_weights):
     assert fit["image"]["width"] == 512 and fit["image"]["height"] == 512
     # the shipped CoarseNet starts the fit (--no-coarsenet: the mean face)
     assert fit["image"]["path"] == str(photo_files["astronaut"])
-    assert fit["initializer"] == "coarsenet"
+    assert fit["initializer"] == "coarsenet+descriptor"
     assert len(fit["identity"]) == 100 and len(fit["expression"]) == 53
     assert np.array(fit["landmarks68"]).shape == (68, 2)
     assert np.array(fit["detected_landmarks"]).shape == (478, 2)

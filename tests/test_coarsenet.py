@@ -91,9 +91,15 @@ def test_pipeline_uses_coarsenet(onnx_file, avatars, model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, coarsenet=True,
-                          coarsenet_path=path, landmarknet=False)
+                          coarsenet_path=path, landmarknet=False, descriptor=False)
     # an untrained network's guess, held 30x by the prior: the fit still follows the landmarks roughly
     assert a.initializer == "coarsenet" and "regress" in a.timings and a.nme68 < 5.0
+    # the shipped descriptor ridge was learned beside the shipped CoarseNet, not this one: not used, and said so
+    with pytest.warns(RuntimeWarning, match="another CoarseNet.*CoarseNet's alone"):
+        b = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, coarsenet=True,
+                          coarsenet_path=path, landmarknet=False)
+    assert b.initializer == "coarsenet" and "descriptor" not in b.timings
+    np.testing.assert_allclose(b.fit.identity, a.fit.identity, atol=1e-6)
 
 
 def _quiet(*a):
@@ -143,6 +149,34 @@ def test_spatial_head_widened_from_a_pooled_checkpoint(renders, trained, tmp_pat
     assert sp["spatial"] and regress.CoarseNetOnnx(tmp_path / "s.onnx").meta["spatial"]
     again = train(renders, None, out=None, steps=1, batch=4, lr=0.0, log=_quiet, init=tmp_path / "s.pt")
     assert again["spatial"]
+
+
+def test_training_goes_on_from_the_shipped_export(renders, astronaut_rgb, tmp_path):
+    """The shipped CoarseNet read back from its ONNX file (its checkpoint is gone) computes what the file does,
+    keeps its folded batch norms frozen in training, and trains on (lr 0: unchanged; a checkpoint keeps the
+    freezing)."""
+    from headforge.core.errors import HeadforgeError
+    from headforge.core.landmarks import detect_landmarks
+    from headforge.networks.onnx_export import coarsenet_from_onnx
+    from headforge.networks.train_coarse import train
+
+    net = coarsenet_from_onnx(regress.WEIGHTS)
+    x, lm, _ = regress.network_inputs(astronaut_rgb, detect_landmarks(astronaut_rgb).points, flip=True)
+    shipped = regress.load().run({"image": x, "landmarks": lm})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(net.eval()(torch.from_numpy(x), torch.from_numpy(lm)).numpy(), shipped,
+                                   atol=1e-4)
+    net.train()
+    assert net.head.training and not any(m.training for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    res = train(renders, None, out=None, steps=1, batch=4, lr=0.0, log=_quiet, init=regress.WEIGHTS,
+                checkpoint=tmp_path / "ft.pt")
+    assert res["started_from"] == str(regress.WEIGHTS) and res["spatial"] == net.spatial
+    for a, b in zip(net.state_dict().values(), res["net"].state_dict().values()):
+        assert torch.equal(a, b)   # running statistics included: the frozen norms did not move
+    again = train(renders, None, out=None, steps=1, batch=4, lr=0.0, log=_quiet, init=tmp_path / "ft.pt")
+    assert again["net"].frozen_norm
+    with pytest.raises(HeadforgeError, match="Cannot start from"):
+        train(renders, None, out=None, steps=1, batch=4, log=_quiet, init=regress.WEIGHTS.parent / "segnet.onnx")
 
 
 def test_bf16_with_a_sample_worker_and_one_thread(renders):
