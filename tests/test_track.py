@@ -153,3 +153,47 @@ def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_pa
     r = subprocess.run([sys.executable, "-m", "headforge", "track", face_clips["no_face"], "--out", tmp_path / "none"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "No face" in r.stderr and not (tmp_path / "none" / "track.csv").exists()
+
+
+def _phone_clip(path, upright: np.ndarray, frames: int = 6):
+    """An mp4 as a phone held upright writes it: the sensor's pixels on their side (the picture turned 90°
+    counter-clockwise) and the track header's display matrix saying to turn them 90° clockwise to show them."""
+    import struct
+
+    import cv2
+
+    sideways = np.ascontiguousarray(np.rot90(upright, 1))
+    h, w = sideways.shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (w, h))
+    for _ in range(frames):
+        out.write(cv2.cvtColor(sideways, cv2.COLOR_RGB2BGR))
+    out.release()
+    data = bytearray(path.read_bytes())
+    tkhd = data.find(b"tkhd")
+    assert tkhd > 0 and data[tkhd + 4] == 0, "expected a version-0 track header"
+    matrix = tkhd + 4 + 4 + 5 * 4 + 8 + 4 * 2   # version/flags, times, track id, duration; reserved; layer ...
+    assert struct.unpack(">9i", data[matrix:matrix + 36]) == (1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30)
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_rotated_phone_clip_is_read_upright_and_tracked(astronaut_rgb, model, tmp_path):
+    """A phone clip stored on its side with rotation metadata: its frames come out upright (the size too), and
+    the head is tracked upright (roll near 0, not 90 degrees)."""
+    import cv2
+
+    from headforge.core.camera import euler_degrees
+    from headforge.core.track import HeadShape, read_frames
+
+    upright = cv2.resize(astronaut_rgb, (256, 320), interpolation=cv2.INTER_AREA)
+    clip = tmp_path / "phone.mp4"
+    _phone_clip(clip, upright)
+    frames, fps, size, count = read_frames(clip)
+    frames = list(frames)
+    assert size == (256, 320) and count == 6 and fps == pytest.approx(10.0)
+    for _, _, f in frames:
+        assert f.shape == upright.shape and np.abs(f.astype(int) - upright).mean() < 8   # the codec's loss only
+    track = track_video(clip, model, HeadShape(np.zeros(100)))
+    assert not track.lost
+    rolls = [euler_degrees(f.rotation)["roll"] for f in track.frames]
+    assert max(abs(r) for r in rolls) < 15, rolls
