@@ -19,6 +19,7 @@ LOD objects are named ``<head>_LOD1``, ``<head>_LOD2`` (the head itself is LOD0)
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -58,8 +59,8 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
     formats, for the panel, ``headforge export``, ``headforge create`` and ``headforge track``. Fine detail goes
     in as the normal map the head keeps (baked now for older heads; ``get_model()``: the face model for its
     tangent frames, called only then; default: the configured face model). ``animation``: the head's action too
-    (a tracked performance: shape-key weights and the head bone, over the scene's frame range); without it the
-    rest pose alone."""
+    (a tracked performance: shape-key weights and the head bone, over the scene's frame range), and the clip's
+    camera with its path when Track Video made one (``schema.VIDEO_CAMERA``); without it the rest pose alone."""
     context = context or bpy.context
     check_head(head)
     fmt = fmt.lower()
@@ -73,26 +74,46 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
         raise OutputError(f"Cannot write into {str(path.parent)!r}. Choose a folder you can write to.")
     objs = lod_objects(head, lods, context)
     arm = head.parent if head.parent is not None and head.parent.type == "ARMATURE" else None
+    camera = bpy.data.objects.get(head.get(schema.VIDEO_CAMERA, "")) if animation else None
+    cameras = [camera] if camera is not None and camera.type == "CAMERA" else []
     if context.object is not None and context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    with atomic_path(path, overwrite=True, keep_name=True) as tmp, \
+    selected, active = list(context.selected_objects), context.view_layer.objects.active
+    with _selection_kept(context, selected, active), atomic_path(path, overwrite=True, keep_name=True) as tmp, \
             game_copies(head, objs, arm, fmt, get_model or load_face_model) as (meshes, arm_copy):
-        _select(context, meshes + ([arm_copy] if arm_copy is not None else []), active=meshes[0])
+        _select(context, meshes + ([arm_copy] if arm_copy is not None else []) + cameras, active=meshes[0])
         if fmt == "glb":
             bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", use_selection=True,
                                       export_yup=True, export_apply=False, export_morph=True,
-                                      export_morph_normal=False, export_skins=True, export_cameras=False,
+                                      export_morph_normal=False, export_skins=True, export_cameras=bool(cameras),
                                       export_lights=False, export_animations=animation, export_tangents=True,
                                       export_extras=True, export_animation_mode="ACTIONS",
                                       export_frame_range=animation, export_force_sampling=animation)
         else:
             bpy.ops.export_scene.fbx(filepath=str(tmp), use_selection=True,
-                                     object_types={"ARMATURE", "MESH"}, path_mode="COPY", embed_textures=True,
+                                     object_types={"ARMATURE", "MESH"} | ({"CAMERA"} if cameras else set()),
+                                     path_mode="COPY", embed_textures=True,
                                      axis_forward=FBX_FORWARD, axis_up=FBX_UP, apply_scale_options="FBX_SCALE_UNITS",
                                      use_custom_props=True,
                                      use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=animation,
                                      mesh_smooth_type="FACE", use_armature_deform_only=True)
     return path
+
+
+@contextlib.contextmanager
+def _selection_kept(context, selected: list, active):
+    """Within the block the selection may change; afterwards ``selected`` (those still there) are selected again
+    and ``active`` active, as the user left them."""
+    try:
+        yield
+    finally:
+        for o in context.view_layer.objects:
+            o.select_set(False)
+        for o in selected:
+            if o.name in context.view_layer.objects:
+                o.select_set(True)
+        if active is not None and active.name in context.view_layer.objects:
+            context.view_layer.objects.active = active
 
 
 def _select(context, objs: list, active) -> None:

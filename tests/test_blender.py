@@ -278,14 +278,38 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
 
     glb = tmp_path / "take.glb"
     assert bpy.ops.headforge.export_head(filepath=str(glb), format="glb", animation=True) == {"FINISHED"}
+    assert bpy.context.view_layer.objects.active == head and head.select_get()   # the selection as it was
     gltf = pygltflib.GLTF2().load(str(glb))
     channels = {(gltf.nodes[c.target.node].name, c.target.path): a.samplers[c.sampler]
                 for a in gltf.animations for c in a.channels}
-    for key in (("head", "rotation"), (head.name, "weights")):
+    for key in (("head", "rotation"), (head.name, "weights"), (cam.name, "translation")):
         times = gltf.accessors[channels[key].input]
         assert times.count == count and abs(times.max[0] - times.min[0] - (count - 1) / fps) < 1e-3, key
+    # the clip's camera goes with it: its field of view the clip's, its path the one in the scene (glTF is +Y up)
+    node = next(n for n in gltf.nodes if n.name == cam.name)
+    width, height = scene.render.resolution_x, scene.render.resolution_y
+    focal_px = cam.data.lens / cam.data.sensor_width * max(width, height)   # sensor fit AUTO
+    assert len(gltf.cameras) == 1
+    assert abs(gltf.cameras[node.camera].perspective.yfov - 2 * np.arctan(height / 2 / focal_px)) < 1e-3
+    moves = _accessor(gltf, channels[(cam.name, "translation")].output)
+    scene.frame_set(count)
+    x, y, z = cam.matrix_world.translation
+    assert np.allclose(moves[-1], (x, z, -y), atol=1e-4)
+    for animation in (False, True):   # FBX takes the camera with the performance (a Model named as it), not without
+        fbx = tmp_path / f"take-{animation}.fbx"
+        assert bpy.ops.headforge.export_head(filepath=str(fbx), format="fbx", animation=animation) == {"FINISHED"}
+        assert (cam.name.encode() + b"\x00\x01Model" in fbx.read_bytes()) == animation
     bpy.context.view_layer.objects.active = created   # made without a rig
     assert not bpy.ops.headforge.track_video.poll()
+
+
+def _accessor(gltf, index: int) -> np.ndarray:
+    """The float values of accessor ``index`` of a loaded .glb, one row per element."""
+    acc = gltf.accessors[index]
+    view = gltf.bufferViews[acc.bufferView]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc.type]
+    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
+    return np.frombuffer(gltf.binary_blob(), np.float32, acc.count * width, start).reshape(acc.count, width)
 
 
 def test_operator_reports_bad_input(addon, tmp_path):
