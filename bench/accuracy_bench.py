@@ -40,7 +40,8 @@ from headforge.samples import astronaut, grace_hopper_path  # noqa: E402
 
 from headforge.core import config, identity, regress  # noqa: E402
 from headforge.core.camera import Camera, euler_degrees  # noqa: E402
-from headforge.core.correspondence import aligned_distance  # noqa: E402
+from headforge.core.correspondence import aligned_distance, load_correspondence  # noqa: E402
+from headforge.core.landmarks import detect_landmarks  # noqa: E402
 from headforge.core.descriptor import face_descriptor  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import FACE_END, SKIN_END, load_face_model  # noqa: E402
@@ -63,6 +64,11 @@ def nme_bbox(pred: np.ndarray, true: np.ndarray) -> float:
 def nme_eyes(pred: np.ndarray, true: np.ndarray) -> float:
     """Mean point distance over the outer-eye-corner distance of the true landmarks (iBUG 36, 45)."""
     return float(np.linalg.norm(pred - true, axis=1).mean() / np.linalg.norm(true[36] - true[45]))
+
+
+def raw_mediapipe_68(img: np.ndarray, model, face_index: int = 0) -> np.ndarray:
+    """(68, 2) MediaPipe's points as the detector gives them (one pass, not mirror-averaged), mapped to iBUG-68."""
+    return load_correspondence(model).detected_68(detect_landmarks(img, face_index, mirror_average=False).points)
 
 
 def neutral(model, fit) -> np.ndarray:
@@ -99,7 +105,8 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
             continue
         yaw.append(abs(euler_degrees(cam.rotation)["yaw"]))
         pred = regress.load().predict(img, shape.landmarks.points, model)
-        nme["raw MediaPipe"].append(nme_bbox(shape.detected68, truth))
+        raw = raw_mediapipe_68(img, model)
+        nme["raw MediaPipe"].append(nme_bbox(raw, truth))
         nme["Headforge"].append(nme_bbox(shape.projected68, truth))
         ident["mean face"].append(face_error_mm(model.neutral, true_neutral))
         ident["CoarseNet alone"].append(face_error_mm(model.vertices(pred.identity), true_neutral))
@@ -110,7 +117,7 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
         corrective.append(float(np.linalg.norm(shape.fit.corrective[:SKIN_END], axis=1).max() * 10))
         doubtful += not shape.quality.ok
         if peer is not None:
-            r = peer.fit(shape.detected68, img.shape[1], img.shape[0])
+            r = peer.fit(raw, img.shape[1], img.shape[0])
             nme["eos"].append(nme_bbox(r.projected68, truth))
             ident["eos"].append(face_error_mm(model.vertices(r.identity), true_neutral))
             eos_s.append(r.seconds)
@@ -256,9 +263,10 @@ def annotated(model, peer, rows: list, summary: dict):
     truth = np.array(lines, float).reshape(68, 2) - 1.0   # 1-based pixel coordinates
     img = load_image(shared / "photos" / "eos_image_0010.png")
     shape = fit_photo(img, model)
-    results = {"raw MediaPipe": shape.detected68, "Headforge": shape.projected68}
+    raw = raw_mediapipe_68(img, model)
+    results = {"raw MediaPipe": raw, "Headforge": shape.projected68}
     if peer is not None:
-        results["eos"] = peer.fit(shape.detected68, img.shape[1], img.shape[0]).projected68
+        results["eos"] = peer.fit(raw, img.shape[1], img.shape[0]).projected68
     for k, p in results.items():
         rows.append((f"annotated photo: {k}", f"NME {nme_eyes(p, truth):.3f} (outer eyes), "
                                                f"{nme_bbox(p, truth):.3f} (box)"))

@@ -38,6 +38,9 @@ CROP_BOXES = 2.2
 TILE = 640
 #: a full-range detection whose centre lies within this many of its box widths of a pass-1 face is that face
 SAME_FACE = 0.5
+#: photos are also searched mirrored, and each face's points averaged with its mirror image's
+#: (:func:`_mirror_averaged`); video frames are not (``VideoLandmarks``)
+MIRROR_AVERAGE = True
 
 _lock = threading.Lock()
 _mesh = None
@@ -206,17 +209,44 @@ def _mesh_in_crop(image: np.ndarray, centre: np.ndarray, side: float, roll: floa
     return pts @ Mi[:, :2].T + Mi[:, 2], depth / scale
 
 
-def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int = 1024) -> Landmarks:
+def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int = 1024,
+                     mirror_average: bool | None = None) -> Landmarks:
     """Find faces in ``image`` ``(H, W, 3)`` uint8 sRGB and return the landmarks of one.
 
-    ``face_index`` 0 is the largest face, 1 the next, and so on. Raises :class:`NoFaceFound`,
-    :class:`FaceIndexError` or :class:`FaceTooSmall` with what to do.
+    ``face_index`` 0 is the largest face, 1 the next, and so on. ``mirror_average``: also detect in the mirrored
+    photo and average the two (:func:`_mirror_averaged`; None: :data:`MIRROR_AVERAGE`). Raises
+    :class:`NoFaceFound`, :class:`FaceIndexError` or :class:`FaceTooSmall` with what to do.
     """
     h, w = image.shape[:2]
     if min(h, w) < MIN_FACE_PX:
         raise FaceTooSmall(
             f"The photo is only {w} x {h} pixels; a face needs at least {MIN_FACE_PX} pixels across. "
             "Use a larger photo, or one where the face is bigger.")
+    found = _find_faces(image, detect_size)
+    if not found:
+        raise NoFaceFound(
+            "No face was found in the photo. Use a photo where one face is clearly visible, roughly facing "
+            "the camera, well lit and not cut off.")
+    if not 0 <= face_index < len(found):
+        raise FaceIndexError(
+            f"Face {face_index} was asked for, but the photo has {len(found)} face(s) (index 0 is the largest). "
+            f"Pick a face index from 0 to {len(found) - 1}.")
+    pts, depth = found[face_index]
+    if MIRROR_AVERAGE if mirror_average is None else mirror_average:
+        pts, depth = _mirror_averaged(image, pts, depth, detect_size)
+    lm = Landmarks(points=pts.astype(np.float32), depth=depth.astype(np.float32), image_size=(w, h),
+                   face_index=face_index, n_faces=len(found))
+    if lm.face_width < MIN_FACE_PX:
+        raise FaceTooSmall(
+            f"The face is {lm.face_width:.0f} pixels across; Headforge needs at least {MIN_FACE_PX}. Use a "
+            "higher-resolution photo or one taken closer to the face.")
+    return lm
+
+
+def _find_faces(image: np.ndarray, detect_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every face of ``image`` as ``(points (478, 2), depth (478,))`` in pixels, largest first (the module's
+    two passes)."""
+    h, w = image.shape[:2]
     scale = min(1.0, detect_size / max(h, w))
     small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                    interpolation=cv2.INTER_AREA)
@@ -230,21 +260,30 @@ def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int
         found = _mesh_in_crop(image, centre, side * CROP_BOXES, roll)
         if found is not None:
             faces.append(found)
-    if not faces:
-        raise NoFaceFound(
-            "No face was found in the photo. Use a photo where one face is clearly visible, roughly facing "
-            "the camera, well lit and not cut off.")
-    found = [(np.ptp(pts[:468, 0]) * np.ptp(pts[:468, 1]), pts, depth) for pts, depth in faces]
-    found.sort(key=lambda x: -x[0])
-    if not 0 <= face_index < len(found):
-        raise FaceIndexError(
-            f"Face {face_index} was asked for, but the photo has {len(found)} face(s) (index 0 is the largest). "
-            f"Pick a face index from 0 to {len(found) - 1}.")
-    _, pts, depth = found[face_index]
-    lm = Landmarks(points=pts.astype(np.float32), depth=depth.astype(np.float32), image_size=(w, h),
-                   face_index=face_index, n_faces=len(found))
-    if lm.face_width < MIN_FACE_PX:
-        raise FaceTooSmall(
-            f"The face is {lm.face_width:.0f} pixels across; Headforge needs at least {MIN_FACE_PX}. Use a "
-            "higher-resolution photo or one taken closer to the face.")
-    return lm
+    faces.sort(key=lambda f: -np.ptp(f[0][:468, 0]) * np.ptp(f[0][:468, 1]))
+    return faces
+
+
+def _mirror_averaged(image: np.ndarray, pts: np.ndarray, depth: np.ndarray, detect_size: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The face's 468 mesh points and depths averaged with those found in the mirrored photo (mirrored back and
+    renumbered left for right): MediaPipe is not mirror-symmetric, and the average is both closer to the truth
+    and the same for a photo and its mirror image. The iris points stay as found. Unchanged when the mirrored
+    photo has no face there, or MediaPipe's canonical mesh (which numbers the mirror) is not installed."""
+    from .regress import RegressorUnavailable, landmark_mirror
+
+    try:
+        perm = landmark_mirror()[:468]
+    except RegressorUnavailable:
+        return pts, depth
+    w = image.shape[1]
+    flip = np.array([-1.0, 1.0])
+    mirrored = [(p[perm] * flip + [w, 0.0], d[perm]) for p, d in _find_faces(image[:, ::-1].copy(), detect_size)]
+    centre, side = pts[:468].mean(0), np.ptp(pts[:468, 0])
+    near = [(np.linalg.norm(p.mean(0) - centre), p, d) for p, d in mirrored]
+    if not near or min(near, key=lambda x: x[0])[0] > SAME_FACE * side:
+        return pts, depth
+    _, p, d = min(near, key=lambda x: x[0])
+    pts, depth = pts.copy(), depth.copy()
+    pts[:468], depth[:468] = 0.5 * (pts[:468] + p), 0.5 * (depth[:468] + d)
+    return pts, depth

@@ -227,7 +227,7 @@ def head_from_clip(source, model: FaceModel, should_stop=None) -> tuple[HeadShap
         if k % step:
             continue
         try:
-            detect_landmarks(img)
+            detect_landmarks(img, mirror_average=False)   # only whether a face is there
         except HeadforgeError:
             continue
         images.append(img)

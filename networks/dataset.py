@@ -21,6 +21,9 @@ from ..core.synth import SynthConfig, shard_ok, shard_path
 
 #: MediaPipe's detections on a shard's renders, cached beside them by :func:`prepare`
 DETECT_FILE = "mp_detect.npz"
+#: the cached detections are MediaPipe's single pass, as the shipped networks learned from them (photos are
+#: also searched mirrored at inference, ``core.landmarks.MIRROR_AVERAGE``)
+DETECT_MIRROR_AVERAGE = False
 
 
 class SynthSet:
@@ -88,7 +91,7 @@ def detect_all(ds: SynthSet) -> None:
         ok = np.zeros(len(idx), bool)
         for j, n in enumerate(idx):
             try:
-                lm = detect_landmarks(ds.image(n))
+                lm = detect_landmarks(ds.image(n), mirror_average=DETECT_MIRROR_AVERAGE)
             except HeadforgeError:
                 continue
             pts[j], ok[j] = lm.points, True

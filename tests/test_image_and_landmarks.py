@@ -58,6 +58,25 @@ def test_landmarks_on_real_photo(astronaut_rgb):
     assert lm.points[33, 0] < lm.points[263, 0]  # person's right eye is on the image's left
 
 
+def test_mirror_averaged_points_are_the_same_for_a_photo_and_its_mirror(astronaut_rgb):
+    """A photo and its mirror image get the same mesh points (mirrored back, renumbered left for right), which a
+    single pass of MediaPipe does not give; the iris points stay as MediaPipe found them."""
+    from headforge.core.regress import landmark_mirror
+
+    w = astronaut_rgb.shape[1]
+    perm = landmark_mirror()[:468]
+    back = lambda lm: lm.points[:468][perm] * [-1, 1] + [w, 0]  # noqa: E731  (the mirror photo's, mirrored back)
+    mirror = astronaut_rgb[:, ::-1].copy()
+    one, one_m = detect_landmarks(astronaut_rgb, mirror_average=False), detect_landmarks(mirror, mirror_average=False)
+    avg, avg_m = detect_landmarks(astronaut_rgb), detect_landmarks(mirror)
+    single = np.linalg.norm(back(one_m) - one.points[:468], axis=1).mean()
+    averaged = np.linalg.norm(back(avg_m) - avg.points[:468], axis=1).mean()
+    print(f"a photo against its mirror image: {single:.3f} px apart in one pass, {averaged:.6f} px averaged")
+    assert single > 0.1 and averaged < 1e-3
+    np.testing.assert_allclose(avg.points[:468], 0.5 * (one.points[:468] + back(one_m)), atol=1e-3)
+    np.testing.assert_array_equal(avg.points[468:], one.points[468:])
+
+
 def test_huge_image_maps_back(astronaut_rgb):
     big = cv2.resize(astronaut_rgb, (8000, 8000), interpolation=cv2.INTER_LINEAR)
     small = detect_landmarks(astronaut_rgb)
