@@ -87,7 +87,7 @@ def features(descriptor: np.ndarray, coarse_identity: np.ndarray, coarse_scale: 
                            np.asarray(coarse_identity, np.float64) * coarse_scale], axis=-1)
 
 
-_sha_lock = threading.Lock()
+_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
@@ -102,7 +102,7 @@ def _sha(path: str, size: int, mtime_ns: int) -> str:
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file (hex), remembered while the file keeps its size and time."""
     st = Path(path).stat()
-    with _sha_lock:
+    with _lock:
         return _sha(str(path), st.st_size, st.st_mtime_ns)
 
 
@@ -113,7 +113,7 @@ def load(path: str | Path | None = None) -> IdentityRidge:
     """The learned ridge at ``path`` (default :data:`WEIGHTS`), read once per process. Raises
     ``OSError``/``ValueError``/``KeyError`` for a missing or damaged file."""
     key = str(path or WEIGHTS)
-    with _sha_lock:
+    with _lock:
         if key not in _cache:
             _cache[key] = IdentityRidge.read(key)
         return _cache[key]
