@@ -14,7 +14,7 @@ from .correspondence import Correspondence
 from .errors import HeadforgeError
 from .fit import ModelPoints
 from .onnxnet import OnnxNetwork, cached
-from .regress import COARSE_CROP, crop_face, model_inputs
+from .regress import COARSE_CROP, crop_face, landmark_mirror, mirror_crop, model_inputs
 
 #: whether the fit follows LandmarkNet's inner points (the model's surface points) or only its jawline. On 300
 #: held-out renders the inner points lower the 68-point error further (1.98 % against 2.28 % with the jawline
@@ -51,19 +51,42 @@ class LandmarkNetOnnx(OnnxNetwork):
         """Whether the network was trained for ``corr``'s fixed points."""
         return np.array_equal(self.mp_index, corr.mp_index)
 
-    def predict(self, image: np.ndarray, points: np.ndarray, corr: Correspondence) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, image: np.ndarray, points: np.ndarray, corr: Correspondence, flip: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
         """``image`` ``(H, W, 3)`` uint8 sRGB and MediaPipe's ``(478, 2)`` points (pixels) -> the model points
         and then the jawline, ``(K + n_contour, 2)`` float64 pixels (:func:`anchor_points` order), and their
-        standard deviations ``(K + n_contour,)`` pixels."""
+        standard deviations ``(K + n_contour,)`` pixels. ``flip``: also run the mirrored crop and average its
+        points (mirrored back, left for right) and log-sigmas in, so that a photo and its mirror image get
+        mirrored points (as CoarseNet does)."""
         crop, M = crop_face(image, points)
         pts = np.asarray(points, np.float64) @ M[:, :2].T + M[:, 2]
-        img, lm = model_inputs(crop, pts)
-        out = self.run({"image": img[None], "landmarks": lm[None]})[0][0].astype(np.float64)
+        runs = [(crop, pts)] + ([mirror_crop(crop, pts)] if flip else [])
+        feeds = [model_inputs(c, p) for c, p in runs]
+        out = self.run({"image": np.stack([f[0] for f in feeds]),
+                        "landmarks": np.stack([f[1] for f in feeds])})[0].astype(np.float64)
         half = COARSE_CROP / 2
-        crop_xy = anchor_points(corr, pts, self.n_contour) + out[:, :2] * half
+        crop_xy = anchor_points(corr, pts, self.n_contour) + out[0, :, :2] * half
+        log_sigma = out[0, :, 2]
+        if flip:
+            mirrored = anchor_points(corr, runs[1][1], self.n_contour) + out[1, :, :2] * half
+            mirrored[:, 0] = COARSE_CROP - mirrored[:, 0]
+            order = self._mirror_order()
+            crop_xy = 0.5 * (crop_xy + mirrored[order])
+            log_sigma = 0.5 * (log_sigma + out[1, order, 2])
         A = M[:, :2]
         xy = (crop_xy - M[:, 2]) @ np.linalg.inv(A).T
-        return xy, np.exp(np.clip(out[:, 2], -7.0, 1.0)) * half / np.sqrt(abs(np.linalg.det(A)))
+        return xy, np.exp(np.clip(log_sigma, -7.0, 1.0)) * half / np.sqrt(abs(np.linalg.det(A)))
+
+    def _mirror_order(self) -> np.ndarray:
+        """``(K + n_contour,)``: which output of the mirrored crop is each output's mirror image (the model point
+        at MediaPipe's mirrored point; the jawline reversed)."""
+        if getattr(self, "_order", None) is None:
+            at = {int(v): k for k, v in enumerate(self.mp_index)}
+            mirror = landmark_mirror()
+            k = len(self.mp_index)
+            self._order = np.array([at[int(mirror[v])] for v in self.mp_index] +
+                                   list(range(k + self.n_contour - 1, k - 1, -1)), np.int64)
+        return self._order
 
     def find(self, image: np.ndarray, points: np.ndarray, corr: Correspondence,
              inner: bool | None = None) -> ModelPoints:

@@ -107,6 +107,29 @@ def test_fit_follows_the_model_points(model, astronaut_rgb):
     assert np.linalg.norm(fitted - mp.contour, axis=1)[side].mean() < np.linalg.norm(fitted - oval, axis=1)[side].mean()
 
 
+def test_mirrored_photo_gets_the_mirrored_jawline(model, astronaut_rgb):
+    """With the mirrored crop averaged in (as CoarseNet does), a photo and its mirror image get the same model
+    points and jawline, mirrored, and the same sigmas; one run alone does not."""
+    from headforge.core.correspondence import load_correspondence
+    from headforge.core.landmarks import detect_landmarks
+
+    corr, net = load_correspondence(model), modellandmarks.load()
+    w, mirror = astronaut_rgb.shape[1], astronaut_rgb[:, ::-1].copy()
+    lm, lm_m = detect_landmarks(astronaut_rgb), detect_landmarks(mirror)
+    order = net._mirror_order()
+    assert sorted(order) == list(range(len(order)))   # every output's mirror image is an output
+    gaps = {}
+    for flip in (False, True):
+        a, sa = net.predict(astronaut_rgb, lm.points, corr, flip=flip)
+        b, sb = net.predict(mirror, lm_m.points, corr, flip=flip)
+        b, sb = b[order] * [-1, 1] + [w, 0], sb[order]
+        gaps[flip] = (np.linalg.norm(a - b, axis=1).mean(), np.linalg.norm(a[-17:] - b[-17:], axis=1).mean(),
+                      np.abs(np.log(sa / sb)).mean())
+    print("a photo and its mirror image, points / jawline (px) / log-sigma apart: one run "
+          "{:.3f} / {:.3f} / {:.3f}, averaged {:.3f} / {:.3f} / {:.3f}".format(*gaps[False], *gaps[True]))
+    assert gaps[True][0] < 0.2 * gaps[False][0] and gaps[True][1] < 0.3 and gaps[True][2] < 0.2 * gaps[False][2]
+
+
 def test_fit_json_lists_the_model_points(avatars):
     av = next(iter(avatars.values()))
     report = json.loads(json.dumps(av.fit_report()))
