@@ -43,15 +43,11 @@ class IdentityRidge:
     coarsenet_sha256: str       #: the CoarseNet weights whose guesses it was learned with
     meta: dict = field(default_factory=dict)   #: how it was learned (set, count, penalty, cross-validated error)
 
-    def features(self, descriptor: np.ndarray, coarse_identity: np.ndarray) -> np.ndarray:
-        """``(..., 228)``: descriptors ``(..., 128)`` and CoarseNet identities ``(..., 100)`` as the ridge reads
-        them."""
-        return features(descriptor, coarse_identity, self.coarse_scale)
-
     def predict(self, descriptor: np.ndarray, coarse_identity: np.ndarray) -> np.ndarray:
         """Identity coefficients ``(..., 100)`` float64 from descriptors ``(..., 128)`` and CoarseNet's identities
         ``(..., 100)`` of the same faces."""
-        return (self.features(descriptor, coarse_identity) - self.x_mean) @ self.weights + self.identity_mean
+        return (features(descriptor, coarse_identity, self.coarse_scale) - self.x_mean) @ self.weights \
+            + self.identity_mean
 
     def matches(self, coarsenet_path: str | Path) -> bool:
         """Whether it was learned beside the CoarseNet at ``coarsenet_path``."""

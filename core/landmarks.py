@@ -280,10 +280,10 @@ def _mirror_averaged(image: np.ndarray, pts: np.ndarray, depth: np.ndarray, dete
     flip = np.array([-1.0, 1.0])
     mirrored = [(p[perm] * flip + [w, 0.0], d[perm]) for p, d in _find_faces(image[:, ::-1].copy(), detect_size)]
     centre, side = pts[:468].mean(0), np.ptp(pts[:468, 0])
-    near = [(np.linalg.norm(p.mean(0) - centre), p, d) for p, d in mirrored]
-    if not near or min(near, key=lambda x: x[0])[0] > SAME_FACE * side:
+    gap, p, d = min(((np.linalg.norm(p.mean(0) - centre), p, d) for p, d in mirrored), key=lambda x: x[0],
+                    default=(np.inf, None, None))
+    if gap > SAME_FACE * side:
         return pts, depth
-    _, p, d = min(near, key=lambda x: x[0])
     pts, depth = pts.copy(), depth.copy()
     pts[:468], depth[:468] = 0.5 * (pts[:468] + p), 0.5 * (depth[:468] + d)
     return pts, depth

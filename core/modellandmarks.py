@@ -6,6 +6,7 @@ its sigma says; its inner points only when asked (:data:`FOLLOW_INNER_POINTS`)."
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -70,23 +71,22 @@ class LandmarkNetOnnx(OnnxNetwork):
         if flip:
             mirrored = anchor_points(corr, runs[1][1], self.n_contour) + out[1, :, :2] * half
             mirrored[:, 0] = COARSE_CROP - mirrored[:, 0]
-            order = self._mirror_order()
+            order = self.mirror_order
             crop_xy = 0.5 * (crop_xy + mirrored[order])
             log_sigma = 0.5 * (log_sigma + out[1, order, 2])
         A = M[:, :2]
         xy = (crop_xy - M[:, 2]) @ np.linalg.inv(A).T
         return xy, np.exp(np.clip(log_sigma, -7.0, 1.0)) * half / np.sqrt(abs(np.linalg.det(A)))
 
-    def _mirror_order(self) -> np.ndarray:
+    @functools.cached_property
+    def mirror_order(self) -> np.ndarray:
         """``(K + n_contour,)``: which output of the mirrored crop is each output's mirror image (the model point
         at MediaPipe's mirrored point; the jawline reversed)."""
-        if getattr(self, "_order", None) is None:
-            at = {int(v): k for k, v in enumerate(self.mp_index)}
-            mirror = landmark_mirror()
-            k = len(self.mp_index)
-            self._order = np.array([at[int(mirror[v])] for v in self.mp_index] +
-                                   list(range(k + self.n_contour - 1, k - 1, -1)), np.int64)
-        return self._order
+        at = {int(v): k for k, v in enumerate(self.mp_index)}
+        mirror = landmark_mirror()
+        k = len(self.mp_index)
+        return np.array([at[int(mirror[v])] for v in self.mp_index] + list(range(k + self.n_contour - 1, k - 1, -1)),
+                        np.int64)
 
     def find(self, image: np.ndarray, points: np.ndarray, corr: Correspondence,
              inner: bool | None = None) -> ModelPoints:

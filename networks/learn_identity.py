@@ -51,7 +51,7 @@ def _shard_features(ds: SynthSet, k: int, net, model, sha: str) -> None:
             img = ds.image(n)
             coarse[j] = net.predict(img, pts[j], model).identity
             desc[j] = face_descriptor(img, pts[j])
-    save_npz(f, coarse=coarse, descriptor=desc, found=found, coarsenet_sha256=np.str_(sha))
+    save_npz(f, coarse=coarse, descriptor=desc, coarsenet_sha256=np.str_(sha))
 
 
 def load_features(roots: list[str], limit: int | None, coarsenet_path=None, log=print) -> dict[str, np.ndarray]:

@@ -116,7 +116,7 @@ def test_mirrored_photo_gets_the_mirrored_jawline(model, astronaut_rgb):
     corr, net = load_correspondence(model), modellandmarks.load()
     w, mirror = astronaut_rgb.shape[1], astronaut_rgb[:, ::-1].copy()
     lm, lm_m = detect_landmarks(astronaut_rgb), detect_landmarks(mirror)
-    order = net._mirror_order()
+    order = net.mirror_order
     assert sorted(order) == list(range(len(order)))   # every output's mirror image is an output
     gaps = {}
     for flip in (False, True):
