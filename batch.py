@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
 from .core.writers import CORE_OUTPUTS, DETAIL_OUTPUTS
-from .core.outputs import commit, folder_lock, read_record, recover, staging, write_error
+from .core.outputs import commit, folder_lock, folder_state, recover, staging, write_error
 
 BLEND_OUTPUTS = ("head.blend", "head.glb")
 #: photos per fresh process in a batch: enough to spread the process start (about 3 s: MediaPipe, bpy,
@@ -77,28 +77,12 @@ def blender_modules():
     return build, files
 
 
-def folder_state(folder: Path, photo: str, opts: Options) -> tuple[str, str]:
-    """``("done", why)``, ``("other", why)`` (another photo's head), ``("conflict", why)`` (files Headforge
-    would write are there, or the folder was made with other options) or ``("free", "")``."""
-    rec = read_record(folder)
-    if rec is not None:
-        if rec.get("photo") != str(Path(photo).resolve()):
-            return "other", f"{str(folder)!r} holds the head of another photo ({rec.get('photo')})"
-        if rec.get("options") != opts.recorded():
-            return "conflict", f"{str(folder)!r} holds this photo's head made with other options"
-        if all((folder / n).is_file() for n in rec["files"]):
-            return "done", "outputs exist (pass --overwrite to redo)"
-        return "conflict", f"{str(folder)!r} has lost some of this photo's outputs"
-    present = [n for n in opts.outputs() if (folder / n).exists()]
-    if not present:
-        return "free", ""
-    try:  # a folder from before records: its fit.json names its photo
-        other = json.loads((folder / "fit.json").read_text())["image"]["path"]
-        if other and Path(other).resolve() != Path(photo).resolve():
-            return "other", f"{str(folder)!r} holds the head of another photo ({other})"
+def _older_photo(folder: Path) -> str | None:
+    """The photo of a folder from before records: its fit.json names it."""
+    try:
+        return json.loads((folder / "fit.json").read_text())["image"]["path"] or None
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return "conflict", f"{str(folder)!r} already has {', '.join(present)}, not written by this photo's run"
+        return None
 
 
 def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) -> dict:
@@ -109,7 +93,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
 
     with folder_lock(folder):
         recover(folder)
-        state, why = folder_state(folder, photo, opts)
+        state, why = folder_state(folder, "photo", photo, opts.recorded(), opts.outputs(), _older_photo)
         if state == "done" and not overwrite:
             return {"status": "skipped", "reason": why}
         if state == "other" and not overwrite:
@@ -191,9 +175,12 @@ def make_heads(items: list[tuple[str, str]], opts: Options, overwrite: bool, emi
         sys.stdout.flush()
 
 
-def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout: float = 3600.0) -> list[dict]:
-    """Make a group of photos in a fresh process (what each Dask task runs); a photo the process did not
-    report (it crashed or was killed) is a failure with the end of its error output."""
+def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout: float = 3600.0,
+              module: str = "headforge.batch", kind: str = "photo") -> list[dict]:
+    """Make a group of (source, folder) items in a fresh ``python -m module`` process (what each Dask task
+    runs; ``batch`` makes photos, ``clips`` tracks clips), which prints one JSON line per item with the source
+    under ``kind`` ("photo" or "clip"). An item the process did not report (it crashed, was killed or ran past ``timeout`` seconds)
+    is a failure with the end of its error output."""
     import tempfile
 
     env = dict(os.environ)
@@ -202,7 +189,7 @@ def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout
         env["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="headforge-blender-")
     payload = json.dumps({"items": items, "options": opts, "overwrite": overwrite})
     try:
-        r = subprocess.run([sys.executable, "-m", "headforge.batch"], input=payload, capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", module], input=payload, capture_output=True, text=True,
                            env=env, timeout=timeout)
         stdout, tail = r.stdout, (r.stderr or "")[-800:]
     except subprocess.TimeoutExpired as e:
@@ -214,27 +201,27 @@ def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout
     for line in stdout.splitlines():
         if line.startswith("{"):
             res = json.loads(line)
-            done[res["photo"]] = res
-    return [done.get(p) or {"photo": p, "folder": f, "status": "failed",
-                            "reason": f"the worker process ended before this photo: {tail.strip()[-400:]}"}
+            done[res[kind]] = res
+    return [done.get(p) or {kind: p, "folder": f, "status": "failed",
+                            "reason": f"the worker process ended before this {kind}: {tail.strip()[-400:]}"}
             for p, f in items]
 
 
-def run_batch(items: list[tuple[str, str]], opts: Options, overwrite: bool, workers: int,
-              scheduler: str | None = None, dashboard: bool = False, on_result=None,
-              progress: bool = True) -> list[dict]:
-    """Make every (photo, folder) on Dask in groups of :data:`GROUP`; ``on_result(result)`` per photo as
-    groups finish. Returns the results."""
+def run_groups(groups: list[list[tuple[str, str]]], opts: dict, overwrite: bool, workers: int,
+               scheduler: str | None = None, dashboard: bool = False, on_result=None, progress: bool = True,
+               prefix: str = "create", **fresh) -> list[dict]:
+    """Run each group on Dask (:func:`run_group`, with ``fresh`` its ``timeout``/``module``/``kind``);
+    ``on_result(result)`` per item as groups finish; the status line starts with ``prefix``. Returns the
+    results."""
     from dask.distributed import as_completed
 
     from .core.farm import Progress, dask_client
 
-    groups = [items[i:i + GROUP] for i in range(0, len(items), GROUP)]
     results = []
-    plain = {**asdict(opts), "export": list(opts.export), "lod": list(opts.lod)}
     with dask_client(workers, scheduler, dashboard) as client:
-        bar = Progress(len(items), 0, what="photos", prefix="create") if progress else None
-        futures = [client.submit(run_group, g, plain, overwrite, pure=False) for g in groups]
+        bar = Progress(sum(map(len, groups)), 0, what=f"{fresh.get('kind', 'photo')}s", prefix=prefix) \
+            if progress else None
+        futures = [client.submit(run_group, g, opts, overwrite, pure=False, **fresh) for g in groups]
         try:
             for fut in as_completed(futures):
                 for res in fut.result():
@@ -247,6 +234,16 @@ def run_batch(items: list[tuple[str, str]], opts: Options, overwrite: bool, work
             if bar:
                 bar.close()
     return results
+
+
+def run_batch(items: list[tuple[str, str]], opts: Options, overwrite: bool, workers: int,
+              scheduler: str | None = None, dashboard: bool = False, on_result=None,
+              progress: bool = True) -> list[dict]:
+    """Make every (photo, folder) on Dask in groups of :data:`GROUP`; ``on_result(result)`` per photo as
+    groups finish. Returns the results."""
+    groups = [items[i:i + GROUP] for i in range(0, len(items), GROUP)]
+    plain = {**asdict(opts), "export": list(opts.export), "lod": list(opts.lod)}
+    return run_groups(groups, plain, overwrite, workers, scheduler, dashboard, on_result, progress)
 
 
 def main() -> int:

@@ -1,9 +1,10 @@
-"""Command line: ``python -m headforge create PHOTO [PHOTO ...] --out DIR``.
+"""Command line: ``python -m headforge create PHOTO [PHOTO ...] --out DIR`` (and ``track``, ``export``,
+``synth``).
 
 One photo writes into DIR; several photos write one sub-folder each (named after the photo, made safe) and
 run on Dask (``batch.py``). A photo whose outputs are complete is skipped, so an interrupted batch resumes
 where it stopped. A failing photo does not stop the others; the exit status is non-zero when any failed,
-and the reasons are listed at the end.
+and the reasons are listed at the end. ``track CLIP [CLIP ...]`` does the same with clips (``clips.py``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "head's pose and its 53 expression weights, smoothed. Writes track.csv (Unreal's "
                                    "Live Link Face CSV: Apple's 52 ARKit weights, head and eye rotations) and "
                                    "track.json (every frame) into --out.")
-    t.add_argument("clip", metavar="CLIP", help="video file (mp4, mov, avi, ...) or a folder of frames")
+    t.add_argument("clips", nargs="+", metavar="CLIP",
+                   help="video files (mp4, mov, avi, ...) or folders of frames; several run on Dask, each into a "
+                        "sub-folder of --out named after it")
     t.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     t.add_argument("--head", metavar="DIR_OR_BLEND",
                    help="a folder `headforge create` wrote, or a .blend with a Headforge head: track that person "
@@ -82,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="clips tracked at once with several clips, each in a fresh process (default: one per core)")
+    t.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler for several clips")
+    t.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard (on 127.0.0.1 only)")
     e = sub.add_parser("export", help="export heads from a .blend made by Headforge",
                        description="Export each Headforge head in a .blend (rig, LODs, texture) as glb and/or fbx. "
                                    "The .blend itself is not changed.")
@@ -234,26 +241,6 @@ def cmd_create(args) -> int:
     return 1 if count["failed"] or count["other"] else 0
 
 
-def _open_heads(blend: Path, name: str | None) -> list:
-    """Open ``blend`` and return its Headforge heads (LODs left out), or only the one called ``name``."""
-    import bpy
-
-    from .addon import rig as hf_rig, schema
-
-    try:
-        bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
-    except RuntimeError as e:
-        raise OutputError(f"Cannot open {str(blend)!r} as a Blender file: {e}") from None
-    heads = [o for o in bpy.data.objects if hf_rig.is_headforge_head(o) and not o.get(schema.LOD_OF)]
-    if name:
-        heads = [o for o in heads if o.name == name]
-    if not heads:
-        what = f"named {name!r} " if name else ""
-        raise OutputError(f"{str(blend)!r} has no Headforge head {what}(objects made by Create Head or "
-                          "`headforge create`).")
-    return heads
-
-
 def _export_targets(heads: list, formats: list[str], out: Path) -> list[tuple[object, str, Path]]:
     """``(head, format, file)`` for each head and format: ``out`` itself when it names one file for one head
     and format, else ``out/<head>.<format>``."""
@@ -280,8 +267,9 @@ def cmd_export(args) -> int:
 
         blender_modules()
         from .addon import export as hf_export, rig as hf_rig, schema
+        from .addon.files import open_heads
 
-        heads = _open_heads(blend, args.object)
+        heads = open_heads(blend, args.object)
         targets = _export_targets(heads, args.format, Path(args.out) if args.out else blend.parent)
         if args.rig or args.arkit52:
             unrigged = [h for h in heads if not h.get(schema.RIG)]
@@ -302,8 +290,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_track(args) -> int:
-    from .core import load_face_model
-    from .core.track import track_video, write_live_link_csv, write_track_json
+    from .clips import TrackOptions, head_blend, run_clips, track_clips
+    from .core.outputs import folder_names
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -311,96 +299,57 @@ def cmd_track(args) -> int:
         return 2
     try:
         formats = _formats(args.export)
-        blend = _head_blend(Path(args.head) if args.head else None) if formats else None
+        if formats:
+            head_blend(Path(args.head) if args.head else None)
+        if args.workers < 1:
+            raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = [out / "track.csv", out / "track.json"] + ([out / "track.blend"] + [out / f"track.{f}" for f in formats]
-                                                       if formats else [])
-    there = [str(f) for f in files if f.exists()]
-    if there and not args.overwrite:
-        print(f"error: {', '.join(there)} exist. Pass --overwrite to replace them, or choose another --out folder.",
-              file=sys.stderr)
-        return 1
-    last = [0.0]
+    opts = TrackOptions(head=str(Path(args.head).resolve()) if args.head else None, export=tuple(formats),
+                        arkit52=args.arkit52, model=args.model)
+    clips = args.clips
+    items = [(clips[0], str(out))] if len(clips) == 1 else \
+        [(c, str(out / name)) for c, name in zip(clips, folder_names(clips))]
+    results: list[dict] = []
+    if len(items) == 1:  # one clip: here, with a frame count, no cluster to start
+        last = [0.0]
 
-    def progress(frame: int, count: int):
-        if not args.quiet and time.monotonic() - last[0] > 1.0:
-            last[0] = time.monotonic()
-            print(f"  frame {frame}" + (f"/{count}" if count > 0 else ""), flush=True)
+        def progress(frame: int, count: int):
+            if not args.quiet and time.monotonic() - last[0] > 1.0:
+                last[0] = time.monotonic()
+                print(f"  frame {frame}" + (f"/{count}" if count > 0 else ""), flush=True)
 
-    try:
-        model = load_face_model(args.model)
-        head = _head_shape(Path(args.head), model) if args.head else None
-        track = track_video(args.clip, model, head, progress=progress)
-        write_live_link_csv(track, files[0], model, overwrite=args.overwrite)
-        write_track_json(track, files[1], model, overwrite=args.overwrite)
-        if formats:
-            _export_performance(blend, track, model, formats, out, args)
-    except HeadforgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    lost = track.lost
-    print(f"headforge track: {len(track.frames)} frames at {track.fps:.2f} fps, tracked at "
-          f"{len(track.frames) / track.seconds:.1f} frames per second; {len(lost)} without a face"
-          f"{f' (first {lost[0]})' if lost else ''}; person {track.head.source}; wrote "
-          f"{', '.join(str(f) for f in files)}")
-    return 0
-
-
-def _head_blend(head: Path | None) -> Path:
-    """The .blend ``--export`` animates: ``--head`` itself, or the head.blend in its folder."""
-    if head is None:
-        raise OutputError("--export needs --head: a head made by `headforge create` (its folder or head.blend).")
-    blend = head if head.suffix.lower() == ".blend" else head / "head.blend"
-    if not blend.is_file():
-        raise OutputError(f"{str(blend)!r} does not exist: --export animates a head.blend (made by `headforge create` "
-                          "without --no-blend).")
-    return blend
+        track_clips(items, opts, args.overwrite, emit=lambda line: results.append(json.loads(line)),
+                    progress=progress)
+    else:
+        try:
+            run_clips(items, opts, args.overwrite, args.workers, args.scheduler, args.dashboard,
+                      on_result=results.append, progress=not args.quiet)
+        except HeadforgeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    for k, r in enumerate(sorted(results, key=lambda r: clips.index(r["clip"])), 1):
+        _report_clip(r, f"[{k}/{len(items)}] {r['clip']}" if len(items) > 1 else "headforge track", args.quiet)
+    count = Counter(r["status"] for r in results)
+    if len(items) > 1:
+        print(f"headforge track: {count['ok']} tracked, {count['skipped']} skipped, {count['other']} not made "
+              f"(another clip's folder), {count['failed']} failed; outputs in {out.resolve()}")
+    return 1 if count["failed"] or count["other"] else 0
 
 
-def _export_performance(blend: Path, track, model, formats: list[str], out: Path, args) -> None:
-    """The head of ``blend`` with ``track`` on its rig (added if it has none): track.blend and the exports."""
-    from .batch import blender_modules
-
-    blender_modules()
-    import bpy
-
-    from .addon import export as hf_export, files as hf_files, rig as hf_rig, schema
-    from .addon.performance import apply_track
-
-    head = _single_head(blend)
-    if not head.get(schema.RIG):
-        hf_rig.add_rig(head, model, arkit=args.arkit52)
-    apply_track(head, track, model, bpy.context.scene, f"{head.name} {Path(args.clip).stem}",
-                str(Path(args.clip).resolve()) if Path(args.clip).is_file() else "")
-    for fmt in formats:
-        hf_export.export_head(head, out / f"track.{fmt}", fmt, overwrite=args.overwrite, get_model=lambda: model,
-                              animation=True)
-    hf_files.save_blend(out / "track.blend", overwrite=args.overwrite)
-
-
-def _head_shape(path: Path, model):
-    """The person of ``--head``: a ``create`` folder, or the one Headforge head of a .blend."""
-    from .core.track import HeadShape
-
-    if path.suffix.lower() != ".blend":
-        return HeadShape.from_folder(path, model)
-    from .batch import blender_modules
-
-    blender_modules()
-    from .addon.performance import head_shape
-
-    return head_shape(_single_head(path), model)
-
-
-def _single_head(blend: Path):
-    """The one Headforge head of ``blend`` (opened)."""
-    heads = _open_heads(blend, None)
-    if len(heads) > 1:
-        raise OutputError(f"{str(blend)!r} has {len(heads)} heads ({', '.join(h.name for h in heads)}); give the "
-                          "folder of the one to track, or save it in a .blend of its own.")
-    return heads[0]
+def _report_clip(r: dict, prefix: str, quiet: bool) -> None:
+    """Print one clip's result line."""
+    if r["status"] == "ok":
+        lost = r["lost"]
+        print(f"{prefix}: {r['frames']} frames at {r['fps']:.2f} fps, tracked at {r['tracking_fps']:.1f} frames per "
+              f"second; {len(lost)} without a face{f' (first {lost[0]})' if lost else ''}; person {r['person']}; "
+              f"wrote {r['folder']}")
+    elif r["status"] == "skipped":
+        if not quiet:
+            print(f"{prefix}: skipped, {r['reason']}")
+    else:
+        print(f"{prefix}: {'FAILED' if r['status'] == 'failed' else 'not made'}: {r['reason']}", file=sys.stderr)
 
 
 def cmd_synth(args) -> int:

@@ -13,7 +13,12 @@
   the folder *complete*: a re-run with the same photo and options skips it; another photo's folder is
   reported, never overwritten; with ``overwrite`` the previous run's files that the new run does not write
   are removed, and files Headforge did not write are never touched.
-* **Names.** :func:`folder_names` turns photo file names into safe, distinct sub-folder names.
+* **State.** :func:`folder_state` says what a run finds in a folder: its own complete outputs (skipped),
+  another source's (reported), files it would write but did not (refused without ``overwrite``), or nothing.
+* **Names.** :func:`folder_names` turns photo and clip file names into safe, distinct sub-folder names.
+
+The same rules hold for a clip's folder (``track``) as for a photo's (``create``); the record names which
+the folder holds (``"photo"`` or ``"clip"``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import tempfile
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import OutputError
 
@@ -113,6 +118,31 @@ def recover(folder: Path) -> list[str]:
     return removed
 
 
+def folder_state(folder: Path, kind: str, source: str, options: dict, outputs: tuple[str, ...],
+                 older_source: Callable[[Path], str | None] | None = None) -> tuple[str, str]:
+    """What a run making ``source`` (a photo or clip path; ``kind`` ``"photo"`` or ``"clip"``, the record's key)
+    with ``options`` (as recorded) finds in ``folder``, which it would fill with some of ``outputs``:
+    ``("done", why)``, ``("other", why)`` (another source's outputs), ``("conflict", why)`` (files it would
+    write are there, or the folder was made with other options) or ``("free", "")``. ``older_source(folder)``
+    reads the source from a folder written before records (or None)."""
+    rec = read_record(folder)
+    if rec is not None:
+        if rec.get(kind) != str(Path(source).resolve()):
+            return "other", f"{str(folder)!r} holds the outputs of another {kind} ({rec.get(kind)})"
+        if rec.get("options") != options:
+            return "conflict", f"{str(folder)!r} holds this {kind}'s outputs made with other options"
+        if all((folder / n).is_file() for n in rec["files"]):
+            return "done", "outputs exist (pass --overwrite to redo)"
+        return "conflict", f"{str(folder)!r} has lost some of this {kind}'s outputs"
+    present = [n for n in outputs if (folder / n).exists()]
+    if not present:
+        return "free", ""
+    other = older_source(folder) if older_source is not None else None
+    if other and Path(other).resolve() != Path(source).resolve():
+        return "other", f"{str(folder)!r} holds the outputs of another {kind} ({other})"
+    return "conflict", f"{str(folder)!r} already has {', '.join(present)}, not written by this {kind}'s run"
+
+
 def _plain_name(name) -> bool:
     return isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
 
@@ -153,7 +183,7 @@ def _write_json(path: Path, obj) -> None:
 
 
 def folder_names(photos: list[str]) -> list[str]:
-    """A safe sub-folder name per photo: its file name's stem with anything but letters, digits, ``-``,
+    """A safe sub-folder name per photo (or clip): its file name's stem with anything but letters, digits, ``-``,
     ``_`` and inner dots replaced, never hidden, never ``.`` or ``..``; names equal apart from case get
     ``_2``, ``_3``... so two photos never share a folder on any file system."""
     taken: set[str] = set()

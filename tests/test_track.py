@@ -117,7 +117,8 @@ def test_clip_whose_face_enters_late_recovers(face_clips, model):
 def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_path):
     """``headforge track``: Live Link Face's CSV (61 values a row, Apple's names) and track.json, every frame;
     the person from a head folder or its .blend, and that head rigged and animated into track.blend and
-    track.glb; existing outputs refused without --overwrite; a clip with no face fails."""
+    track.glb; a clip tracked already is skipped, another clip's folder refused without --overwrite; a clip
+    with no face fails."""
     head = tmp_path / "head"
     r = subprocess.run([sys.executable, "-m", "headforge", "create", photo_files["astronaut"], "--out", head,
                         "--no-detail", "--texture-size", "1024"], capture_output=True, text=True, timeout=600)
@@ -137,8 +138,12 @@ def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_pa
     assert len(rows) - 1 == len(report["frames"]) == count and report["head"] == str(head)
     jaw = [float(r[rows[0].index("JawOpen")]) for r in rows[1:]]
     assert all(0 <= w <= 1 for w in jaw)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 1 and "--overwrite" in r.stderr
+    made = (out / "track.csv").stat().st_mtime_ns
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)   # done: skipped, nothing rewritten
+    assert r.returncode == 0 and (out / "track.csv").stat().st_mtime_ns == made, r.stderr
+    r = subprocess.run(cmd[:4] + [face_clips["face_noface"]] + cmd[5:], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "another clip" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "track.csv").stat().st_mtime_ns == made
     take = tmp_path / "blend"
     r = subprocess.run(cmd[:5] + ["--out", take, "--head", head / "head.blend", "--export", "glb", "-q"],
                        capture_output=True, text=True, timeout=600)
@@ -153,6 +158,27 @@ def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_pa
     r = subprocess.run([sys.executable, "-m", "headforge", "track", face_clips["no_face"], "--out", tmp_path / "none"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "No face" in r.stderr and not (tmp_path / "none" / "track.csv").exists()
+
+
+def test_cli_tracks_several_clips_on_dask_and_resumes(face_clips, tmp_path):
+    """``headforge track A B C --out DIR``: each clip in its own sub-folder on Dask, each in a fresh process; a
+    clip without a face fails alone (exit status 1, named in the summary); run again, the tracked clips are
+    skipped and the failed one tried again."""
+    clips = [face_clips["single_face"], face_clips["no_face"], face_clips["noface_face"]]
+    cmd = [sys.executable, "-m", "headforge", "track", *clips, "--out", tmp_path, "--workers", "2", "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 1, r.stderr
+    assert "2 tracked, 0 skipped, 0 not made (another clip's folder), 1 failed" in r.stdout, r.stdout
+    assert "no_face" in r.stderr and "No face" in r.stderr
+    for name in ("single_face", "noface_face"):
+        report = json.loads((tmp_path / name / "track.json").read_text())
+        count = len(list(csv.reader((tmp_path / name / "track.csv").open()))) - 1
+        assert count == len(report["frames"]) > 0
+    assert not (tmp_path / "no_face").exists()   # a failed clip leaves no folder behind
+    made = (tmp_path / "single_face" / "track.csv").stat().st_mtime_ns
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 1 and "0 tracked, 2 skipped" in r.stdout and "1 failed" in r.stdout, r.stdout
+    assert (tmp_path / "single_face" / "track.csv").stat().st_mtime_ns == made
 
 
 def _phone_clip(path, upright: np.ndarray, frames: int = 6):
