@@ -109,3 +109,20 @@ def test_verdict_on_clean_photos_and_in_fit_json(avatars):
         q = a.fit_report()["quality"]
         assert q["verdict"] == "ok" and q["reasons"] == []
         assert q["corrective_field_cm"]["max"] <= q["corrective_field_cm"]["wanted_max"] + 1e-6
+
+
+def test_a_face_cut_by_the_photos_edge_is_doubtful(model, astronaut_rgb):
+    """The astronaut cut through her cheek (a third of the face beyond the left edge): MediaPipe still places
+    the whole face, and the verdict says part of it is a guess; the whole photo has no such reason."""
+    from headforge.core.landmarks import detect_landmarks
+    from headforge.core.pipeline import fit_photo
+    from headforge.core.quality import MAX_OUTSIDE_FRACTION, outside_fraction
+
+    whole = detect_landmarks(astronaut_rgb)
+    x0, x1 = whole.points[:468, 0].min(), whole.points[:468, 0].max()
+    cut = astronaut_rgb[:, int(x0 + 0.3 * (x1 - x0)):].copy()
+    assert outside_fraction(whole) == 0
+    shape = fit_photo(cut, model)
+    assert outside_fraction(shape.landmarks) > MAX_OUTSIDE_FRACTION
+    assert not shape.quality.ok and any("beyond the photo's edge" in r for r in shape.quality.reasons)
+    assert not any("edge" in r for r in fit_photo(astronaut_rgb, model).quality.reasons)
