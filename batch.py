@@ -21,9 +21,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .core.errors import BlenderUnavailable, HeadforgeError, OutputError
+from .core.errors import BlenderUnavailable, HeadforgeError
 from .core.writers import CORE_OUTPUTS, DETAIL_OUTPUTS
-from .core.outputs import commit, folder_lock, folder_state, recover, staging, write_error
+from .core.outputs import folder_lock, recover, skip_or_refuse, staged
 
 BLEND_OUTPUTS = ("head.blend", "head.glb")
 #: photos per fresh process in a batch: enough to spread the process start (about 3 s: MediaPipe, bpy,
@@ -93,13 +93,9 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
 
     with folder_lock(folder):
         recover(folder)
-        state, why = folder_state(folder, "photo", photo, opts.recorded(), opts.outputs(), _older_photo)
-        if state == "done" and not overwrite:
-            return {"status": "skipped", "reason": why}
-        if state == "other" and not overwrite:
-            return {"status": "other", "reason": f"{why}; skipped. Use another --out folder, or --overwrite."}
-        if state == "conflict" and not overwrite:
-            raise OutputError(f"{why}. Pass --overwrite to replace them, or choose another --out folder.")
+        early = skip_or_refuse(folder, "photo", photo, opts.recorded(), opts.outputs(), overwrite, _older_photo)
+        if early is not None:
+            return early
         if not opts.no_blend:
             blender_modules()  # fail early, before the work
         t0 = time.perf_counter()
@@ -111,18 +107,12 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
                                segmentation=False if opts.no_segmentation else None,
                                more_photos=[(p, opts.face_index) for p in opts.more_photos])
         t = time.perf_counter()
-        stage = staging(folder)
-        try:
+        record = {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),
+                  "options": opts.recorded()}
+        with staged(folder, record) as stage:
             write_core_outputs(avatar, stage, overwrite=True)
             if not opts.no_blend:
                 _write_blender(avatar, stage, opts, Path(photo).stem or "Head")
-        except BaseException as e:
-            shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(e, OSError):
-                raise write_error(e, folder) from None
-            raise
-        commit(stage, folder, {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),
-                               "options": opts.recorded()})
         avatar.timings["write"] = time.perf_counter() - t
         return {"status": "ok", "avatar": avatar, "seconds": time.perf_counter() - t0}
 
@@ -179,8 +169,8 @@ def run_group(items: list[tuple[str, str]], opts: dict, overwrite: bool, timeout
               module: str = "headforge.batch", kind: str = "photo") -> list[dict]:
     """Make a group of (source, folder) items in a fresh ``python -m module`` process (what each Dask task
     runs; ``batch`` makes photos, ``clips`` tracks clips), which prints one JSON line per item with the source
-    under ``kind`` ("photo" or "clip"). An item the process did not report (it crashed, was killed or ran past ``timeout`` seconds)
-    is a failure with the end of its error output."""
+    under ``kind`` ("photo" or "clip"). An item the process did not report (it crashed, was killed or ran
+    past ``timeout`` seconds) is a failure with the end of its error output."""
     import tempfile
 
     env = dict(os.environ)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .core.errors import HeadforgeError, OutputError
-from .core.outputs import commit, folder_lock, folder_state, recover, staging, write_error
+from .core.outputs import folder_lock, recover, skip_or_refuse, staged
 
 CSV, JSON, BLEND = "track.csv", "track.json", "track.blend"
 #: a clip's process is given this long (seconds): at 15 frames per second, a 90-minute clip at 30 fps
@@ -73,13 +72,9 @@ def track_clip(clip: str, folder: Path, opts: TrackOptions, overwrite: bool = Fa
 
     with folder_lock(folder):
         recover(folder)
-        state, why = folder_state(folder, "clip", clip, opts.recorded(), opts.outputs())
-        if state == "done" and not overwrite:
-            return {"status": "skipped", "reason": why}
-        if state == "other" and not overwrite:
-            return {"status": "other", "reason": f"{why}; skipped. Use another --out folder, or --overwrite."}
-        if state == "conflict" and not overwrite:
-            raise OutputError(f"{why}. Pass --overwrite to replace them, or choose another --out folder.")
+        early = skip_or_refuse(folder, "clip", clip, opts.recorded(), opts.outputs(), overwrite)
+        if early is not None:
+            return early
         blend = head_blend(Path(opts.head) if opts.head else None) if opts.export else None
         if blend is not None:
             from .batch import blender_modules
@@ -89,19 +84,13 @@ def track_clip(clip: str, folder: Path, opts: TrackOptions, overwrite: bool = Fa
         model = load_face_model(opts.model)
         head = _head_shape(Path(opts.head), model) if opts.head else None
         track = track_video(clip, model, head, progress=progress)
-        stage = staging(folder)
-        try:
+        record = {"format": "headforge-outputs", "version": 1, "clip": str(Path(clip).resolve()),
+                  "options": opts.recorded()}
+        with staged(folder, record) as stage:
             write_live_link_csv(track, stage / CSV, model)
             write_track_json(track, stage / JSON, model)
             if blend is not None:
                 _export_performance(blend, clip, track, model, opts, stage)
-        except BaseException as e:
-            shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(e, OSError):
-                raise write_error(e, folder) from None
-            raise
-        commit(stage, folder, {"format": "headforge-outputs", "version": 1, "clip": str(Path(clip).resolve()),
-                               "options": opts.recorded()})
         return {"status": "ok", "track": track, "seconds": time.perf_counter() - t0}
 
 

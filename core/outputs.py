@@ -143,6 +143,37 @@ def folder_state(folder: Path, kind: str, source: str, options: dict, outputs: t
     return "conflict", f"{str(folder)!r} already has {', '.join(present)}, not written by this {kind}'s run"
 
 
+def skip_or_refuse(folder: Path, kind: str, source: str, options: dict, outputs: tuple[str, ...], overwrite: bool,
+                   older_source: Callable[[Path], str | None] | None = None) -> dict | None:
+    """Whether a run may fill ``folder`` (the arguments as for :func:`folder_state`; call with the lock
+    held): None to go on, a result ``{"status": "skipped" | "other", "reason"}`` to return instead, or
+    :class:`OutputError` for files it would replace without ``overwrite``."""
+    state, why = folder_state(folder, kind, source, options, outputs, older_source)
+    if overwrite or state == "free":
+        return None
+    if state == "done":
+        return {"status": "skipped", "reason": why}
+    if state == "other":
+        return {"status": "other", "reason": f"{why}; skipped. Use another --out folder, or --overwrite."}
+    raise OutputError(f"{why}. Pass --overwrite to replace them, or choose another --out folder.")
+
+
+@contextmanager
+def staged(folder: Path, record: dict) -> Iterator[Path]:
+    """A staging folder (:func:`staging`) for the block to write into, committed with ``record`` when the block
+    ends (:func:`commit`); removed when it raises, a write error (``OSError``) turned into an
+    :class:`OutputError` that says what to do."""
+    stage = staging(folder)
+    try:
+        yield stage
+    except BaseException as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise write_error(e, folder) from None
+        raise
+    commit(stage, folder, record)
+
+
 def _plain_name(name) -> bool:
     return isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
 
