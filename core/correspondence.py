@@ -62,6 +62,10 @@ ANCHORS = np.array([
 JAW_OVAL = np.array([127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365,
                      397, 288, 361, 323, 454, 356], dtype=np.int32)
 
+#: MediaPipe's eyebrow points (the person's right brow, then the left)
+BROWS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276],
+                 dtype=np.int32)
+
 #: MediaPipe points not used as fixed correspondences: the jaw oval (handled as a sliding contour) and
 #: the 10 iris points (gaze is not part of the shape fit).
 EXCLUDED = np.unique(np.concatenate([JAW_OVAL, np.arange(468, 478)]))

@@ -126,3 +126,27 @@ def test_a_face_cut_by_the_photos_edge_is_doubtful(model, astronaut_rgb):
     assert outside_fraction(shape.landmarks) > MAX_OUTSIDE_FRACTION
     assert not shape.quality.ok and any("beyond the photo's edge" in r for r in shape.quality.reasons)
     assert not any("edge" in r for r in fit_photo(astronaut_rgb, model).quality.reasons)
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_the_brows_pull_on_a_real_photo(model, photo, photo_files):
+    """MediaPipe's eyebrow points on a real face are no outliers: with their wider Cauchy scale
+    (``FitWeights.brow_robust_factor``) the fitted brows come half-way or more to them, their weights are
+    no longer an outlier's, and the other points fit as well as before."""
+    from headforge.core.correspondence import BROWS, load_correspondence
+    from headforge.core.fit import FitWeights
+    from headforge.core.image import load_image
+    from headforge.core.pipeline import fit_photo
+
+    img = load_image(photo_files[photo])
+    corr = load_correspondence(model)
+    brow = np.isin(corr.mp_index, BROWS)
+    out = {}
+    for factor in (1.0, FitWeights().brow_robust_factor):
+        s = fit_photo(img, model, weights=FitWeights(brow_robust_factor=factor))
+        P = np.einsum("kj,kjd->kd", corr.ict_bary.astype(float), s.fit.vertices[corr.ict_vertices].astype(float))
+        err = np.linalg.norm(s.fit.camera.project(P) - s.landmarks.points[corr.mp_index], axis=1)
+        out[factor] = (err[brow].mean(), err[~brow].mean(), np.median(s.fit.landmark_weights[brow]))
+    (b1, o1, w1), (b3, o3, w3) = out.values()
+    print(f"{photo}: brows {b1:.1f} -> {b3:.1f} px, others {o1:.2f} -> {o3:.2f} px, brow weight {w1:.2f} -> {w3:.2f}")
+    assert b3 < 0.6 * b1 and w3 > 0.4 > w1 and o3 < 1.1 * o1
