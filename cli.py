@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Track the face in a clip (a video file, or a folder of frames): per frame the "
                                    "head's pose and its 53 expression weights, smoothed. Writes track.csv (Unreal's "
                                    "Live Link Face CSV: Apple's 52 ARKit weights, head and eye rotations) and "
-                                   "track.json (every frame) into --out.")
+                                   "track.json (every frame) into --out; several clips run on Dask, each into a "
+                                   "sub-folder of --out, and a clip tracked already is skipped.")
     t.add_argument("clips", nargs="+", metavar="CLIP",
                    help="video files (mp4, mov, avi, ...) or folders of frames; several run on Dask, each into a "
                         "sub-folder of --out named after it")
