@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(comma-separated: glb,fbx; needs --head with its head.blend; a head without a rig gets one)")
     t.add_argument("--arkit52", action="store_true",
                    help="with --export, a head without a rig gets Apple's 52 ARKit shape keys")
+    t.add_argument("--jaw-bone", action="store_true",
+                   help="with --export, the jaw bone opens the mouth instead of the jawOpen shape key (for engines "
+                        "that drive a jaw by its bone; track.csv keeps JawOpen)")
     t.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
@@ -302,13 +305,16 @@ def cmd_track(args) -> int:
         formats = _formats(args.export)
         if formats:
             head_blend(Path(args.head) if args.head else None)
+        elif args.jaw_bone or args.arkit52:
+            raise OutputError("--jaw-bone and --arkit52 shape the animated head of --export; add --export glb "
+                              "(or fbx) with --head.")
         if args.workers < 1:
             raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     opts = TrackOptions(head=str(Path(args.head).resolve()) if args.head else None, export=tuple(formats),
-                        arkit52=args.arkit52, model=args.model)
+                        arkit52=args.arkit52, jaw_bone=args.jaw_bone, model=args.model)
     clips = args.clips
     items = [(clips[0], str(out))] if len(clips) == 1 else \
         [(c, str(out / name)) for c, name in zip(clips, folder_names(clips))]

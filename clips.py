@@ -37,6 +37,8 @@ class TrackOptions:
     head: str | None = None
     export: tuple[str, ...] = ()   #: animated head formats ("glb", "fbx"): track.blend and track.<format>
     arkit52: bool = False
+    #: with ``export``: the jaw bone opens the mouth in the animation instead of the ``jawOpen`` shape key
+    jaw_bone: bool = False
     model: str | None = None
 
     def outputs(self) -> tuple[str, ...]:
@@ -131,7 +133,7 @@ def _export_performance(blend: Path, clip: str, track, model, opts: TrackOptions
     if not head.get(schema.RIG):
         hf_rig.add_rig(head, model, arkit=opts.arkit52)
     apply_track(head, track, model, bpy.context.scene, f"{head.name} {Path(clip).stem}",
-                str(Path(clip).resolve()) if Path(clip).is_file() else "")
+                str(Path(clip).resolve()) if Path(clip).is_file() else "", jaw_bone=opts.jaw_bone)
     for fmt in opts.export:
         hf_export.export_head(head, stage / f"track.{fmt}", fmt, overwrite=True, get_model=lambda: model,
                               animation=True)

@@ -71,7 +71,10 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                 r.operator("headforge.set_pose", text="Neutral").pose = "NEUTRAL"
                 if obj.get(schema.HEAD) and not s.running:   # a performance from a clip
                     box.prop(s, "video")
-                    box.operator("headforge.track_video", icon="SEQUENCE").filepath = s.video
+                    r = box.row(align=True)
+                    op = r.operator("headforge.track_video", icon="SEQUENCE")
+                    op.filepath, op.jaw_bone = s.video, s.jaw_bone
+                    r.prop(s, "jaw_bone", text="", icon="BONE_DATA")
             if schema.DETAIL_STRENGTH in obj:
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",

@@ -37,10 +37,13 @@ def head_shape(head, model: FaceModel) -> HeadShape:
     return HeadShape(identity, neutral - model.vertices(identity), head.name)
 
 
-def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", clip_path: str = "") -> bpy.types.Action:
+def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", clip_path: str = "",
+                jaw_bone: bool = False) -> bpy.types.Action:
     """Key ``track`` on the rigged ``head`` (and its LODs): every shape key (ICT's 53 or ARKit's 52, as the rig
     has them), the head bone's rotation, relative to the first frame with a face (the rig's rest pose
-    faces the way the head did then) and the eye bones' (the gaze); and a camera, "<head> video", whose path
+    faces the way the head did then) and the eye bones' (the gaze); with ``jaw_bone`` the jaw bone opens the
+    mouth (``jawOpen`` times the rotation ICT's ``jawOpen`` gives the lower teeth, about the bone's X) and the
+    ``jawOpen`` key stays at 0, for engines that drive a jaw by its bone; and a camera, "<head> video", whose path
     carries the head's movement across the frame, so that through it the head sits on the clip (``clip_path``:
     shown as its background). The scene's frame
     rate and range become the clip's; frame 1 is the clip's start, and a frame's key sits at its own time
@@ -59,6 +62,10 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", cli
     arkit = head.get(schema.KEYS) == "arkit52"
     weights = [core_rig.arkit52_weights(model, f.expression) if arkit
                else dict(zip(model.expression_names, map(float, f.expression))) for f in track.frames]
+    jaw_open = np.array([w.get("jawOpen", 0.0) for w in weights])
+    if jaw_bone:
+        for w in weights:
+            w["jawOpen"] = 0.0   # the bone opens the jaw; the key would open it twice
     keys = head.data.shape_keys
     _key(keys, action, [(f'key_blocks["{kb.name}"].value', 0, [w.get(kb.name, 0.0) for w in weights])
                         for kb in keys.key_blocks[1:]], frames)
@@ -69,6 +76,8 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", cli
 
     eyes = _eye_rotations(np.array([f.gaze for f in track.frames]))
     rotations = {"head": _head_rotations(track, arm), "eye.L": eyes, "eye.R": eyes}
+    if jaw_bone:
+        rotations["jaw"] = _jaw_rotations(jaw_open, model)
     channels = []
     for name, quats in rotations.items():
         arm.pose.bones[name].rotation_mode = "QUATERNION"
@@ -117,6 +126,15 @@ def _eye_rotations(gaze: np.ndarray) -> np.ndarray:
     bone's +X looks up, +Z to the person's left (``core.rig.BONE_LIMITS_DEG``)."""
     return np.array([np.array(Euler((math.radians(p), 0.0, math.radians(y)), "XYZ").to_quaternion())
                      for y, p in gaze])
+
+
+def _jaw_rotations(jaw_open: np.ndarray, model: FaceModel) -> np.ndarray:
+    """(F, 4) quaternions of the jaw bone opening the mouth as ``jawOpen`` weights (F,) would: the rotation
+    ICT's ``jawOpen`` gives the lower teeth (``core.rig.jaw_pivot``, 24 degrees) times the weight, about the
+    bone's +X (which opens the mouth), within the bone's limit."""
+    _, full = core_rig.jaw_pivot(model)
+    limit = math.radians(core_rig.BONE_LIMITS_DEG["jaw"][0][1])
+    return np.array([np.array(Euler((min(w * full, limit), 0.0, 0.0), "XYZ").to_quaternion()) for w in jaw_open])
 
 
 def _head_rotations(track: Track, arm) -> np.ndarray:

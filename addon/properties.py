@@ -70,6 +70,10 @@ class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
     add_photo: photo_property()
     video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                     description="A clip of the person's face for Track Video (mp4, mov, avi, ...)")
+    jaw_bone: bpy.props.BoolProperty(
+        name="Jaw by Bone", default=False,
+        description="Track Video opens the mouth with the jaw bone instead of the jawOpen shape key (for engines "
+                    "that drive a jaw by its bone)")
     show_landmarks: bpy.props.BoolProperty(
         name="Show Landmarks", default=True,
         description="Looking through a head's photo camera, draw the landmarks found in the photo (green) and the "

@@ -24,6 +24,8 @@ class HEADFORGE_OT_track_video(BackgroundOperator, bpy.types.Operator):
     filepath: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                        description="A clip of the person's face (mp4, mov, avi, ...) or a folder of "
                                                    "frames")
+    jaw_bone: bpy.props.BoolProperty(name="Jaw by Bone", default=False,
+                                     description="Open the mouth with the jaw bone instead of the jawOpen shape key")
 
     @classmethod
     def poll(cls, context):
@@ -61,7 +63,8 @@ class HEADFORGE_OT_track_video(BackgroundOperator, bpy.types.Operator):
         from ..addon.performance import apply_track
 
         action = apply_track(self._head, track, self._model, context.scene,
-                             f"{self._head.name} {Path(self.filepath).stem}", bpy.path.abspath(self.filepath))
+                             f"{self._head.name} {Path(self.filepath).stem}", bpy.path.abspath(self.filepath),
+                             jaw_bone=self.jaw_bone)
         lost = track.lost
         self.report({"INFO"}, f"Tracked {len(track.frames)} frames at {track.fps:.2f} fps into {action.name!r} "
                               f"({len(track.frames) / track.seconds:.0f} frames per second)"

@@ -240,10 +240,11 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     np.testing.assert_array_equal(_co(head), co)
 
 
-def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, tmp_path):
+def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, model, tmp_path):
     """Track Video on a rigged head: one action keys every shape key and the head bone once per frame of the clip,
     the scene takes the clip's frame rate and length, a camera follows the head across the frame with the clip
-    behind it; a glb carries the performance; an unrigged head cannot run it."""
+    behind it; a glb carries the performance; with Jaw by Bone the jaw bone opens the mouth instead of the
+    jawOpen key, as far; an unrigged head cannot run it."""
     import cv2
 
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", rig=True,
@@ -299,6 +300,35 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
         fbx = tmp_path / f"take-{animation}.fbx"
         assert bpy.ops.headforge.export_head(filepath=str(fbx), format="fbx", animation=animation) == {"FINISHED"}
         assert (cam.name.encode() + b"\x00\x01Model" in fbx.read_bytes()) == animation
+    # Jaw by Bone: the jaw bone opens the mouth as far as the jawOpen key did, and the key stays shut
+    from headforge.core import rig as core_rig
+    from headforge.core.facemodel import LANDMARKS_68
+
+    widest = 1 + int(np.argmax(values))
+    chin = LANDMARKS_68[57]   # the lower lip's lowest point
+
+    def lower_lip():
+        scene.frame_set(widest)
+        mesh = head.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+        co = np.array(mesh.vertices[chin].co)
+        head.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+        return co
+
+    by_key = lower_lip()
+    assert bpy.ops.headforge.track_video(filepath=str(face_clips["single_face"]), jaw_bone=True) == {"FINISHED"}
+    action = keys.animation_data.action
+    bag = anim_utils.action_get_channelbag_for_slot(action, keys.animation_data.action_slot)
+    assert all(bag.fcurves.find('key_blocks["jawOpen"].value').evaluate(f) == 0 for f in range(1, count + 1))
+    rot = anim_utils.action_get_channelbag_for_slot(action, arm.animation_data.action_slot)
+    assert len(rot.fcurves) == 16
+    w = rot.fcurves.find('pose.bones["jaw"].rotation_quaternion', index=0).evaluate(widest)
+    _, full = core_rig.jaw_pivot(model)
+    assert abs(2 * np.arccos(min(1.0, w)) - values[widest - 1] * full) < 1e-3
+    by_bone = lower_lip()
+    rest = np.array(head.data.shape_keys.key_blocks[0].data[chin].co)
+    print(f"lower lip at the widest frame (jawOpen {values[widest - 1]:.2f}): {np.linalg.norm(by_key - rest) * 1000:.1f} mm "
+          f"from rest by the key, {np.linalg.norm(by_bone - by_key) * 1000:.1f} mm from that by the bone")
+    assert np.linalg.norm(by_bone - by_key) < 0.25 * np.linalg.norm(by_key - rest)
     bpy.context.view_layer.objects.active = created   # made without a rig
     assert not bpy.ops.headforge.track_video.poll()
 

@@ -155,6 +155,8 @@ def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_pa
     weights = [a.samplers[c.sampler] for a in gltf.animations for c in a.channels if c.target.path == "weights"]
     assert weights and gltf.accessors[weights[0].input].count == count
     assert (take / "track.blend").stat().st_size > 0
+    r = subprocess.run(cmd[:5] + ["--out", tmp_path / "jaw", "--jaw-bone"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "--export" in r.stderr   # a jaw bone to key needs the animated head
     r = subprocess.run([sys.executable, "-m", "headforge", "track", face_clips["no_face"], "--out", tmp_path / "none"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "No face" in r.stderr and not (tmp_path / "none" / "track.csv").exists()
