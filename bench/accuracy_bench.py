@@ -51,6 +51,9 @@ from headforge.core.pipeline import fit_photo  # noqa: E402
 
 FACE = np.arange(FACE_END)
 YAW_BINS = ((0, 15), (15, 30), (30, 90))
+#: iBUG-68's parts, for the annotated photo's error by part
+PARTS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
+         "mouth": slice(48, 68)}
 #: the product's identity guess includes the descriptor ridge (``--no-descriptor``: CoarseNet's alone)
 USE_DESCRIPTOR = identity.WEIGHTS.exists()
 
@@ -64,6 +67,12 @@ def nme_bbox(pred: np.ndarray, true: np.ndarray) -> float:
 def nme_eyes(pred: np.ndarray, true: np.ndarray) -> float:
     """Mean point distance over the outer-eye-corner distance of the true landmarks (iBUG 36, 45)."""
     return float(np.linalg.norm(pred - true, axis=1).mean() / np.linalg.norm(true[36] - true[45]))
+
+
+def part_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Mean point distance of each of iBUG-68's :data:`PARTS`, % of the outer-eye-corner distance."""
+    err = np.linalg.norm(pred - true, axis=1) / np.linalg.norm(true[36] - true[45]) * 100
+    return {k: float(err[sl].mean()) for k, sl in PARTS.items()}
 
 
 def raw_mediapipe_68(img: np.ndarray, model, face_index: int = 0) -> np.ndarray:
@@ -268,10 +277,13 @@ def annotated(model, peer, rows: list, summary: dict):
     if peer is not None:
         results["eos"] = peer.fit(raw, img.shape[1], img.shape[0]).projected68
     for k, p in results.items():
+        parts = part_errors(p, truth)
         rows.append((f"annotated photo: {k}", f"NME {nme_eyes(p, truth):.3f} (outer eyes), "
-                                               f"{nme_bbox(p, truth):.3f} (box)"))
+                                               f"{nme_bbox(p, truth):.3f} (box); by part, % of the eye distance: "
+                                               + ", ".join(f"{n} {v:.1f}" for n, v in parts.items())))
         summary.setdefault("annotated", {})[k] = {"nme_eyes": round(nme_eyes(p, truth), 4),
-                                                  "nme_box": round(nme_bbox(p, truth), 4)}
+                                                  "nme_box": round(nme_bbox(p, truth), 4),
+                                                  "parts_percent": {n: round(v, 2) for n, v in parts.items()}}
 
 
 def speed(model, rows: list, summary: dict):
