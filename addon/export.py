@@ -78,8 +78,7 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
     cameras = [camera] if camera is not None and camera.type == "CAMERA" else []
     if context.object is not None and context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    selected, active = list(context.selected_objects), context.view_layer.objects.active
-    with _selection_kept(context, selected, active), atomic_path(path, overwrite=True, keep_name=True) as tmp, \
+    with _selection_kept(context), atomic_path(path, overwrite=True, keep_name=True) as tmp, \
             game_copies(head, objs, arm, fmt, get_model or load_face_model) as (meshes, arm_copy):
         _select(context, meshes + ([arm_copy] if arm_copy is not None else []) + cameras, active=meshes[0])
         if fmt == "glb":
@@ -101,9 +100,10 @@ def export_head(head, path, fmt: str, lods=(0,), overwrite: bool = False, contex
 
 
 @contextlib.contextmanager
-def _selection_kept(context, selected: list, active):
-    """Within the block the selection may change; afterwards ``selected`` (those still there) are selected again
-    and ``active`` active, as the user left them."""
+def _selection_kept(context):
+    """Within the block the selection may change; afterwards the objects selected before it (those still there)
+    are selected again and the active one active, as the user left them."""
+    selected, active = list(context.selected_objects), context.view_layer.objects.active
     try:
         yield
     finally:

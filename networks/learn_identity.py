@@ -131,9 +131,9 @@ def learn(data: dict, model, coarsenet_sha256: str, meta: dict | None = None) ->
     cv = cross_validate(data, FaceError(model))
     pen, scale = min(cv["ridge"], key=cv["ridge"].get)
     xm, w, ym = solve(I.features(data["descriptor"], data["coarse"], scale), data["truth"], pen)
+    errors = {"ridge": cv["ridge"][(pen, scale)], "coarsenet": cv["coarsenet"], "mean face": cv["mean face"]}
     info = dict(meta or {}, renders=len(data["truth"]), penalty=pen, coarse_scale=scale, folds=FOLDS,
-                cv_face_error_mm={"ridge": round(cv["ridge"][(pen, scale)] * 10, 4),
-                           "coarsenet": round(cv["coarsenet"] * 10, 4), "mean face": round(cv["mean face"] * 10, 4)})
+                cv_face_error_mm={k: round(v * 10, 4) for k, v in errors.items()})
     return I.IdentityRidge(xm, w, ym, scale, coarsenet_sha256, info), cv
 
 

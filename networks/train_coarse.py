@@ -251,7 +251,8 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
     frozen ridge path is kept), or from an exported ``.onnx`` CoarseNet whose checkpoint is gone (its batch
     norms then stay frozen: :func:`~headforge.networks.onnx_export.coarsenet_from_onnx`), instead of from
     scratch; with ``spatial`` a pooled checkpoint's head is widened first with the same outputs
-    (:func:`spatial_from_pooled`); a spatial checkpoint stays spatial. Returns the network (``"net"``) and what the ONNX metadata records."""
+    (:func:`spatial_from_pooled`); a spatial checkpoint stays spatial. Returns the network (``"net"``) and
+    what the ONNX metadata records."""
     cfg = replace(config or TrainConfig(), **settings)
     cfg.check()
     with torch_threads(cfg.threads):
@@ -329,8 +330,9 @@ def _start_network(cfg: TrainConfig, init, data: Samples) -> tuple[CoarseNet, Tr
             net.frozen_norm = bool(ck.get("frozen_norm", False))
         cfg = replace(cfg, width=net.features[0][0].out_channels, use_landmarks=net.use_landmarks)
     except (OSError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as e:
-        raise HeadforgeError(f"Cannot start from {str(init)!r} ({type(e).__name__}: {str(e)[:200]}); give a file "
-                             "written by --checkpoint or an exported CoarseNet (.onnx), or train from scratch.") from None
+        raise HeadforgeError(f"Cannot start from {str(init)!r} ({type(e).__name__}: {str(e)[:200]}); give a "
+                             "file written by --checkpoint or an exported CoarseNet (.onnx), or train from "
+                             "scratch.") from None
     if cfg.spatial:
         net = spatial_from_pooled(net)
     if cfg.use_landmarks:

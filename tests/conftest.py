@@ -27,12 +27,13 @@ def model():
 @pytest.fixture(scope="session")
 def shipped_weights():
     """The networks Headforge ships (``core/weights/``): CoarseNet starts every fit (its identity refined by the
-    face descriptor's ridge), LandmarkNet gives it the model's own points, SegNet keeps hair and glasses out of the texture and FineNet adds detail by default.
+    face descriptor's ridge), LandmarkNet gives it the model's own points, SegNet keeps hair and glasses out of
+    the texture and FineNet adds detail by default.
     Tests that expect that take this fixture, which fails (never skips) when a file is missing."""
     from headforge.core import detail, identity, modellandmarks, regress, segment
 
-    files = {"coarsenet": regress.WEIGHTS, "identity": identity.WEIGHTS, "landmarknet": modellandmarks.WEIGHTS, "segnet": segment.WEIGHTS,
-             "finenet": detail.WEIGHTS}
+    files = {"coarsenet": regress.WEIGHTS, "identity": identity.WEIGHTS, "landmarknet": modellandmarks.WEIGHTS,
+             "segnet": segment.WEIGHTS, "finenet": detail.WEIGHTS}
     missing = [str(p) for p in files.values() if not p.exists()]
     assert not missing, f"the shipped network weights are missing: {', '.join(missing)}"
     return files
