@@ -197,6 +197,19 @@ GAZE_MIN_OPENING = 0.12
 GAZE_LIMIT = 40.0
 
 
+def lid_opening(points: np.ndarray, side: str) -> float:
+    """How open an eye is in MediaPipe's 478 landmarks ``points`` (pixels): the mean of three distances between
+    the upper and the lower lid over the eye's width (Soukupova and Cech's eye aspect ratio, 2016); ``side``:
+    "right" or "left", the person's. About 0.2-0.45 open and below 0.1 shut, smaller as the head pitches."""
+    contour = np.asarray(points, np.float64)[list(MP_EYES[side]["contour"])]
+    width = np.linalg.norm(contour[0] - contour[8])
+    if width <= 0:
+        return 0.0
+    # the contour runs from the outer corner along the upper lid (1-7) to the inner corner (8) and back along
+    # the lower lid (9-15): 3, 4 and 5 face 13, 12 and 11
+    return float(np.mean([np.linalg.norm(contour[a] - contour[16 - a]) for a in (3, 4, 5)]) / width)
+
+
 def pupil_vertices(model: FaceModel) -> dict[str, tuple[np.ndarray, int]]:
     """Per eye ("right", "left": the person's), the eyeball's vertices and its pupil: the frontmost vertex of
     the neutral eyeball (the cornea's apex, which the eye's turn carries)."""
@@ -230,8 +243,7 @@ def gaze_angles(model: FaceModel, vertices: np.ndarray, camera, points: np.ndarr
         eye = MP_EYES[side]
         contour = np.asarray(points, np.float64)[list(eye["contour"])]
         width = np.linalg.norm(contour[0] - contour[8])
-        opening = np.linalg.norm(contour[4] - contour[12])
-        if width <= 0 or opening < GAZE_MIN_OPENING * width:
+        if width <= 0 or lid_opening(points, side) < GAZE_MIN_OPENING:
             continue
         centre = vertices[ball].mean(0).astype(np.float64)
         arm = vertices[pupil].astype(np.float64) - centre

@@ -682,13 +682,15 @@ FRAME_STEPS = 2
 
 def fit_frame(model: FaceModel, corr: Correspondence, points: np.ndarray, image_size: tuple[int, int],
               identity: np.ndarray, corrective: np.ndarray | None = None, previous: FrameFit | None = None,
-              focal_scale: float = 1.0, weights: FitWeights | None = None) -> FrameFit:
+              focal_scale: float = 1.0, weights: FitWeights | None = None,
+              held: dict[int, float] | None = None) -> FrameFit:
     """Fit one video frame: MediaPipe landmarks ``points`` ``(478, 2)`` pixels of a frame ``image_size``; the
     person's ``identity`` (100,) and ``corrective`` field ``(N, 3)`` cm stay as given, the focal length stays
     ``focal_scale`` (of the default guess; a clip has one camera). From ``previous`` (the last frame's fit)
     :data:`FRAME_STEPS` Gauss-Newton steps over pose and expression; without it (the first frame, or after
     the face was lost), the pose from EPnP, the rigid steps, then ``FitWeights.outer_iterations`` rounds of
-    contour picks, reweighting and those steps."""
+    contour picks, reweighting and those steps. ``held``: expression weights measured otherwise (index ->
+    weight in [0, 1], e.g. blinks from the lids' opening), kept at those values while the rest are fitted."""
     wts = weights or FitWeights()
     init = InitialGuess(identity=identity, focal_scale=focal_scale,
                         expression=None if previous is None else previous.expression)
@@ -701,28 +703,34 @@ def fit_frame(model: FaceModel, corr: Correspondence, points: np.ndarray, image_
         rounds = max(1, wts.outer_iterations)
     else:
         s, rounds = previous.state, 1
+    held_at = np.array(list((held or {}).keys()), np.int64)
+    if held_at.size:
+        c = s.c.copy()
+        c[prob.nid + held_at] = np.clip(list(held.values()), 0, 1)
+        s = _State(c=c, R=s.R, t=s.t, log_fs=s.log_fs)
     for _ in range(rounds):
         picks = silhouette_picks(model, prob.vertices(s), prob.camera(s), prob.contour_pts, fallback)
         w_fixed, w_contour = prob.landmark_weights(s, picks)
         wrow = prob.row_weights(w_fixed, w_contour)
         for _ in range(FRAME_STEPS):
-            s = _expression_step(prob, s, picks, wrow)
+            s = _expression_step(prob, s, picks, wrow, held_at)
     return FrameFit(camera=prob.camera(s), expression=s.c[prob.nid:].copy(),
                     landmark_error=prob.mean_error(s, w_fixed), contour_vertices=picks, state=s)
 
 
-def _expression_step(prob: _LandmarkProblem, s: _State, picks, wrow) -> _State:
+def _expression_step(prob: _LandmarkProblem, s: _State, picks, wrow, held_at: np.ndarray | None = None) -> _State:
     """One Gauss-Newton step over rotation, translation and expression (identity and focal length fixed;
-    expressions kept in [0, 1]), halved until the energy goes down."""
+    expressions kept in [0, 1], those at ``held_at`` not moved), halved until the energy goes down."""
     r, J = prob.residuals(s, picks, wrow)
     Jp, rp = prob.prior_rows(s)
     keep = prob.prior_keep(identity_prior=False)
-    free = np.r_[1:7, 7 + prob.nid:7 + prob.nc]
+    moving = np.setdiff1d(np.arange(prob.nex), [] if held_at is None else held_at)
+    free = np.r_[1:7, 7 + prob.nid + moving]
     JJ = np.vstack([J, Jp[keep]])[:, free]
     g = JJ.T @ np.concatenate([r, rp[keep]])
     g[6:] += prob.wts.expression_sparsity
     lo, hi = np.full(len(free), -np.inf), np.full(len(free), np.inf)
-    lo[6:], hi[6:] = -s.c[prob.nid:], 1 - s.c[prob.nid:]
+    lo[6:], hi[6:] = -s.c[prob.nid + moving], 1 - s.c[prob.nid + moving]
     d = np.zeros(7 + prob.nc)
     d[free] = bounded_least_squares(JJ.T @ JJ, g, lo, hi)
     e0 = prob.energy(s, picks, wrow, rigid=False, identity_prior=False)

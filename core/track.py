@@ -2,8 +2,9 @@
 
 The person's identity (and corrective field) stays fixed: taken from a head made earlier (a ``create``
 output folder), or fitted jointly to a few frames from the clip's first seconds, as to several photos. Per
-frame: MediaPipe's face mesh in video mode (it follows the face from frame to frame), then a few Gauss-Newton
-steps over pose and expression from the last frame's (``core.fit.fit_frame``), then a one-euro filter
+frame: MediaPipe's face mesh in video mode (it follows the face from frame to frame), the blinks from the
+lids' opening (:class:`BlinkMeter`), then a few Gauss-Newton steps over pose and the other expressions from the
+last frame's (``core.fit.fit_frame``), then a one-euro filter
 (Casiez et al. 2012), which smooths a still face strongly and a fast one little, so a blink (100-150 ms)
 survives where a box blur would flatten it. A frame without a face holds the last pose and is reported; the
 track recovers when the face comes back.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ from .facemodel import FaceModel
 from .fit import FitWeights, FrameFit, fit_frame, initial_camera
 from .fileio import atomic_path
 from .image import as_image
-from .eyes import gaze_angles
+from .eyes import gaze_angles, lid_opening
 from .landmarks import VideoLandmarks, detect_landmarks
 from .rig import ARKIT_52, arkit52_weights
 
@@ -44,6 +46,18 @@ EXPRESSION_FILTER = (2.0, 3.0)
 POSE_FILTER = (1.0, 0.3)
 #: the eyes jump (saccades) but MediaPipe's iris centre is noisy at a few pixels a degree: degrees, not weights
 GAZE_FILTER = (1.0, 0.05)
+#: blinks are read from the lids' opening in MediaPipe's mesh (``core.eyes.lid_opening``), which falls from
+#: 0.2-0.45 to below 0.1 as an eye shuts, while the fit's few lid points cannot close an eye against the
+#: expression prior: each eye's opening over its usual opening (the BLINK_USUAL percentile over the last
+#: BLINK_BASELINE_S seconds, so head pitch and the person's own eyes divide out, and eyes shut for a second
+#: in a grimace stay shut) is a blink of 0 at BLINK_OPEN and above, 1 at BLINK_SHUT and below, linear between
+BLINK_BASELINE_S, BLINK_USUAL = 4.0, 75
+BLINK_OPEN, BLINK_SHUT = 0.6, 0.25
+#: the frame fit's energy weights: the photo fit's, but the eyebrows robust-weighted as every other point. With
+#: the identity fixed, the photo fit's wider brow scale (``FitWeights.brow_robust_factor``) turns MediaPipe's
+#: brows, which sit above the model's on rendered people, into a raised brow in every frame (browOuterUp 0.16
+#: where the truth is 0.02 on the rendered clips; the clips' ARKit error 0.022 instead of 0.017)
+TRACK_WEIGHTS = FitWeights(brow_robust_factor=1.0)
 #: frame rate assumed for a folder of images, and the files it takes as frames
 DEFAULT_FPS = 30.0
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -165,6 +179,27 @@ class OneEuro:
         return self.x.copy()
 
 
+class BlinkMeter:
+    """Each eye's blink weight from the lids' opening over its usual opening (see :data:`BLINK_BASELINE_S`).
+    ``meter(points, t)`` -> ``{expression index: weight}`` for ``eyeBlink_L`` and ``eyeBlink_R``, to hold in the
+    frame's fit (``core.fit.fit_frame``'s ``held``)."""
+
+    def __init__(self, model: FaceModel):
+        # ICT's _L / _R and MediaPipe's "left" / "right" are both the person's
+        self.eyes = {model.expression_index("eyeBlink_L"): "left", model.expression_index("eyeBlink_R"): "right"}
+        self.history: deque[tuple[float, np.ndarray]] = deque()
+
+    def __call__(self, points: np.ndarray, t: float) -> dict[int, float]:
+        opening = np.array([lid_opening(points, side) for side in self.eyes.values()])
+        self.history.append((t, opening))
+        while self.history[0][0] < t - BLINK_BASELINE_S:
+            self.history.popleft()
+        usual = np.percentile([o for _, o in self.history], BLINK_USUAL, axis=0)
+        ratio = opening / np.maximum(usual, 1e-6)
+        weight = np.clip((BLINK_OPEN - ratio) / (BLINK_OPEN - BLINK_SHUT), 0, 1)
+        return {k: float(w) for k, w in zip(self.eyes, weight)}
+
+
 def read_frames(source) -> tuple[Iterator[tuple[int, float, np.ndarray]], float, tuple[int, int], int]:
     """The frames of a clip (a video file OpenCV reads: mp4, mov, avi, ...; or a folder of images in name
     order at :data:`DEFAULT_FPS`): ``(iterator of (index, time in s, (H, W, 3) uint8 sRGB), fps, (width,
@@ -267,10 +302,10 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                  should_stop: Callable[[], bool] | None = None, weights: FitWeights | None = None) -> Track:
     """:func:`track_video` on frames already read: ``(index, time in s, (H, W, 3) uint8 sRGB)`` in order, all
     ``size`` (width, height), the camera's focal length ``focal_scale`` times the default guess; ``weights``: the
-    fit's energy weights (``core.fit.FitWeights``; the photo fit's by default)."""
+    fit's energy weights (``core.fit.FitWeights``; :data:`TRACK_WEIGHTS` by default)."""
     corr = load_correspondence(model)
     neutral = model.vertices(head.identity) + (0 if head.corrective is None else head.corrective)
-    finder = VideoLandmarks()
+    finder, blinks = VideoLandmarks(), BlinkMeter(model)
     track = Track(fps=fps, size=size, head=head, focal_px=initial_camera(*size, focal_scale)[0])
     previous: FrameFit | None = None
     reference = None
@@ -288,7 +323,8 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                     f_expr, f_rot, f_pos = OneEuro(*EXPRESSION_FILTER), OneEuro(*POSE_FILTER), OneEuro(*POSE_FILTER)
                     f_gaze = OneEuro(*GAZE_FILTER)
                 previous = fit_frame(model, corr, lm.points, lm.image_size, head.identity, head.corrective,
-                                     previous, focal_scale=focal_scale, weights=weights)
+                                     previous, focal_scale=focal_scale, weights=weights or TRACK_WEIGHTS,
+                                     held=blinks(lm.points, t))
                 cam = previous.camera
                 if reference is None:
                     reference = cam.rotation

