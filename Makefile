@@ -101,15 +101,16 @@ train-fine: $(STAMP)
 		--limit $(FINE_COUNT) --steps 3500 --patch 96 --batch 16 --out core/weights/finenet.onnx
 
 # SegNet (what covers the face: hair, eyebrows, beard, glasses, other) from the version-2 sets' part masks:
-# the held-out set and the first SEG_COUNT training renders of `make train` (resumable), then SEG_STEPS steps
-# of 16 crops (2,000: 21 min on 2 cores); writes core/weights/segnet.onnx
-SEG_COUNT ?= 1325
-SEG_STEPS ?= 2000
+# the held-out set of `make bench-views` and the first SEG_COUNT training renders of `make train` (resumable;
+# 5,925: about 5.5 h of rendering on 2 cores), then SEG_STEPS steps of 16 crops (4,000: 36 min on 2 cores);
+# writes core/weights/segnet.onnx
+SEG_COUNT ?= 5925
+SEG_STEPS ?= 4000
 train-seg: $(STAMP)
-	$(SYNTH) --count 500 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 1
+	$(SYNTH) --views 5 --count 400 --out $(DATA)/views-heldout$(V) --size 224 --seed 9 --workers 1 --shard-size 10
 	$(SYNTH) --count $(SEG_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 1
 	$(BIN)/python -m headforge.networks.train_seg --train $(DATA)/coarse-train$(V) --limit $(SEG_COUNT) \
-		--heldout $(DATA)/coarse-heldout$(V) --steps $(SEG_STEPS) --out core/weights/segnet.onnx \
+		--heldout $(DATA)/views-heldout$(V) --steps $(SEG_STEPS) --out core/weights/segnet.onnx \
 		--checkpoint $(DATA)/segnet$(V).pt
 
 # where MediaPipe's points lie on the ICT surface, learned from the first 1,500 coarse-train renders (seed 7;
