@@ -6,8 +6,8 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
 * row 1, Cycles on the head.blend stage (studio world, key and rim light): the photo | the head over the photo
   through the photo camera | front | 3/4 (45 deg) | profile (90 deg) | back;
 * row 2: the measured iris colour, then the four views in clay (grey material);
-* row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL), in its rest pose: LOD0 front and
-  3/4, LOD2 3/4; then what the texture left out (covered pixels tinted magenta, fit.json's glasses and facial
+* row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL; cut-out alpha as the glb asks,
+  :func:`alpha_tested_shaders`), in its rest pose: LOD0 front and 3/4, LOD2 3/4; then what the texture left out (covered pixels tinted magenta, fit.json's glasses and facial
   hair notes) and the albedo's face tile.
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
@@ -19,6 +19,7 @@ one person in ``../shared/photos`` (Emma's three, Trump's two; ``*_photos.png``)
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -170,6 +171,25 @@ def render_blender(name: str, photo: Path, size: int, samples: int, work: Path,
     return textured, clayed, glb, avatar
 
 
+@functools.lru_cache(maxsize=1)
+def alpha_tested_shaders() -> str:
+    """A folder with pyrender's shaders, the mesh shader discarding fragments whose alpha is under 0.5: glTF's
+    alphaMode MASK (cutoff 0.5), which the glb's lashes and hair cap use and pyrender does not implement (it
+    blends every material, unsorted, so a cut-out card's clear part hides what lies behind it)."""
+    import pyrender
+
+    out = Path(tempfile.mkdtemp(prefix="headforge-look-shaders-"))
+    src = Path(pyrender.__file__).parent / "shaders"
+    for f in src.iterdir():
+        text = f.read_text()
+        if f.name == "mesh.frag":
+            end = "    frag_color = clamp(vec4(pow(color.xyz, vec3(1.0/2.2)), color.a * base_color.a), 0.0, 1.0);"
+            assert end in text, "pyrender's mesh shader changed"
+            text = text.replace(end, "    if (color.a * base_color.a < 0.5) discard;\n" + end)
+        (out / f.name).write_text(text)
+    return str(out)
+
+
 def render_glb(glb: Path, size: int) -> list[np.ndarray]:
     """head.glb as an engine sees it, rendered by pyrender (OpenGL), outside Blender: LOD0 front and 3/4,
     LOD2 3/4 (each alone), in its rest pose (glTF morph weights as exported)."""
@@ -194,7 +214,11 @@ def render_glb(glb: Path, size: int) -> list[np.ndarray]:
         cam_pose = to_gltf @ pose
         scene.add(pyrender.PerspectiveCamera(yfov=2 * math.atan(18 / 85.0)), pose=cam_pose)
         scene.add(pyrender.DirectionalLight(intensity=3.0), pose=cam_pose)
+        for node in scene.mesh_nodes:   # pyrender makes every material BLEND; the glb's are opaque or cut out
+            for prim in node.mesh.primitives:
+                prim.material.alphaMode = "OPAQUE"
         renderer = pyrender.OffscreenRenderer(size, size)
+        renderer._renderer._program_cache = pyrender.shader_program.ShaderProgramCache(alpha_tested_shaders())
         try:
             colour, _ = renderer.render(scene)
         finally:
