@@ -7,8 +7,8 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
   through the photo camera | front | 3/4 (45 deg) | profile (90 deg) | back;
 * row 2: the measured iris colour, then the four views in clay (grey material);
 * row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL; cut-out alpha as the glb asks,
-  :func:`alpha_tested_shaders`), in its rest pose: LOD0 front and 3/4, LOD2 3/4; then what the texture left out (covered pixels tinted magenta, fit.json's glasses and facial
-  hair notes) and the albedo's face tile.
+  :func:`alpha_tested_shaders`), in its rest pose: LOD0 front and 3/4, LOD2 3/4; then what the texture left
+  out (covered pixels tinted magenta, fit.json's glasses and facial hair notes) and the albedo's face tile.
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
 ``out/look/`` only (those photos are never committed). ``--several`` adds the heads fitted to several photos of

@@ -325,11 +325,12 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     _, full = core_rig.jaw_pivot(model)
     assert abs(2 * np.arccos(min(1.0, w)) - values[widest - 1] * full) < 1e-3
     by_bone = lower_lip()
-    rest = np.array(head.data.shape_keys.key_blocks[0].data[chin].co)
-    print(f"lower lip at the widest frame (jawOpen {values[widest - 1]:.2f}): "
-          f"{np.linalg.norm(by_key - rest) * 1000:.1f} mm from rest by the key, "
-          f"{np.linalg.norm(by_bone - by_key) * 1000:.1f} mm from that by the bone")
-    assert np.linalg.norm(by_bone - by_key) < 0.25 * np.linalg.norm(by_key - rest)
+    blocks = head.data.shape_keys.key_blocks
+    # how far the jawOpen key alone moves the lower lip at that frame (the other keys there move it too)
+    jaw_own = values[widest - 1] * np.linalg.norm(np.array(blocks["jawOpen"].data[chin].co) - blocks[0].data[chin].co)
+    print(f"lower lip at the widest frame (jawOpen {values[widest - 1]:.2f}): the key opens it {jaw_own * 1000:.1f} "
+          f"mm, the bone puts it {np.linalg.norm(by_bone - by_key) * 1000:.1f} mm from where all the keys did")
+    assert np.linalg.norm(by_bone - by_key) < 0.25 * jaw_own
     bpy.context.view_layer.objects.active = created   # made without a rig
     assert not bpy.ops.headforge.track_video.poll()
 
