@@ -248,11 +248,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--samples", type=int, default=24)
-    ap.add_argument("--photos", nargs="*", help="only these photo names (default: all)")
+    ap.add_argument("--photos", nargs="*", help="only these photos, by name without extension (default: all)")
     ap.add_argument("--several", action="store_true", help="also the heads fitted to several photos of one person")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="headforge-look-renders-"))
-    for name, (photo, folder, more) in photos(args.several).items():
+    known = photos(args.several)
+    unknown = sorted(set(args.photos or ()) - set(known))
+    if unknown:
+        sys.exit(f"bench-look: no photo named {', '.join(unknown)}; the names are {', '.join(known)}")
+    for name, (photo, folder, more) in known.items():
         if args.photos and name not in args.photos:
             continue
         t = time.perf_counter()
