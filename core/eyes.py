@@ -86,17 +86,11 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
     face_luma = float(np.median(face.reshape(-1, 3) @ LUMA))
     samples, hidden = [], 0
     for eye in MP_EYES.values():
-        centre = points[eye["iris"]]
-        radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
-        if radius < 1.5:
+        iris = _iris_window(points, eye, (h, w))
+        if iris is None or iris[1] < 1.5:
             continue
-        x0, y0 = np.floor(centre - radius).astype(int)
-        x1, y1 = np.ceil(centre + radius).astype(int) + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        r = np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) / radius
+        centre, radius, win, r = iris
+        y0, x0 = win[0].start, win[1].start
         contour = points[list(eye["contour"])]
         if cv2.contourArea(contour.astype(np.float32)) < MIN_OPENING * np.pi * radius ** 2:
             continue  # a turned-away or half-closed eye: what shows between the lids is not the iris
@@ -104,7 +98,7 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
             hidden += 1  # no white between the lids: dark glasses or deep shadow over the eye
             continue
         keep = (r > 0.4) & (r < 0.9) & _inside(contour, x0, y0, r.shape)
-        samples.append(image[y0:y1, x0:x1][keep])
+        samples.append(image[win][keep])
     pix = np.concatenate(samples) if samples else np.zeros((0, 3), np.uint8)
     if len(pix) < MIN_IRIS_PIXELS:
         why = "the eyes are hidden (dark glasses or deep shadow)" if hidden else \
@@ -113,6 +107,21 @@ def iris_colour(image: np.ndarray, points: np.ndarray) -> IrisColour:
     luma = pix.astype(np.float32) @ LUMA
     pix = pix[luma <= np.percentile(luma, 90)]
     return IrisColour(tuple(int(c) for c in np.median(pix, axis=0)), True)
+
+
+def _iris_window(points: np.ndarray, eye: dict, shape: tuple[int, int]):
+    """An eye's iris in MediaPipe's 478 landmarks ``points`` (pixels), in a photo of ``shape`` (H, W):
+    ``(centre, radius, window, r)``, the window (a pair of slices) the photo's pixels that its circle's box
+    covers, ``r`` each window pixel's distance from the centre in radii; None when the box lies off the photo."""
+    centre = points[eye["iris"]]
+    radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
+    x0, y0 = np.maximum(np.floor(centre - radius).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(centre + radius).astype(int) + 1, shape[::-1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    r = np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) / max(radius, 1e-9)
+    return centre, radius, (slice(y0, y1), slice(x0, x1)), r
 
 
 def _inside(contour: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
@@ -220,20 +229,16 @@ def iris_shows(image: np.ndarray, points: np.ndarray, side: str) -> bool:
     """Whether the iris of eye ``side`` ("right", "left": the person's) can be seen in ``image`` ((H, W, 3)
     uint8 sRGB) with MediaPipe's 478 landmarks ``points`` (pixels): see :data:`IRIS_CONTRAST_MAX`."""
     eye = MP_EYES[side]
-    centre = points[eye["iris"]]
-    radius = float(np.mean(np.linalg.norm(points[list(eye["iris_edge"])] - centre, axis=1)))
-    contour = points[list(eye["contour"])]
-    h, w = image.shape[:2]
-    x0, y0 = np.maximum(np.floor(centre - radius).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(centre + radius).astype(int) + 1, (w, h))
-    if x1 <= x0 or y1 <= y0:
+    iris = _iris_window(points, eye, image.shape[:2])
+    if iris is None:
         return False
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    disc = (np.hypot(xx + 0.5 - centre[0], yy + 0.5 - centre[1]) < 0.7 * radius) & _inside(contour, x0, y0, yy.shape)
+    centre, radius, win, r = iris
+    contour = points[list(eye["contour"])]
+    disc = (r < 0.7) & _inside(contour, win[1].start, win[0].start, r.shape)
     white = _white_of_eye(image, contour, centre, radius)
     if not disc.any() or white <= 0:
         return False
-    return float(np.median(image[y0:y1, x0:x1][disc] @ LUMA)) < IRIS_CONTRAST_MAX * white
+    return float(np.median(image[win][disc] @ LUMA)) < IRIS_CONTRAST_MAX * white
 
 
 def pupil_vertices(model: FaceModel) -> dict[str, tuple[np.ndarray, int]]:

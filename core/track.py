@@ -197,7 +197,7 @@ class BlinkMeter:
         while self.history[0][0] < t - BLINK_BASELINE_S:
             self.history.popleft()
         usual = np.maximum(np.percentile([o for _, o in self.history], BLINK_USUAL, axis=0), BLINK_USUAL_MIN)
-        ratio = opening / np.maximum(usual, 1e-6)
+        ratio = opening / usual
         weight = np.clip((BLINK_OPEN - ratio) / (BLINK_OPEN - BLINK_SHUT), 0, 1)
         return {k: float(w) for k, w in zip(self.eyes, weight)}
 
