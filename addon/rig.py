@@ -218,34 +218,58 @@ def make_lod(head, target_vertices: int, suffix: str, context=None) -> "bpy.type
 
 def _decimated_copy(head, basis_co: np.ndarray, target_vertices: int, suffix: str, context) -> "bpy.types.Object":
     """A new object ``<head><suffix>`` beside ``head``: its basis shape (no shape keys, modifiers or vertex
-    groups) collapsed to about ``target_vertices`` vertices."""
+    groups) collapsed to about ``target_vertices`` vertices, each part of ``core.rig.LOD_PARTS`` to its own
+    share."""
     src = head.data
-    tmp_me = bpy.data.meshes.new_from_object(head)  # no shape keys, no modifiers
-    obj = bpy.data.objects.new(f"{head.name}{suffix}", tmp_me)
+    lod_me = bpy.data.meshes.new_from_object(head)  # no shape keys, no modifiers
+    obj = bpy.data.objects.new(f"{head.name}{suffix}", lod_me)
     for coll in head.users_collection:
         coll.objects.link(obj)
-    tmp_me.vertices.foreach_set("co", basis_co.ravel())
-    tmp_me.update()
+    lod_me.vertices.foreach_set("co", basis_co.ravel())
+    lod_me.update()
     obj.vertex_groups.clear()
-    ratio = target_vertices / len(src.vertices)
-    lod_me = None
-    for _ in range(4):  # the collapse ratio counts faces; adjust once or twice to hit the vertex target
+    budgets = core_rig.lod_budgets(target_vertices)
+    for part, (members, _) in budgets.items():
+        weights = np.zeros(len(src.vertices), np.float32)
+        weights[members] = 1.0
+        _set_group_weights(obj.vertex_groups.new(name=part), weights)
+    for part, (members, target) in budgets.items():
+        _collapse_part(obj, part, len(members), target, context)
+    obj.vertex_groups.clear()
+    obj.data.name = f"{src.name}{suffix}"
+    return obj
+
+
+def _collapse_part(obj, group: str, count: int, target: int, context) -> None:
+    """Collapse the vertices of vertex group ``group`` (weight 1; everything else has 0 and stays) of ``obj``
+    from ``count`` to about ``target``: Blender's collapse ratio counts the whole mesh's triangles, and each
+    collapsed edge takes about two."""
+    if target >= count:
+        return
+    before = obj.data
+    n_before = len(before.vertices)
+    sizes = np.empty(len(before.polygons), np.int32)
+    before.polygons.foreach_get("loop_total", sizes)
+    triangles = int((sizes - 2).sum())
+    remove, best = count - target, None
+    for _ in range(3):  # the two-triangles rule is close; correct once or twice
+        obj.data = before
         mod = obj.modifiers.new("Decimate", "DECIMATE")
         mod.decimate_type = "COLLAPSE"
-        mod.ratio = float(np.clip(ratio, 0.01, 1.0))
+        mod.ratio = float(np.clip(1.0 - 2.0 * remove / triangles, 0.0, 1.0))
+        mod.vertex_group = group
+        mod.vertex_group_factor = 1.0  # a vertex of weight 0 is never collapsed
         new = bpy.data.meshes.new_from_object(obj.evaluated_get(context.evaluated_depsgraph_get()))
         obj.modifiers.remove(mod)
-        if lod_me is not None:
-            bpy.data.meshes.remove(lod_me)
-        lod_me = new
-        got = len(lod_me.vertices)
-        if abs(got - target_vertices) <= 0.05 * target_vertices:
+        if best is not None:
+            bpy.data.meshes.remove(best)
+        best = new
+        removed = n_before - len(new.vertices)
+        if removed == 0 or abs(removed - (count - target)) <= 0.05 * target:
             break
-        ratio *= target_vertices / max(got, 1)
-    obj.data = lod_me
-    bpy.data.meshes.remove(tmp_me)
-    lod_me.name = f"{src.name}{suffix}"
-    return obj
+        remove = max(1, round(remove * (count - target) / removed))
+    obj.data = best
+    bpy.data.meshes.remove(before)
 
 
 def _carry_shape_keys(key_blocks, basis_co: np.ndarray, lod, lod_co: np.ndarray, interp) -> None:

@@ -190,6 +190,24 @@ def alpha_tested_shaders() -> str:
     return str(out)
 
 
+def glb_mesh_of(geometry_names: list[str], glb: Path) -> dict[str, str]:
+    """{trimesh geometry name: the glTF mesh it is a primitive of}. trimesh names a mesh's primitives
+    ``<mesh>``, ``<mesh>_1``, ``<mesh>_2`` ..., so ``head_LOD2_1`` is a primitive of ``head_LOD2`` (and not of
+    ``head``): the longest mesh name that the geometry's name is, or is followed by ``_<number>``."""
+    import json
+    import re
+    import struct
+
+    data = glb.read_bytes()
+    (length,) = struct.unpack("<I", data[12:16])
+    meshes = [m["name"] for m in json.loads(data[20:20 + length])["meshes"]]
+    out = {}
+    for g in geometry_names:
+        own = [m for m in meshes if g == m or re.fullmatch(re.escape(m) + r"_\d+", g)]
+        out[g] = max(own, key=len)
+    return out
+
+
 def render_glb(glb: Path, size: int) -> list[np.ndarray]:
     """head.glb as an engine sees it, rendered by pyrender (OpenGL), outside Blender: LOD0 front and 3/4,
     LOD2 3/4 (each alone), in its rest pose (glTF morph weights as exported)."""
@@ -197,13 +215,12 @@ def render_glb(glb: Path, size: int) -> list[np.ndarray]:
     import trimesh
 
     tscene = trimesh.load(str(glb))
-    names = list(tscene.geometry)
+    mesh_of = glb_mesh_of(list(tscene.geometry), glb)
     out = []
     for lod, yaw in ((0, 0.0), (0, 45.0), (2, 45.0)):
-        suffix = f"_LOD{lod}" if lod else ""
-        keep = [n for n in names if (n.endswith(suffix) if lod else not any(n.endswith(f"_LOD{k}") for k in (1, 2)))]
+        lod_mesh = min(set(mesh_of.values()), key=len) + (f"_LOD{lod}" if lod else "")
         part = tscene.copy()
-        part.delete_geometry([n for n in names if n not in keep])
+        part.delete_geometry([g for g, mesh in mesh_of.items() if mesh != lod_mesh])
         scene = pyrender.Scene.from_trimesh_scene(part, bg_color=[0.24, 0.24, 0.24, 1.0],
                                                   ambient_light=[0.35, 0.35, 0.35])
         lo, hi = part.bounds

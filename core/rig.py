@@ -40,6 +40,31 @@ BONE_LIMITS_DEG = {
     "neck": ((-30.0, 30.0), (-45.0, 45.0), (-25.0, 25.0)),
 }
 
+#: LODs: the head's parts, each collapsed apart to its own share of a LOD's vertices (its share of the full head's
+#: vertices times the weight here, :func:`lod_budgets`). Blender's collapse, left to itself, gave the inside of the
+#: mouth (small, curved, in 33 pieces) more of LOD1 than the skin, which carries the silhouette and the texture.
+LOD_PARTS: dict[str, tuple[tuple[str, ...], float]] = {
+    "skin": (("face", "head_neck", "eye_socket_L", "eye_socket_R"), 1.3),
+    "mouth socket": (("mouth_socket",), 0.5),
+    "eyes": (("eyeball_L", "eyeball_R", "lacrimal_L", "lacrimal_R", "eye_blend_L", "eye_blend_R",
+              "eye_occlusion_L", "eye_occlusion_R"), 0.9),
+    "lashes": (("eyelashes_L", "eyelashes_R"), 1.5),
+    "teeth": (("teeth",), 0.6),
+    "gums and tongue": (("gums_tongue",), 0.25),
+}
+
+
+def lod_budgets(target_vertices: int) -> dict[str, tuple[np.ndarray, int]]:
+    """``{part: (its vertex indices on the full head, its share of a LOD of about target_vertices)}`` for the
+    parts of :data:`LOD_PARTS`, which together hold every vertex of the face model once."""
+    members = {name: np.concatenate([np.arange(REGIONS[r][0], REGIONS[r][1] + 1) for r in regions])
+               for name, (regions, _) in LOD_PARTS.items()}
+    weighted = {name: len(members[name]) * LOD_PARTS[name][1] for name in LOD_PARTS}
+    total = sum(weighted.values())
+    return {name: (members[name], min(len(members[name]), round(target_vertices * weighted[name] / total)))
+            for name in LOD_PARTS}
+
+
 #: ARKit 52 blendshape names in Apple's order
 ARKIT_52 = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",

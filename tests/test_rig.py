@@ -114,3 +114,14 @@ def test_blinks_close_for_every_person(model, avatars):
     print(f"largest gap with ICT's own blink: {worst_before * 10:.2f} mm")
     assert worst_before > 0.06  # the defect was there to mend
     np.testing.assert_array_equal(model.expression_basis, basis_before)
+
+
+@pytest.mark.parametrize("target", [3000, 10000])
+def test_lod_budgets_share_out_every_vertex(model, target):
+    budgets = core_rig.lod_budgets(target)
+    members = np.concatenate([m for m, _ in budgets.values()])
+    assert np.array_equal(np.sort(members), np.arange(model.n_vertices))  # each vertex in one part, once
+    assert abs(sum(t for _, t in budgets.values()) - target) <= len(budgets)
+    share = {part: t / target for part, (_, t) in budgets.items()}
+    print({k: f"{v:.0%}" for k, v in share.items()})
+    assert share["skin"] > 0.5 and share["gums and tongue"] < 0.05
