@@ -27,8 +27,8 @@ def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0,
     the first switch to a normal map bakes one from the displacement image."""
     values, lo, hi = encode_uint16(disp_uv)  # the same encoding as displacement.png
     img = packed_png(f"{head.name} displacement", cv2.imencode(".png", values)[1].tobytes(), "Non-Color")
-    if normal_rgb is not None:
-        image_from_array(schema.detail_normal_image(head.name), normal_rgb, "Non-Color")
+    if normal_rgb is not None:   # kept in the file though nothing uses it until the switch to a normal map
+        image_from_array(schema.detail_normal_image(head.name), normal_rgb, "Non-Color").use_fake_user = True
     tex = bpy.data.textures.new(f"{head.name} displacement", "IMAGE")
     tex.image = img
     tex.extension = "EXTEND"

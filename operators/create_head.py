@@ -23,6 +23,7 @@ class _CreateHead(BackgroundOperator, CreateOptions):
     class cannot be subclassed in Blender), taken by Create Head and Add Photo to Head."""
 
     job = "Create Head"
+    made_verb = "Created"   # in the report
 
     filepath: photo_property()
     more_photos: bpy.props.CollectionProperty(
@@ -76,7 +77,7 @@ class _CreateHead(BackgroundOperator, CreateOptions):
             o.select_set(False)
         made["head"].select_set(True)
         context.view_layer.objects.active = made["head"]
-        self.report({"INFO"}, f"Created {made['head'].name} (landmark error {avatar.nme68:.2f} % of eye distance, "
+        self.report({"INFO"}, f"{self.made_verb} {made['head'].name} (landmark error {avatar.nme68:.2f} % of eye distance, "
                               f"{avatar.timings['total']:.1f} s); camera {made['camera'].name} matches the photo"
                               + (f"; fitted to {len(avatar.others)} more photos, a camera each"
                                  if avatar.others else ""))
@@ -94,15 +95,19 @@ class HEADFORGE_OT_create_head(_CreateHead, bpy.types.Operator):
 
 
 class HEADFORGE_OT_add_photo_to_head(_CreateHead, bpy.types.Operator):
-    """Refit the selected head with another photo of the person: a new head fitted to all its photos and this
-    one, re-textured from every photo (the selected head is left as it is)"""
+    """Refit the selected head with another photo of the person: fitted again to all its photos and this one,
+    re-textured from every photo, it keeps its place, name, rig, LODs, animation and what is parented to it
+    (Ctrl-Z brings back the head as it was)"""
 
     bl_idname = "headforge.add_photo_to_head"
     bl_label = "Add Photo to Head"
     bl_options = {"REGISTER", "UNDO"}
     job = "Add Photo to Head"
+    made_verb = "Refitted"
 
     photo: photo_property()
+    head: bpy.props.StringProperty(name="Head", default="", options={"HIDDEN", "SKIP_SAVE"},
+                                   description="The head to refit (default: the active object)")
 
     @classmethod
     def poll(cls, context):
@@ -110,19 +115,39 @@ class HEADFORGE_OT_add_photo_to_head(_CreateHead, bpy.types.Operator):
         return obj is not None and bool(obj.get(schema.PHOTOS))
 
     def _validate(self, context) -> str | None:
-        head = context.active_object
+        head = bpy.data.objects.get(self.head) if self.head else context.active_object
+        if head is None or not head.get(schema.PHOTOS):
+            return f"{self.head or 'The active object'} is not a head made by Headforge from photos; select one."
         photos = json.loads(head.get(schema.PHOTOS, "[]"))
         if not photos or any(not path for path, _ in photos):
             return (f"{head.name} was made from a photo in memory, not from files; create it again from the photo "
                     "files with Create Head.")
         if not self.photo:
             return "Pick the photo to add (Photo field under the selected head)."
-        (self.filepath, self.face_index), self.name = photos[0], self.name or head.name
+        (self.filepath, self.face_index), self.name, self.head = photos[0], head.name, head.name
+        self.rig = self.rig or bool(head.get(schema.RIG))   # the refitted head is rigged as the head was
+        self.arkit52 = head.get(schema.KEYS, "arkit52" if self.arkit52 else "ict53") == "arkit52"
         self.more_photos.clear()
         for path, index in photos[1:] + [[self.photo, 0]]:
             item = self.more_photos.add()
             item.path, item.face_index = path, index
         return super()._validate(context)
+
+    def _build(self, context, avatar):
+        from ..addon.refit import put_back, set_aside, take_place
+
+        old = bpy.data.objects.get(self.head)
+        if old is None or not old.get(schema.HEAD):   # deleted while the fit ran: the refit is a new head
+            self.report({"WARNING"}, f"{self.head} is gone; the refitted head is a new head.")
+            return super()._build(context, avatar)
+        family = set_aside(old)
+        try:
+            made = super()._build(context, avatar)
+            take_place(family, made, context)
+        except Exception:
+            put_back(family)
+            raise
+        return made
 
 
 class HEADFORGE_OT_add_photo(bpy.types.Operator):

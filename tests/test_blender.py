@@ -191,7 +191,7 @@ def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
 def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     """The panel's list of more photos: Create Head fits one head to all of them, with a camera per photo
     showing it; an empty entry or another person's photo is reported and changes nothing. Add Photo to Head
-    refits a head with one more photo as a new head."""
+    refits a head with one more photo in its place."""
     import json
 
     import cv2
@@ -225,19 +225,50 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     sizes = [tuple(c.data.background_images[0].image.size) for c in cams]
     full = load_image(trump).shape
     assert sizes == [(full[1], full[0]), ((full[1] + 1) // 2, (full[0] + 1) // 2)]
-    # Add Photo to Head: a new head from the head's two photos and a third; the first head stays as it was
+    # Add Photo to Head: the head refitted to its two photos and a third, in its place: its name, where the user
+    # moved it, what they parented to it, its LOD; the old head's objects and data are gone
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Matrix, Vector
+
+    from headforge.addon.export import lod_objects
+    from headforge.core.facemodel import LANDMARKS_68
+
     third = tmp_path / "third.png"
     cv2.imwrite(str(third), load_image(trump)[:, ::-1, ::-1])
-    before = {o.name for o in bpy.data.objects}
-    co = _co(head).copy()
+    name, co = head.name, _co(head).copy()
+    lod_objects(head, (1,))
+    moved = Matrix.Translation((0.5, -0.2, 0.1)) @ Matrix.Rotation(0.3, 4, "Z")
+    head.matrix_world = moved
+    hat = bpy.data.objects.new("Hat", None)
+    bpy.context.scene.collection.objects.link(hat)
+    hat.parent = head
+    bpy.context.view_layer.update()
+    hat_at = hat.matrix_world.copy()
     with pytest.raises(RuntimeError, match="Pick the photo"):
         bpy.ops.headforge.add_photo_to_head(photo="")
     assert bpy.ops.headforge.add_photo_to_head(photo=str(third), texture_size="1024", detail=False) == {"FINISHED"}
     refit = bpy.context.view_layer.objects.active
-    assert refit != head and refit.name.startswith(head.name) and before <= {o.name for o in bpy.data.objects}
-    assert sum(o.type == "CAMERA" for o in refit.users_collection[0].objects) == 3
+    assert refit.name == name and not np.array_equal(_co(refit), co)
     assert [p for p, _ in json.loads(refit["headforge_photos"])] == [trump, str(mirrored), str(third)]
-    np.testing.assert_array_equal(_co(head), co)
+    cams = [o for o in refit.users_collection[0].objects if o.type == "CAMERA"]
+    assert sorted(c.name for c in cams) == [f"{name} camera", f"{name} camera 2", f"{name} camera 3"]
+    assert np.allclose(refit.matrix_world, moved, atol=1e-6)
+    assert hat.parent == refit and np.allclose(hat.matrix_world, hat_at, atol=1e-6)
+    lod = bpy.data.objects[f"{name}_LOD1"]
+    assert lod.get("headforge_lod_of") == name and abs(len(lod.data.vertices) - 10000) <= 1000
+    leftover = [b.name for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.images,
+                                    bpy.data.cameras, bpy.data.collections, bpy.data.hair_curves) for b in coll
+                if b.name.endswith(" (before refit)") or b.name.endswith(".001")]
+    assert leftover == []
+    # the photo camera moved with the head: it still sees the fitted landmarks where the fit put them (the inner
+    # 51; the jawline's slide along the outline)
+    bpy.context.view_layer.update()
+    cam, scene = bpy.data.objects[refit["headforge_camera"]], bpy.context.scene
+    want = np.array(cam["headforge_landmarks_fitted"]).reshape(-1, 2)[17:]
+    w, h = scene.render.resolution_x, scene.render.resolution_y
+    got = [world_to_camera_view(scene, cam, refit.matrix_world @ Vector(_co(refit)[i].tolist()))
+           for i in LANDMARKS_68[17:]]
+    np.testing.assert_allclose([(p.x * w, (1 - p.y) * h) for p in got], want, atol=1.0)
 
 
 def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_clips, model, tmp_path):
@@ -331,6 +362,18 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     print(f"lower lip at the widest frame (jawOpen {values[widest - 1]:.2f}): the key opens it {jaw_own * 1000:.1f} "
           f"mm, the bone puts it {np.linalg.norm(by_bone - by_key) * 1000:.1f} mm from where all the keys did")
     assert np.linalg.norm(by_bone - by_key) < 0.25 * jaw_own
+    # Add Photo to Head on the tracked head: the refitted head is rigged again and plays the same performance
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), cv2.imread(str(photo_files["astronaut"]))[:, ::-1])
+    name, rig_name, video = head.name, arm.name, head["headforge_video_camera"]
+    bpy.context.view_layer.objects.active = head
+    assert bpy.ops.headforge.add_photo_to_head(photo=str(mirrored), texture_size="1024", detail=False,
+                                               rig=False) == {"FINISHED"}
+    refit = bpy.context.view_layer.objects.active
+    assert refit.name == name and refit["headforge_rig"] == rig_name and refit.parent.name == rig_name
+    assert refit.data.shape_keys.animation_data.action == action
+    assert bpy.data.objects[rig_name].animation_data.action == action
+    assert refit["headforge_video_camera"] == video
     bpy.context.view_layer.objects.active = created   # made without a rig
     assert not bpy.ops.headforge.track_video.poll()
 
