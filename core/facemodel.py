@@ -321,6 +321,14 @@ class FaceModel:
 # loading
 
 
+def landmark_uv(model: FaceModel) -> np.ndarray:
+    """(68, 2) atlas UV of each of the 68 landmark vertices (the first loop that uses it)."""
+    first = np.full(model.n_vertices, -1)
+    lv = model.loop_vertex
+    first[lv[::-1]] = np.arange(len(lv))[::-1]
+    return model.loop_uv[first[LANDMARKS_68]]
+
+
 def load_face_model(path: str | Path | None = None) -> FaceModel:
     """Load ICT-FaceKit from ``path`` (``.tar.xz`` or extracted folder), ``$HEADFORGE_FACE_MODEL``,
     or the default in ``../shared``. Cached in memory per path and on disk as a compact ``.npz``.

@@ -38,7 +38,7 @@ import numpy as np
 
 from .camera import Camera, rodrigues
 from .correspondence import Correspondence
-from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel
+from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel, landmark_uv
 from .glasses import sample_glasses
 from .hair import sample_hair, scalp_mask
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
@@ -425,19 +425,11 @@ def sample_uv_map(uv_map: np.ndarray, uv: np.ndarray) -> np.ndarray:
 # fine detail (ground truth displacement in the skin atlas, centimetres along the normal)
 
 
-def _landmark_uv(model: FaceModel) -> np.ndarray:
-    """Atlas UV of each of the 68 landmark vertices (first loop that uses it)."""
-    first = np.full(model.n_vertices, -1)
-    lv = model.loop_vertex
-    first[lv[::-1]] = np.arange(len(lv))[::-1]
-    return model.loop_uv[first[LANDMARKS_68]]
-
-
 def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
     """Procedural fine detail ``(size, size)`` float32 cm in the skin atlas (face tile): pores everywhere
     on the face, forehead lines, crow's feet and nasolabial folds at the person's landmarks."""
     r = np.random.default_rng(d["seed"])
-    uvl = _landmark_uv(model)
+    uvl = landmark_uv(model)
     px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)  # pixel coords of the landmarks
     disp = np.zeros((size, size), np.float32)
     # pores: band-passed noise
@@ -488,7 +480,7 @@ def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
 
 def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
     """Lips, brows, beard-area and scalp masks (float [0, 1], rows top to bottom) in the skin atlas."""
-    uvl = _landmark_uv(model)
+    uvl = landmark_uv(model)
     px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
     eye_w = np.linalg.norm(px[36] - px[45])
     out = {}

@@ -49,6 +49,13 @@ SILHOUETTE_MARGIN = 0.03
 RIM_BAND = 0.12
 #: ... far: this CIELAB distance (8-bit units, lightness counted half) from the measured skin tone
 RIM_COLOUR_DISTANCE = 40.0
+#: the visibility seam: seen face texels whose hue is off the skin tone's (CIELAB a, b, 8-bit units: more than
+#: :data:`SEAM_CHROMA` greyer or bluer, or twice that in any direction; redder is skin) are "unseen" when they
+#: join up with unseen texels, within this fraction of the texture's width of them: a fitted outline a little
+#: beyond the face's picks up background, a collar or a shoulder there, which the fill would spread over the
+#: unseen side (eyes, brows, lips and nostrils are left alone)
+SEAM_REACH = 0.04
+SEAM_CHROMA = 20.0
 #: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
 MAX_COVERED = 0.6
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
@@ -464,7 +471,8 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
 def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray, size: int,
                   face_points, covered) -> _Sample:
     """Sample one photo into the atlas (the arguments as for :func:`project_texture`): texels that face the
-    camera, are not hidden or covered, and at the face's rim are skin-coloured."""
+    camera, are not hidden or covered, at the face's rim are skin-coloured, and at the seam with unseen texels
+    are not off the skin's hue."""
     H, W = image.shape[:2]
     tp = texel_projection(model, vertices, camera, size, (H, W), face_points)
     flat, uvp, cos, seen = tp.flat, tp.uvp, tp.cos, tp.seen
@@ -502,10 +510,67 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
     if len(ry):
         far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
         off[ry[far], rx[far]] = True
+    off |= _off_hue_at_seam(model, proj, visible & ~off, islands=tp.islands, tone=tone)
     if off.any():
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
     return _Sample(tp=tp, colour=projf, weight=weight, visible=visible, covered_share=covered_share, tone=tone)
+
+
+def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, islands: np.ndarray,
+                     tone: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the seen face-tile texels whose hue is off the skin tone's (:data:`SEAM_CHROMA`), in
+    patches that reach unseen texels (and no further from them than :data:`SEAM_REACH`); features
+    (:func:`feature_mask`) apart."""
+    size = visible.shape[0]
+    tile = (slice(0, round(ATLAS_FACE * size)),) * 2
+    seen = visible[tile]
+    to_unseen = cv2.distanceTransform((seen | ~islands[tile]).astype(np.uint8), cv2.DIST_L2, 3)
+    near = seen & (to_unseen <= SEAM_REACH * size) & ~feature_mask(model, size)[tile]
+    off = np.zeros((size, size), bool)
+    ry, rx = np.nonzero(near)
+    if len(ry) == 0:
+        return off
+    ab = cv2.cvtColor(proj[tile][ry, rx][None], cv2.COLOR_RGB2LAB)[0, :, 1:].astype(np.float32) - 128.0
+    ref = cv2.cvtColor(np.round(tone * 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1:] - 128.0
+    skin_hue = ref / max(float(np.linalg.norm(ref)), 1e-6)
+    d = ab - ref
+    # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin
+    far = (d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
+    candidates = np.zeros(seen.shape, np.uint8)
+    candidates[ry[far], rx[far]] = 1
+    n, label = cv2.connectedComponents(candidates, connectivity=8)
+    at_seam = np.zeros(n, bool)
+    at_seam[label[(candidates > 0) & (to_unseen <= 1.5)]] = True
+    at_seam[0] = False
+    off[tile] = at_seam[label]
+    return off
+
+
+@lru_cache(maxsize=4)
+def feature_mask(model: FaceModel, size: int) -> np.ndarray:
+    """(S, S) bool, read-only: the eyes, eyebrows, lips and nostrils in the face tile, from the 68 landmark
+    vertices' UVs: the eyes with a margin of 8 % of their span (lashes, eyeliner), the rest with 3 %."""
+    from .facemodel import landmark_uv
+
+    uv = landmark_uv(model)
+    px = np.round(np.stack([uv[:, 0] * size, (1 - uv[:, 1]) * size], 1) * 16).astype(np.int32)
+    span = np.linalg.norm(px[36] - px[45]) / 16
+    eyes, rest = np.zeros((size, size), np.uint8), np.zeros((size, size), np.uint8)
+    for a, b in ((36, 42), (42, 48)):
+        cv2.fillPoly(eyes, [px[a:b]], 1, cv2.LINE_AA, shift=4)
+    for a, b in ((48, 60), (31, 36)):
+        cv2.fillPoly(rest, [px[a:b]], 1, cv2.LINE_AA, shift=4)
+    for a, b in ((17, 22), (22, 27)):
+        cv2.polylines(rest, [px[a:b]], False, 1, max(1, round(span * 0.08)), cv2.LINE_AA, shift=4)
+
+    def grown(mask, share):
+        r = max(1, round(span * share))
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+
+    out = grown(eyes, 0.08) | grown(rest, 0.03)
+    out.setflags(write=False)
+    return out
 
 
 def _well_seen_face(visible: np.ndarray, weight: np.ndarray, size: int, most: int = 60000):

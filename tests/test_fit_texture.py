@@ -177,6 +177,52 @@ def test_rim_of_the_face_keeps_only_skin(avatars, model):
     assert (seen_rim & far & t.visible).sum() == 0
 
 
+def test_off_hue_at_the_seam_is_left_to_the_fill(model):
+    """At the seam between seen and unseen texels, a bluish strip that reaches the unseen side (background beyond
+    the face's outline) is left out; a redder strip there (a flushed cheek, a nose) and a bluish patch away from
+    the seam stay, and so do the features (an eye's texels)."""
+    from headforge.core.texture import ATLAS_FACE, _off_hue_at_seam, feature_mask
+
+    size = 512
+    tone = np.array([0.86, 0.69, 0.6], np.float32)
+    proj = np.empty((size, size, 3), np.uint8)
+    proj[:] = np.round(tone * 255)
+    islands = np.zeros((size, size), bool)
+    face = round(ATLAS_FACE * size)
+    islands[:face, :face] = True
+    visible = islands.copy()
+    visible[:, :100] = False                   # the unseen side
+    proj[200:260, 100:108] = (150, 170, 190)   # bluish, at the seam
+    proj[300:360, 100:108] = (235, 150, 140)   # redder, at the seam
+    proj[200:230, 160:170] = (150, 170, 190)   # bluish, not at the seam
+    eyes = feature_mask(model, size)
+    ey, ex = np.argwhere(eyes & (np.arange(size)[None, :] > 100))[0]
+    proj[eyes] = (90, 110, 150)                # the eyes' colours, far from skin
+    visible[eyes] = True
+    visible[ey - 2:ey + 3, 100:ex + 1] = True  # the eye joined to the seam
+    proj[ey - 2:ey + 3, 100:ex] = (150, 170, 190)
+    off = _off_hue_at_seam(model, proj, visible, islands, tone)
+    assert off[200:260, 100:108].all() and not off[300:360, 100:108].any()
+    assert not off[200:230, 160:170].any() and not (off & eyes).any()
+
+
+def test_a_turned_head_is_not_filled_with_the_background(shared_photos, model):
+    """Emma looks back over her shoulder: the fitted jaw reaches a little past hers, onto the grey-blue
+    background; that strip used to be baked in and spread over her unseen cheek by the fill."""
+    from headforge.core import create_avatar
+
+    a = create_avatar(shared_photos / "3ddfa_emma.jpg", texture_size=1024, detail=False, model=model)
+    t = a.texture
+    face = slice(0, round(0.625 * 1024))
+    ab = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[face, face, 1:].astype(np.float32) - 128
+    seen = t.visible[face, face]
+    skin = np.median(ab[seen], axis=0)
+    bluer = (ab - skin) @ (skin / np.linalg.norm(skin)) < -15   # greyer or bluer than her skin
+    filled = t.islands[face, face] & ~seen
+    print(f"filled face texels greyer or bluer than the skin: {bluer[filled].mean():.2%} of {filled.sum()}")
+    assert bluer[filled].mean() < 0.005   # 1.7 % before
+
+
 def test_huge_photo_goes_through(avatars, model):
     """An 8000 x 8000 photo is handled (detection on a downscaled copy, texture from an area-averaged
     copy) and lands on the same head as the 512 px original."""
