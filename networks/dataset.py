@@ -27,10 +27,11 @@ DETECT_MIRROR_AVERAGE = False
 
 
 class SynthSet:
-    def __init__(self, root, limit: int | None = None):
+    def __init__(self, root, limit: int | None = None, skip: int = 0):
         """``limit``: use only the first ``limit`` samples of the set (rounded up to whole shards), so a
         set still being rendered, or a bigger one, gives the same training data as a ``--count limit``
-        set (samples are a pure function of seed and index)."""
+        set (samples are a pure function of seed and index). ``skip``: leave out the first ``skip`` of those
+        (rounded down to whole shards; they train something else, e.g. the identity ridge)."""
         self.root = Path(root)
         m = self.root / "manifest.json"
         if not m.exists():
@@ -40,7 +41,8 @@ class SynthSet:
         n_shards = self.config.n_shards
         if limit:
             n_shards = min(n_shards, -(-int(limit) // self.config.shard_size))
-        self.shards = [k for k in range(n_shards) if shard_ok(self.root, self.config, k)]
+        first = int(skip) // self.config.shard_size
+        self.shards = [k for k in range(first, n_shards) if shard_ok(self.root, self.config, k)]
         self.items = [(k, j, i) for k in self.shards for j, i in enumerate(self.config.shard_indices(k))]
 
     def __len__(self) -> int:

@@ -241,12 +241,12 @@ class TrainConfig:
 
 
 def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", config: TrainConfig | None = None, *,
-          limit=None, log=print, checkpoint=None, init=None, **settings) -> dict:
+          limit=None, skip=None, log=print, checkpoint=None, init=None, **settings) -> dict:
     """Train on one or several synthetic sets (``train_dirs``) and export ONNX to ``out`` (None: no file).
 
     ``config``: the recipe (default :class:`TrainConfig`); ``settings`` change single fields of it
     (``train(data, steps=2, batch=4)``). ``limit``: use the first ``limit`` renders of each set (an int, or
-    one per set; None: all). ``checkpoint``: also save the torch weights there (the ONNX file has batch norm
+    one per set; None: all); ``skip``: but not the first ``skip`` of them (likewise). ``checkpoint``: also save the torch weights there (the ONNX file has batch norm
     folded into the convolutions). ``init``: start from such a checkpoint (its width and landmark branch; the
     frozen ridge path is kept), or from an exported ``.onnx`` CoarseNet whose checkpoint is gone (its batch
     norms then stay frozen: :func:`~headforge.networks.onnx_export.coarsenet_from_onnx`), instead of from
@@ -257,7 +257,7 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
     cfg.check()
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
-        sets = _training_sets(train_dirs, limit)
+        sets = _training_sets(train_dirs, limit, skip)
         data = Samples(sets, augment=True, seed=cfg.seed, log=log, flip=cfg.flip)
         if len(data) == 0:
             raise HeadforgeError(f"No usable renders in {', '.join(str(ds.root) for ds in sets)} (MediaPipe found "
@@ -277,7 +277,8 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
         t0 = time.perf_counter()
         step, hist = _optimise(net, crit, data, cfg, device, heldout, log)
         info = {"steps": step, "train_images": len(data),
-                "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds)} for ds in sets],
+                "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds),
+                                "first_shard": ds.shards[0] if ds.shards else 0} for ds in sets],
                 "batch": cfg.batch, "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 1),
                 "use_landmarks": cfg.use_landmarks, "width": cfg.width, "final": hist[-1] if hist else {},
                 "device": str(device), "flip": cfg.flip, "started_from": str(init) if init else None,
@@ -296,15 +297,11 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
     return {"net": net, **info}
 
 
-def _training_sets(train_dirs, limit) -> list[SynthSet]:
-    """The training sets, each cut to its limit, with their MediaPipe detections cached."""
+def _training_sets(train_dirs, limit, skip=None) -> list[SynthSet]:
+    """The training sets, each cut to its limit and skip, with their MediaPipe detections cached."""
     train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
-    limits = list(limit) if isinstance(limit, (list, tuple)) else [limit] * len(train_dirs)
-    if len(limits) == 1 and len(train_dirs) > 1:
-        limits = limits * len(train_dirs)
-    if len(limits) != len(train_dirs):
-        raise HeadforgeError(f"{len(limits)} limits for {len(train_dirs)} training sets: give one, or one per set.")
-    sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, limits)]
+    limits, skips = _per_set(limit, len(train_dirs), "limits"), _per_set(skip, len(train_dirs), "skips")
+    sets = [SynthSet(d, limit=n, skip=k or 0) for d, n, k in zip(train_dirs, limits, skips)]
     for ds in sets:
         detect_all(ds)
     return sets
@@ -409,11 +406,23 @@ def evaluate(net, heldout, crit) -> dict:
 
 
 
+def _per_set(values, n_sets: int, what: str) -> list:
+    """A value per training set from one value (or one in a list) for all, or one per set."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if len(values) == 1:
+        values = values * n_sets
+    if len(values) != n_sets:
+        raise HeadforgeError(f"{len(values)} {what} for {n_sets} training sets: give one, or one per set.")
+    return values
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train CoarseNet and export it as ONNX.")
     ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
     ap.add_argument("--limit", type=int, action="append",
                     help="use the first N renders of the set (once for all sets, or once per --train)")
+    ap.add_argument("--skip", type=int, action="append",
+                    help="but not the first N of them (whole shards; once for all sets, or once per --train)")
     ap.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N steps")
     ap.add_argument("--heldout")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "core" / "weights" / "coarsenet.onnx"))
@@ -439,7 +448,7 @@ def main(argv=None) -> int:
         cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, steps=args.steps, width=args.width,
                           use_landmarks=not args.no_landmarks, flip=args.flip, precision=args.precision,
                           workers=args.workers, threads=args.threads, spatial=args.spatial, eval_every=args.eval_every)
-        train(args.train, args.heldout, args.out, cfg, limit=args.limit, checkpoint=args.checkpoint, init=args.init)
+        train(args.train, args.heldout, args.out, cfg, limit=args.limit, skip=args.skip, checkpoint=args.checkpoint, init=args.init)
     except (HeadforgeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -90,6 +90,9 @@ def test_synth_on_dask_is_deterministic_and_resumes(tmp_path):
     # the first samples of a bigger set, in whole shards
     assert len(SynthSet(a, limit=2)) == 2 and len(SynthSet(a, limit=3)) == 4
     np.testing.assert_array_equal(SynthSet(a, limit=2)[1]["image"], ds[1]["image"])
+    # ... and the rest after a skip, in whole shards (one set trains CoarseNet, its first renders the ridge)
+    assert len(SynthSet(a, skip=2)) == 2 and len(SynthSet(a, skip=3)) == 2 and len(SynthSet(a, limit=2, skip=2)) == 0
+    np.testing.assert_array_equal(SynthSet(a, skip=2)[0]["image"], ds[2]["image"])
 
     # same seed, same set
     b = tmp_path / "b"
