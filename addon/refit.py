@@ -16,12 +16,16 @@ from . import schema
 #: added to the old head's names while the refitted head is built beside it
 ASIDE = " (before refit)"
 
+#: the bpy.data collection of each kind of data a head's objects use
+_COLLECTION_OF = {"Mesh": "meshes", "Armature": "armatures", "Curves": "hair_curves", "Camera": "cameras",
+                  "Material": "materials", "ImageTexture": "textures", "Image": "images"}
+
 
 def head_family(head) -> dict:
     """The objects Headforge made for ``head``: ``{"head", "rig" (or None), "hair" (or None), "lods" (list),
     "cameras" (the photo camera first, then one per other photo)}``."""
     def named(key):
-        return bpy.data.objects.get(head.get(key, "")) if head.get(key) else None
+        return bpy.data.objects.get(head.get(key) or "")
 
     camera = named(schema.CAMERA)
     cameras = [camera] if camera is not None else []
@@ -106,11 +110,6 @@ def take_place(family: dict, made: dict, context) -> None:
             getattr(bpy.data, _COLLECTION_OF[type(block).__name__]).remove(block)
     if levels:
         lod_objects(head, levels, context)
-
-
-#: the bpy.data collection of each kind of data a head's objects use
-_COLLECTION_OF = {"Mesh": "meshes", "Armature": "armatures", "Curves": "hair_curves", "Camera": "cameras",
-                  "Material": "materials", "ImageTexture": "textures", "Image": "images"}
 
 
 def _into_old_collections(family: dict, new: dict, made_collection) -> None:
