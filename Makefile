@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
 
 all: demo
 
@@ -90,6 +90,21 @@ train: $(STAMP)
 # first COARSE_COUNT / FINE_COUNT renders; renders nothing): a new learning-rate cycle of STEPS steps
 train-on: $(STAMP)
 	$(BIN)/python -m headforge.networks.train_coarse $(COARSE_TRAIN_ARGS) --init $(DATA)/coarsenet$(V).pt
+
+# CoarseNet as it ships (2026-12-04): the version-1 network (the file of commit COARSE_V1) trained on for
+# 2,000 steps at 3e-4 (bf16) on renders 2,300-8,200 of set version 2 (seed 7; resumable, the renders
+# train-identity uses), then the identity ridge learned again beside it from the first 2,300, which CoarseNet
+# has not seen. About 6 min of training and 4 min for the ridge on 2 cores after the renders.
+COARSE_V1 ?= 6f4bbe8
+COARSE_V2_SKIP ?= 2300
+COARSE_V2_COUNT ?= 8200
+train-coarse-v2: $(STAMP)
+	$(BIN)/python -m headforge synth --version 2 --count $(COARSE_V2_COUNT) --out $(DATA)/coarse-train-v2 --size 224 --seed 7 --workers 2
+	git show $(COARSE_V1):core/weights/coarsenet.onnx > $(DATA)/coarsenet-v1.onnx
+	$(BIN)/python -m headforge.networks.train_coarse --init $(DATA)/coarsenet-v1.onnx --spatial --width 16 \
+		--train $(DATA)/coarse-train-v2 --skip $(COARSE_V2_SKIP) --limit $(COARSE_V2_COUNT) --steps 2000 --lr 3e-4 \
+		--batch 32 --flip 0.5 --precision bf16 --workers 1 --threads 1 --out core/weights/coarsenet.onnx
+	$(MAKE) train-identity ID_COUNT=$(COARSE_V2_SKIP)
 
 # FineNet: 200 held-out + 1200 training --details renders (about 55 min on 2 cores, resumable), then
 # 3500 steps on 96-pixel patches (about 50 min on 2 CPU cores); writes core/weights/finenet.onnx.
