@@ -258,7 +258,7 @@ def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     assert lod.get("headforge_lod_of") == name and abs(len(lod.data.vertices) - 10000) <= 1000
     leftover = [b.name for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.images,
                                     bpy.data.cameras, bpy.data.collections, bpy.data.hair_curves) for b in coll
-                if b.name.endswith(" (before refit)") or b.name.endswith(".001")]
+                if b.name.startswith(name) and (b.name.endswith(" (before refit)") or b.name.endswith(".001"))]
     assert leftover == []
     # the photo camera moved with the head: it still sees the fitted landmarks where the fit put them (the inner
     # 51; the jawline's slide along the outline)
