@@ -272,10 +272,14 @@ def _lab_distance(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Per pixel of ``rgb`` ((H, W, 3) uint8 sRGB) its CIELAB distance (OpenCV's 8-bit units, lightness counted
     half) from ``tone`` ((3,) float sRGB in [0, 1])."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    ref = cv2.cvtColor(np.round(tone * 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
-    d = lab - ref
+    d = lab - _tone_lab(tone)
     d[..., 0] *= 0.5
     return np.sqrt((d * d).sum(-1))
+
+
+def _tone_lab(tone: np.ndarray) -> np.ndarray:
+    """(3,) float32: ``tone`` ((3,) float sRGB in [0, 1]) in OpenCV's 8-bit CIELAB."""
+    return cv2.cvtColor(np.round(tone * 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
 
 
 def skin_tone(colors: np.ndarray) -> np.ndarray:
@@ -532,7 +536,7 @@ def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, is
     if len(ry) == 0:
         return off
     ab = cv2.cvtColor(proj[tile][ry, rx][None], cv2.COLOR_RGB2LAB)[0, :, 1:].astype(np.float32) - 128.0
-    ref = cv2.cvtColor(np.round(tone * 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1:] - 128.0
+    ref = _tone_lab(tone)[1:] - 128.0
     skin_hue = ref / max(float(np.linalg.norm(ref)), 1e-6)
     d = ab - ref
     # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin

@@ -210,10 +210,11 @@ def test_a_turned_head_is_not_filled_with_the_background(shared_photos, model):
     """Emma looks back over her shoulder: the fitted jaw reaches a little past hers, onto the grey-blue
     background; that strip used to be baked in and spread over her unseen cheek by the fill."""
     from headforge.core import create_avatar
+    from headforge.core.facemodel import ATLAS_FACE
 
     a = create_avatar(shared_photos / "3ddfa_emma.jpg", texture_size=1024, detail=False, model=model)
     t = a.texture
-    face = slice(0, round(0.625 * 1024))
+    face = slice(0, round(ATLAS_FACE * 1024))
     ab = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[face, face, 1:].astype(np.float32) - 128
     seen = t.visible[face, face]
     skin = np.median(ab[seen], axis=0)
