@@ -191,21 +191,20 @@ def alpha_tested_shaders() -> str:
 
 
 def glb_mesh_of(geometry_names: list[str], glb: Path) -> dict[str, str]:
-    """{trimesh geometry name: the glTF mesh it is a primitive of}. trimesh names a mesh's primitives
-    ``<mesh>``, ``<mesh>_1``, ``<mesh>_2`` ..., so ``head_LOD2_1`` is a primitive of ``head_LOD2`` (and not of
-    ``head``): the longest mesh name that the geometry's name is, or is followed by ``_<number>``."""
+    """{trimesh geometry name: the glTF mesh it is a primitive of}. trimesh loads the primitives in the file's
+    order, mesh by mesh, and names them after their mesh, made unique; its names cannot be parsed back (a
+    mesh named ``eos_image_0010`` has primitives ``eos_image_0010``, ``eos_image_11``, ...), so the
+    primitives are counted off each mesh in order."""
     import json
-    import re
     import struct
 
     data = glb.read_bytes()
     (length,) = struct.unpack("<I", data[12:16])
-    meshes = [m["name"] for m in json.loads(data[20:20 + length])["meshes"]]
-    out = {}
-    for g in geometry_names:
-        own = [m for m in meshes if g == m or re.fullmatch(re.escape(m) + r"_\d+", g)]
-        out[g] = max(own, key=len)
-    return out
+    meshes = json.loads(data[20:20 + length])["meshes"]
+    owners = [m["name"] for m in meshes for _ in m["primitives"]]
+    if len(owners) != len(geometry_names):
+        raise SystemExit(f"{glb}: {len(geometry_names)} geometries loaded for {len(owners)} glTF primitives")
+    return dict(zip(geometry_names, owners))
 
 
 def render_glb(glb: Path, size: int) -> list[np.ndarray]:

