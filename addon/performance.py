@@ -58,6 +58,7 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", cli
     frames = 1.0 + np.array([f.time_s for f in track.frames]) * track.fps
     scene.frame_start, scene.frame_end = 1, int(math.ceil(frames[-1]))
     action = bpy.data.actions.new(name or f"{head.name} performance")
+    action.use_fake_user = True   # a take stays in the file when the next one replaces it on the rig
 
     arkit = head.get(schema.KEYS) == "arkit52"
     weights = [core_rig.arkit52_weights(model, f.expression) if arkit
@@ -83,23 +84,27 @@ def apply_track(head, track: Track, model: FaceModel, scene, name: str = "", cli
         arm.pose.bones[name].rotation_mode = "QUATERNION"
         channels += [(f'pose.bones["{name}"].rotation_quaternion', i, quats[:, i]) for i in range(4)]
     _key(arm, action, channels, frames)
-    _video_camera(head, arm, track, scene, frames, clip_path)
+    _video_camera(head, arm, track, scene, frames, clip_path, action.name)
     return action
 
 
-def _video_camera(head, arm, track: Track, scene, frames: np.ndarray, clip_path: str):
+def _video_camera(head, arm, track: Track, scene, frames: np.ndarray, clip_path: str, take: str):
     """The clip's camera, animated: the head bone turns the head about its pivot ``p``, so a camera that keeps
     the first frame's orientation ``R0`` and moves to ``t_k + (R_k - R0) p`` (model cm) sees each frame's head as
     the clip does (a frame's pose ``R_k``, ``t_k``); keyed at the frames' times, the scene's resolution the
-    clip's."""
+    clip's. A head has one such camera, "<head> video": a later take re-aims it and gives it the take's clip and
+    a path of its own ("<take> camera"; the earlier paths stay in the file)."""
     found = [f for f in track.frames if f.found]
     R0 = found[0].rotation
     pivot = from_blender(np.array(arm.matrix_world @ arm.data.bones["head"].head_local)[None])[0]
     W, H = track.size
-    data = bpy.data.cameras.new(f"{head.name} video")
-    cam_obj = bpy.data.objects.new(f"{head.name} video", data)
-    for coll in head.users_collection:
-        coll.objects.link(cam_obj)
+    cam_obj = bpy.data.objects.get(head.get(schema.VIDEO_CAMERA, ""))
+    if cam_obj is None or cam_obj.type != "CAMERA":
+        cam_obj = bpy.data.objects.new(f"{head.name} video", bpy.data.cameras.new(f"{head.name} video"))
+        for coll in head.users_collection:
+            coll.objects.link(cam_obj)
+    data = cam_obj.data
+    data.background_images.clear()
     first = Camera(track.focal_px, track.focal_px, W / 2.0, H / 2.0, R0, found[0].translation, W, H)
     set_camera_intrinsics(data, first)
     data.clip_start, data.clip_end = 0.01, 100.0
@@ -113,8 +118,9 @@ def _video_camera(head, arm, track: Track, scene, frames: np.ndarray, clip_path:
     places = np.array([np.array(camera_matrix_world(Camera(first.fx, first.fy, first.cx, first.cy, R0,
                                                            f.translation + (f.rotation - R0) @ pivot, W, H)
                                                     ).translation) for f in track.frames])
-    _key(cam_obj, bpy.data.actions.new(f"{cam_obj.name} path"), [("location", i, places[:, i]) for i in range(3)],
-         frames)
+    path = bpy.data.actions.new(f"{take} camera")
+    path.use_fake_user = True
+    _key(cam_obj, path, [("location", i, places[:, i]) for i in range(3)], frames)
     scene.render.resolution_x, scene.render.resolution_y = W, H
     scene.render.resolution_percentage = 100
     head[schema.VIDEO_CAMERA] = cam_obj.name

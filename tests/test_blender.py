@@ -275,7 +275,8 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
     """Track Video on a rigged head: one action keys every shape key and the head bone once per frame of the clip,
     the scene takes the clip's frame rate and length, a camera follows the head across the frame with the clip
     behind it; a glb carries the performance; with Jaw by Bone the jaw bone opens the mouth instead of the
-    jawOpen key, as far; an unrigged head cannot run it."""
+    jawOpen key, as far; a second take re-aims the same camera and keeps the first; an unrigged head cannot run
+    it."""
     import cv2
 
     r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", rig=True,
@@ -346,8 +347,15 @@ def test_track_video_animates_a_rigged_head(addon, created, photo_files, face_cl
         return co
 
     by_key = lower_lip()
+    first_take = action.name
     assert bpy.ops.headforge.track_video(filepath=str(face_clips["single_face"]), jaw_bone=True) == {"FINISHED"}
     action = keys.animation_data.action
+    # the second take re-aims the head's one clip camera; the first take and its camera path stay in the file
+    assert action.name != first_take and head["headforge_video_camera"] == cam.name
+    assert [o.name for o in bpy.data.objects if o.type == "CAMERA" and o.name.startswith("Performer video")] == [
+        cam.name]
+    assert cam.animation_data.action.name == f"{action.name} camera"
+    assert all(bpy.data.actions[n].use_fake_user for n in (first_take, f"{first_take} camera"))
     bag = anim_utils.action_get_channelbag_for_slot(action, keys.animation_data.action_slot)
     assert all(bag.fcurves.find('key_blocks["jawOpen"].value').evaluate(f) == 0 for f in range(1, count + 1))
     rot = anim_utils.action_get_channelbag_for_slot(action, arm.animation_data.action_slot)
