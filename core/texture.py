@@ -63,6 +63,8 @@ MAX_COVERED = 0.6
 #: least sure of its colour (small mirrored patches came 4-6 L of 255 nearer the seen face's lightness:
 #: the astronaut, prnet_0, prnet_5; no photo 1 L further)
 RIM_REACH = 3.0
+#: percentiles of the seen skin's colours (per channel) that bound the filled texels
+FILL_RANGE = (1.0, 99.0)
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
 RELIGHT_RANGE = (0.6, 1.6)
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
@@ -464,6 +466,14 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
     out = poisson_blend(projf, base, visible, islands, label, eps, trust=weight ** 2, reach=RIM_REACH)
     del projf
+    # no filled texel darker or brighter than the seen skin: where a thin mirrored strip meets the tone fill the
+    # solve can overshoot (a black spot, (37, 3, 0), under prnet_trump's chin, between skin of (122, 60, 46))
+    # (features apart: a mirrored brow or lip is darker or redder than any skin)
+    features = feature_mask(model, size)
+    skin = proj[visible & ~features]
+    if len(skin):
+        lo, hi = np.percentile(skin, FILL_RANGE, axis=0) / 255.0
+        np.copyto(out, np.clip(out, lo, hi), where=(islands & ~visible & ~features)[..., None])
     # away from the photo's edge: the back of the head meets the face tile's colour along their UV seam, and
     # unseen skin gets skin's fine variation (both faded in from the edge, so that no seam appears)
     ramp = np.clip(cv2.distanceTransform((~visible).astype(np.uint8), cv2.DIST_L2, 3) / (VARIATION_RAMP * size),

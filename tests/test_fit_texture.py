@@ -240,6 +240,21 @@ def test_a_hidden_cheek_keeps_the_seen_skins_lightness(shared_photos, model):
     assert t.mirrored.sum() > 20000 and abs(gap) < 40   # +66 before
 
 
+def test_no_black_spot_in_the_fill(shared_photos, model):
+    """prnet_trump: where the thin mirrored strip along his jaw meets the tone fill, the Poisson solve overshot
+    into a black spot under his chin, (37, 3, 0) between skin of (122, 60, 46): 1,957 filled texels darker than
+    L 60 of 255. Filled skin now stays within the seen skin's colours."""
+    from headforge.core import create_avatar
+    from headforge.core.texture import feature_mask
+
+    t = create_avatar(shared_photos / "prnet_trump.jpg", texture_size=1024, detail=False, model=model).texture
+    lightness = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[..., 0]
+    filled = t.islands & ~t.visible & ~feature_mask(model, 1024)
+    seen = np.percentile(lightness[t.visible & ~feature_mask(model, 1024)], 1)
+    print(f"filled texels darker than L 60: {(lightness[filled] < 60).sum()}; the seen skin's 1st percentile: {seen}")
+    assert (lightness[filled] < 60).sum() == 0 and seen > 60
+
+
 def test_huge_photo_goes_through(avatars, model):
     """An 8000 x 8000 photo is handled (detection on a downscaled copy, texture from an area-averaged
     copy) and lands on the same head as the 512 px original."""
