@@ -58,11 +58,6 @@ SEAM_REACH = 0.04
 SEAM_CHROMA = 20.0
 #: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
 MAX_COVERED = 0.6
-#: the unseen texels take their level from the seen ones beside them, each counting by its cos(view angle)
-#: squared, within this many texels (at 1024): the rim of what the photo sees, at a grazing angle, is the
-#: least sure of its colour (small mirrored patches came 4-6 L of 255 nearer the seen face's lightness:
-#: the astronaut, prnet_0, prnet_5; no photo 1 L further)
-RIM_REACH = 3.0
 #: percentiles of the seen skin's colours (per channel) that bound the filled texels
 FILL_RANGE = (1.0, 99.0)
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
@@ -464,7 +459,7 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # (Fading texels between cos 0.3 and 0.55 into the fill by their weight was tried: grazing texels
     # near the silhouette carry hair and background, and the seam got 3x stronger. The weight decides
     # what is seen, which side a mirrored texel comes from, and which texels measure the skin tone.)
-    out = poisson_blend(projf, base, visible, islands, label, eps, trust=weight ** 2, reach=RIM_REACH)
+    out = poisson_blend(projf, base, visible, islands, label, eps)
     del projf
     # no filled texel darker or brighter than the seen skin: where a thin mirrored strip meets the tone fill the
     # solve can overshoot (a black spot, (37, 3, 0), under prnet_trump's chin, between skin of (122, 60, 46))
@@ -671,22 +666,20 @@ def _divergence_source(g: np.ndarray, label: np.ndarray, valid: np.ndarray) -> n
 
 
 def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: np.ndarray,
-                  label: np.ndarray, eps: float, coarse: int = 128, trust: np.ndarray | None = None,
-                  reach: float = 1.0) -> np.ndarray:
+                  label: np.ndarray, eps, coarse: int = 128) -> np.ndarray:
     """Screened Poisson blend (float32 images in [0, 1]). Solves for ``h = f - base`` on ``valid &
     ~known`` with ``h = proj - base`` on ``known`` (Dirichlet), Neumann at island borders; returns ``f``.
-    The boundary condition is low-passed over the seen texels (normalised convolution over ``reach``
-    texels at 1024, each texel counting by ``trust``, (S, S) in [0, 1]; all 1 by default)."""
+    ``eps``: the screening (h's decay length is 1 / sqrt(eps) texels), one number or one per texel (S, S)."""
     g = base if base.dtype == np.float32 else base.astype(np.float32)
     hk = proj - g
     hk[~known] = 0
     # The boundary condition is the photo's difference to the base, low-passed over the seen region
     # (normalised convolution): single bright or dark texels on the rim would otherwise spread into
     # spots. Seen texels keep the exact photo colour in the result.
-    sigma = max(1.0, reach * known.shape[0] / 1024.0)
-    kf = known.astype(np.float32) if trust is None else np.where(known, trust, 0).astype(np.float32)
+    sigma = max(1.0, known.shape[0] / 1024.0)
+    kf = known.astype(np.float32)
     den = cv2.GaussianBlur(kf, (0, 0), sigma)
-    hks = cv2.GaussianBlur(hk * kf[..., None], (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
+    hks = cv2.GaussianBlur(hk, (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
     hks[~known] = 0
     src = _divergence_source(g, label, valid)
     eps = np.broadcast_to(np.float32(eps), known.shape).astype(np.float32)
