@@ -666,7 +666,7 @@ def _divergence_source(g: np.ndarray, label: np.ndarray, valid: np.ndarray) -> n
 
 
 def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: np.ndarray,
-                  label: np.ndarray, eps, coarse: int = 128) -> np.ndarray:
+                  label: np.ndarray, eps: float | np.ndarray, coarse: int = 128) -> np.ndarray:
     """Screened Poisson blend (float32 images in [0, 1]). Solves for ``h = f - base`` on ``valid &
     ~known`` with ``h = proj - base`` on ``known`` (Dirichlet), Neumann at island borders; returns ``f``.
     ``eps``: the screening (h's decay length is 1 / sqrt(eps) texels), one number or one per texel (S, S)."""

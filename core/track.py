@@ -265,7 +265,9 @@ def head_from_clip(source, model: FaceModel, should_stop=None) -> tuple[HeadShap
     for k, _, img in frames:
         if should_stop is not None and should_stop():
             raise Cancelled("Cancelled.")
-        if not targets or k < targets[0]:
+        if not targets:
+            break
+        if k < targets[0]:
             continue
         try:
             detect_landmarks(img, mirror_average=False)   # only whether a face is there
