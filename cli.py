@@ -122,9 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
-    y.add_argument("--version", type=int, choices=(1, 2), default=2,
+    y.add_argument("--version", type=int, choices=(1, 2, 3), default=2,
                    help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
-                        "1: the bald mannequins of the first sets")
+                        "3: version 2 with eyebrows that show; 1: the bald mannequins of the first sets")
     y.add_argument("--views", type=int, default=1, metavar="N",
                    help="photos of each person (default 1): N renders in a row are one person in other poses, "
                         "expressions and framings (ground truth for several-photo heads)")

@@ -309,8 +309,9 @@ class SynthScene:
         self.scalp_amount.inputs[1].default_value = SCALP_COVER[hair["style"]]
         self.scalp_node.inputs["B"].default_value = linear_rgba(hair_srgb(hair["melanin"], hair["redness"]))
         groups = {"hair": (hair_strands(self.model, verts_cm, hair), strand_radii())}
+        brows_scale = hair["brows"].get("radius_scale", 1.0)   # set version 3's brows: wider strands
         for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
-            groups[name] = (strands, facial_strand_radii())
+            groups[name] = (strands, facial_strand_radii(brows_scale if name == "brows" else 1.0))
         for name, (strands, radii) in groups.items():
             if len(strands):
                 self._add_cover(name, hair_curves(f"Synth {name}", strands, radii))

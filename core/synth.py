@@ -18,7 +18,9 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
   nasolabial folds) that the render applies;
 * set version 2 (the default) adds, from a random stream of its own: hair, eyebrows and a beard
   (:mod:`.hair`), glasses in a quarter (:mod:`.glasses`), wider poses (profiles to +-90 degrees of yaw,
-  pitch to +-40, roll to +-30) and camera effects on the finished image (:func:`apply_camera_effects`).
+  pitch to +-40, roll to +-30) and camera effects on the finished image (:func:`apply_camera_effects`);
+* set version 3 is version 2 with eyebrows that show (:func:`core.hair.visible_brows`, from a stream of its own,
+  every other draw as version 2's): version 2's brows were faint or gone at 224 px, where a photo's are plain.
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -40,7 +42,7 @@ from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel, landmark_uv
 from .glasses import sample_glasses
-from .hair import sample_hair, scalp_mask
+from .hair import sample_hair, scalp_mask, visible_brows
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
                      MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
 
@@ -91,7 +93,8 @@ class SynthConfig:
     image_format: str = "png"   #: png or jpg
     detail_size: int = 1024     #: UV displacement map size with --details
     #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
-    #: poses, and what they cover in the labels. Sets written before versions existed read as 1.
+    #: poses, and what they cover in the labels; 3: version 2 with eyebrows that show. Sets written before
+    #: versions existed read as 1.
     version: int = 2
     #: photos of each person: samples ``k * views`` to ``k * views + views - 1`` are one person (identity,
     #: appearance, hair, glasses, light) seen in other poses, expressions and framings (view 0 as a single
@@ -119,13 +122,13 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM = 0, 1, 2, 3
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM = 0, 1, 2, 3, 4
 #: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
 #: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
 CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
 #: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
 VIEW_YAW = 70.0
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 
 
 def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
@@ -260,6 +263,10 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         yaw, pitch, roll = _wider_pose(r2, yaw, pitch, roll)
         glasses = sample_glasses(r2)
         effects = sample_camera_effects(r2)
+    if cfg.version >= 3:
+        r3 = _rng(cfg, index, V3_STREAM)
+        hair["brows"] = visible_brows(r3, hair)
+        appearance["brow_darkness"] = float(r3.uniform(0.1, 0.3))
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,

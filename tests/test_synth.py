@@ -54,6 +54,23 @@ def test_version_2_adds_hair_and_keeps_everything_else(model):
     assert any(h["grey"] > 0 for h in hairs) and any(h["tint_srgb"] != [1.0, 1.0, 1.0] for h in hairs)
 
 
+
+def test_version_3_darkens_the_brows_and_keeps_everything_else(model):
+    """Set version 3 is version 2 with eyebrows that show: the same people, poses, hair and light, only the
+    brows denser, wider-stranded and darker."""
+    v2, v3 = S.SynthConfig(count=200, seed=7), S.SynthConfig(count=200, seed=7, version=3)
+    more = []
+    for i in range(200):
+        a, b = S.sample_params(v2, i, model), S.sample_params(v3, i, model)
+        assert np.array_equal(a["identity"], b["identity"]) and np.array_equal(a["expression"], b["expression"])
+        assert a["yaw"] == b["yaw"] and a["lights"] == b["lights"] and a["glasses"] == b["glasses"]
+        assert {k: v for k, v in a["hair"].items() if k != "brows"} == {k: v for k, v in b["hair"].items() if k != "brows"}
+        if a["hair"]["grey"] == 0:   # grey hair greys the brows too
+            assert b["hair"]["brows"]["melanin"] >= max(0.35, a["hair"]["brows"]["melanin"] - 0.2)
+        assert b["appearance"]["brow_darkness"] <= 0.3 and b["hair"]["brows"]["radius_scale"] > 1
+        more.append(b["hair"]["brows"]["strands"] / a["hair"]["brows"]["strands"])
+    assert np.median(more) > 1.8
+
 def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     v = model.neutral
     hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 25.0, "fringe": False}

@@ -11,9 +11,9 @@ import pytest
 from headforge.core import synth as S
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_labels_agree_with_cycles(model, tmp_path, version):
-    """Tiny real renders with a transparent film: the label mask (with the hair of set version 2) matches
+    """Tiny real renders with a transparent film: the label mask (with the hair of set versions 2 and 3) matches
     Cycles' alpha, visible landmarks land on the rendered head or hair, and the depth map agrees with the
     mesh."""
     import cv2
@@ -38,7 +38,7 @@ def test_labels_agree_with_cycles(model, tmp_path, version):
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
         path = tmp_path / f"{i}.png"
         scene.render(p, verts, cam, path)
-        if version == 2:
+        if version >= 2:
             assert scene.coverage["hair"].sum() > 20
             lab = S.with_coverage(lab, scene.coverage)
             assert (lab["mask"] == S.MASK_HAIR).sum() == scene.coverage["hair"].sum()
