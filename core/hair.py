@@ -179,7 +179,8 @@ def visible_brows(r: np.random.Generator, hair: dict) -> dict:
     as wide), and darker than the scalp hair as most people's are (melanin at least 0.35-0.9), faded with
     grey hair."""
     grey = hair["grey"]
-    melanin = max(hair["melanin"] / max(1.0 - grey, 1e-6), float(r.uniform(0.35, 0.9))) * (1.0 - 0.7 * grey)
+    scalp = hair["melanin"] / (1.0 - grey) if grey < 1.0 else 0.0   # the hair's own colour before it greyed
+    melanin = max(scalp, float(r.uniform(0.35, 0.9))) * (1.0 - 0.7 * grey)
     return {"strands": int(r.integers(1400, 3200)), "length_cm": float(r.uniform(0.6, 1.1)),
             "melanin": float(np.clip(melanin, 0.05, 1.0)), "radius_scale": 1.6}
 
