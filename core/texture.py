@@ -60,6 +60,11 @@ SEAM_CHROMA = 20.0
 MAX_COVERED = 0.6
 #: percentiles of the seen skin's colours (per channel) that bound the filled texels
 FILL_RANGE = (1.0, 99.0)
+#: the least CIELAB chroma of mirrored skin, a share of the skin tone's: the mirrored side of eos_image_0010 (warm
+#: light on a turned head) copied the pale lit skin beside her nose, and de-lit it to an olive grey: its texels
+#: greyer than 0.6 of the skin's chroma (features counted, unchanged) fell from 10.1 to 2.8 % (prnet_1 17.2 to
+#: 4.1 %, prnet_5 3.7 to 0.8 %; none more)
+MIRROR_CHROMA = 0.8
 #: how far the mirrored side's colour may be scaled to take away its own light and shadow
 RELIGHT_RANGE = (0.6, 1.6)
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
@@ -452,6 +457,11 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     source = shading(tp.normal[texel_of[my * size + jm[mx]]], coef)
     relight = np.clip(reference / source, *RELIGHT_RANGE)
     base[my, mx] = projf[my, jm[mx]] * relight[:, None]
+    # the lit skin the mirror copies is pale and the de-lighting darkens it (a gain down to 0.6): grey, where
+    # skin is not (features apart)
+    features = feature_mask(model, size)
+    skin = ~features[my, mx]
+    base[my[skin], mx[skin]] = _with_skin_chroma(base[my[skin], mx[skin]], tone)
     label = np.where(mirror_ok, 1, 0).astype(np.int8)
     secs["base"] = time.perf_counter() - t0
 
@@ -464,7 +474,6 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # no filled texel darker or brighter than the seen skin: where a thin mirrored strip meets the tone fill the
     # solve can overshoot (a black spot, (37, 3, 0), under prnet_trump's chin, between skin of (122, 60, 46))
     # (features apart: a mirrored brow or lip is darker or redder than any skin)
-    features = feature_mask(model, size)
     skin = proj[visible & ~features]
     if len(skin):
         lo, hi = np.percentile(skin, FILL_RANGE, axis=0) / 255.0
@@ -484,6 +493,19 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
                          mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
                          timings=secs, covered_share=main.covered_share,
                          covered_left_out=covered is not None and main.covered_share <= MAX_COVERED)
+
+
+def _with_skin_chroma(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Texels ``(K, 3)`` float sRGB in [0, 1] with their CIELAB chroma raised to at least
+    :data:`MIRROR_CHROMA` of the skin ``tone``'s ((3,) float sRGB), their hue and lightness kept (a texel with
+    no hue takes the skin's)."""
+    lab = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
+    ref = cv2.cvtColor(tone.astype(np.float32)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1:]
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    hue = np.where(chroma[:, None] > 1e-3, lab[:, 1:] / np.maximum(chroma, 1e-3)[:, None],
+                   ref / max(float(np.hypot(*ref)), 1e-3))
+    lab[:, 1:] = hue * np.maximum(chroma, MIRROR_CHROMA * np.hypot(*ref))[:, None]
+    return cv2.cvtColor(lab[None], cv2.COLOR_LAB2RGB)[0]
 
 
 def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray, size: int,

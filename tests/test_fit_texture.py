@@ -228,16 +228,21 @@ def test_a_hidden_cheek_keeps_the_seen_skins_lightness(shared_photos, model):
     """eos_image_0010 turns under a warm side light: her hidden cheek, mirrored from the seen one, used to
     take the pale nose and forehead beside it over its whole width (the fill reaches 220 texels), L 179 of
     255 beside a seen face of 115: a pale grey-green cheek. The mirrored side's own fill now fades within 40
-    texels of the seam."""
+    texels of the seam, and mirrored skin is no greyer than 0.8 of the skin tone's chroma."""
     from headforge.core import create_avatar
     from headforge.core.texture import mirror_texels
 
     t = create_avatar(shared_photos / "eos_image_0010.png", texture_size=1024, detail=False, model=model).texture
-    lightness = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    lab = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB).astype(np.float32)
     seen = t.visible & (mirror_texels(1024) >= 0)[None, :]
-    gap = lightness[t.mirrored].mean() - lightness[seen].mean()
-    print(f"mirrored texels {t.mirrored.sum()}, lightness above the seen face's: {gap:+.1f}")
+    gap = lab[t.mirrored, 0].mean() - lab[seen, 0].mean()
+    # and not olive-grey: the mirror copies the pale lit skin beside her nose, which the de-lighting darkens
+    chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+    grey = (chroma[t.mirrored] < 0.6 * np.median(chroma[seen])).mean()
+    print(f"mirrored texels {t.mirrored.sum()}, lightness above the seen face's: {gap:+.1f}; greyer than 0.6 of "
+          f"the seen skin's chroma: {grey:.1%}")
     assert t.mirrored.sum() > 20000 and abs(gap) < 40   # +66 before
+    assert grey < 0.05   # 10 % before
 
 
 def test_no_black_spot_in_the_fill(shared_photos, model):
