@@ -499,6 +499,8 @@ def _with_skin_chroma(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Texels ``(K, 3)`` float sRGB in [0, 1] with their CIELAB chroma raised to at least
     :data:`MIRROR_CHROMA` of the skin ``tone``'s ((3,) float sRGB), their hue and lightness kept (a texel with
     no hue takes the skin's)."""
+    if len(rgb) == 0:
+        return rgb
     lab = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
     ref = cv2.cvtColor(tone.astype(np.float32)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1:]
     chroma = np.hypot(lab[:, 1], lab[:, 2])
