@@ -474,9 +474,9 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # no filled texel darker or brighter than the seen skin: where a thin mirrored strip meets the tone fill the
     # solve can overshoot (a black spot, (37, 3, 0), under prnet_trump's chin, between skin of (122, 60, 46))
     # (features apart: a mirrored brow or lip is darker or redder than any skin)
-    skin = proj[visible & ~features]
-    if len(skin):
-        lo, hi = np.percentile(skin, FILL_RANGE, axis=0) / 255.0
+    seen_skin = proj[visible & ~features]
+    if len(seen_skin):
+        lo, hi = np.percentile(seen_skin, FILL_RANGE, axis=0) / 255.0
         np.copyto(out, np.clip(out, lo, hi), where=(islands & ~visible & ~features)[..., None])
     # away from the photo's edge: the back of the head meets the face tile's colour along their UV seam, and
     # unseen skin gets skin's fine variation (both faded in from the edge, so that no seam appears)
@@ -502,7 +502,7 @@ def _with_skin_chroma(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
     if len(rgb) == 0:
         return rgb
     lab = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
-    ref = cv2.cvtColor(tone.astype(np.float32)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1:]
+    ref = _tone_lab(tone)[1:] - 128.0   # float CIELAB's a, b are the 8-bit ones less 128
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     hue = np.where(chroma[:, None] > 1e-3, lab[:, 1:] / np.maximum(chroma, 1e-3)[:, None],
                    ref / max(float(np.hypot(*ref)), 1e-3))
