@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--model", metavar="PATH", help="ICT-FaceKit path (for --rig)")
     e.add_argument("--overwrite", action="store_true", help="replace existing files")
 
+    from .core.synth import VERSIONS
+
     y = sub.add_parser("synth", help="render a labelled synthetic training set with Cycles (on Dask)",
                        description="Render photo-realistic synthetic faces with labels, sharded and resumable: run "
                                    "the same command again to finish an interrupted set.")
@@ -122,9 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
     y.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
-    y.add_argument("--version", type=int, choices=(1, 2, 3), default=2,
+    y.add_argument("--version", type=int, choices=VERSIONS, default=2,
                    help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
-                        "3: version 2 with eyebrows that show; 1: the bald mannequins of the first sets")
+                        "3: version 2 with eyebrows that show; 4: version 3 with hats, headbands, earrings and "
+                        "hands, phones or microphones in front of some faces; 1: the bald mannequins of the "
+                        "first sets")
     y.add_argument("--views", type=int, default=1, metavar="N",
                    help="photos of each person (default 1): N renders in a row are one person in other poses, "
                         "expressions and framings (ground truth for several-photo heads)")

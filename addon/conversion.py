@@ -99,6 +99,15 @@ def fan_mesh(name: str, rings_cm: np.ndarray) -> "bpy.types.Mesh":
     return me
 
 
+def quad_mesh(name: str, verts_cm: np.ndarray, quads: np.ndarray) -> "bpy.types.Mesh":
+    """New mesh data from ``verts_cm`` ``(V, 3)`` model cm and ``quads`` ``(F, 4)`` vertex indices, shaded smooth."""
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(to_blender(verts_cm).tolist(), [], np.asarray(quads).tolist())
+    me.shade_smooth()
+    me.update()
+    return me
+
+
 # -------------------------------------------------------------------------------------------------
 # images and colour
 

@@ -26,12 +26,13 @@ from mathutils import Matrix, Vector
 from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import FaceModel
+from ..core.accessories import brim, earring_curves, hat_shell, headband_shell, joined, occluder_mesh
 from ..core.glasses import glasses_geometry
 from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
                          strand_radii)
 from .build import build_mesh, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
-                         set_mesh_vertices, to_blender)
+                         quad_mesh, set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder, shader_material
 from .stage import hdri_dir
 
@@ -40,8 +41,11 @@ HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr"
 SCENE_NAME = "Headforge synth"
 #: what covers the head in set version 2 (core.synth.COVER_MASKS), and each one's flat colour in the
 #: coverage pass
-COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses
-COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0))
+COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses; hat, headband, earrings, occluder (v4)
+COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0),   # the corners of the
+                 (1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))   # colour cube: no gamma doubt
+#: set version 4's accessories, each one object with a Principled material of its own
+ACCESSORIES = ("hat", "headband", "earrings", "occluder")
 
 
 def _gray_image(name: str, m: np.ndarray) -> "bpy.types.Image":
@@ -260,8 +264,12 @@ class SynthScene:
             self.disp_node.inputs["Midlevel"].default_value = (0.0 - lo) / span
             self.disp_node.inputs["Scale"].default_value = span * 0.01
         self._clear_cover()
-        self._set_hair(p.get("hair"), verts_cm)
+        acc = p.get("accessories") or {}
+        shells = {"hat": acc.get("hat") and hat_shell(self.model, verts_cm, acc["hat"]),
+                  "headband": acc.get("headband") and headband_shell(self.model, verts_cm, acc["headband"])}
+        self._set_hair(p.get("hair"), verts_cm, [s for s in shells.values() if s])
         self._set_glasses(p.get("glasses"), verts_cm)
+        self._set_accessories(acc, shells, verts_cm)
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
         self.coverage = self._coverage(Path(path)) if self.cover else None
@@ -279,6 +287,9 @@ class SynthScene:
             mats[name], self.hair_bsdfs[name] = shader_material(f"Synth {name}", "ShaderNodeBsdfHairPrincipled")
             self.hair_bsdfs[name].parametrization = "MELANIN"
         mats["glasses"], self.frame_bsdf = shader_material("Synth glasses frame", "ShaderNodeBsdfPrincipled")
+        self.accessory_bsdfs = {}
+        for name in ACCESSORIES:
+            mats[name], self.accessory_bsdfs[name] = shader_material(f"Synth {name}", "ShaderNodeBsdfPrincipled")
         self.lens_material, self.lens_bsdf = shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
         self.lens_bsdf.inputs["Roughness"].default_value = 0.03
         self.coverage_colours = {}
@@ -301,14 +312,18 @@ class SynthScene:
         obj.data.materials.append(self.cover_materials[name])
         self.cover[name] = obj
 
-    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray) -> None:
-        """This sample's hair, eyebrows and beard on this head; the scalp under them takes the hair's colour."""
+    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray, shells=()) -> None:
+        """This sample's hair, eyebrows and beard on this head; the scalp under them takes the hair's colour.
+        Scalp hair under a hat or a headband (``shells``, ``core.accessories.Shell``) is tucked in under it."""
         self.scalp_amount.inputs[1].default_value = 0.0
         if hair is None or not self.cover_materials:
             return
         self.scalp_amount.inputs[1].default_value = SCALP_COVER[hair["style"]]
         self.scalp_node.inputs["B"].default_value = linear_rgba(hair_srgb(hair["melanin"], hair["redness"]))
-        groups = {"hair": (hair_strands(self.model, verts_cm, hair), strand_radii())}
+        strands = hair_strands(self.model, verts_cm, hair)
+        for shell in shells:
+            strands = shell.tuck(strands)
+        groups = {"hair": (strands, strand_radii())}
         brows_scale = hair["brows"].get("radius_scale", 1.0)   # set version 3's brows: wider strands
         for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
             groups[name] = (strands, facial_strand_radii(brows_scale if name == "brows" else 1.0))
@@ -340,6 +355,32 @@ class SynthScene:
         lens = self.lens_bsdf.inputs
         lens["Base Color"].default_value = linear_rgba(glasses["lens_tint_srgb"])
         lens["Alpha"].default_value = glasses["lens_opacity"]
+
+    def _set_accessories(self, acc: dict, shells: dict, verts_cm: np.ndarray) -> None:
+        """Set version 4's hat (a cap with its brim), headband, earrings and hand, phone or microphone."""
+        meshes = {}
+        if acc.get("hat"):
+            parts = [shells["hat"].mesh()]
+            if acc["hat"]["brim_cm"] > 0:
+                parts.append(brim(shells["hat"], acc["hat"]["brim_cm"]))
+            meshes["hat"] = joined(parts)
+        if acc.get("headband"):
+            meshes["headband"] = shells["headband"].mesh()
+        if acc.get("occluder"):
+            meshes["occluder"] = occluder_mesh(verts_cm, acc["occluder"])
+        for name, (verts, quads) in meshes.items():
+            self._add_cover(name, quad_mesh(f"Synth {name}", verts, quads))
+        if acc.get("earrings"):
+            e = acc["earrings"]
+            self._add_cover("earrings", hair_curves("Synth earrings", earring_curves(verts_cm, e), e["wire_cm"]))
+        for name in self.cover.keys() & set(ACCESSORIES):
+            b = self.accessory_bsdfs[name].inputs
+            b["Base Color"].default_value = linear_rgba(acc[name]["srgb"])
+            metal = name == "earrings" or (name == "occluder" and acc[name]["kind"] == "microphone")
+            b["Metallic"].default_value = 1.0 if metal else 0.0
+            b["Roughness"].default_value = 0.2 if name == "earrings" else acc[name]["roughness"]
+            hand = name == "occluder" and acc[name]["kind"] == "hand"
+            b["Subsurface Weight"].default_value = 0.15 if hand else 0.0
 
     @staticmethod
     def _camera_effects(path: Path, fx: dict) -> None:

@@ -34,6 +34,8 @@ ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 #: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
 #: forehead, the temples and the nape
 HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
+#: the box around each ear (cm; |x| above the first corner's x, y and z between the corners')
+EAR_BOX_CM = (np.array([6.5, -4.0, -4.0]), np.array([np.inf, 7.5, 4.5]))
 #: where a fringe ends (cm, model y): just over the neutral's brows
 FRINGE_END_CM = 6.5
 
@@ -87,12 +89,24 @@ def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float 
     c = vertices[model.triangles[skin]].mean(1)
     theta = np.arctan2(c[:, 0], c[:, 2])  # 0 = front, +-pi = back
     front = 0.5 * (1 + np.cos(theta))
-    # a + b cos(theta) + c cos(2 theta) through the front, side and back heights
-    b = (HAIRLINE_FRONT_CM - HAIRLINE_BACK_CM) / 2
-    a = (HAIRLINE_FRONT_CM + HAIRLINE_BACK_CM) / 4 + HAIRLINE_SIDE_CM / 2
-    hairline = a + b * np.cos(theta) + (a - HAIRLINE_SIDE_CM) * np.cos(2 * theta) + recession_cm * front ** 4
-    ear = (np.abs(c[:, 0]) > 6.5) & (c[:, 1] < 7.5) & (c[:, 2] > -4.0) & (c[:, 2] < 4.5)
-    return skin[(c[:, 1] > hairline) & ~ear]
+    hairline = line_around_head(theta, HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM) + recession_cm * front ** 4
+    return skin[(c[:, 1] > hairline) & ~in_ears(c)]
+
+
+def line_around_head(theta: np.ndarray, front_cm: float, side_cm: float, back_cm: float) -> np.ndarray:
+    """Heights (cm, model y) of a line around the head at azimuths ``theta`` (radians about the y axis from
+    the front, ``arctan2(x, z)``): ``a + b cos(theta) + c cos(2 theta)`` through the given heights at the
+    front, the sides and the back (a hairline, a hat's edge, a headband)."""
+    b = (front_cm - back_cm) / 2
+    a = (front_cm + back_cm) / 4 + side_cm / 2
+    return a + b * np.cos(theta) + (a - side_cm) * np.cos(2 * theta)
+
+
+def in_ears(points: np.ndarray) -> np.ndarray:
+    """Which of ``points`` ``(N, 3)`` cm lie in the box around the model's ears."""
+    lo, hi = EAR_BOX_CM
+    return (np.abs(points[:, 0]) > lo[0]) & (points[:, 1] > lo[1]) & (points[:, 1] < hi[1]) & (points[:, 2] > lo[2]) & \
+        (points[:, 2] < hi[2])
 
 
 def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: float = 0.0) -> np.ndarray:

@@ -21,6 +21,9 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
   pitch to +-40, roll to +-30) and camera effects on the finished image (:func:`apply_camera_effects`);
 * set version 3 is version 2 with eyebrows that show (:func:`core.hair.visible_brows`, from a stream of its own,
   every other draw as version 2's): version 2's brows were faint or gone at 224 px, where a photo's are plain.
+* set version 4 is version 3 with hats and caps, headbands, earrings, and a hand, a phone or a microphone in
+  front of the face in some people (:func:`core.accessories.sample_accessories`, from a stream of its own), all
+  labelled "other" in the mask.
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -41,10 +44,11 @@ import numpy as np
 from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel, landmark_uv
+from .accessories import sample_accessories
 from .glasses import sample_glasses
 from .hair import sample_hair, scalp_mask, visible_brows
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
-                     MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, rasterize)  # (re-exported)
+                     MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, MASK_OTHER, rasterize)  # (re-exported)
 
 N_HDRIS = 8
 N_AREA_RIGS = 4
@@ -122,13 +126,13 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM = 0, 1, 2, 3, 4
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM = 0, 1, 2, 3, 4, 5
 #: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
 #: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
 CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
 #: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
 VIEW_YAW = 70.0
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 
 
 def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
@@ -267,12 +271,13 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         r3 = _rng(cfg, index, V3_STREAM)
         hair["brows"] = visible_brows(r3, hair)
         appearance["brow_darkness"] = float(r3.uniform(0.1, 0.3))
+    accessories = sample_accessories(_rng(cfg, index, V4_STREAM), appearance["skin_srgb"]) if cfg.version >= 4 else None
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
             "background": background, "details": details, "hair": hair, "glasses": glasses,
-            "camera_effects": effects}
+            "camera_effects": effects, "accessories": accessories}
 
 
 def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
@@ -397,7 +402,10 @@ def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, detai
 
 
 #: what the renderer reports covering the head in set version 2, and each one's mask value
-COVER_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD, "glasses": MASK_GLASSES}
+COVER_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD, "glasses": MASK_GLASSES,
+               "hat": MASK_OTHER, "headband": MASK_OTHER, "earrings": MASK_OTHER, "occluder": MASK_OTHER}
+#: what hides the landmarks under it (annotators mark them under eyebrows, beards and frames)
+HIDES_LANDMARKS = ("hair", "hat", "headband", "occluder")
 
 
 def with_coverage(lab: dict, covered: dict[str, np.ndarray]) -> dict:
@@ -410,11 +418,12 @@ def with_coverage(lab: dict, covered: dict[str, np.ndarray]) -> dict:
     for name, pixels in covered.items():
         mask[pixels] = COVER_MASKS[name]
     lab["mask"] = mask
-    hair = covered.get("hair")
-    if hair is not None:
+    hiding = [covered[name] for name in HIDES_LANDMARKS if name in covered]
+    if hiding:
+        hidden = np.logical_or.reduce(hiding)
         for points, visible in (("lm68", "lm68_visible"), ("mp478", "mp478_visible")):
-            xi, yi = _pixel_of(np.asarray(lab[points]), hair.shape)
-            lab[visible] = lab[visible] & ~hair[yi, xi]
+            xi, yi = _pixel_of(np.asarray(lab[points]), hidden.shape)
+            lab[visible] = lab[visible] & ~hidden[yi, xi]
     return lab
 
 

@@ -134,7 +134,7 @@ def test_without_weights_the_head_is_made_with_a_warning(tmp_path, photo_files, 
 
 
 def test_part_masks_become_classes():
-    from headforge.core.synth import MASK_BACKGROUND, MASK_EYES, MASK_FACE, MASK_GLASSES, MASK_HAIR
+    from headforge.core.synth import MASK_BACKGROUND, MASK_EYES, MASK_FACE, MASK_GLASSES, MASK_HAIR, MASK_OTHER
     from headforge.networks.train_seg import class_map
 
     mask = np.full((9, 9), MASK_FACE, np.uint8)
@@ -142,10 +142,11 @@ def test_part_masks_become_classes():
     mask[0, 1:] = MASK_HAIR
     mask[4, 4] = MASK_GLASSES
     mask[7, 7] = MASK_EYES
+    mask[8, 5:] = MASK_OTHER   # set version 4's hats, headbands, earrings and held things
     c = class_map(mask)
     assert (c[:, 0] == segment.BACKGROUND).all() and (c[0, 1:] == segment.HAIR).all()
     assert (c[3:6, 3:6] == segment.GLASSES).all() and c[2, 4] == segment.SKIN  # frames widened by one pixel
-    assert c[7, 7] == segment.SKIN
+    assert c[7, 7] == segment.SKIN and (c[8, 5:] == segment.OTHER).all()
 
 
 def test_training_writes_onnx_and_resumes(renders, tmp_path):

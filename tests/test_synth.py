@@ -4,8 +4,8 @@ hair, eyebrows, beards, glasses and camera effects with their labels."""
 import numpy as np
 import pytest
 
-from headforge.core import glasses as G, hair as H, synth as S
-from headforge.core.facemodel import LANDMARKS_68
+from headforge.core import accessories as A, glasses as G, hair as H, synth as S
+from headforge.core.facemodel import LANDMARKS_68, SKIN_END
 
 
 def test_parameters_are_deterministic_and_cover_the_space(model):
@@ -181,3 +181,81 @@ def test_camera_effects_change_the_look_not_the_geometry(astronaut_rgb, model):
     none = {**strong, "white_balance": [1, 1, 1], "exposure_ev": 0.0, "blur_px": 0.0, "motion_px": 0.0,
             "resolution": 1.0, "noise": 0.0, "jpeg_quality": 0}
     assert np.abs(S.apply_camera_effects(img, none).astype(int) - img).max() <= 1
+
+
+def test_version_4_adds_accessories_and_keeps_everything_else(model):
+    """Set version 4 is version 3 with hats, headbands, earrings and things held in front of the face, drawn from
+    a stream of their own: the same people, poses, hair and light."""
+    from collections import Counter
+
+    v3, v4 = S.SynthConfig(count=300, seed=7, version=3), S.SynthConfig(count=300, seed=7, version=4)
+    worn = Counter()
+    for i in range(300):
+        a, b = S.sample_params(v3, i, model), S.sample_params(v4, i, model)
+        assert a["accessories"] is None
+        assert np.array_equal(a["identity"], b["identity"]) and np.array_equal(a["shift"], b["shift"])
+        for key in ("yaw", "pitch", "roll", "focal_mm", "lights", "hair", "glasses", "appearance", "background"):
+            assert a[key] == b[key], key
+        acc = b["accessories"]
+        assert not (acc["hat"] and acc["headband"])
+        worn.update(name for name, thing in acc.items() if thing)
+        worn.update(f"{name} {thing['kind']}" for name, thing in acc.items() if thing and "kind" in thing)
+    assert 0.1 < worn["hat"] / 300 < 0.27 and worn["hat beanie"] > 10 and worn["hat cap"] > 10
+    assert 0.02 < worn["headband"] / 300 < 0.12 and 0.12 < worn["earrings"] / 300 < 0.3
+    assert 0.08 < worn["occluder"] / 300 < 0.23 and all(worn[f"occluder {k}"] > 2 for k in A.OCCLUDERS)
+
+
+def test_hats_and_headbands_sit_outside_the_head_and_tuck_the_hair_in(model):
+    rng = np.random.default_rng(5)
+    hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 25.0, "fringe": False}
+    for _ in range(3):
+        v = model.vertices(np.clip(rng.standard_normal(model.n_identity), -2.5, 2.5), np.zeros(model.n_expression))
+        hat = {"kind": "beanie", "front_cm": 8.0, "back_cm": -1.0, "gap_cm": 1.5}
+        shell = A.hat_shell(model, v, hat)
+        skin = v[:SKIN_END]
+        d = skin - shell.centre
+        dist = np.linalg.norm(d, axis=1)
+        covered = shell.covers(skin)
+        assert covered.sum() > 500
+        assert (shell.radius_at(d / dist[:, None])[covered] - dist[covered]).min() >= 0.5 * hat["gap_cm"] - 0.05
+        verts, quads = shell.mesh()
+        assert np.isfinite(verts).all() and quads.max() < len(verts)
+        edge = verts.reshape(A.SHELL_COLUMNS, A.SHELL_ROWS, 3)[:, -1]
+        assert abs(edge[np.argmin(np.abs(shell.azimuth)), 1] - hat["front_cm"]) < 0.3   # the edge over the forehead
+        # hair under the hat stays inside it; hair below its edge is left as it was
+        strands = H.hair_strands(model, v, hair)
+        pts, tucked = strands.reshape(-1, 3), shell.tuck(strands).reshape(-1, 3)
+        under = shell.covers(pts)
+        assert 0.1 < under.mean() < 0.9
+        u = tucked[under] - shell.centre
+        r = np.linalg.norm(u, axis=1)
+        assert (r <= shell.radius_at(u / r[:, None]) - 0.2).all()
+        np.testing.assert_array_equal(tucked[~under], pts[~under])
+        # a cap's visor reaches forward from the edge; a band lies between its two lines
+        visor, visor_quads = A.brim(shell, 6.0)
+        assert visor[:, 2].max() > edge[:, 2].max() + 4.0 and visor_quads.max() < len(visor)
+        band = A.headband_shell(model, v, {"front_cm": 9.0, "width_cm": 3.0, "gap_cm": 0.5})
+        front = band.mesh()[0].reshape(A.SHELL_COLUMNS, A.SHELL_ROWS, 3)[np.argmin(np.abs(band.azimuth))]
+        assert abs(front[-1, 1] - 9.0) < 0.3 and abs(front[0, 1] - 12.0) < 0.3
+
+
+def test_held_things_are_in_front_of_the_face_and_earrings_hang_from_the_ears(model):
+    v = model.neutral
+    lm = v[LANDMARKS_68]
+    for kind in A.OCCLUDERS:
+        for at, points in A.HELD_AT.items():
+            occ = {"kind": kind, "at": at, "side": 1, "gap_cm": 2.0, "offset_cm": [0.0, 0.0], "roll_deg": 20.0,
+                   "yaw_deg": -10.0}
+            verts, quads = A.occluder_mesh(v, occ)
+            target = lm[list(points[1] if isinstance(points[0], tuple) else points)].mean(0)
+            assert quads.max() < len(verts) and verts[:, 2].mean() > target[2] + occ["gap_cm"]
+            lo, hi = verts[:, :2].min(0), verts[:, :2].max(0)
+            if kind != "microphone":   # the rest cover the point they are held at
+                assert (lo < target[:2]).all() and (target[:2] < hi).all(), (kind, at)
+    lobes = A.ear_lobes(v)
+    assert lobes[0, 0] < -7 and lobes[1, 0] > 7 and H.in_ears(lobes).all()
+    for kind in ("hoop", "stud"):
+        rings = A.earring_curves(v, {"kind": kind, "radius_cm": 1.0 if kind == "hoop" else 0.2, "wire_cm": 0.1})
+        for ring, lobe in zip(rings, lobes):
+            assert np.linalg.norm(ring.mean(0) - lobe) < 1.5 and np.allclose(ring[0], ring[-1])
+            assert kind == "stud" or ring[:, 1].min() < lobe[1] - 1.5
