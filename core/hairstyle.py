@@ -5,7 +5,8 @@ Everything is measured on the fitted head, in model cm, through the photo camera
 probabilities (``core.segment``):
 
 * **coverage**: the share of the scalp the camera sees (face on or edge on), 1 cm out from the skin, that
-  shows hair; under ``BALD_COVERAGE`` the head is bald;
+  shows hair, of what is not covered by something else; under ``BALD_COVERAGE`` the head is bald, unless a
+  hat (or a hand) covers ``COVERED_SCALP`` of it, when the hair under it cannot be seen;
 * **length**: how far down hair reaches beside the head (strips 0–5 cm out from its widest point at the
   ears' height): 2 cm below the chin is long, 3 cm below the ear lobes medium, else short;
 * **fringe**: hair over the middle of the forehead, between the brows and the usual hairline;
@@ -25,11 +26,14 @@ import numpy as np
 from .camera import Camera
 from .facemodel import LANDMARKS_68, FaceModel
 from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, scalp_mask, scalp_triangles
-from .segment import HAIR, Segmentation
+from .segment import HAIR, OTHER, Segmentation
 
 #: under this share of the seen scalp showing hair, the head is bald (on 280 held-out renders, `make bench-hair`:
 #: 0.15 reads bald heads best, 0.25 took a third of the shaved and short ones for bald)
 BALD_COVERAGE = 0.15
+#: a hat (SegNet's "other") over this share of the seen scalp hides the hair under it: the head is not called bald
+#: and has no receding hairline
+COVERED_SCALP = 0.5
 HAIR_OUT_CM = 1.0          #: how far out from the scalp hair is looked for
 HAIR_GAP_CM = 3.0          #: hair going down beside the head may be hidden this long (a shoulder, a hand)
 CLEAR_HAIR_P = 0.8         #: the pixels whose colour is the hair's
@@ -70,7 +74,8 @@ class PhotoHair:
     srgb: tuple[int, int, int] #: the hair's colour in the photo, 8-bit sRGB
     melanin: float
     redness: float
-    coverage: float            #: share of the scalp facing the camera that shows hair
+    coverage: float            #: share of the scalp facing the camera that shows hair (of what is not covered)
+    covered: float = 0.0       #: share of the scalp facing the camera that something else covers (a hat)
 
     def generator(self, seed: int = 0) -> dict:
         """The parameters of ``core.hair.hair_strands`` (as ``core.hair.sample_hair`` draws them)."""
@@ -83,21 +88,25 @@ class PhotoHair:
         return {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
                 "recession_cm": round(self.recession_cm, 2), "srgb": list(self.srgb),
                 "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
-                "scalp_coverage": round(self.coverage, 3)}
+                "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
 
 
 def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
                     seg: Segmentation) -> PhotoHair:
     """The hair of the head ``vertices`` ``(N, 3)`` cm, fitted to ``image`` ``(H, W, 3)`` uint8 sRGB as seen by
     ``camera``, from its segmentation ``seg``."""
-    def is_hair(pts):  # model cm -> whether the photo shows hair there (hair its likeliest class)
-        return seg.at(camera.project(pts)).argmax(1) == HAIR
+    def classes(pts):  # model cm -> the photo's likeliest class there
+        return seg.at(camera.project(pts)).argmax(1)
 
-    coverage = _scalp_coverage(model, vertices, camera, is_hair)
+    def is_hair(pts):
+        return classes(pts) == HAIR
+
+    coverage, covered = _scalp_coverage(model, vertices, camera, classes)
+    hat = covered >= COVERED_SCALP
     srgb = _hair_colour(image, seg)
     melanin, redness = _melanin_redness(srgb)
-    if coverage < BALD_COVERAGE:
-        return PhotoHair("bald", 0.0, False, 0.0, srgb, melanin, redness, coverage)
+    if coverage < BALD_COVERAGE and not hat:
+        return PhotoHair("bald", 0.0, False, 0.0, srgb, melanin, redness, coverage, covered)
     lowest = _hair_end_y(vertices, is_hair)
     # the mean face's chin and lobes moved with this head's own chin
     shift = vertices[LANDMARKS_68[8], 1] - CHIN_Y
@@ -109,18 +118,23 @@ def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
         style, length = "short", 4.0
     length = float(np.clip(length, *LENGTH_CM[style]))
     fringe, hairline = _forehead(vertices, is_hair)
-    recession = 0.0 if fringe else float(np.clip(hairline - HAIRLINE_FRONT_CM, 0.0, 4.0))
-    return PhotoHair(style, length, fringe, recession, srgb, melanin, redness, coverage)
+    recession = 0.0 if fringe or hat else float(np.clip(hairline - HAIRLINE_FRONT_CM, 0.0, 4.0))
+    return PhotoHair(style, length, fringe, recession, srgb, melanin, redness, coverage, covered)
 
 
-def _scalp_coverage(model: FaceModel, vertices: np.ndarray, camera: Camera, is_hair) -> float:
-    """The share of the scalp the camera sees, face on or edge on, that shows hair, ``HAIR_OUT_CM`` out from
-    the skin (where hair lies, and where a bald head shows background)."""
+def _scalp_coverage(model: FaceModel, vertices: np.ndarray, camera: Camera, classes) -> tuple[float, float]:
+    """Of the scalp the camera sees, face on or edge on, ``HAIR_OUT_CM`` out from the skin (where hair lies,
+    and where a bald head shows background): the share that shows hair of what "other" does not cover, and
+    the share that "other" covers (a hat)."""
     ids = np.unique(model.triangles[scalp_triangles(model, vertices)])
     n = model.vertex_normals(vertices)[ids]
     y = camera.to_camera(vertices[ids])
     seen = ((n @ camera.rotation.T) * -y).sum(1) / np.linalg.norm(y, axis=1) > -0.1
-    return float(np.mean(is_hair(vertices[ids[seen]] + HAIR_OUT_CM * n[seen]))) if seen.any() else 0.0
+    if not seen.any():
+        return 0.0, 0.0
+    c = classes(vertices[ids[seen]] + HAIR_OUT_CM * n[seen])
+    bare = c != OTHER
+    return (float(np.mean(c[bare] == HAIR)) if bare.any() else 0.0), float(1.0 - bare.mean())
 
 
 def _hair_end_y(vertices: np.ndarray, is_hair) -> float:
