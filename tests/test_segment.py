@@ -109,6 +109,34 @@ def test_hair_is_read_from_the_photo(photos, segmented, model):
     assert hair["3ddfa_JianzhuGuo.jpg"].melanin > 0.7 > 0.5 > hair["astronaut"].melanin
 
 
+def test_a_hat_hides_the_hair_but_does_not_make_the_head_bald(model):
+    """The scalp under "other" (a hat) is not counted as bare: the same head under a hat is not called bald,
+    whereas the bare scalp is; the hair that shows below the hat still gives the style its length."""
+    from headforge.core.hairstyle import hair_from_photo
+    from headforge.core.synth import sample_camera
+
+    size = segment.SEG_CROP
+    cam = sample_camera({"focal_mm": 50.0, "face_frac": 0.35, "roll": 0.0, "pitch": 0.0, "yaw": 20.0,
+                         "shift": [0.0, 0.0]}, size)
+    v = model.neutral
+    head_top = cam.project(v[v[:, 1] > 8.0])[:, 1].max()   # image rows above this are the crown's
+    rows = np.arange(size)[:, None] * np.ones(size)
+    image = np.full((size, size, 3), 128, np.uint8)
+
+    def hair_under(top_class):
+        probs = np.zeros((len(segment.CLASSES), size, size), np.float32)
+        probs[segment.SKIN] = 1.0
+        probs[:, rows < head_top + 2] = 0.0
+        probs[top_class, rows < head_top + 2] = 1.0
+        seg = segment.Segmentation(probs=probs, M=np.eye(2, 3), photo_size=(size, size))
+        return hair_from_photo(model, v, cam, image, seg)
+
+    bare, hat = hair_under(segment.SKIN), hair_under(segment.OTHER)
+    assert bare.style == "bald" and bare.covered == 0.0
+    assert hat.covered > 0.5 and hat.style != "bald" and hat.recession_cm == 0.0
+    assert hat.to_dict()["scalp_covered"] == round(hat.covered, 3)
+
+
 def test_fit_json_says_what_was_found(avatars):
     for name, a in avatars.items():
         r = a.fit_report()
