@@ -108,7 +108,7 @@ def finenet(heldout: str, rows: list):
     """The issue's table (RMSE in the face mask against zero and the image high-pass), plus the constant
     baseline and the stricter structure and wrinkle-scale comparisons (``train_fine.detail_errors``)."""
     from headforge.core import detail
-    from headforge.networks.train_fine import detail_errors
+    from headforge.networks.train_fine import MEDIUM_SIGMA_PX, detail_errors
 
     net = detail.load()
     const = float(net.meta.get("constant_cm", 0.0))  # the training set's mean displacement
@@ -121,6 +121,9 @@ def finenet(heldout: str, rows: list):
                                 ("wrinkle scale", "wrinkle_rmse_mm", "wrinkle_constant_rmse_mm", "constant")):
         rows.append((f"detail RMSE, {name}: FineNet", f"{e[key]:.4f} mm", f"{1 - e[key] / e[base]:+.1%} vs {vs}"))
         rows.append((f"detail RMSE, {name}: {vs}", f"{e[base]:.4f} mm", ""))
+    for name, target in (("medium", "40 %"), ("fine", "20 %")):
+        rows.append((f"detail variance explained, {name} scale (sigma {MEDIUM_SIGMA_PX:g} px low-pass"
+                     f"{'' if name == 'medium' else ' removed'})", f"{e[f'{name}_explained']:.1%}", f"target >= {target}"))
     x = np.zeros((1, 4, detail.FINE_CROP, detail.FINE_CROP), np.float32)
     net.session.run(None, {"input": x})
     t0 = time.perf_counter()
