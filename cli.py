@@ -127,8 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--version", type=int, choices=VERSIONS, default=2,
                    help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
                         "3: version 2 with eyebrows that show; 4: version 3 with hats, headbands, earrings and "
-                        "hands, phones or microphones in front of some faces; 1: the bald mannequins of the "
-                        "first sets")
+                        "hands, phones or microphones in front of some faces; 5: version 4 with clothes; 1: the "
+                        "bald mannequins of the first sets")
     y.add_argument("--views", type=int, default=1, metavar="N",
                    help="photos of each person (default 1): N renders in a row are one person in other poses, "
                         "expressions and framings (ground truth for several-photo heads)")

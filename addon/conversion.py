@@ -160,6 +160,12 @@ def srgb_to_linear(c: float) -> float:
     return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
 
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """Linear channel values in [0, 1] -> sRGB (what a render with the Standard view transform writes)."""
+    c = np.asarray(c, np.float64)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(np.maximum(c, 0.0031308), 1 / 2.4) - 0.055)
+
+
 def linear_rgba(srgb) -> tuple[float, float, float, float]:
     """An sRGB triple -> the linear RGBA of a colour socket (alpha 1)."""
     return (*[srgb_to_linear(float(x)) for x in srgb], 1.0)

@@ -27,12 +27,13 @@ from ..core import synth as S
 from ..core.camera import Camera
 from ..core.facemodel import FaceModel
 from ..core.accessories import brim, earring_curves, hat_shell, headband_shell, joined, occluder_mesh
+from ..core.clothes import garment
 from ..core.glasses import glasses_geometry
 from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
                          strand_radii)
 from .build import build_mesh, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
-                         quad_mesh, set_mesh_vertices, to_blender)
+                         linear_to_srgb, quad_mesh, set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder, shader_material
 from .stage import hdri_dir
 
@@ -41,9 +42,9 @@ HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr"
 SCENE_NAME = "Headforge synth"
 #: what covers the head in set version 2 (core.synth.COVER_MASKS), and each one's flat colour in the
 #: coverage pass
-COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses; hat, headband, earrings, occluder (v4)
-COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0),   # the corners of the
-                 (1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))   # colour cube: no gamma doubt
+COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses; hat, headband, earrings, occluder (v4); clothes (v5)
+COVER_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 1.0),
+                 (0.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.5, 0.5, 0.5))  # linear emission
 #: set version 4's accessories, each one object with a Principled material of its own
 ACCESSORIES = ("hat", "headband", "earrings", "occluder")
 
@@ -267,9 +268,11 @@ class SynthScene:
         acc = p.get("accessories") or {}
         shells = {"hat": acc.get("hat") and hat_shell(self.model, verts_cm, acc["hat"]),
                   "headband": acc.get("headband") and headband_shell(self.model, verts_cm, acc["headband"])}
-        self._set_hair(p.get("hair"), verts_cm, [s for s in shells.values() if s])
+        cloth = p.get("clothes") and garment(verts_cm, p["clothes"])
+        self._set_hair(p.get("hair"), verts_cm, [s for s in shells.values() if s], cloth)
         self._set_glasses(p.get("glasses"), verts_cm)
         self._set_accessories(acc, shells, verts_cm)
+        self._set_clothes(p.get("clothes"), cloth)
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
         self.coverage = self._coverage(Path(path)) if self.cover else None
@@ -290,6 +293,7 @@ class SynthScene:
         self.accessory_bsdfs = {}
         for name in ACCESSORIES:
             mats[name], self.accessory_bsdfs[name] = shader_material(f"Synth {name}", "ShaderNodeBsdfPrincipled")
+        mats["clothes"] = self._cloth_material()
         self.lens_material, self.lens_bsdf = shader_material("Synth glasses lens", "ShaderNodeBsdfPrincipled")
         self.lens_bsdf.inputs["Roughness"].default_value = 0.03
         self.coverage_colours = {}
@@ -297,6 +301,22 @@ class SynthScene:
             self.coverage_colours[name], em = shader_material(f"Synth {name} coverage", "ShaderNodeEmission")
             em.inputs["Color"].default_value = (*colour, 1.0)
         return mats
+
+    def _cloth_material(self) -> "bpy.types.Material":
+        """Fabric: a rough Principled BSDF with sheen, in one colour or horizontal stripes of two (the stripes'
+        width in :attr:`cloth_stripe`'s Multiply node; :meth:`_set_clothes` sets them)."""
+        mat, bsdf = shader_material("Synth clothes", "ShaderNodeBsdfPrincipled")
+        nb = NodeBuilder(mat.node_tree)
+        coords = mat.node_tree.nodes.new("ShaderNodeTexCoord")
+        xyz = mat.node_tree.nodes.new("ShaderNodeSeparateXYZ")
+        nb.link(coords.outputs["Object"], xyz.inputs["Vector"])
+        self.cloth_stripe = nb.math("MULTIPLY", xyz.outputs["Z"], 1.0)
+        band = nb.math("GREATER_THAN", nb.math("SINE", self.cloth_stripe.outputs[0]).outputs[0], 0.0)
+        self.cloth_mix = nb.mix(band.outputs[0], (0.5, 0.5, 0.5, 1.0), (0.5, 0.5, 0.5, 1.0))
+        nb.link(self.cloth_mix.outputs["Result"], bsdf.inputs["Base Color"])
+        bsdf.inputs["Sheen Weight"].default_value = 0.5
+        self.cloth_bsdf = bsdf
+        return mat
 
     def _clear_cover(self) -> None:
         """Remove the previous sample's hair, eyebrows, beard and glasses."""
@@ -312,9 +332,10 @@ class SynthScene:
         obj.data.materials.append(self.cover_materials[name])
         self.cover[name] = obj
 
-    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray, shells=()) -> None:
+    def _set_hair(self, hair: dict | None, verts_cm: np.ndarray, shells=(), cloth=None) -> None:
         """This sample's hair, eyebrows and beard on this head; the scalp under them takes the hair's colour.
-        Scalp hair under a hat or a headband (``shells``, ``core.accessories.Shell``) is tucked in under it."""
+        Scalp hair under a hat or a headband (``shells``, ``core.accessories.Shell``) is tucked in under it;
+        scalp hair and beards hang over the clothes (``cloth``, ``core.clothes.Garment``), not through them."""
         self.scalp_amount.inputs[1].default_value = 0.0
         if hair is None or not self.cover_materials:
             return
@@ -328,6 +349,8 @@ class SynthScene:
         for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
             groups[name] = (strands, facial_strand_radii(brows_scale if name == "brows" else 1.0))
         for name, (strands, radii) in groups.items():
+            if cloth and name in ("hair", "beard") and len(strands):
+                strands = cloth.drape(strands)
             if len(strands):
                 self._add_cover(name, hair_curves(f"Synth {name}", strands, radii))
         colours = {"hair": (hair["melanin"], hair["redness"]), "beard": (hair["melanin"], hair["redness"]),
@@ -382,6 +405,17 @@ class SynthScene:
             hand = name == "occluder" and acc[name]["kind"] == "hand"
             b["Subsurface Weight"].default_value = 0.15 if hand else 0.0
 
+    def _set_clothes(self, clothes: dict | None, cloth) -> None:
+        """Set version 5's garment (``cloth``, ``core.clothes.Garment``) in its colours."""
+        if not clothes:
+            return
+        self._add_cover("clothes", quad_mesh("Synth clothes", *cloth.mesh()))
+        colour = linear_rgba(clothes["srgb"])
+        self.cloth_mix.inputs["A"].default_value = colour
+        self.cloth_mix.inputs["B"].default_value = linear_rgba(clothes["stripe_srgb"] or clothes["srgb"])
+        self.cloth_stripe.inputs[1].default_value = math.pi / (clothes["stripe_cm"] * 0.01)  # metres
+        self.cloth_bsdf.inputs["Roughness"].default_value = clothes["roughness"]
+
     @staticmethod
     def _camera_effects(path: Path, fx: dict) -> None:
         """Rewrite the rendered image at ``path`` as the sample's camera would have delivered it
@@ -428,7 +462,8 @@ class SynthScene:
             cover.unlink(missing_ok=True)
         covered = bgra[:, :, 3] >= 128
         rgb = bgra[:, :, 2::-1].astype(np.float32) / 255
-        nearest = np.argmin([np.abs(rgb - c).sum(2) for c in COVER_COLOURS], axis=0)
+        srgb = [linear_to_srgb(np.asarray(c)) for c in COVER_COLOURS]   # as the Standard view writes them
+        nearest = np.argmin([np.abs(rgb - c).sum(2) for c in srgb], axis=0)
         return {name: covered & (nearest == k) for k, name in enumerate(COVER_GROUPS) if name in self.cover}
 
     def _set_camera(self, cam: Camera):

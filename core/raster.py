@@ -11,10 +11,10 @@ from .camera import Camera
 from .facemodel import REGIONS, FaceModel
 
 # part mask values (hair, eyebrows, beard and glasses' frames: synthetic set v2; hats, headbands, earrings
-# and what is held in front of the face, "other": set v4; from the renderer's own coverage, see
-# core.synth.with_coverage)
+# and what is held in front of the face, "other": set v4; clothes: set v5; from the renderer's own coverage,
+# see core.synth.with_coverage)
 (MASK_BACKGROUND, MASK_FACE, MASK_HEAD, MASK_EYES, MASK_MOUTH, MASK_HAIR, MASK_BROWS, MASK_BEARD,
- MASK_GLASSES, MASK_OTHER) = range(10)
+ MASK_GLASSES, MASK_OTHER, MASK_CLOTHES) = range(11)
 #: parts that Cycles renders see-through or nearly (not rasterised)
 HIDDEN_PARTS = ("lacrimal_L", "lacrimal_R", "eye_blend_L", "eye_blend_R", "eye_occlusion_L", "eye_occlusion_R",
                 "eyelashes_L", "eyelashes_R")

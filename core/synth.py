@@ -24,6 +24,8 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
 * set version 4 is version 3 with hats and caps, headbands, earrings, and a hand, a phone or a microphone in
   front of the face in some people (:func:`core.accessories.sample_accessories`, from a stream of its own), all
   labelled "other" in the mask.
+* set version 5 is version 4 with clothes: a garment from a neckline over the shoulders and chest
+  (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask.
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -45,10 +47,12 @@ from .camera import Camera, rodrigues
 from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel, landmark_uv
 from .accessories import sample_accessories
+from .clothes import sample_clothes
 from .glasses import sample_glasses
 from .hair import sample_hair, scalp_mask, visible_brows
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
-                     MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, MASK_OTHER, rasterize)  # (re-exported)
+                     MASK_CLOTHES, MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, MASK_OTHER,
+                     rasterize)  # (re-exported)
 
 N_HDRIS = 8
 N_AREA_RIGS = 4
@@ -126,13 +130,13 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM = 0, 1, 2, 3, 4, 5
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM, V5_STREAM = 0, 1, 2, 3, 4, 5, 6
 #: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
 #: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
 CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
 #: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
 VIEW_YAW = 70.0
-VERSIONS = (1, 2, 3, 4)
+VERSIONS = (1, 2, 3, 4, 5)
 
 
 def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
@@ -272,12 +276,13 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         hair["brows"] = visible_brows(r3, hair)
         appearance["brow_darkness"] = float(r3.uniform(0.1, 0.3))
     accessories = sample_accessories(_rng(cfg, index, V4_STREAM), appearance["skin_srgb"]) if cfg.version >= 4 else None
+    clothes = sample_clothes(_rng(cfg, index, V5_STREAM)) if cfg.version >= 5 else None
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
             "background": background, "details": details, "hair": hair, "glasses": glasses,
-            "camera_effects": effects, "accessories": accessories}
+            "camera_effects": effects, "accessories": accessories, "clothes": clothes}
 
 
 def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
@@ -403,9 +408,10 @@ def labels_for(model: FaceModel, corr: Correspondence, p: dict, size: int, detai
 
 #: what the renderer reports covering the head in set version 2, and each one's mask value
 COVER_MASKS = {"hair": MASK_HAIR, "brows": MASK_BROWS, "beard": MASK_BEARD, "glasses": MASK_GLASSES,
-               "hat": MASK_OTHER, "headband": MASK_OTHER, "earrings": MASK_OTHER, "occluder": MASK_OTHER}
+               "hat": MASK_OTHER, "headband": MASK_OTHER, "earrings": MASK_OTHER, "occluder": MASK_OTHER,
+               "clothes": MASK_CLOTHES}
 #: what hides the landmarks under it (annotators mark them under eyebrows, beards and frames)
-HIDES_LANDMARKS = ("hair", "hat", "headband", "occluder")
+HIDES_LANDMARKS = ("hair", "hat", "headband", "occluder", "clothes")
 
 
 def with_coverage(lab: dict, covered: dict[str, np.ndarray]) -> dict:

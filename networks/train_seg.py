@@ -21,7 +21,7 @@ from ..core.errors import HeadforgeError
 from ..core.segment import (BACKGROUND, BEARD, BROWS, CLASSES, GLASSES, HAIR, OTHER, SEG_CROP, SKIN, SegNetOnnx,
                             seg_align, warp_to_crop)
 from ..core.synth import (MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE, MASK_GLASSES, MASK_HAIR,
-                          MASK_HEAD, MASK_MOUTH, MASK_OTHER)
+                          MASK_CLOTHES, MASK_HEAD, MASK_MOUTH, MASK_OTHER)
 from .dataset import SynthSet, detect_all, detections
 from .segnet import SegNet
 from .training import augment_image, export_and_evaluate, run_info, run_steps, step_main
@@ -32,7 +32,7 @@ IGNORE = 255  #: label of crop pixels outside the render
 PART_CLASS = np.full(256, IGNORE, np.uint8)
 for _part, _cls in ((MASK_BACKGROUND, BACKGROUND), (MASK_FACE, SKIN), (MASK_HEAD, SKIN), (MASK_EYES, SKIN),
                     (MASK_MOUTH, SKIN), (MASK_HAIR, HAIR), (MASK_BROWS, BROWS), (MASK_BEARD, BEARD),
-                    (MASK_GLASSES, GLASSES), (MASK_OTHER, OTHER)):
+                    (MASK_GLASSES, GLASSES), (MASK_OTHER, OTHER), (MASK_CLOTHES, OTHER)):
     PART_CLASS[_part] = _cls
 
 

@@ -4,7 +4,7 @@ hair, eyebrows, beards, glasses and camera effects with their labels."""
 import numpy as np
 import pytest
 
-from headforge.core import accessories as A, glasses as G, hair as H, synth as S
+from headforge.core import accessories as A, clothes as C, glasses as G, hair as H, synth as S
 from headforge.core.facemodel import LANDMARKS_68, SKIN_END
 
 
@@ -259,3 +259,39 @@ def test_held_things_are_in_front_of_the_face_and_earrings_hang_from_the_ears(mo
         for ring, lobe in zip(rings, lobes):
             assert np.linalg.norm(ring.mean(0) - lobe) < 1.5 and np.allclose(ring[0], ring[-1])
             assert kind == "stud" or ring[:, 1].min() < lobe[1] - 1.5
+
+
+def test_version_5_adds_clothes_and_keeps_everything_else(model):
+    v4, v5 = S.SynthConfig(count=200, seed=7, version=4), S.SynthConfig(count=200, seed=7, version=5)
+    necklines = []
+    for i in range(200):
+        a, b = S.sample_params(v4, i, model), S.sample_params(v5, i, model)
+        assert a["clothes"] is None and a["accessories"] == b["accessories"] and a["hair"] == b["hair"]
+        assert np.array_equal(a["identity"], b["identity"]) and a["lights"] == b["lights"]
+        necklines.append(b["clothes"]["neckline"])
+    assert set(necklines) == set(C.NECKLINES) and min(necklines.count(n) for n in C.NECKLINES) > 15
+
+
+def test_clothes_lie_outside_the_skin_and_hair_falls_over_them(model):
+    rng = np.random.default_rng(4)
+    hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 30.0, "fringe": False}
+    for neckline in C.NECKLINES:
+        v = model.vertices(np.clip(rng.standard_normal(model.n_identity), -2.5, 2.5), np.zeros(model.n_expression))
+        clothes = C.sample_clothes(rng) | {"neckline": neckline}
+        g = C.garment(v, clothes)
+        skin = v[:SKIN_END]
+        theta, dist = np.arctan2(skin[:, 0], skin[:, 2] - C.NECK_Z_CM), np.hypot(skin[:, 0], skin[:, 2] - C.NECK_Z_CM)
+        below = skin[:, 1] < np.interp(theta, g.azimuth, g.top, period=2 * np.pi)
+        assert below.sum() > 300
+        assert (g.radius_at(theta[below], skin[below, 1]) - dist[below]).min() > 0.5 * clothes["thickness_cm"]
+        verts, quads = g.mesh()
+        assert np.isfinite(verts).all() and quads.max() < len(verts)
+        # the shoulders: as wide as asked at the shoulders' line, and the chest in front of the neck's axis
+        at_shoulders = g.radius_at(np.array([np.pi / 2, 0.0]), np.full(2, C.SHOULDER_Y_CM - 5))
+        assert abs(at_shoulders[0] - clothes["shoulder_cm"]) < 1.5 and at_shoulders[1] > 0.5 * clothes["chest_cm"]
+        strands = H.hair_strands(model, v, hair)
+        pts, draped = strands.reshape(-1, 3), g.drape(strands).reshape(-1, 3)
+        th, r = np.arctan2(draped[:, 0], draped[:, 2] - C.NECK_Z_CM), np.hypot(draped[:, 0], draped[:, 2] - C.NECK_Z_CM)
+        low = draped[:, 1] < np.interp(th, g.azimuth, g.top, period=2 * np.pi) - 1.0
+        assert low.sum() > 100 and (r[low] >= g.radius_at(th[low], draped[low, 1]) + 0.2).all()
+        np.testing.assert_array_equal(draped[:, 1], pts[:, 1])   # moved out, never up or down

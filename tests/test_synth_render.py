@@ -58,14 +58,15 @@ def test_labels_agree_with_cycles(model, tmp_path, version):
     bpy.data.scenes.remove(scene.scene)
 
 
-def test_accessories_in_cycles_and_in_the_labels(model, tmp_path):
-    """Set version 4 in tiny real renders: a hat and a hand, phone or microphone show (the renderer's coverage,
-    labelled "other"), the hat keeps the hair under it, and the landmarks behind a held thing are not visible."""
+def test_accessories_and_clothes_in_cycles_and_in_the_labels(model, tmp_path):
+    """Set versions 4 and 5 in tiny real renders: a hat and a hand show (the renderer's coverage, labelled
+    "other"), the hat keeps the hair under it, the landmarks behind a held thing are not visible, and the
+    clothes show below the neck, labelled as clothes."""
     from headforge.addon.synth_scene import SynthScene
     from headforge.core.correspondence import load_correspondence
 
     corr = load_correspondence(model)
-    cfg = S.SynthConfig(count=300, size=96, samples=2, version=4)
+    cfg = S.SynthConfig(count=300, size=96, samples=2, version=5)
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = SynthScene(model, cfg)
     params = [S.sample_params(cfg, i, model) for i in range(300)]
@@ -73,17 +74,19 @@ def test_accessories_in_cycles_and_in_the_labels(model, tmp_path):
                and abs(p["yaw"]) < 30)
     held = next(p for p in params if p["accessories"]["occluder"] and p["accessories"]["occluder"]["kind"] == "hand"
                 and abs(p["yaw"]) < 30)
-    for p, name in ((hat, "hat"), (held, "occluder")):
+    dressed = next(p for p in params if p["face_frac"] < 0.42 and abs(p["yaw"]) < 30 and abs(p["pitch"]) < 15)
+    for p, name in ((hat, "hat"), (held, "occluder"), (dressed, "clothes")):
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
         scene.render(p, verts, cam, tmp_path / f"{name}.png")
         assert scene.coverage[name].sum() > 50, name
         out = S.with_coverage(lab, scene.coverage)
-        assert (out["mask"] == S.MASK_OTHER).sum() >= scene.coverage[name].sum()
+        assert (out["mask"] == S.COVER_MASKS[name]).sum() >= scene.coverage[name].sum()
         if name == "hat":
             assert scene.coverage["hair"].sum() > 20   # long hair shows below the hat
             assert scene.coverage[name].sum() > 0.5 * scene.coverage["hair"].sum()
-        else:
+        elif name == "occluder":
             assert out["lm68_visible"].sum() < lab["lm68_visible"].sum()
+        assert (out["mask"] == S.MASK_CLOTHES).sum() == scene.coverage.get("clothes", np.zeros(1)).sum()
     bpy.data.scenes.remove(scene.scene)
 
 
