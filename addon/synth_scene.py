@@ -248,7 +248,7 @@ class SynthScene:
         """Set the scene to sample ``p`` and render it to ``path`` (with the sample's camera effects, set version
         2); :attr:`coverage` then says what hair, eyebrows, beard and glasses cover."""
         set_mesh_vertices(self.head.data, verts_cm)
-        self._set_camera(cam)
+        self._set_camera(cam, p.get("fstop"), verts_cm[S.LANDMARKS_68[36:48]].mean(0))
         self._set_skin(p["appearance"])
         self._set_lights(p, cam)
         self._set_background(p, cam)
@@ -466,10 +466,17 @@ class SynthScene:
         nearest = np.argmin([np.abs(rgb - c).sum(2) for c in srgb], axis=0)
         return {name: covered & (nearest == k) for k, name in enumerate(COVER_GROUPS) if name in self.cover}
 
-    def _set_camera(self, cam: Camera):
+    def _set_camera(self, cam: Camera, fstop: float | None = None, focus_cm: np.ndarray | None = None):
+        """The sample's camera; with ``fstop`` (set version 5) its depth of field, focused at ``focus_cm`` (the
+        eyes, model cm)."""
         side = max(cam.width, cam.height)
         self.cam_data.lens = cam.fx * self.cam_data.sensor_width / side
         self.camera.matrix_basis = camera_matrix_world(cam)
+        dof = self.cam_data.dof
+        dof.use_dof = fstop is not None
+        if fstop is not None:
+            dof.focus_distance = float(np.linalg.norm(cam.to_camera(focus_cm[None])[0])) * 0.01
+            dof.aperture_fstop = fstop
 
     def _set_skin(self, a: dict):
         tone = linear_rgba(a["skin_srgb"])[:3]

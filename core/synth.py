@@ -25,7 +25,7 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
   front of the face in some people (:func:`core.accessories.sample_accessories`, from a stream of its own), all
   labelled "other" in the mask.
 * set version 5 is version 4 with clothes: a garment from a neckline over the shoulders and chest
-  (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask.
+  (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask, and the lens's depth of field (:func:`sample_fstop`).
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -276,13 +276,17 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         hair["brows"] = visible_brows(r3, hair)
         appearance["brow_darkness"] = float(r3.uniform(0.1, 0.3))
     accessories = sample_accessories(_rng(cfg, index, V4_STREAM), appearance["skin_srgb"]) if cfg.version >= 4 else None
-    clothes = sample_clothes(_rng(cfg, index, V5_STREAM)) if cfg.version >= 5 else None
+    clothes = fstop = None
+    if cfg.version >= 5:
+        r5 = _rng(cfg, index, V5_STREAM)
+        clothes = sample_clothes(r5)
+        fstop = sample_fstop(r5, focal_mm)
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
             "background": background, "details": details, "hair": hair, "glasses": glasses,
-            "camera_effects": effects, "accessories": accessories, "clothes": clothes}
+            "camera_effects": effects, "accessories": accessories, "clothes": clothes, "fstop": fstop}
 
 
 def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
@@ -351,6 +355,13 @@ def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:
     c = lin[i] * (1 - (x - i)) + lin[i + 1] * (x - i)
     c = c * np.array([1 + hue_jitter, 1.0, 1 - hue_jitter])
     return np.clip(c, 0, 1) ** (1 / 2.2)
+
+
+def sample_fstop(r: np.random.Generator, focal_mm: float) -> float:
+    """The lens's aperture (f-number, 35 mm equivalent) for the depth of field of set version 5: a phone's wide
+    lens (under 35 mm) keeps everything sharp (f/6-14 equivalent), a portrait lens blurs the background
+    (f/1.8-8)."""
+    return float(np.exp(r.uniform(np.log(6), np.log(14))) if focal_mm < 35 else np.exp(r.uniform(np.log(1.8), np.log(8))))
 
 
 def sample_camera(p: dict, size: int, neutral_width_cm: float = 15.0) -> Camera:

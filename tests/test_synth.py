@@ -269,6 +269,8 @@ def test_version_5_adds_clothes_and_keeps_everything_else(model):
         assert a["clothes"] is None and a["accessories"] == b["accessories"] and a["hair"] == b["hair"]
         assert np.array_equal(a["identity"], b["identity"]) and a["lights"] == b["lights"]
         necklines.append(b["clothes"]["neckline"])
+        assert a["fstop"] is None   # the depth of field: a phone's wide lens keeps everything sharp
+        assert (6 <= b["fstop"] <= 14) if b["focal_mm"] < 35 else (1.8 <= b["fstop"] <= 8)
     assert set(necklines) == set(C.NECKLINES) and min(necklines.count(n) for n in C.NECKLINES) > 15
 
 
