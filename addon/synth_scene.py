@@ -204,10 +204,41 @@ class SynthScene:
         freck_spots = nb.math("GREATER_THAN", self.n_freck.outputs["Fac"], 0.62)
         self.freckle_amount = nb.math("MULTIPLY", freck_spots.outputs[0], 0.0)
         self.freck_node = nb.mix(self.freckle_amount.outputs[0], stub.outputs["Result"], (0.35, 0.18, 0.1, 1))
+        layers = self._skin_layers(nb, mask, self.freck_node.outputs["Result"])
         # the scalp under hair takes the hair's colour (no pale skin between strands); 0 without hair
         self.scalp_amount = nb.math("MULTIPLY", mask("scalp"), 0.0)
-        self.scalp_node = nb.mix(self.scalp_amount.outputs[0], self.freck_node.outputs["Result"], (0.1, 0.07, 0.05, 1))
+        self.scalp_node = nb.mix(self.scalp_amount.outputs[0], layers, (0.1, 0.07, 0.05, 1))
         return self.scalp_node
+
+    def _skin_layers(self, nb: NodeBuilder, mask, base):
+        """Set version 5's layers over ``base`` (a colour socket): moles and blemishes (round spots in a few of
+        the cells of a Voronoi pattern over the skin atlas), lipstick, eye shadow and eyeliner (UV masks). Each
+        is a mix whose amount :meth:`_set_skin` sets (0: none, as in versions 1-4); ``self.layer_mixes`` maps
+        the names of ``core.synth.NO_SKIN_LAYERS`` to ``(amount node, mix node)``. Returns the last mix's
+        colour."""
+        self.spot_cells = []
+
+        def spots(scale: float, radius: float, keep: float):
+            """Round spots ``radius`` (of a cell) wide in the cells (``scale`` per UV unit) whose random value
+            is over ``keep``."""
+            v = nb.nt.nodes.new("ShaderNodeTexVoronoi")
+            v.voronoi_dimensions = "4D"
+            v.inputs["Scale"].default_value = scale
+            nb.link(nb.uv.outputs["UV"], v.inputs["Vector"])
+            self.spot_cells.append(v)
+            inside = nb.math("LESS_THAN", v.outputs["Distance"], radius)
+            chosen = nb.math("GREATER_THAN", v.outputs["Color"], keep)
+            return nb.math("MULTIPLY", inside.outputs[0], chosen.outputs[0]).outputs[0]
+
+        spots = {"moles": spots(40.0, 0.18, 0.75), "blemishes": spots(25.0, 0.25, 0.75),
+                 "lipstick": mask("lips"), "eyeshadow": mask("eyelids"), "eyeliner": mask("eyeliner")}
+        self.layer_mixes = {}
+        for name, where in spots.items():
+            amount = nb.math("MULTIPLY", where, 0.0)
+            base = nb.mix(amount.outputs[0], base, (0.0, 0.0, 0.0, 1.0))
+            self.layer_mixes[name] = (amount, base)
+            base = base.outputs["Result"]
+        return base
 
     def _build_camera(self):
         self.cam_data = bpy.data.cameras.new("Synth camera")
@@ -491,8 +522,15 @@ class SynthScene:
         self.stubble_amount.inputs[1].default_value = a["stubble"]
         self.freckle_amount.inputs[1].default_value = a["freckles"]
         w = (a["noise_seed"] % 1000) / 10.0
-        for n in (self.n_blotch, self.n_stub, self.n_freck, self.n_pore):
+        for n in (self.n_blotch, self.n_stub, self.n_freck, self.n_pore, *self.spot_cells):
             n.inputs["W"].default_value = w
+        layers = {**S.NO_SKIN_LAYERS, **a}
+        colours = {"moles": [c * 0.35 for c in tone], "blemishes": [tone[0] * 0.95, tone[1] * 0.55, tone[2] * 0.55],
+                   "lipstick": linear_rgba(layers["lipstick_srgb"])[:3],
+                   "eyeshadow": linear_rgba(layers["eyeshadow_srgb"])[:3], "eyeliner": (0.01, 0.008, 0.008)}
+        for name, (amount, mix) in self.layer_mixes.items():
+            amount.inputs[1].default_value = layers[name]
+            mix.inputs["B"].default_value = (*colours[name], 1.0)
         self.bump.inputs["Strength"].default_value = 0.15 + 0.35 * a["pores"]
         self.bsdf.inputs["Roughness"].default_value = a["roughness"]
         self.bsdf.inputs["Specular IOR Level"].default_value = a["specular"]

@@ -281,6 +281,7 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         r5 = _rng(cfg, index, V5_STREAM)
         clothes = sample_clothes(r5)
         fstop = sample_fstop(r5, focal_mm)
+        appearance.update(sample_skin_layers(r5, melanin))
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
@@ -355,6 +356,30 @@ def skin_tone(melanin: float, hue_jitter: float = 0.0) -> np.ndarray:
     c = lin[i] * (1 - (x - i)) + lin[i + 1] * (x - i)
     c = c * np.array([1 + hue_jitter, 1.0, 1 - hue_jitter])
     return np.clip(c, 0, 1) ** (1 / 2.2)
+
+
+#: set version 5's layered skin when a person has none of it (versions 1-4)
+NO_SKIN_LAYERS = {"moles": 0.0, "blemishes": 0.0, "lipstick": 0.0, "lipstick_srgb": [0.6, 0.1, 0.15],
+                  "eyeshadow": 0.0, "eyeshadow_srgb": [0.4, 0.3, 0.35], "eyeliner": 0.0}
+
+
+def sample_skin_layers(r: np.random.Generator, melanin: float) -> dict:
+    """Set version 5's layers over the skin: moles (40 %), blemishes (30 %) and make-up (30 %: lipstick, eye
+    shadow and eyeliner, each in some of those)."""
+    out = dict(NO_SKIN_LAYERS)
+    out["moles"] = float(r.uniform(0.5, 1.0)) if r.random() < 0.4 else 0.0
+    out["blemishes"] = float(r.uniform(0.3, 0.8)) if r.random() < 0.3 else 0.0
+    if r.random() < 0.3:
+        if r.random() < 0.7:
+            hue = r.uniform(0, 1)
+            out["lipstick"] = float(r.uniform(0.4, 0.9))
+            colour = (np.array([0.75, 0.12, 0.2]) * (1 - hue) + np.array([0.45, 0.15, 0.25]) * hue) * r.uniform(0.6, 1.1)
+            out["lipstick_srgb"] = [float(x) for x in colour]
+        if r.random() < 0.6:
+            out["eyeshadow"] = float(r.uniform(0.2, 0.6))
+            out["eyeshadow_srgb"] = [float(x) for x in r.uniform(0.1, 0.6, 3)]
+        out["eyeliner"] = float(r.uniform(0.5, 0.95)) if r.random() < 0.6 else 0.0
+    return out
 
 
 def sample_fstop(r: np.random.Generator, focal_mm: float) -> float:
@@ -512,7 +537,8 @@ def detail_map(model: FaceModel, d: dict, size: int = 1024) -> np.ndarray:
 
 
 def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
-    """Lips, brows, beard-area and scalp masks (float [0, 1], rows top to bottom) in the skin atlas."""
+    """Lips, brows, beard-area, eyelid (eye shadow), lid-line (eyeliner) and scalp masks (float [0, 1], rows top
+    to bottom) in the skin atlas."""
     uvl = landmark_uv(model)
     px = np.stack([uvl[:, 0] * size, (1 - uvl[:, 1]) * size], 1)
     eye_w = np.linalg.norm(px[36] - px[45])
@@ -531,6 +557,15 @@ def mask_images(model: FaceModel, size: int = 512) -> dict[str, np.ndarray]:
     cv2.fillPoly(beard, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
     beard = np.clip(beard - 1.5 * cv2.dilate(lips, np.ones((5, 5), np.uint8)), 0, 1)
     out["beard"] = cv2.GaussianBlur(beard, (0, 0), size / 60)
+    lids, liner = np.zeros((size, size), np.float32), np.zeros((size, size), np.float32)
+    for eye, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+        upper = px[eye][:4]   # the eye's corner and upper lid
+        cv2.fillPoly(lids, [np.round(np.concatenate([upper, 0.4 * upper[::-1] + 0.6 * px[brow][::-1][1:5]]) * 16)
+                            .astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        cv2.polylines(liner, [np.round(px[eye] * 16).astype(np.int32)], True, 1.0, max(1, int(eye_w * 0.03)),
+                      cv2.LINE_AA, shift=4)
+    out["eyelids"] = cv2.GaussianBlur(lids, (0, 0), size / 250)
+    out["eyeliner"] = cv2.GaussianBlur(liner, (0, 0), size / 800)
     # the masks only live on the face tile
     a = int(ATLAS_FACE * size)
     for k in out:

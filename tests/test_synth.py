@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from headforge.core import accessories as A, clothes as C, glasses as G, hair as H, synth as S
-from headforge.core.facemodel import LANDMARKS_68, SKIN_END
+from headforge.core.facemodel import LANDMARKS_68, SKIN_END, landmark_uv
 
 
 def test_parameters_are_deterministic_and_cover_the_space(model):
@@ -263,15 +263,26 @@ def test_held_things_are_in_front_of_the_face_and_earrings_hang_from_the_ears(mo
 
 def test_version_5_adds_clothes_and_keeps_everything_else(model):
     v4, v5 = S.SynthConfig(count=200, seed=7, version=4), S.SynthConfig(count=200, seed=7, version=5)
-    necklines = []
+    necklines, layers = [], []
     for i in range(200):
         a, b = S.sample_params(v4, i, model), S.sample_params(v5, i, model)
         assert a["clothes"] is None and a["accessories"] == b["accessories"] and a["hair"] == b["hair"]
+        assert a["appearance"] == {k: v for k, v in b["appearance"].items() if k not in S.NO_SKIN_LAYERS}
+        layers.append([b["appearance"][k] > 0 for k in ("moles", "blemishes", "lipstick", "eyeliner")])
         assert np.array_equal(a["identity"], b["identity"]) and a["lights"] == b["lights"]
         necklines.append(b["clothes"]["neckline"])
         assert a["fstop"] is None   # the depth of field: a phone's wide lens keeps everything sharp
         assert (6 <= b["fstop"] <= 14) if b["focal_mm"] < 35 else (1.8 <= b["fstop"] <= 8)
     assert set(necklines) == set(C.NECKLINES) and min(necklines.count(n) for n in C.NECKLINES) > 15
+    moles, blemishes, lipstick, eyeliner = np.mean(layers, axis=0)
+    assert 0.3 < moles < 0.5 and 0.2 < blemishes < 0.4 and 0.12 < lipstick < 0.3 and 0.1 < eyeliner < 0.27
+    masks = S.mask_images(model, 256)
+    uv = landmark_uv(model)
+    for name, near in (("eyelids", (37, 38, 43, 44)), ("eyeliner", (36, 39, 42, 45))):   # around the eyes
+        m = masks[name]
+        ys, xs = np.nonzero(m > 0.5)
+        eye = np.stack([uv[list(near), 0] * 256, (1 - uv[list(near), 1]) * 256], 1)
+        assert len(xs) > 20 and np.min(np.hypot(*(np.stack([xs, ys], 1)[:, None] - eye[None]).transpose(2, 0, 1)), 0).max() < 12
 
 
 def test_clothes_lie_outside_the_skin_and_hair_falls_over_them(model):
