@@ -218,7 +218,7 @@ class SynthScene:
         colour."""
         self.spot_cells = []
 
-        def spots(scale: float, radius: float, keep: float):
+        def spot_mask(scale: float, radius: float, keep: float):
             """Round spots ``radius`` (of a cell) wide in the cells (``scale`` per UV unit) whose random value
             is over ``keep``."""
             v = nb.nt.nodes.new("ShaderNodeTexVoronoi")
@@ -230,14 +230,14 @@ class SynthScene:
             chosen = nb.math("GREATER_THAN", v.outputs["Color"], keep)
             return nb.math("MULTIPLY", inside.outputs[0], chosen.outputs[0]).outputs[0]
 
-        spots = {"moles": spots(40.0, 0.18, 0.75), "blemishes": spots(25.0, 0.25, 0.75),
+        where = {"moles": spot_mask(40.0, 0.18, 0.75), "blemishes": spot_mask(25.0, 0.25, 0.75),
                  "lipstick": mask("lips"), "eyeshadow": mask("eyelids"), "eyeliner": mask("eyeliner")}
         self.layer_mixes = {}
-        for name, where in spots.items():
-            amount = nb.math("MULTIPLY", where, 0.0)
-            base = nb.mix(amount.outputs[0], base, (0.0, 0.0, 0.0, 1.0))
-            self.layer_mixes[name] = (amount, base)
-            base = base.outputs["Result"]
+        for name, area in where.items():
+            amount = nb.math("MULTIPLY", area, 0.0)
+            mix = nb.mix(amount.outputs[0], base, (0.0, 0.0, 0.0, 1.0))
+            self.layer_mixes[name] = (amount, mix)
+            base = mix.outputs["Result"]
         return base
 
     def _build_camera(self):
@@ -277,7 +277,7 @@ class SynthScene:
     def render(self, p: dict, verts_cm: np.ndarray, cam: Camera, path: str | Path,
                detail_uv: np.ndarray | None = None) -> None:
         """Set the scene to sample ``p`` and render it to ``path`` (with the sample's camera effects, set version
-        2); :attr:`coverage` then says what hair, eyebrows, beard and glasses cover."""
+        2); :attr:`coverage` then says what hair, eyebrows, beard, glasses, accessories and clothes cover."""
         set_mesh_vertices(self.head.data, verts_cm)
         self._set_camera(cam, p.get("fstop"), verts_cm[S.LANDMARKS_68[36:48]].mean(0))
         self._set_skin(p["appearance"])
@@ -295,15 +295,7 @@ class SynthScene:
             # height (value - midlevel) * scale = the map in metres along the normal
             self.disp_node.inputs["Midlevel"].default_value = (0.0 - lo) / span
             self.disp_node.inputs["Scale"].default_value = span * 0.01
-        self._clear_cover()
-        acc = p.get("accessories") or {}
-        shells = {"hat": acc.get("hat") and hat_shell(self.model, verts_cm, acc["hat"]),
-                  "headband": acc.get("headband") and headband_shell(self.model, verts_cm, acc["headband"])}
-        cloth = p.get("clothes") and garment(verts_cm, p["clothes"])
-        self._set_hair(p.get("hair"), verts_cm, [s for s in shells.values() if s], cloth)
-        self._set_glasses(p.get("glasses"), verts_cm)
-        self._set_accessories(acc, shells, verts_cm)
-        self._set_clothes(p.get("clothes"), cloth)
+        self._set_cover(p, verts_cm)
         self.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=self.scene.name)
         self.coverage = self._coverage(Path(path)) if self.cover else None
@@ -349,8 +341,21 @@ class SynthScene:
         self.cloth_bsdf = bsdf
         return mat
 
+    def _set_cover(self, p: dict, verts_cm: np.ndarray) -> None:
+        """What covers this sample's head, the previous sample's removed: hair, eyebrows and beard, glasses (set
+        version 2), accessories (4) and clothes (5); hair is tucked under a hat or a band and hangs over clothes."""
+        self._clear_cover()
+        acc = p.get("accessories") or {}
+        shells = {"hat": acc.get("hat") and hat_shell(self.model, verts_cm, acc["hat"]),
+                  "headband": acc.get("headband") and headband_shell(self.model, verts_cm, acc["headband"])}
+        cloth = p.get("clothes") and garment(verts_cm, p["clothes"])
+        self._set_hair(p.get("hair"), verts_cm, [s for s in shells.values() if s], cloth)
+        self._set_glasses(p.get("glasses"), verts_cm)
+        self._set_accessories(acc, shells, verts_cm)
+        self._set_clothes(p.get("clothes"), cloth)
+
     def _clear_cover(self) -> None:
-        """Remove the previous sample's hair, eyebrows, beard and glasses."""
+        """Remove the previous sample's hair, eyebrows, beard, glasses, accessories and clothes."""
         for obj in [*self.cover.values(), *([self.lens] if self.lens is not None else [])]:
             data = obj.data
             bpy.data.objects.remove(obj)
