@@ -4,7 +4,9 @@ measured, not the fit); the segmentation is SegNet's on MediaPipe's detections, 
 
 Prints the confusion of true against read style (bald / short / medium / long; the generator's "shaved" counts
 as short) and the CIELAB distance between the read hair colour and ``core.hair.hair_srgb`` of the true melanin
-and redness. Usage: ``python bench/hair_bench.py --heldout out/data/coarse-heldout-v2 [--n 300]``
+and redness; on sets of version 4 and later, how the heads under hats read (the hair hidden under a hat should
+not read as bald). Usage: ``python bench/hair_bench.py --heldout out/data/coarse-heldout-v2 [--n 300]
+[--segnet WEIGHTS]``
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--heldout", required=True)
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--segnet", help="SegNet weights (default: the shipped ones)")
     args = ap.parse_args(argv)
     model = load_face_model()
     ds = SynthSet(args.heldout, limit=args.n)
     detect_all(ds)
     pts, found = detections(ds)
     conf = np.zeros((len(READ), len(READ)), int)
-    colour = []
+    colour, under_hats = [], []
     for n in np.flatnonzero(found):
         k, j, i = ds.items[n]
         p = sample_params(ds.config, i, model)
@@ -47,8 +50,10 @@ def main(argv=None) -> int:
                      rotation=lab["R"].astype(np.float64), translation=lab["t"].astype(np.float64),
                      width=size, height=size)
         verts = model.vertices(lab["identity"], lab["expression"]).astype(np.float64)
-        hair = hair_from_photo(model, verts, cam, img, segment.segment(img, pts[n]))
+        hair = hair_from_photo(model, verts, cam, img, segment.segment(img, pts[n], args.segnet))
         conf[READ.index(TRUE[p["hair"]["style"]]), READ.index(hair.style)] += 1
+        if (p.get("accessories") or {}).get("hat"):
+            under_hats.append((TRUE[p["hair"]["style"]], hair.style, hair.covered))
         if p["hair"]["style"] not in ("bald", "shaved"):
             want = np.asarray(hair_srgb(p["hair"]["melanin"], p["hair"]["redness"]), np.float32)
             got = np.asarray(hair.srgb, np.float32) / 255
@@ -62,6 +67,10 @@ def main(argv=None) -> int:
     c = np.array(colour)
     print(f"hair colour, CIELAB distance to the true hair's: median {np.median(c):.1f}, 75th percentile "
           f"{np.percentile(c, 75):.1f} ({len(c)} renders with hair)")
+    if under_hats:
+        t, r, cov = zip(*under_hats)
+        print(f"under hats ({len(t)}): style right {np.mean(np.array(t) == np.array(r)):.0%}, read bald "
+              f"{r.count('bald')} (truly bald {t.count('bald')}), scalp covered: median {np.median(cov):.2f}")
     return 0
 
 
