@@ -34,7 +34,7 @@ from ..core.regress import COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, m
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
 from .dataset import SynthSet, detect_all, detections
 from .onnx_export import coarsenet_from_onnx
-from .training import augment_image, save_checkpoint, torch_threads
+from .training import augment_image, per_set, save_checkpoint, torch_threads
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -300,7 +300,7 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
 def _training_sets(train_dirs, limit, skip=None) -> list[SynthSet]:
     """The training sets, each cut to its limit and skip, with their MediaPipe detections cached."""
     train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
-    limits, skips = _per_set(limit, len(train_dirs), "limits"), _per_set(skip, len(train_dirs), "skips")
+    limits, skips = per_set(limit, len(train_dirs), "limits"), per_set(skip, len(train_dirs), "skips")
     sets = [SynthSet(d, limit=n, skip=k or 0) for d, n, k in zip(train_dirs, limits, skips)]
     for ds in sets:
         detect_all(ds)
@@ -404,16 +404,6 @@ def evaluate(net, heldout, crit) -> dict:
             "reduction": round(1 - e / m, 4), "aligned_error_mm": round(ea, 3),
             "aligned_mean_face_error_mm": round(ma, 3), "aligned_reduction": round(1 - ea / ma, 4)}
 
-
-
-def _per_set(values, n_sets: int, what: str) -> list:
-    """A value per training set from one value (or one in a list) for all, or one per set."""
-    values = list(values) if isinstance(values, (list, tuple)) else [values]
-    if len(values) == 1:
-        values = values * n_sets
-    if len(values) != n_sets:
-        raise HeadforgeError(f"{len(values)} {what} for {n_sets} training sets: give one, or one per set.")
-    return values
 
 
 def main(argv=None) -> int:

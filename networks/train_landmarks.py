@@ -27,7 +27,7 @@ from ..core.modellandmarks import N_CONTOUR, LandmarkNetOnnx, anchor_points, tru
 from ..core.regress import COARSE_CROP, align, landmark_input
 from .dataset import SynthSet, detect_all, detections
 from .landmarknet import LandmarkNet
-from .training import augment_image, export_and_evaluate, run_info, run_steps, step_main
+from .training import augment_image, export_and_evaluate, per_set, run_info, run_steps, step_main
 
 HALF = COARSE_CROP / 2
 #: a point counts as seen in the evaluation when its surface faces the camera at least this squarely
@@ -140,7 +140,8 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=32, lr=2e-3,
           checkpoint=None, seed=0, log=print) -> dict:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    data = LandmarkSamples([SynthSet(d, limit=limit) for d in train_dirs], augment=True, seed=seed)
+    sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, per_set(limit, len(train_dirs), "limits"))]
+    data = LandmarkSamples(sets, augment=True, seed=seed)
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
     log(f"{len(data)} renders in memory ({time.perf_counter() - t0:.0f} s)")

@@ -24,7 +24,7 @@ from ..core.synth import (MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MA
                           MASK_CLOTHES, MASK_HEAD, MASK_MOUTH, MASK_OTHER)
 from .dataset import SynthSet, detect_all, detections
 from .segnet import SegNet
-from .training import augment_image, export_and_evaluate, run_info, run_steps, step_main
+from .training import augment_image, export_and_evaluate, per_set, run_info, run_steps, step_main
 
 IGNORE = 255  #: label of crop pixels outside the render
 
@@ -154,7 +154,7 @@ def evaluate(probabilities, data: SegSamples) -> dict:
 def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3, width=12, limit=None,
           checkpoint=None, seed=0, log=print) -> dict:
     torch.manual_seed(seed)
-    sets = [SynthSet(d, limit=limit) for d in train_dirs]
+    sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, per_set(limit, len(train_dirs), "limits"))]
     t0 = time.perf_counter()
     data = SegSamples(sets, augment=True, seed=seed)
     if len(data) == 0:

@@ -80,7 +80,8 @@ def step_main(argv, description: str, train, steps: int, batch: int, lr: float, 
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--width", type=int, default=width)
-    ap.add_argument("--limit", type=int, help="use the first LIMIT renders of each set (whole shards)")
+    ap.add_argument("--limit", type=int, action="append",
+                    help="use the first N renders of the set (whole shards; once for all sets, or once per --train)")
     ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
     args = ap.parse_args(argv)
     try:
@@ -89,6 +90,16 @@ def step_main(argv, description: str, train, steps: int, batch: int, lr: float, 
     except (HeadforgeError, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     return 0
+
+
+def per_set(values, n_sets: int, what: str) -> list:
+    """A value per training set from one value (or one in a list) for all, or one per set."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if len(values) == 1:
+        values = values * n_sets
+    if len(values) != n_sets:
+        raise HeadforgeError(f"{len(values)} {what} for {n_sets} training sets: give one, or one per set.")
+    return values
 
 
 def run_info(train_dirs, limit: int | None, images: int, losses: list[float], **settings) -> dict:
