@@ -91,6 +91,32 @@ def sample_accessories(r: np.random.Generator, skin_srgb) -> dict:
 # hats and headbands
 
 
+def lookup_around(grid: np.ndarray, azimuth: np.ndarray, theta: np.ndarray, along: np.ndarray,
+                  x: np.ndarray) -> np.ndarray:
+    """Bilinear lookup in ``grid`` ``(A, P)``, tabulated at azimuths ``azimuth`` ``(A,)`` evenly spaced around the
+    circle (wrapping) and at increasing ``along`` ``(P,)``, at azimuths ``theta`` and values ``x`` (clamped to
+    the table): a surface around the head or the neck, ``(N,)``."""
+    fa = (theta - azimuth[0]) / (azimuth[1] - azimuth[0])
+    a0 = np.floor(fa).astype(int)
+    wa = fa - a0
+    fp = np.interp(x, along, np.arange(len(along)))
+    p0 = np.minimum(np.floor(fp).astype(int), len(along) - 2)
+    wp = fp - p0
+    A = len(azimuth)
+    here = grid[a0 % A, p0] * (1 - wp) + grid[a0 % A, p0 + 1] * wp
+    there = grid[(a0 + 1) % A, p0] * (1 - wp) + grid[(a0 + 1) % A, p0 + 1] * wp
+    return here * (1 - wa) + there * wa
+
+
+def ring_quads(columns: int, rows: int) -> np.ndarray:
+    """``(columns * (rows - 1), 4)`` quads joining a grid of vertices ``columns`` around by ``rows`` down (vertex
+    ``column * rows + row``), closed around."""
+    a, p = np.meshgrid(np.arange(columns), np.arange(rows - 1), indexing="ij")
+    a, p = a.ravel(), p.ravel()
+    here, there = a * rows + p, (a + 1) % columns * rows + p
+    return np.stack([here, there, there + 1, here + 1], 1)
+
+
 @dataclass
 class Shell:
     """A surface around the top of the head: at each direction from ``centre`` it lies ``radius`` cm out,
@@ -108,18 +134,7 @@ class Shell:
         """The shell's radius (cm) in unit ``directions`` ``(N, 3)`` from the centre (bilinear in the grid)."""
         az = np.arctan2(directions[:, 0], directions[:, 2])
         po = np.arccos(np.clip(directions[:, 1], -1, 1))
-        step = self.azimuth[1] - self.azimuth[0]
-        fa = (az - self.azimuth[0]) / step
-        a0 = np.floor(fa).astype(int)
-        wa = fa - a0
-        fp = np.interp(po, self.polar, np.arange(len(self.polar)))
-        p0 = np.minimum(np.floor(fp).astype(int), len(self.polar) - 2)
-        wp = fp - p0
-        A = len(self.azimuth)
-        r = self.radius
-        top = r[a0 % A, p0] * (1 - wp) + r[a0 % A, p0 + 1] * wp
-        bottom = r[(a0 + 1) % A, p0] * (1 - wp) + r[(a0 + 1) % A, p0 + 1] * wp
-        return top * (1 - wa) + bottom * wa
+        return lookup_around(self.radius, self.azimuth, az, self.polar, po)
 
     def covers(self, points: np.ndarray) -> np.ndarray:
         """Which of ``points`` ``(N, 3)`` cm lie between the shell's edges (at any distance)."""
@@ -158,12 +173,7 @@ class Shell:
             radius = np.interp(polar, self.polar, self.radius[k])
             rows[k] = self.centre + np.stack([np.sin(polar) * np.sin(az), np.cos(polar),
                                               np.sin(polar) * np.cos(az)], 1) * radius[:, None]
-        verts = rows.reshape(-1, 3)
-        a, p = np.meshgrid(np.arange(A), np.arange(SHELL_ROWS - 1), indexing="ij")
-        a, p = a.ravel(), p.ravel()
-        idx = lambda aa, pp: (aa % A) * SHELL_ROWS + pp  # noqa: E731
-        quads = np.stack([idx(a, p), idx(a + 1, p), idx(a + 1, p + 1), idx(a, p + 1)], 1)
-        return verts, quads
+        return rows.reshape(-1, 3), ring_quads(A, SHELL_ROWS)
 
 
 def head_shell(model: FaceModel, vertices: np.ndarray, gap_cm: float, lower: tuple, upper: tuple | None = None,

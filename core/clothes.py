@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .accessories import lookup_around, ring_quads
 from .facemodel import SKIN_END
 from .hair import line_around_head
 
@@ -58,17 +59,7 @@ class Garment:
 
     def radius_at(self, theta: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The garment's distance from the neck axis (cm) at azimuths ``theta`` and heights ``y``."""
-        step = self.azimuth[1] - self.azimuth[0]
-        fa = (theta - self.azimuth[0]) / step
-        a0 = np.floor(fa).astype(int)
-        wa = fa - a0
-        fh = np.interp(-y, -self.heights, np.arange(len(self.heights)))
-        h0 = np.minimum(np.floor(fh).astype(int), len(self.heights) - 2)
-        wh = fh - h0
-        A, r = len(self.azimuth), self.radius
-        left = r[a0 % A, h0] * (1 - wh) + r[a0 % A, h0 + 1] * wh
-        right = r[(a0 + 1) % A, h0] * (1 - wh) + r[(a0 + 1) % A, h0 + 1] * wh
-        return left * (1 - wa) + right * wa
+        return lookup_around(self.radius, self.azimuth, theta, -self.heights, -np.asarray(y))
 
     def drape(self, strands: np.ndarray, margin_cm: float = 0.3) -> np.ndarray:
         """Strand points ``(N, K, 3)`` cm below the neckline and inside the garment moved out onto it (hair
@@ -94,10 +85,7 @@ class Garment:
         radius = self.radius_at(np.repeat(self.azimuth, rows), ys.ravel()).reshape(A, rows)
         az = self.azimuth[:, None]
         verts = np.stack([radius * np.sin(az), ys, NECK_Z_CM + radius * np.cos(az)], -1).reshape(-1, 3)
-        a, j = np.meshgrid(np.arange(A), np.arange(rows - 1), indexing="ij")
-        a, j = a.ravel(), j.ravel()
-        idx = lambda aa, jj: (aa % A) * rows + jj  # noqa: E731
-        return verts, np.stack([idx(a, j), idx(a, j + 1), idx(a + 1, j + 1), idx(a + 1, j)], 1)
+        return verts, ring_quads(A, rows)
 
 
 def _skin_reach(vertices: np.ndarray, azimuth: np.ndarray, heights: np.ndarray) -> np.ndarray:
