@@ -25,7 +25,8 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
   front of the face in some people (:func:`core.accessories.sample_accessories`, from a stream of its own), all
   labelled "other" in the mask.
 * set version 5 is version 4 with clothes: a garment from a neckline over the shoulders and chest
-  (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask, and the lens's depth of field (:func:`sample_fstop`).
+  (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask; moles,
+  blemishes and make-up (:func:`sample_skin_layers`); and the lens's depth of field (:func:`sample_fstop`).
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -101,8 +102,9 @@ class SynthConfig:
     image_format: str = "png"   #: png or jpg
     detail_size: int = 1024     #: UV displacement map size with --details
     #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
-    #: poses, and what they cover in the labels; 3: version 2 with eyebrows that show. Sets written before
-    #: versions existed read as 1.
+    #: poses, and what they cover in the labels; 3: version 2 with eyebrows that show; 4: version 3 with hats,
+    #: headbands, earrings and things held in front of the face; 5: version 4 with clothes, layered skin and
+    #: depth of field. Sets written before versions existed read as 1.
     version: int = 2
     #: photos of each person: samples ``k * views`` to ``k * views + views - 1`` are one person (identity,
     #: appearance, hair, glasses, light) seen in other poses, expressions and framings (view 0 as a single
@@ -177,6 +179,8 @@ def _other_view(r: np.random.Generator, p: dict, model: FaceModel) -> dict:
              shift=r.uniform(-0.08, 0.08, size=2))
     if p["camera_effects"] is not None:
         p["camera_effects"] = sample_camera_effects(r)
+    if p.get("fstop") is not None:   # set version 5: the aperture goes with the new lens
+        p["fstop"] = sample_fstop(r, p["focal_mm"])
     return p
 
 
@@ -281,7 +285,7 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         r5 = _rng(cfg, index, V5_STREAM)
         clothes = sample_clothes(r5)
         fstop = sample_fstop(r5, focal_mm)
-        appearance.update(sample_skin_layers(r5, melanin))
+        appearance.update(sample_skin_layers(r5))
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
@@ -363,7 +367,7 @@ NO_SKIN_LAYERS = {"moles": 0.0, "blemishes": 0.0, "lipstick": 0.0, "lipstick_srg
                   "eyeshadow": 0.0, "eyeshadow_srgb": [0.4, 0.3, 0.35], "eyeliner": 0.0}
 
 
-def sample_skin_layers(r: np.random.Generator, melanin: float) -> dict:
+def sample_skin_layers(r: np.random.Generator) -> dict:
     """Set version 5's layers over the skin: moles (40 %), blemishes (30 %) and make-up (30 %: lipstick, eye
     shadow and eyeliner, each in some of those)."""
     out = dict(NO_SKIN_LAYERS)

@@ -274,6 +274,10 @@ def test_version_5_adds_clothes_and_keeps_everything_else(model):
         assert a["fstop"] is None   # the depth of field: a phone's wide lens keeps everything sharp
         assert (6 <= b["fstop"] <= 14) if b["focal_mm"] < 35 else (1.8 <= b["fstop"] <= 8)
     assert set(necklines) == set(C.NECKLINES) and min(necklines.count(n) for n in C.NECKLINES) > 15
+    views = S.SynthConfig(count=120, seed=7, version=5, views=3)
+    for i in range(120):   # a person's other photos: another lens, and its aperture with it
+        b = S.sample_params(views, i, model)
+        assert (6 <= b["fstop"] <= 14) if b["focal_mm"] < 35 else (1.8 <= b["fstop"] <= 8)
     moles, blemishes, lipstick, eyeliner = np.mean(layers, axis=0)
     assert 0.3 < moles < 0.5 and 0.2 < blemishes < 0.4 and 0.12 < lipstick < 0.3 and 0.1 < eyeliner < 0.27
     masks = S.mask_images(model, 256)
