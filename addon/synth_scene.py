@@ -28,18 +28,21 @@ from ..core.camera import Camera
 from ..core.facemodel import FaceModel
 from ..core.accessories import brim, earring_curves, hat_shell, headband_shell, joined, occluder_mesh
 from ..core.clothes import garment
+from ..core.eyes import eye_texture
 from ..core.glasses import glasses_geometry
 from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
                          strand_radii)
 from .build import build_mesh, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
                          linear_to_srgb, quad_mesh, set_mesh_vertices, to_blender)
-from .nodes import NodeBuilder, shader_material
+from .nodes import NodeBuilder, ensure_principled, shader_material
 from .stage import hdri_dir
 
 HDRIS = ("studio.exr", "interior.exr", "courtyard.exr", "forest.exr", "city.exr", "sunrise.exr", "sunset.exr",
          "night.exr")
 SCENE_NAME = "Headforge synth"
+#: pixels of a set version 6 eye texture (an eye is a few pixels across in a 224 px render)
+EYE_TEXTURE_SIZE = 256
 #: what covers the head in set version 2 (core.synth.COVER_MASKS), and each one's flat colour in the
 #: coverage pass
 COVER_GROUPS = tuple(S.COVER_MASKS)  # hair, brows, beard, glasses; hat, headband, earrings, occluder (v4); clothes (v5)
@@ -59,6 +62,7 @@ class SynthScene:
 
     def __init__(self, model: FaceModel, cfg: S.SynthConfig):
         self.model, self.cfg = model, cfg
+        self._spent_images = []  #: images earlier samples painted with (:meth:`_new_image`)
         self.masks = S.mask_images(model)  #: the skin atlas's lips, brows, beard and scalp areas
         old = bpy.data.scenes.get(SCENE_NAME)
         if old is not None:
@@ -141,7 +145,7 @@ class SynthScene:
                 mat = part_material(f"Synth {part[2:]}", part)
                 self.part_mats[part] = mat
                 me.materials.append(mat)
-        self.detail_img = None
+        self.eye_textures = self._eye_textures(me) if self.cfg.version >= 6 else {}
         if self.cfg.details:
             # Cycles displacement ("Displacement and Bump"): the subdivided mesh is displaced by the map and
             # what is finer than the mesh is shaded as bump, both from the same UV map.
@@ -273,6 +277,25 @@ class SynthScene:
         bsdf.inputs["Roughness"].default_value = 0.8
         me.materials.append(mat)
 
+    def _eye_textures(self, me) -> dict:
+        """Set version 6: each eyeball (sclera, iris and pupil) painted by one opaque texture in the sclera's UV
+        map, as exports draw it, in place of the flat iris behind a clear cornea; the irises' meshes stay
+        hidden behind. Returns the image nodes by part, whose images :meth:`_set_eyes` replaces."""
+        nodes = {}
+        for part in ("M_ScleraLeft", "M_ScleraRight"):
+            mat = bpy.data.materials.new(f"Synth eye {part[8:]}")
+            ensure_principled(mat)
+            nt = mat.node_tree
+            bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+            bsdf.inputs["Roughness"].default_value = 0.08   # wet
+            bsdf.inputs["Coat Weight"].default_value = 0.5  # the tear film's second highlight
+            tex = nt.nodes.new("ShaderNodeTexImage")
+            nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+            me.materials[me.materials.find(self.part_mats[part].name)] = mat
+            self.part_mats[part] = mat
+            nodes[part] = tex
+        return nodes
+
     # -- per sample ----------------------------------------------------------------------------------
     def render(self, p: dict, verts_cm: np.ndarray, cam: Camera, path: str | Path,
                detail_uv: np.ndarray | None = None) -> None:
@@ -281,17 +304,13 @@ class SynthScene:
         set_mesh_vertices(self.head.data, verts_cm)
         self._set_camera(cam, p.get("fstop"), verts_cm[S.LANDMARKS_68[36:48]].mean(0))
         self._set_skin(p["appearance"])
+        self._set_eyes(p.get("eyes"))
         self._set_lights(p, cam)
         self._set_background(p, cam)
         if detail_uv is not None and self.cfg.details:
             lo, hi = float(detail_uv.min()), float(detail_uv.max())
             span = max(hi - lo, 1e-6)
-            # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
-            img = float_image("Synth detail", (detail_uv - lo) / span)
-            old, self.detail_img = self.detail_img, img
-            self.detail_node.image = img
-            if old is not None:
-                bpy.data.images.remove(old)
+            self._new_image(self.detail_node, float_image("Synth detail", (detail_uv - lo) / span))
             # height (value - midlevel) * scale = the map in metres along the normal
             self.disp_node.inputs["Midlevel"].default_value = (0.0 - lo) / span
             self.disp_node.inputs["Scale"].default_value = span * 0.01
@@ -544,6 +563,24 @@ class SynthScene:
             b = next(n for n in self.part_mats[part].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
             b.inputs["Base Color"].default_value = linear_rgba(a["iris_srgb"])
 
+    def _new_image(self, node, image) -> None:
+        """Give the image node ``node`` a new ``image``. Cycles' persistent data does not see edited
+        pixels of an existing image, and it knows images by their address: a new image at the address of one
+        removed earlier rendered with the removed one's pixels (an earlier person's iris, seen in set version
+        6). So the images a sample leaves behind stay until the scene is dropped (a shard's end: the worker reads
+        a new empty file for each shard), and no new one can take their address."""
+        if node.image is not None:
+            self._spent_images.append(node.image)
+        node.image = image
+
+    def _set_eyes(self, eyes: dict | None) -> None:
+        """Paint set version 6's eyes (:func:`core.synth.sample_eyes`): each a texture of its own (veins and
+        fibres differ between the eyes)."""
+        for k, (part, tex) in enumerate(self.eye_textures.items()):
+            self._new_image(tex, image_from_array(f"Synth eye {part[8:]}", eye_texture(
+                EYE_TEXTURE_SIZE, eyes["iris_srgb"], eyes["seed"] + k, eyes["pupil_uv_radius"], eyes["veins"],
+                eyes["sclera_srgb"])))
+
     def _set_lights(self, p: dict, cam: Camera):
         L = p["lights"]
         if self._hdri_index != L["hdri"]:  # the only world change: render samples grouped by HDRI
@@ -581,11 +618,8 @@ class SynthScene:
         self.backdrop.hide_render = kind == "hdri"
         if kind == "hdri":
             return
-        # a new image each time: Cycles' persistent data does not see edited pixels of an existing one
-        old = self.backdrop_tex.image
-        self.backdrop_tex.image = image_from_array("Synth backdrop", S.background_image(kind, p["background"]["seed"], 256))
-        if old is not None:
-            bpy.data.images.remove(old)
+        backdrop = S.background_image(kind, p["background"]["seed"], 256)
+        self._new_image(self.backdrop_tex, image_from_array("Synth backdrop", backdrop))
         # a plane behind the head, facing the camera, filling the view (set space)
         cm = self.camera.matrix_basis
         fwd = -(cm.to_3x3() @ Vector((0, 0, 1)))

@@ -24,6 +24,8 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 IRIS_UV_RADIUS = 0.108
 #: pupil edge in the sclera UV map: 9 degrees (a 3.7 mm pupil)
 PUPIL_UV_RADIUS = 0.034
+#: the pupil diameter (mm) that PUPIL_UV_RADIUS draws
+PUPIL_DIAMETER_MM = 3.7
 
 #: MediaPipe face mesh (refined, 478 points): per eye, the iris centre, its four edge points and the eye opening's
 #: contour (the lid margins). "right"/"left" are the person's.
@@ -146,23 +148,29 @@ def _white_of_eye(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, ra
     return float(np.percentile(image[y0:y1, x0:x1][white] @ LUMA, 75))
 
 
-def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0) -> np.ndarray:
-    """An ``(size, size, 3)`` uint8 sRGB texture for ICT's sclera UV map: a wet off-white sclera with thin red
-    veins growing from the edges towards the cornea, a dark limbal ring, an iris of radial fibres around
-    ``iris_srgb`` (lighter towards the pupil collar, darker at the rim) and a black pupil. Row 0 is v = 1
-    (image order, as Blender and glTF read it). Deterministic for a ``seed``."""
+#: the sclera's off-white, sRGB
+SCLERA_SRGB = (236, 230, 222)
+
+
+def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0, pupil_uv_radius: float = PUPIL_UV_RADIUS,
+                veins: float = 1.0, sclera_srgb=SCLERA_SRGB) -> np.ndarray:
+    """An ``(size, size, 3)`` uint8 sRGB texture for ICT's sclera UV map: a wet ``sclera_srgb`` sclera with thin
+    red veins growing from the edges towards the cornea (``veins``: their strength, 0 none), a dark limbal ring,
+    an iris of radial fibres around ``iris_srgb`` (lighter towards the pupil collar, darker at the rim) and a
+    black pupil of ``pupil_uv_radius`` (less than :data:`IRIS_UV_RADIUS`). Row 0 is v = 1 (image order, as
+    Blender and glTF read it). Deterministic for a ``seed``."""
     rng = np.random.default_rng(seed)
     v, u = np.mgrid[0:size, 0:size]
     u = (u + 0.5) / size - 0.5
     v = 0.5 - (v + 0.5) / size
     r = np.hypot(u, v)
     theta = np.arctan2(v, u)
-    sclera = np.array([236, 230, 222], np.float32)
+    sclera = np.asarray(sclera_srgb, np.float32)
     img = np.empty((size, size, 3), np.float32)
     img[:] = sclera * (1.0 - 0.08 * np.clip((r - IRIS_UV_RADIUS) / 0.35, 0, 1))[..., None]  # darker round the eye
-    _veins(img, rng, size)
+    _veins(img, rng, size, veins)
     iris = np.asarray(iris_srgb, np.float32)
-    t = np.clip((r - PUPIL_UV_RADIUS) / (IRIS_UV_RADIUS - PUPIL_UV_RADIUS), 0, 1)  # 0 at the pupil, 1 at the rim
+    t = np.clip((r - pupil_uv_radius) / (IRIS_UV_RADIUS - pupil_uv_radius), 0, 1)  # 0 at the pupil, 1 at the rim
     fibres = sum(np.cos(k * theta + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.3, 1.0) / np.sqrt(k)
                  for k in rng.integers(20, 90, size=8))
     shade = 1.25 - 0.45 * t + 0.06 * fibres
@@ -172,13 +180,14 @@ def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0) -> 
     img[inside] = iris_px[inside]
     limbus = np.clip(1 - np.abs(r - IRIS_UV_RADIUS) / 0.012, 0, 1)[..., None]
     img = img * (1 - 0.75 * limbus) + (iris * 0.3) * 0.75 * limbus
-    pupil = np.clip((PUPIL_UV_RADIUS + 0.002 - r) / 0.004, 0, 1)[..., None]
+    pupil = np.clip((pupil_uv_radius + 0.002 - r) / 0.004, 0, 1)[..., None]
     img = img * (1 - pupil) + 6.0 * pupil
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _veins(img: np.ndarray, rng: np.random.Generator, size: int) -> None:
-    """Draw thin red veins (random walks from the sclera's rim inwards) onto ``img`` in place."""
+def _veins(img: np.ndarray, rng: np.random.Generator, size: int, strength: float = 1.0) -> None:
+    """Draw thin red veins (random walks from the sclera's rim inwards) onto ``img`` in place, ``strength``
+    times as opaque as a plain eye's."""
     layer = np.zeros(img.shape[:2], np.uint8)
     for _ in range(int(rng.integers(10, 18))):
         angle = rng.uniform(0, 2 * np.pi)
@@ -191,7 +200,7 @@ def _veins(img: np.ndarray, rng: np.random.Generator, size: int) -> None:
         px = np.round(np.array(pts) * size * 4).astype(np.int32)
         cv2.polylines(layer, [px], False, int(rng.uniform(60, 150)), thickness=max(1, size // 400),
                       lineType=cv2.LINE_AA, shift=2)
-    layer = cv2.GaussianBlur(layer.astype(np.float32) / 255, (0, 0), size / 900)[..., None]
+    layer = np.clip(cv2.GaussianBlur(layer.astype(np.float32) / 255, (0, 0), size / 900) * strength, 0, 1)[..., None]
     img *= 1 - layer
     img += layer * np.array([170, 40, 40], np.float32)
 

@@ -27,6 +27,9 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
 * set version 5 is version 4 with clothes: a garment from a neckline over the shoulders and chest
   (:func:`core.clothes.sample_clothes`, from a stream of its own), labelled as clothes in the mask; moles,
   blemishes and make-up (:func:`sample_skin_layers`); and the lens's depth of field (:func:`sample_fstop`).
+* set version 6 is version 5 with eyes of their own (:func:`sample_eyes`, from a stream of its own): an iris
+  pattern around a varied colour, the pupil's size, the sclera's tint and its veins, painted as one texture
+  (:func:`core.eyes.eye_texture`) where versions 1-5 have a flat iris behind a clear cornea.
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -49,6 +52,7 @@ from .correspondence import Correspondence
 from .facemodel import ATLAS_FACE, LANDMARKS_68, N_IDENTITY, FaceModel, landmark_uv
 from .accessories import sample_accessories
 from .clothes import sample_clothes
+from .eyes import PUPIL_DIAMETER_MM, PUPIL_UV_RADIUS, SCLERA_SRGB
 from .glasses import sample_glasses
 from .hair import sample_hair, scalp_mask, visible_brows
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
@@ -104,7 +108,8 @@ class SynthConfig:
     #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
     #: poses, and what they cover in the labels; 3: version 2 with eyebrows that show; 4: version 3 with hats,
     #: headbands, earrings and things held in front of the face; 5: version 4 with clothes, layered skin and
-    #: depth of field. Sets written before versions existed read as 1.
+    #: depth of field; 6: version 5 with eyes of their own (iris pattern, pupil, sclera). Sets written before
+    #: versions existed read as 1.
     version: int = 2
     #: photos of each person: samples ``k * views`` to ``k * views + views - 1`` are one person (identity,
     #: appearance, hair, glasses, light) seen in other poses, expressions and framings (view 0 as a single
@@ -132,13 +137,13 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM, V5_STREAM = 0, 1, 2, 3, 4, 5, 6
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM, V5_STREAM, V6_STREAM = 0, 1, 2, 3, 4, 5, 6, 7
 #: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
 #: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
 CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
 #: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
 VIEW_YAW = 70.0
-VERSIONS = (1, 2, 3, 4, 5)
+VERSIONS = (1, 2, 3, 4, 5, 6)
 
 
 def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
@@ -286,12 +291,14 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         clothes = sample_clothes(r5)
         fstop = sample_fstop(r5, focal_mm)
         appearance.update(sample_skin_layers(r5))
+    eyes = sample_eyes(_rng(cfg, index, V6_STREAM), appearance["iris_srgb"]) if cfg.version >= 6 else None
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,
             "face_frac": face_frac, "shift": shift, "appearance": appearance, "lights": lights,
             "background": background, "details": details, "hair": hair, "glasses": glasses,
-            "camera_effects": effects, "accessories": accessories, "clothes": clothes, "fstop": fstop}
+            "camera_effects": effects, "accessories": accessories, "clothes": clothes, "fstop": fstop,
+            "eyes": eyes}
 
 
 def _wider_pose(r: np.random.Generator, yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
@@ -384,6 +391,24 @@ def sample_skin_layers(r: np.random.Generator) -> dict:
             out["eyeshadow_srgb"] = [float(x) for x in r.uniform(0.1, 0.6, 3)]
         out["eyeliner"] = float(r.uniform(0.5, 0.95)) if r.random() < 0.6 else 0.0
     return out
+
+
+#: pupil diameters (mm) of set version 6's eyes: constricted in daylight to wide in a dim room
+PUPIL_MM = (2.0, 7.0)
+
+
+def sample_eyes(r: np.random.Generator, iris_unit) -> dict:
+    """Set version 6's eyes, for :func:`core.eyes.eye_texture`: the person's iris colour (``iris_unit``, sRGB
+    0-1) lighter or darker and a little off in hue, as sRGB 0-255; the pupil's diameter (:data:`PUPIL_MM`) as
+    its radius in the sclera's UV map; the veins' strength (clear to bloodshot in one eye of ten); a sclera
+    off-white to a little yellow or grey; a seed for the veins and fibres."""
+    iris = np.asarray(iris_unit, np.float64) * r.uniform(0.7, 1.35) * np.exp(r.normal(0, 0.08, 3))
+    pupil_mm = r.uniform(*PUPIL_MM)
+    sclera = np.array(SCLERA_SRGB, np.float64) * r.uniform(0.85, 1.0) - np.array([0, 0, r.uniform(0, 18)])
+    return {"iris_srgb": [int(v) for v in np.clip(iris * 255, 0, 255)], "pupil_mm": float(pupil_mm),
+            "pupil_uv_radius": float(PUPIL_UV_RADIUS * pupil_mm / PUPIL_DIAMETER_MM),
+            "veins": float(r.uniform(1.2, 2.5) if r.random() < 0.1 else r.uniform(0.0, 1.0)),
+            "sclera_srgb": [int(v) for v in np.clip(sclera, 0, 255)], "seed": int(r.integers(0, 2 ** 31 - 1))}
 
 
 def sample_fstop(r: np.random.Generator, focal_mm: float) -> float:

@@ -45,3 +45,23 @@ def test_eye_texture():
     assert sclera.mean() > 170 and sclera[:, 0].mean() > sclera[:, 2].mean()  # off-white, a little warm
     np.testing.assert_array_equal(tex, eye_texture(256, iris, seed=2))
     assert not np.array_equal(tex, eye_texture(256, iris, seed=3))
+
+
+def test_eye_texture_pupil_veins_and_sclera():
+    """Set version 6 draws each person's eyes: a wider pupil is more black, no veins leave the sclera plain, more
+    veins make it redder, and the sclera takes its colour."""
+    iris = (90, 60, 40)
+    s = 256
+    yy, xx = np.mgrid[0:s, 0:s]
+    r = np.hypot((xx + 0.5) / s - 0.5, (yy + 0.5) / s - 0.5)
+    dark = [np.mean(eye_texture(s, iris, 4, pupil).max(2)[r < IRIS_UV_RADIUS] < 30) for pupil in (0.02, 0.034, 0.06)]
+    assert dark[0] < dark[1] < dark[2] and abs(dark[2] - (0.06 / IRIS_UV_RADIUS) ** 2) < 0.1
+    sclera = (r > IRIS_UV_RADIUS + 0.05) & (r < 0.45)
+
+    def red(tex):
+        t = tex[sclera].astype(float)
+        return np.mean(t[:, 0] - t[:, 2] > 60)
+    assert red(eye_texture(s, iris, 4, veins=0.0)) == 0
+    assert 0 < red(eye_texture(s, iris, 4, veins=1.0)) < red(eye_texture(s, iris, 4, veins=2.0))
+    yellow = eye_texture(s, iris, 4, veins=0.0, sclera_srgb=(220, 210, 170))[sclera & (r < 0.2)].mean(0)
+    assert yellow[0] - yellow[2] > 35

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from headforge.core import accessories as A, clothes as C, glasses as G, hair as H, synth as S
+from headforge.core.eyes import IRIS_UV_RADIUS
 from headforge.core.facemodel import LANDMARKS_68, SKIN_END, landmark_uv
 
 
@@ -287,6 +288,29 @@ def test_version_5_adds_clothes_and_keeps_everything_else(model):
         ys, xs = np.nonzero(m > 0.5)
         eye = np.stack([uv[list(near), 0] * 256, (1 - uv[list(near), 1]) * 256], 1)
         assert len(xs) > 20 and np.min(np.hypot(*(np.stack([xs, ys], 1)[:, None] - eye[None]).transpose(2, 0, 1)), 0).max() < 12
+
+
+def test_version_6_adds_eyes_and_keeps_everything_else(model):
+    v5, v6 = S.SynthConfig(count=200, seed=7, version=5), S.SynthConfig(count=200, seed=7, version=6)
+    pupils, bloodshot, ratios = [], [], []
+    for i in range(200):
+        a, b = S.sample_params(v5, i, model), S.sample_params(v6, i, model)
+        assert a["eyes"] is None and np.array_equal(a["identity"], b["identity"])
+        for key in ("appearance", "hair", "accessories", "clothes", "lights", "fstop", "glasses", "yaw"):
+            assert a[key] == b[key], key
+        e = b["eyes"]
+        pupils.append(e["pupil_mm"])
+        assert e["pupil_uv_radius"] < IRIS_UV_RADIUS / 1.5
+        bloodshot.append(e["veins"] > 1.0)
+        ratios.append(np.mean(e["iris_srgb"]) / (np.mean(b["appearance"]["iris_srgb"]) * 255))
+        assert all(0 <= c <= 255 for c in e["iris_srgb"] + e["sclera_srgb"])
+        assert e["sclera_srgb"][2] <= e["sclera_srgb"][0]   # off-white to yellowish, never blue
+    assert S.PUPIL_MM[0] <= min(pupils) < 2.5 and 6.5 < max(pupils) <= S.PUPIL_MM[1]
+    assert 0.04 < np.mean(bloodshot) < 0.18
+    assert 0.65 < min(ratios) and max(ratios) < 1.5 and np.std(ratios) > 0.1   # the person's colour, lighter or darker
+    # a person's other photos keep the eyes
+    views = S.SynthConfig(count=6, seed=7, version=6, views=3)
+    assert S.sample_params(views, 3, model)["eyes"] == S.sample_params(views, 5, model)["eyes"]
 
 
 def test_clothes_lie_outside_the_skin_and_hair_falls_over_them(model):

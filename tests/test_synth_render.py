@@ -90,6 +90,40 @@ def test_accessories_and_clothes_in_cycles_and_in_the_labels(model, tmp_path):
     bpy.data.scenes.remove(scene.scene)
 
 
+def test_version_6_eyes_in_cycles(model, tmp_path):
+    """Set version 6 paints the eyes and nothing else: in a tiny real render the eyes' pixels change from version
+    5's, the rest of the picture hardly, and a wider pupil darkens them."""
+    import cv2
+
+    from headforge.addon.synth_scene import SynthScene
+    from headforge.core.correspondence import load_correspondence
+
+    corr = load_correspondence(model)
+    v5, v6 = (S.SynthConfig(count=200, size=160, samples=2, version=v) for v in (5, 6))
+    params = [S.sample_params(v6, i, model) for i in range(200)]
+    lids = [model.expression_index(n) for n in model.expression_names if n.startswith("eye")]
+    face = next(p for p in params if p["face_frac"] > 0.5 and abs(p["yaw"]) < 15 and abs(p["pitch"]) < 10
+                and p["expression"][lids].max() < 0.05 and not p["accessories"]["occluder"] and p["glasses"] is None)
+    narrow = dict(face, eyes=dict(face["eyes"], pupil_uv_radius=0.015))
+    wide = dict(face, eyes=dict(face["eyes"], pupil_uv_radius=0.06))
+    shots = {}
+    for cfg, todo in ((v5, {"v5": S.sample_params(v5, face["index"], model)}),
+                      (v6, {"first": wide, "narrow": narrow, "wide": wide})):
+        bpy.ops.wm.read_homefile(use_empty=True)
+        scene = SynthScene(model, cfg)
+        for name, p in todo.items():
+            verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
+            scene.render(p, verts, cam, tmp_path / f"{name}.png")
+            shots[name] = cv2.imread(str(tmp_path / f"{name}.png")).astype(float)
+        bpy.data.scenes.remove(scene.scene)
+    eyes = S.labels_for(model, corr, face, v6.size)[2]["mask"] == S.MASK_EYES
+    assert eyes.sum() > 30
+    change = np.abs(shots["first"] - shots["v5"]).mean(2)   # each the first render of its scene
+    assert change[eyes].mean() > 5 * max(change[~eyes].mean(), 0.2)
+    darker = (shots["narrow"] - shots["wide"]).mean(2)   # (a scene's first render differs a little from later ones)
+    assert darker[eyes].mean() > 5 * max(np.abs(darker[~eyes]).mean(), 0.2)
+
+
 def _synth(out, *extra, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
                           capture_output=True, text=True, timeout=timeout, env=env)
