@@ -39,10 +39,10 @@ COVERING = (BACKGROUND, HAIR, BEARD, GLASSES, OTHER)
 PERSON_MIN = 0.2
 #: glasses (a beard) are found on a face when they cover this share of the convex hull of its landmarks, a
 #: beard's pixels counted where SegNet gives it BEARD_SURE or more. Chosen on the 367 renders of views-heldout-v2
-#: where MediaPipe finds the face (shipped SegNet): glasses found on 88 % of the faces that wear them and 0.8 %
-#: of those that don't (the smallest share with under 1 % false finds); beards on 33 % (stubble is the hard
-#: part) and 0.4 %. Beards by SegNet's most likely class would be found on 39 % and 1.5 %, and on the
-#: astronaut's chin (share 0.15; at BEARD_SURE 0.01).
+#: where MediaPipe finds the face (the SegNet of 2026-12-04, two networks averaged): glasses found on 89 % of the
+#: faces that wear them and 0.8 % of those that don't (the smallest share with under 1 % false finds); beards on
+#: 35 % (stubble is the hard part) and 0.4 %. Beards by SegNet's most likely class were found on the
+#: astronaut's chin (share 0.15 with an earlier SegNet; at BEARD_SURE 0.01).
 GLASSES_MIN_SHARE, FACIAL_HAIR_MIN_SHARE, BEARD_SURE = 0.10, 0.03, 0.7
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.fileio import atomic_path
@@ -88,3 +89,65 @@ def coarsenet_from_onnx(path):
     net.load_state_dict(state)
     net.frozen_norm = True
     return net
+
+
+def average_onnx(paths, out, meta: dict | None = None, half: bool = True) -> Path:
+    """One ONNX file that runs the exported networks ``paths`` (of one kind, with the same inputs and outputs)
+    side by side on the same inputs and gives the mean of each output: an ensemble the product runs as it runs
+    one network. Its metadata keeps the first network's, with ``members`` (each network's metadata) and
+    ``meta`` on top. ``half``: weights stored as float16 and cast back to float32 when the file is loaded
+    (onnxruntime folds the casts), so the file is half the size and computes in float32 as before."""
+    import onnx
+    from onnx import compose, helper, numpy_helper
+
+    models = [onnx.load(str(p)) for p in paths]
+    metas = [json.loads({e.key: e.value for e in m.metadata_props}.get("headforge", "{}")) for m in models]
+    if len({x.get("network") for x in metas}) != 1:
+        raise ValueError(f"an ensemble needs networks of one kind, not {[x.get('network') for x in metas]}")
+    first = models[0].graph
+    inputs, outputs = [i.name for i in first.input], [o.name for o in first.output]
+    nodes, inits = [], []
+    for k, m in enumerate(models):
+        if [i.name for i in m.graph.input] != inputs or [o.name for o in m.graph.output] != outputs:
+            raise ValueError(f"{str(paths[k])!r} has other inputs or outputs than {str(paths[0])!r}")
+        g = compose.add_prefix(m, prefix=f"m{k}_").graph
+        nodes += [helper.make_node("Identity", [name], [f"m{k}_{name}"]) for name in inputs] + list(g.node)
+        for init in g.initializer:
+            w = numpy_helper.to_array(init)
+            if half and w.dtype == np.float32 and w.size >= 256:
+                inits.append(numpy_helper.from_array(w.astype(np.float16), f"{init.name}_f16"))
+                nodes.insert(0, helper.make_node("Cast", [f"{init.name}_f16"], [init.name], to=onnx.TensorProto.FLOAT))
+            else:
+                inits.append(init)
+    nodes += [helper.make_node("Mean", [f"m{k}_{name}" for k in range(len(models))], [name]) for name in outputs]
+    graph = helper.make_graph(nodes, "ensemble", list(first.input), list(first.output), inits)
+    merged = helper.make_model(graph, opset_imports=models[0].opset_import, ir_version=models[0].ir_version)
+    onnx.checker.check_model(merged)
+    entry = merged.metadata_props.add()
+    entry.key = "headforge"
+    entry.value = json.dumps({**metas[0], "members": metas, **(meta or {})}, default=str)
+    path = Path(out)
+    with atomic_path(path) as tmp:
+        onnx.save(merged, str(tmp))
+    return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Average exported networks into one ONNX file (an ensemble).")
+    ap.add_argument("networks", nargs="+", help="exported networks of one kind (.onnx)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--full", action="store_true", help="keep the weights in float32 (default: stored as float16)")
+    args = ap.parse_args(argv)
+    try:
+        path = average_onnx(args.networks, args.out, {"ensemble_of": [Path(n).name for n in args.networks]},
+                            half=not args.full)
+    except (OSError, ValueError) as e:
+        raise SystemExit(str(e)) from None
+    print(f"{len(args.networks)} networks averaged -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

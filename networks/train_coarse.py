@@ -34,7 +34,7 @@ from ..core.regress import COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, m
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
 from .dataset import SynthSet, detect_all, detections
 from .onnx_export import coarsenet_from_onnx
-from .training import augment_image, per_set, save_checkpoint, torch_threads
+from .training import augment_image, per_set, save_checkpoint, torch_threads, training_device
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -262,7 +262,7 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
         if len(data) == 0:
             raise HeadforgeError(f"No usable renders in {', '.join(str(ds.root) for ds in sets)} (MediaPipe found "
                                  "no face in any).")
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = training_device()
         net, cfg = _start_network(cfg, init, data)
         net = net.to(device, memory_format=torch.channels_last)
         crit = MeshLoss(load_face_model()).to(device)

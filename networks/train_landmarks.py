@@ -27,7 +27,7 @@ from ..core.modellandmarks import N_CONTOUR, LandmarkNetOnnx, anchor_points, tru
 from ..core.regress import COARSE_CROP, align, landmark_input
 from .dataset import SynthSet, detect_all, detections
 from .landmarknet import LandmarkNet
-from .training import augment_image, export_and_evaluate, per_set, run_info, run_steps, step_main
+from .training import augment_image, export_and_evaluate, per_set, run_info, run_steps, sample_loader, step_main
 
 HALF = COARSE_CROP / 2
 #: a point counts as seen in the evaluation when its surface faces the camera at least this squarely
@@ -137,7 +137,7 @@ def evaluate(net_path, data: LandmarkSamples) -> dict:
 
 
 def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=32, lr=2e-3, width=24, limit=None,
-          checkpoint=None, seed=0, log=print) -> dict:
+          checkpoint=None, seed=0, log=print, workers=0) -> dict:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, per_set(limit, len(train_dirs), "limits"))]
@@ -146,9 +146,8 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=32, lr=2e-3,
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
     log(f"{len(data)} renders in memory ({time.perf_counter() - t0:.0f} s)")
     net = LandmarkNet(len(data.corr.mp_index) + N_CONTOUR, width)
-    loader = torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, drop_last=True)
-    losses = run_steps(net, loader, lambda b: nll(net(b[0], b[1]), b[2]), steps=steps, lr=lr, clip=5.0,
-                       checkpoint=checkpoint, log=log, width=width)
+    losses = run_steps(net, sample_loader(data, batch, workers), lambda b: nll(net(b[0], b[1]), b[2]), steps=steps,
+                       lr=lr, clip=5.0, checkpoint=checkpoint, log=log, width=width)
     info = run_info(train_dirs, limit, len(data), losses, steps=steps, batch=batch, lr=lr, width=width,
                     mp_index=data.corr.mp_index.tolist(), contour=N_CONTOUR)
 

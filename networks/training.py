@@ -69,9 +69,39 @@ def save_checkpoint(path, **content) -> Path:
     return path
 
 
+def training_device() -> torch.device:
+    """Where the networks train: the GPU when torch sees one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _reseed_worker(worker: int) -> None:
+    """Each loader process draws its own augmentations: the dataset's ``rng`` reseeded from torch's per-worker
+    seed (a copied generator would repeat the others' draws)."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.rng = np.random.default_rng(info.seed)
+
+
+def sample_loader(data, batch: int, workers: int = 0) -> torch.utils.data.DataLoader:
+    """Shuffled batches of ``data`` (a dataset with an ``rng`` attribute), prepared in ``workers`` processes
+    beside the training (0: in the training process)."""
+    return torch.utils.data.DataLoader(data, batch_size=min(batch, len(data)), shuffle=True, drop_last=True,
+                                       num_workers=workers, persistent_workers=workers > 0,
+                                       worker_init_fn=_reseed_worker if workers else None,
+                                       pin_memory=torch.cuda.is_available())
+
+
+def to_device(batch, device):
+    """A loader's batch (tensors, or tuples, lists and dicts of them) moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return type(batch)(to_device(v, device) for v in batch)
+
+
 def step_main(argv, description: str, train, steps: int, batch: int, lr: float, width: int) -> int:
     """The command line of a :func:`run_steps` training: ``train(train_dirs, heldout_dir, out, steps, batch, lr,
-    width, limit, checkpoint)`` with these defaults; a bad set exits with its message."""
+    width, limit, checkpoint, workers=...)`` with these defaults; a bad set exits with its message."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
     ap.add_argument("--heldout")
@@ -83,10 +113,11 @@ def step_main(argv, description: str, train, steps: int, batch: int, lr: float, 
     ap.add_argument("--limit", type=int, action="append",
                     help="use the first N renders of the set (whole shards; once for all sets, or once per --train)")
     ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
+    ap.add_argument("--workers", type=int, default=0, help="sample-preparing processes beside the training")
     args = ap.parse_args(argv)
     try:
         train(args.train, args.heldout, args.out, args.steps, args.batch, args.lr, args.width, args.limit,
-              args.checkpoint)
+              args.checkpoint, workers=args.workers)
     except (HeadforgeError, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     return 0
@@ -115,27 +146,30 @@ def export_and_evaluate(net, info: dict, out, evaluate=None, log=print) -> dict:
     ``info["heldout"]``. Returns ``info``."""
     from .onnx_export import export_onnx
 
+    net = net.cpu().eval()
     if evaluate is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            info["heldout"] = evaluate(export_onnx(net.eval(), Path(tmp) / "probe.onnx", meta=info))
+            info["heldout"] = evaluate(export_onnx(net, Path(tmp) / "probe.onnx", meta=info))
         log(f"held-out: {info['heldout']}")
     if out:
-        export_onnx(net.eval(), out, meta=info)
+        export_onnx(net, out, meta=info)
     return info
 
 
 def run_steps(net, batches, loss_of, *, steps: int, lr: float, clip: float | None = None, checkpoint=None, log=print,
               **saved) -> list[float]:
-    """Train ``net`` for ``steps`` AdamW steps on a one-cycle learning rate, ``loss_of(batch)`` the loss of one
-    batch of the DataLoader ``batches``; resumed from ``checkpoint`` when it exists (a checkpoint of a run with
-    other ``steps`` goes on at its step on this run's schedule) and written there every 250 steps with
-    ``saved`` beside the state. ``clip``: the gradients' largest norm (None: not clipped). Returns the losses of
-    the steps run."""
+    """Train ``net`` for ``steps`` AdamW steps on a one-cycle learning rate (on the GPU when there is one, else
+    the CPU), ``loss_of(batch)`` the loss of one batch of the DataLoader ``batches``; resumed from
+    ``checkpoint`` when it exists (a checkpoint of a run with other ``steps`` goes on at its step on this run's
+    schedule) and written there every 250 steps with ``saved`` beside the state. ``clip``: the gradients'
+    largest norm (None: not clipped). Returns the losses of the steps run."""
+    device = training_device()
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     step = 0
     if checkpoint and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
@@ -151,7 +185,7 @@ def run_steps(net, batches, loss_of, *, steps: int, lr: float, clip: float | Non
     net.train()
     while step < steps:
         for batch in batches:
-            loss = loss_of(batch)
+            loss = loss_of(to_device(batch, device))
             opt.zero_grad()
             loss.backward()
             if clip:
