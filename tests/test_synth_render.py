@@ -120,7 +120,8 @@ def test_version_6_eyes_in_cycles(model, tmp_path):
     assert eyes.sum() > 30
     change = np.abs(shots["first"] - shots["v5"]).mean(2)   # each the first render of its scene
     assert change[eyes].mean() > 5 * max(change[~eyes].mean(), 0.2)
-    darker = (shots["narrow"] - shots["wide"]).mean(2)   # (a scene's first render differs a little from later ones)
+    # at 2 samples a scene's first render, before any coverage pass, differs a little from later ones
+    darker = (shots["narrow"] - shots["wide"]).mean(2)
     assert darker[eyes].mean() > 5 * max(np.abs(darker[~eyes]).mean(), 0.2)
 
 
