@@ -26,6 +26,8 @@ IRIS_UV_RADIUS = 0.108
 PUPIL_UV_RADIUS = 0.034
 #: the pupil diameter (mm) that PUPIL_UV_RADIUS draws
 PUPIL_DIAMETER_MM = 3.7
+#: the sclera's off-white, sRGB
+SCLERA_SRGB = (236, 230, 222)
 
 #: MediaPipe face mesh (refined, 478 points): per eye, the iris centre, its four edge points and the eye opening's
 #: contour (the lid margins). "right"/"left" are the person's.
@@ -146,10 +148,6 @@ def _white_of_eye(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, ra
     if not white.any():
         return 0.0
     return float(np.percentile(image[y0:y1, x0:x1][white] @ LUMA, 75))
-
-
-#: the sclera's off-white, sRGB
-SCLERA_SRGB = (236, 230, 222)
 
 
 def eye_texture(size: int = 512, iris_srgb=DEFAULT_IRIS_SRGB, seed: int = 0, pupil_uv_radius: float = PUPIL_UV_RADIUS,
