@@ -118,7 +118,8 @@ train-fine: $(STAMP)
 # SegNet (what covers the face: hair, eyebrows, beard, glasses, other) from the version-2 sets' part masks:
 # the held-out set of `make bench-views` and the first SEG_COUNT training renders of `make train` (resumable;
 # 5,925: about 5.5 h of rendering on 2 cores), then SEG_STEPS steps of 16 crops (4,000: 36 min on 2 cores);
-# writes core/weights/segnet.onnx
+# writes core/weights/segnet.onnx. That is the first of the shipped file's two networks; the second (trained on
+# with set version 5 on a GPU) and their average: README, *Networks*, "On a GPU"
 SEG_COUNT ?= 5925
 SEG_STEPS ?= 4000
 train-seg: $(STAMP)
