@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 pack-coarse bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
 
 all: demo
 
@@ -122,6 +122,20 @@ train-fine: $(STAMP)
 # with set version 5 on a GPU) and their average: README, *Networks*, "On a GPU"
 SEG_COUNT ?= 5925
 SEG_STEPS ?= 4000
+# CoarseNet's training renders as four packs, for a machine that cannot reach out/data (a lent GPU: a device call
+# carries one pack beside the repository; see the README's "On a GPU"): renders 2,300-10,000 of coarse-train-v2
+# (the first 2,300 are the identity ridge's), the first 2,525 of coarse-train-v5 and 1,625 of coarse-train-v6
+# (render those first: `headforge synth --version 5 --seed 7` and `--version 6 --seed 8`, 224 px); about 1 min a
+# pack, 86 MB in all
+pack-coarse: $(STAMP)
+	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --skip 2300 --limit 5000 --out $(DATA)/packs/coarse-1.npz
+	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --skip 5000 --limit 7700 --out $(DATA)/packs/coarse-2.npz
+	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --train $(DATA)/coarse-train-v6 --skip 7700 --skip 0 \
+		--limit 10000 --limit 1000 --out $(DATA)/packs/coarse-3.npz
+	$(PACK_COARSE) --train $(DATA)/coarse-train-v5 --train $(DATA)/coarse-train-v6 --skip 0 --skip 1000 \
+		--limit 2525 --limit 1625 --out $(DATA)/packs/coarse-4.npz
+PACK_COARSE = $(BIN)/python -m headforge.networks.train_coarse pack
+
 train-seg: $(STAMP)
 	$(SYNTH) --views 5 --count 400 --out $(DATA)/views-heldout$(V) --size 224 --seed 9 --workers 1 --shard-size 10
 	$(SYNTH) --count $(SEG_COUNT) --out $(DATA)/coarse-train$(V) --size 224 --seed 7 --workers 1

@@ -231,10 +231,17 @@ def stability(model, rows: list, summary: dict):
     summary["stability_mm"] = {"mean": round(float(np.mean(allv)), 3), "max": round(float(np.max(allv)), 3)}
 
 
+#: real photos that show a person another photo shows too (the rest show one person each)
+SAME_PERSON_PHOTOS = ("3ddfa_emma", "prnet_trump", "3ddfa_trump_hillary")
+
+
 def same_person(model, rows: list, summary: dict):
     """The neutral faces from different photos of one person (the three pictures of ``3ddfa_emma.jpg``;
     ``prnet_trump.jpg`` and the left face of ``3ddfa_trump_hillary.jpg``): mean distance between each
-    pair, mm over the face after a similarity alignment, for the fit and for CoarseNet alone."""
+    pair, mm over the face after a similarity alignment, for the fit, for CoarseNet alone and for its guess
+    with the descriptor; and that distance over the mean distance between different people's (those five, the
+    debate's right face and one face of every other real photo): a head that moves less between one person's
+    photos only because it moves less between anyone's has not become more like the person."""
     import itertools
 
     shared = config.shared_dir()
@@ -243,24 +250,36 @@ def same_person(model, rows: list, summary: dict):
     emma = load_image(shared / "photos" / "3ddfa_emma.jpg")
     debate = load_image(shared / "photos" / "3ddfa_trump_hillary.jpg")
     left = min(range(2), key=lambda i: fit_photo(debate, model, face_index=i).landmarks.points[:, 0].mean())
-    people = {"emma (3 photos)": [(emma, i) for i in range(3)],
-              "trump (2 photos)": [(load_image(shared / "photos" / "prnet_trump.jpg"), 0), (debate, left)]}
-    for who, shots in people.items():
-        heads = {"Headforge": [], "CoarseNet alone": [], "CoarseNet + descriptor alone": []}
-        for img, i in shots:
-            shape = fit_photo(img, model, face_index=i)
-            heads["Headforge"].append(neutral(model, shape.fit))
-            pred = regress.load().predict(img, shape.landmarks.points, model)
-            heads["CoarseNet alone"].append(model.vertices(pred.identity))
-            if USE_DESCRIPTOR:
-                heads["CoarseNet + descriptor alone"].append(model.vertices(identity.refine(
-                    face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)))
+    shots = [("emma", emma, i) for i in range(3)]
+    shots += [("trump", load_image(shared / "photos" / "prnet_trump.jpg"), 0), ("trump", debate, left),
+              ("hillary", debate, 1 - left)]
+    shots += [(name, img, 0) for name, img in real_photos().items() if name not in SAME_PERSON_PHOTOS]
+    heads = {"Headforge": [], "CoarseNet alone": [], "CoarseNet + descriptor alone": []}
+    for _, img, i in shots:
+        shape = fit_photo(img, model, face_index=i)
+        heads["Headforge"].append(neutral(model, shape.fit))
+        pred = regress.load().predict(img, shape.landmarks.points, model)
+        heads["CoarseNet alone"].append(model.vertices(pred.identity))
+        if USE_DESCRIPTOR:
+            heads["CoarseNet + descriptor alone"].append(model.vertices(identity.refine(
+                face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)))
+    people = [who for who, _, _ in shots]
+    for who, n in (("emma", 3), ("trump", 2)):
         for k, v in heads.items():
-            if not v:
-                continue
-            d = float(np.mean([face_error_mm(a, b) for a, b in itertools.combinations(v, 2)]))
-            rows.append((f"same person, other photo: {who}, {k}", f"{d:.2f} mm between the neutral faces"))
-            summary.setdefault("same_person_mm", {})[f"{who}, {k}"] = round(d, 3)
+            if v:
+                d = float(np.mean([face_error_mm(a, b) for a, b in itertools.combinations(
+                    [h for h, p in zip(v, people) if p == who], 2)]))
+                rows.append((f"same person, other photo: {who} ({n} photos), {k}", f"{d:.2f} mm between the neutral faces"))
+                summary.setdefault("same_person_mm", {})[f"{who} ({n} photos), {k}"] = round(d, 3)
+    for k, v in heads.items():
+        if v:
+            same, other = [], []
+            for (a, ha), (b, hb) in itertools.combinations(zip(people, v), 2):
+                (same if a == b else other).append(face_error_mm(ha, hb))
+            ratio = float(np.mean(same) / np.mean(other))
+            rows.append((f"same person over different people ({len(set(people))} people), {k}",
+                         f"{ratio:.3f} ({np.mean(same):.2f} / {np.mean(other):.2f} mm)"))
+            summary.setdefault("same_over_different", {})[k] = round(ratio, 4)
 
 
 def annotated(model, peer, rows: list, summary: dict):

@@ -111,13 +111,14 @@ def model_inputs(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np
     return (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1), landmark_input(pts_crop)
 
 
-def mirror_crop(crop: np.ndarray, pts_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mirror_crop(crop: np.ndarray, pts_crop: np.ndarray, mirror: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """The aligned crop and its landmarks (crop pixels) mirrored left-right about the crop's centre
-    (x -> COARSE_CROP - x), the landmarks renumbered by :func:`landmark_mirror`: the crop of the mirrored face.
-    Inference and training mirror through this one function."""
+    (x -> COARSE_CROP - x), the landmarks renumbered by ``mirror`` (default :func:`landmark_mirror`; a training
+    pack carries it): the crop of the mirrored face. Inference and training mirror through this one function."""
     F = np.array([[-1.0, 0.0, COARSE_CROP], [0.0, 1.0, 0.0]])
     crop = cv2.warpAffine(crop, F, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    return crop, (np.asarray(pts_crop) * [-1, 1] + [COARSE_CROP, 0])[landmark_mirror()]
+    return crop, (np.asarray(pts_crop) * [-1, 1] + [COARSE_CROP, 0])[landmark_mirror() if mirror is None else mirror]
 
 
 def network_inputs(image: np.ndarray, points: np.ndarray, flip: bool = False

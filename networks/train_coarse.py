@@ -2,6 +2,11 @@
 
 ``python -m headforge.networks.train_coarse --train DATA --heldout HELDOUT --out core/weights/coarsenet.onnx``
 
+``python -m headforge.networks.train_coarse pack --train DATA --out PACK.npz`` writes a set's usable renders as
+crops with their targets and the part of the face model the loss uses (about 7 KB a render), and
+``--train PACK.npz`` trains on it: how the samples travel to a machine that has neither the renders nor the face
+model (a lent GPU).
+
 1. ``detect_all``: run MediaPipe (the same detector the pipeline uses on photos) on every render once and
    cache the 478 points per shard (``mp_detect.npz``); renders where it finds no face are left out.
 2. Targets, all in the aligned crop's frame: identity, expression, rotation (camera frame turned by the
@@ -29,12 +34,15 @@ from torch import nn
 
 from ..core.correspondence import aligned_distance
 from ..core.errors import HeadforgeError
+from ..core.fileio import atomic_path
 from ..core.facemodel import FACE_END, LANDMARKS_68, N_IDENTITY, SKIN_END, load_face_model
-from ..core.regress import COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, mirror_crop, model_inputs
+from ..core.regress import (COARSE_CROP, TEMPLATE_SCALE, align, landmark_input, landmark_mirror, mirror_crop,
+                            model_inputs)
 from .coarsenet import CoarseNet, rotation_6d_to_matrix, spatial_from_pooled
 from .dataset import SynthSet, detect_all, detections
 from .onnx_export import coarsenet_from_onnx
-from .training import augment_image, per_set, save_checkpoint, torch_threads, training_device
+from .training import (augment_image, decode_image, encode_images, pack_main, sample_loader, save_checkpoint,
+                       torch_threads, training_device, training_sources)
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -47,6 +55,105 @@ def _rot_z(A: np.ndarray) -> tuple[np.ndarray, float]:
     return Rz, k
 
 
+#: the loss's vertex subset: this many vertices (two thirds in the face region), drawn with this seed
+LOSS_VERTICES, LOSS_SEED = 3000, 0
+_TARGETS = ("identity", "expression", "R", "origin", "log_s", "lm68", "lm68_visible")
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """What CoarseNet's training uses of the face model and of MediaPipe's canonical mesh: the loss's vertices
+    (``vertices``, their neutral positions ``(V, 3)`` cm and basis columns ``(153, 3V)``), the 68 landmarks'
+    (``lm_neutral``, ``lm_basis``), and the mirrors that flip a sample (identity ``(100, 100)``; expressions,
+    68 landmarks and MediaPipe's 478 as index permutations). A pack carries it, so a machine without either
+    can train."""
+
+    vertices: np.ndarray
+    neutral: np.ndarray
+    basis: np.ndarray
+    lm_neutral: np.ndarray
+    lm_basis: np.ndarray
+    identity_mirror: np.ndarray
+    expression_mirror: np.ndarray
+    lm68_mirror: np.ndarray
+    landmark_mirror: np.ndarray
+
+    @classmethod
+    def of(cls, model, n_vertices: int = LOSS_VERTICES, seed: int = LOSS_SEED) -> "ModelPart":
+        rng = np.random.default_rng(seed)
+        face = rng.choice(FACE_END, size=min(2 * n_vertices // 3, FACE_END), replace=False)
+        head = rng.choice(np.arange(FACE_END, SKIN_END), size=n_vertices // 3, replace=False)
+        vid = np.concatenate([face, head])
+        cols = (vid[:, None] * 3 + np.arange(3)).ravel()
+        lcols = (LANDMARKS_68[:, None] * 3 + np.arange(3)).ravel()
+        lm68 = model.neutral[LANDMARKS_68].astype(np.float64)
+        return cls(vertices=vid, neutral=model.neutral[vid].astype(np.float32),
+                   basis=model.basis[:, cols].astype(np.float32),
+                   lm_neutral=model.neutral[LANDMARKS_68].astype(np.float32),
+                   lm_basis=model.basis[:, lcols].astype(np.float32),
+                   identity_mirror=model.identity_mirror.astype(np.float32),
+                   expression_mirror=np.asarray(model.expression_mirror),
+                   lm68_mirror=np.array([np.argmin(np.linalg.norm(lm68 - p * [-1, 1, 1], axis=1)) for p in lm68]),
+                   landmark_mirror=np.array(landmark_mirror()))
+
+    def fields(self) -> dict:
+        """The arrays by name (``part_`` + field), as a pack stores them."""
+        return {f"part_{k}": getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_fields(cls, z) -> "ModelPart":
+        return cls(**{k: np.asarray(z[f"part_{k}"], np.float32 if k.endswith("basis") else None)
+                      for k in cls.__dataclass_fields__})
+
+
+def _set_samples(ds: SynthSet) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The crops, landmarks (crop pixels) and targets of the renders of ``ds`` where MediaPipe found the face."""
+    detect_all(ds)
+    pts, ok = detections(ds)
+    lab = ds.labels(("identity", "expression", "R", "K", "t", "lm68", "lm68_visible"))
+    crops, lms, tg = [], [], {k: [] for k in _TARGETS}
+    for i in np.flatnonzero(ok):
+        p = pts[i].astype(np.float64)
+        M = align(p)
+        crops.append(cv2.warpAffine(ds.image(i), M, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_AREA,
+                                    borderMode=cv2.BORDER_REPLICATE))
+        lms.append(p @ M[:, :2].T + M[:, 2])
+        A = M[:, :2]
+        Rz, k = _rot_z(A)
+        K, t = lab["K"][i].astype(np.float64), lab["t"][i].astype(np.float64)
+        origin_img = np.array([K[0, 0] * t[0] / t[2] + K[0, 2], K[1, 1] * t[1] / t[2] + K[1, 2]])
+        tg["identity"].append(lab["identity"][i])
+        tg["expression"].append(lab["expression"][i])
+        tg["R"].append(Rz @ lab["R"][i].astype(np.float64))
+        tg["origin"].append(A @ origin_img + M[:, 2])                       # crop pixels
+        tg["log_s"].append(np.log(K[0, 0] / t[2] * k / TEMPLATE_SCALE))
+        tg["lm68"].append(lab["lm68"][i].astype(np.float64) @ A.T + M[:, 2])
+        tg["lm68_visible"].append(lab["lm68_visible"][i])
+    if not crops:
+        return np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8), np.zeros((0, 478, 2)), {}
+    return np.stack(crops), np.stack(lms), {k: np.stack(v) for k, v in tg.items()}
+
+
+def _not_a_pack(path, e: Exception) -> HeadforgeError:
+    return HeadforgeError(f"{str(path)!r} is not a CoarseNet pack ({e}); write one with "
+                          "`python -m headforge.networks.train_coarse pack`.")
+
+
+def _pack_samples(path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The first ``limit`` (None: all) crops, landmarks and targets of a pack (:func:`pack_samples`)."""
+    try:
+        with np.load(path) as z:
+            ends = z["jpeg_ends"]
+            n = len(ends) if limit is None else min(limit, len(ends))
+            jpeg = z["jpeg"]
+            crops = (np.stack([decode_image(jpeg, ends, k) for k in range(n)]) if n
+                     else np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8))
+            return (crops, z["landmarks"][:n].astype(np.float64),
+                    {k: z[k][:n].astype(np.float32 if k == "lm68_visible" else np.float64) for k in _TARGETS})
+    except (OSError, ValueError, KeyError) as e:
+        raise _not_a_pack(path, e) from None
+
+
 class Samples(torch.utils.data.Dataset):
     """Aligned crops with their targets, held in memory (``COARSE_CROP``^2 uint8 per render: 49 KB, so 10,000
     renders take 0.5 GB; each render is read once). ``augment`` for training: crop jitter (rotation, scale,
@@ -54,44 +161,25 @@ class Samples(torch.utils.data.Dataset):
     JPEG and occluders (:func:`augment_image`), and with probability ``flip`` the mirror image: crop and
     landmarks mirrored about the crop's centre, identity through the face model's identity mirror,
     expressions, 68 landmarks and their visibility swapped left for right, rotation ``S R S`` with
-    ``S = diag(-1, 1, 1)``. ``sets``: one :class:`SynthSet` or several."""
+    ``S = diag(-1, 1, 1)``. ``sources``: one :class:`SynthSet`, or several and packs (:func:`pack_samples`;
+    ``(path, limit)``). ``part``: the face model's part (default: the first pack's when all are packs, else
+    the face model's)."""
 
-    def __init__(self, sets, augment: bool, seed: int = 0, log=None, flip: float = 0.5):
-        sets = [sets] if isinstance(sets, SynthSet) else list(sets)
+    def __init__(self, sources, augment: bool, seed: int = 0, log=None, flip: float = 0.5,
+                 part: ModelPart | None = None):
+        sources = [sources] if isinstance(sources, SynthSet) else list(sources)
         self.augment = augment
         self.flip = flip if augment else 0.0
-        model = load_face_model()
-        self.identity_mirror = model.identity_mirror.astype(np.float32)
-        self.expression_mirror = model.expression_mirror
-        lm68 = model.neutral[LANDMARKS_68].astype(np.float64)
-        self.lm68_mirror = np.array([np.argmin(np.linalg.norm(lm68 - p * [-1, 1, 1], axis=1)) for p in lm68])
         self.rng = np.random.default_rng(seed)
-        crops, lms, tg = [], [], {k: [] for k in ("identity", "expression", "R", "origin", "log_s", "lm68",
-                                                   "lm68_visible")}
+        self.part = part or model_part(sources)
         t0 = time.perf_counter()
-        for ds in sets:
-            pts, ok = detections(ds)
-            lab = ds.labels(("identity", "expression", "R", "K", "t", "lm68", "lm68_visible"))
-            for i in np.flatnonzero(ok):
-                p = pts[i].astype(np.float64)
-                M = align(p)
-                crops.append(cv2.warpAffine(ds.image(i), M, (COARSE_CROP, COARSE_CROP), flags=cv2.INTER_AREA,
-                                            borderMode=cv2.BORDER_REPLICATE))
-                lms.append(p @ M[:, :2].T + M[:, 2])
-                A = M[:, :2]
-                Rz, k = _rot_z(A)
-                K, t = lab["K"][i].astype(np.float64), lab["t"][i].astype(np.float64)
-                origin_img = np.array([K[0, 0] * t[0] / t[2] + K[0, 2], K[1, 1] * t[1] / t[2] + K[1, 2]])
-                tg["identity"].append(lab["identity"][i])
-                tg["expression"].append(lab["expression"][i])
-                tg["R"].append(Rz @ lab["R"][i].astype(np.float64))
-                tg["origin"].append(A @ origin_img + M[:, 2])                       # crop pixels
-                tg["log_s"].append(np.log(K[0, 0] / t[2] * k / TEMPLATE_SCALE))
-                tg["lm68"].append(lab["lm68"][i].astype(np.float64) @ A.T + M[:, 2])
-                tg["lm68_visible"].append(lab["lm68_visible"][i])
-        self.crops = np.stack(crops) if crops else np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8)
-        self.landmarks = np.stack(lms) if lms else np.zeros((0, 478, 2))
-        self.targets = {k: np.stack(v) if v else np.zeros(0) for k, v in tg.items()}
+        loaded = [_set_samples(src) if isinstance(src, SynthSet) else _pack_samples(*src) for src in sources]
+        loaded = [one for one in loaded if len(one[1])]
+        self.crops = (np.concatenate([one[0] for one in loaded]) if loaded
+                      else np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8))
+        self.landmarks = np.concatenate([one[1] for one in loaded]) if loaded else np.zeros((0, 478, 2))
+        self.targets = {k: np.concatenate([one[2][k] for one in loaded]) if loaded else np.zeros(0)
+                        for k in _TARGETS}
         if log:
             log(f"cached {len(self.crops)} crops in {time.perf_counter() - t0:.0f} s")
 
@@ -107,12 +195,12 @@ class Samples(torch.utils.data.Dataset):
         R, origin, log_s, lm68, vis, ident, expr = (self.targets[k][n] for k in (
             "R", "origin", "log_s", "lm68", "lm68_visible", "identity", "expression"))
         if self.flip and self.rng.random() < self.flip:
-            img, pts = mirror_crop(img, pts)
+            img, pts = mirror_crop(img, pts, self.part.landmark_mirror)
             S = np.diag([-1.0, 1.0, 1.0])
             R, origin = S @ R @ S, origin * [-1, 1] + [COARSE_CROP, 0]
-            lm68 = (lm68 * [-1, 1] + [COARSE_CROP, 0])[self.lm68_mirror]
-            vis = vis[self.lm68_mirror]
-            ident, expr = self.identity_mirror @ ident, expr[self.expression_mirror]
+            lm68 = (lm68 * [-1, 1] + [COARSE_CROP, 0])[self.part.lm68_mirror]
+            vis = vis[self.part.lm68_mirror]
+            ident, expr = self.part.identity_mirror @ ident, expr[self.part.expression_mirror]
         if self.augment:
             rng = self.rng
             J = cv2.getRotationMatrix2D((COARSE_CROP / 2, COARSE_CROP / 2), rng.normal(0, 3), np.exp(rng.normal(0, 0.04)))
@@ -147,23 +235,66 @@ def ridge_init(net, data: Samples, lam: float = 100.0) -> None:
         net.lm_linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
 
 
-class MeshLoss(nn.Module):
-    """Per-vertex L1 (cm) on a vertex subset, face region weighted 5x; landmark reprojection (crop units)."""
+def model_part(sources) -> ModelPart:
+    """The face model's part for training on ``sources``: the first pack's when all are packs (a machine
+    without the face model), else the face model's."""
+    packs = [s for s in sources if not isinstance(s, SynthSet)]
+    if packs and len(packs) == len(sources):
+        try:
+            with np.load(packs[0][0]) as z:
+                return ModelPart.from_fields(z)
+        except (OSError, ValueError, KeyError) as e:
+            raise _not_a_pack(packs[0][0], e) from None
+    return ModelPart.of(load_face_model())
 
-    def __init__(self, model, n_vertices: int = 3000, seed: int = 0, shape_weight: float = 2.0):
+
+def pack_samples(data: Samples, path, quality: int = 92, sources: list[dict] | None = None) -> Path:
+    """Write ``data``'s crops (JPEG), landmarks and targets, with the face model's part, as one ``.npz``,
+    atomically: about 7 KB a render and 2.8 MB for the part. Landmarks in float16 (to 0.06 px in the crop,
+    below the training's 0.5 px detector noise), the part's bases too (to 0.05 %: microns), the other
+    targets in float32. ``sources``: what the samples came from (:func:`source_record`), which a network
+    trained on the pack records."""
+    jpeg, ends = encode_images(data.crops, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
+    targets = {k: v.astype(np.bool_ if k == "lm68_visible" else np.float16 if k == "lm68" else np.float32)
+               for k, v in data.targets.items()}
+    part = {k: v.astype(np.float16) if k.endswith("basis") else v for k, v in data.part.fields().items()}
+    with atomic_path(path) as tmp:
+        np.savez(tmp, jpeg=jpeg, jpeg_ends=ends, landmarks=data.landmarks.astype(np.float16), **targets, **part,
+                 sources=np.str_(json.dumps(sources or [])))
+    return Path(path)
+
+
+def source_record(src) -> dict:
+    """What a network's metadata says of one training source: a set's path, seed, version and renders, or a
+    pack's name, limit and the sets it was written from."""
+    if isinstance(src, SynthSet):
+        return {"path": str(src.root), "seed": src.config.seed, "version": src.config.version, "renders": len(src),
+                "first_shard": src.shards[0] if src.shards else 0}
+    path, limit = src
+    with np.load(path) as z:
+        packed = json.loads(str(z["sources"])) if "sources" in z else []
+    return {"pack": Path(path).name, "limit": limit, "sources": packed}
+
+
+def _write_pack(sources, out) -> int:
+    data = Samples(sources, augment=False)
+    pack_samples(data, out, sources=[source_record(s) for s in sources])
+    return len(data)
+
+
+class MeshLoss(nn.Module):
+    """Per-vertex L1 (cm) on a vertex subset, face region weighted 5x; landmark reprojection (crop units).
+    ``model``: the face model, or its :class:`ModelPart`."""
+
+    def __init__(self, model, shape_weight: float = 2.0):
         super().__init__()
         self.shape_weight = shape_weight
-        rng = np.random.default_rng(seed)
-        face = rng.choice(FACE_END, size=min(2 * n_vertices // 3, FACE_END), replace=False)
-        head = rng.choice(np.arange(FACE_END, SKIN_END), size=n_vertices // 3, replace=False)
-        vid = np.concatenate([face, head])
-        cols = (vid[:, None] * 3 + np.arange(3)).ravel()
-        self.register_buffer("mean", torch.from_numpy(model.neutral[vid].astype(np.float32)))
-        self.register_buffer("basis", torch.from_numpy(model.basis[:, cols].astype(np.float32)))
-        self.register_buffer("w", torch.from_numpy(np.where(vid < FACE_END, 5.0, 1.0).astype(np.float32)))
-        lcols = (LANDMARKS_68[:, None] * 3 + np.arange(3)).ravel()
-        self.register_buffer("lm_mean", torch.from_numpy(model.neutral[LANDMARKS_68].astype(np.float32)))
-        self.register_buffer("lm_basis", torch.from_numpy(model.basis[:, lcols].astype(np.float32)))
+        part = model if isinstance(model, ModelPart) else ModelPart.of(model)
+        self.register_buffer("mean", torch.from_numpy(part.neutral.astype(np.float32)))
+        self.register_buffer("basis", torch.from_numpy(part.basis.astype(np.float32)))
+        self.register_buffer("w", torch.from_numpy(np.where(part.vertices < FACE_END, 5.0, 1.0).astype(np.float32)))
+        self.register_buffer("lm_mean", torch.from_numpy(part.lm_neutral.astype(np.float32)))
+        self.register_buffer("lm_basis", torch.from_numpy(part.lm_basis.astype(np.float32)))
 
     def mesh(self, coeffs):
         return self.mean + (coeffs @ self.basis).view(len(coeffs), -1, 3)
@@ -257,15 +388,15 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
     cfg.check()
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
-        sets = _training_sets(train_dirs, limit, skip)
-        data = Samples(sets, augment=True, seed=cfg.seed, log=log, flip=cfg.flip)
+        sources = training_sources(train_dirs, limit, skip)
+        data = Samples(sources, augment=True, seed=cfg.seed, log=log, flip=cfg.flip)
         if len(data) == 0:
-            raise HeadforgeError(f"No usable renders in {', '.join(str(ds.root) for ds in sets)} (MediaPipe found "
+            raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))} (MediaPipe found "
                                  "no face in any).")
         device = training_device()
         net, cfg = _start_network(cfg, init, data)
         net = net.to(device, memory_format=torch.channels_last)
-        crit = MeshLoss(load_face_model()).to(device)
+        crit = MeshLoss(data.part).to(device)
         heldout = None
         if heldout_dir:
             ho = SynthSet(heldout_dir)
@@ -277,8 +408,7 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
         t0 = time.perf_counter()
         step, hist = _optimise(net, crit, data, cfg, device, heldout, log)
         info = {"steps": step, "train_images": len(data),
-                "train_sets": [{"path": str(ds.root), "seed": ds.config.seed, "renders": len(ds),
-                                "first_shard": ds.shards[0] if ds.shards else 0} for ds in sets],
+                "train_sets": [source_record(src) for src in sources],
                 "batch": cfg.batch, "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 1),
                 "use_landmarks": cfg.use_landmarks, "width": cfg.width, "final": hist[-1] if hist else {},
                 "device": str(device), "flip": cfg.flip, "started_from": str(init) if init else None,
@@ -295,16 +425,6 @@ def train(train_dirs, heldout_dir=None, out="core/weights/coarsenet.onnx", confi
 
             export_onnx(net, out, meta=info)
     return {"net": net, **info}
-
-
-def _training_sets(train_dirs, limit, skip=None) -> list[SynthSet]:
-    """The training sets, each cut to its limit and skip, with their MediaPipe detections cached."""
-    train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
-    limits, skips = per_set(limit, len(train_dirs), "limits"), per_set(skip, len(train_dirs), "skips")
-    sets = [SynthSet(d, limit=n, skip=k or 0) for d, n, k in zip(train_dirs, limits, skips)]
-    for ds in sets:
-        detect_all(ds)
-    return sets
 
 
 def _start_network(cfg: TrainConfig, init, data: Samples) -> tuple[CoarseNet, TrainConfig]:
@@ -340,9 +460,7 @@ def _start_network(cfg: TrainConfig, init, data: Samples) -> tuple[CoarseNet, Tr
 def _optimise(net, crit, data: Samples, cfg: TrainConfig, device, heldout, log) -> tuple[int, list[dict]]:
     """AdamW with a one-cycle schedule for ``cfg.steps`` (or ``cfg.epochs`` passes). Returns the steps taken
     and each step's loss parts."""
-    loader = torch.utils.data.DataLoader(data, batch_size=min(cfg.batch, len(data)), shuffle=True,
-                                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                                         drop_last=len(data) > cfg.batch, pin_memory=torch.cuda.is_available())
+    loader = sample_loader(data, cfg.batch, cfg.workers)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4,
                             foreach=True)
     total_steps = cfg.steps or cfg.epochs * len(loader)
@@ -407,10 +525,14 @@ def evaluate(net, heldout, crit) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pack"]:
+        return pack_main(argv[1:], "train_coarse pack", "CoarseNet", _write_pack)
     ap = argparse.ArgumentParser(description="Train CoarseNet and export it as ONNX.")
-    ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
+    ap.add_argument("--train", required=True, action="append",
+                    help="a synthetic set, or a pack (`train_coarse pack`; repeat for several)")
     ap.add_argument("--limit", type=int, action="append",
-                    help="use the first N renders of the set (once for all sets, or once per --train)")
+                    help="use the first N renders of the set or pack (once for all, or once per --train)")
     ap.add_argument("--skip", type=int, action="append",
                     help="but not the first N of them (whole shards; once for all sets, or once per --train)")
     ap.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N steps")
@@ -431,13 +553,15 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="sample-preparing processes beside the training")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in the training process (0: torch's default; 1 with --workers 1 on 2 cores)")
+    ap.add_argument("--seed", type=int, default=0, help="seeds the network's start, the sample order and the augmentation")
     ap.add_argument("--spatial", action="store_true",
                     help="the head sees the 4x4 feature map, not its average (widens a pooled --init checkpoint)")
     args = ap.parse_args(argv)
     try:
         cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, steps=args.steps, width=args.width,
                           use_landmarks=not args.no_landmarks, flip=args.flip, precision=args.precision,
-                          workers=args.workers, threads=args.threads, spatial=args.spatial, eval_every=args.eval_every)
+                          workers=args.workers, threads=args.threads, spatial=args.spatial, eval_every=args.eval_every,
+                          seed=args.seed)
         train(args.train, args.heldout, args.out, cfg, limit=args.limit, skip=args.skip, checkpoint=args.checkpoint, init=args.init)
     except (HeadforgeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,7 +15,6 @@ front of the face). Loss: cross-entropy weighted against class frequency. Resuma
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -32,14 +31,13 @@ from ..core.synth import (MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MA
                           MASK_CLOTHES, MASK_HEAD, MASK_MOUTH, MASK_OTHER)
 from .dataset import SynthSet, detect_all, detections
 from .segnet import SegNet
-from .training import (augment_image, export_and_evaluate, per_set, run_info, run_steps, sample_loader, step_main,
-                       training_device)
+from .training import (augment_image, decode_image, encode_images, export_and_evaluate, pack_main,
+                       run_info, run_steps, sample_loader, step_main, training_device, training_sources)
 
 IGNORE = 255  #: label of crop pixels outside the render
 #: a pack holds each render cut to the crop at inference's alignment with this margin (px) around it, which the
 #: jitter's shifts, rotations and shrinking reach into
 PACK_MARGIN = 28
-PACK_SUFFIX = ".npz"
 
 #: the synthetic part mask's values -> SegNet's classes
 PART_CLASS = np.full(256, IGNORE, np.uint8)
@@ -99,8 +97,8 @@ class SegSamples(torch.utils.data.Dataset):
                                  "`python -m headforge.networks.train_seg pack`.") from None
         shift = np.array([[1.0, 0, -PACK_MARGIN], [0, 1.0, -PACK_MARGIN]])
         for k in range(len(jpeg_ends) if limit is None else min(limit, len(jpeg_ends))):
-            self.images.append(_decode(jpeg, jpeg_ends, k))
-            self.classes.append(_decode(png, png_ends, k))
+            self.images.append(decode_image(jpeg, jpeg_ends, k))
+            self.classes.append(decode_image(png, png_ends, k))
             self.aligns.append(shift)
 
     def __len__(self):
@@ -159,16 +157,11 @@ class SegSamples(torch.utils.data.Dataset):
         return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 
-def _decode(blob: np.ndarray, ends: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th image of a pack's concatenated encoded images."""
-    return cv2.imdecode(blob[(ends[k - 1] if k else 0):ends[k]], cv2.IMREAD_UNCHANGED)
-
-
 def pack_samples(data: SegSamples, path, quality: int = 92) -> Path:
     """Write ``data``'s renders cut to the crop, with :data:`PACK_MARGIN` around it, as one ``.npz`` (JPEG
     images and PNG classes, concatenated), atomically."""
     size = SEG_CROP + 2 * PACK_MARGIN
-    blobs = {"jpeg": [], "png": []}
+    images, classes = [], []
     for n in range(len(data)):
         M = data.aligns[n] + np.array([[0, 0, PACK_MARGIN], [0, 0, PACK_MARGIN]])
         shrink = abs(np.linalg.det(M[:, :2])) < 1
@@ -176,20 +169,13 @@ def pack_samples(data: SegSamples, path, quality: int = 92) -> Path:
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         lab = cv2.warpAffine(data.classes[n], M, (size, size), flags=cv2.INTER_NEAREST,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
-        blobs["jpeg"].append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel())
-        blobs["png"].append(cv2.imencode(".png", lab, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].ravel())
+        images.append(img)
+        classes.append(lab)
+    jpeg, jpeg_ends = encode_images(images, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
+    png, png_ends = encode_images(classes, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 9])
     with atomic_path(path) as tmp:
-        np.savez(tmp, **{k: np.concatenate(v) for k, v in blobs.items()},
-                 **{f"{k}_ends": np.cumsum([len(b) for b in v]) for k, v in blobs.items()})
+        np.savez(tmp, jpeg=jpeg, jpeg_ends=jpeg_ends, png=png, png_ends=png_ends)
     return Path(path)
-
-
-def training_sources(train_dirs, limit, skip=0) -> list:
-    """``--train`` arguments (synthetic sets, or packs ending in ``.npz``) with their limits (and the renders
-    of sets to skip), as :class:`SegSamples` takes them."""
-    n = len(train_dirs)
-    return [(Path(d), lim) if str(d).endswith(PACK_SUFFIX) else SynthSet(d, limit=lim, skip=sk)
-            for d, lim, sk in zip(train_dirs, per_set(limit, n, "limits"), per_set(skip, n, "skips"))]
 
 
 def evaluate(probabilities, data: SegSamples) -> dict:
@@ -238,31 +224,16 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3,
     return {"net": net, **info}
 
 
-def pack_main(argv) -> int:
-    ap = argparse.ArgumentParser(prog="train_seg pack", description="Write synthetic sets' usable renders, cut to "
-                                 "SegNet's crop, into one small file that --train takes.")
-    ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
-    ap.add_argument("--limit", type=int, action="append",
-                    help="use the first N renders of the set (whole shards; once for all sets, or once per --train)")
-    ap.add_argument("--skip", type=int, action="append", default=None,
-                    help="leave out the set's first N renders (whole shards; once for all sets, or once per --train)")
-    ap.add_argument("--out", required=True, help=f"the pack (ending in {PACK_SUFFIX})")
-    args = ap.parse_args(argv)
-    if not args.out.endswith(PACK_SUFFIX):
-        raise SystemExit(f"The pack's name must end in {PACK_SUFFIX} (--train tells packs from sets by it).")
-    try:
-        data = SegSamples(training_sources(args.train, args.limit, args.skip or 0), augment=False)
-    except (HeadforgeError, FileNotFoundError) as e:
-        raise SystemExit(str(e)) from None
-    path = pack_samples(data, args.out)
-    print(f"{len(data)} renders -> {path} ({path.stat().st_size / 2**20:.1f} MB)")
-    return 0
+def _write_pack(sources, out) -> int:
+    data = SegSamples(sources, augment=False)
+    pack_samples(data, out)
+    return len(data)
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["pack"]:
-        return pack_main(argv[1:])
+        return pack_main(argv[1:], "train_seg pack", "SegNet", _write_pack)
     return step_main(argv, "Train SegNet and export it as ONNX.", train, steps=3000, batch=16, lr=3e-3, width=12)
 
 

@@ -1,5 +1,7 @@
 """What the networks' trainings share: photo-like augmentation, the torch thread count of one run, checkpoints
-written atomically, and (SegNet's and LandmarkNet's) the resumable step loop, its command line and its export."""
+written atomically, packs (a set's training samples in one small file, for a machine that cannot reach the
+renders) and their command line, and (SegNet's and LandmarkNet's) the resumable step loop, its command line and
+its export."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import numpy as np
 import torch
 
 from ..core.errors import HeadforgeError
+from .dataset import SynthSet
+
+#: ``--train`` tells a pack from a synthetic set by this ending
+PACK_SUFFIX = ".npz"
 
 
 def augment_image(img: np.ndarray, rng: np.random.Generator, occluders: bool = True) -> np.ndarray:
@@ -120,6 +126,51 @@ def step_main(argv, description: str, train, steps: int, batch: int, lr: float, 
               args.checkpoint, workers=args.workers)
     except (HeadforgeError, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
+    return 0
+
+
+def training_sources(train_dirs, limit, skip=0) -> list:
+    """``--train`` arguments (synthetic sets, or packs ending in :data:`PACK_SUFFIX`) with their limits (and the
+    renders of sets to skip): a :class:`SynthSet` per set, ``(path, limit)`` per pack."""
+    train_dirs = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
+    n = len(train_dirs)
+    return [(Path(d), lim) if str(d).endswith(PACK_SUFFIX) else SynthSet(d, limit=lim, skip=sk or 0)
+            for d, lim, sk in zip(train_dirs, per_set(limit, n, "limits"), per_set(skip, n, "skips"))]
+
+
+def encode_images(images, ext: str, params: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Images encoded by OpenCV (``ext`` ".jpg" or ".png") and concatenated into one byte array, with each
+    one's end: how a pack holds its images."""
+    blobs = [cv2.imencode(ext, im, params)[1].ravel() for im in images]
+    return (np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)), np.cumsum([len(b) for b in blobs])
+
+
+def decode_image(blob: np.ndarray, ends: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th image of :func:`encode_images`' byte array."""
+    return cv2.imdecode(blob[(ends[k - 1] if k else 0):ends[k]], cv2.IMREAD_UNCHANGED)
+
+
+def pack_main(argv, prog: str, network: str, write) -> int:
+    """The command line that packs synthetic sets for ``network``: ``write(sources, out) -> renders packed``,
+    ``sources`` from :func:`training_sources`; a bad set or name exits with its message."""
+    ap = argparse.ArgumentParser(prog=prog, description=f"Write synthetic sets' usable renders, cut to {network}'s "
+                                 "crop, into one small file that --train takes.")
+    ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
+    ap.add_argument("--limit", type=int, action="append",
+                    help="use the first N renders of the set (whole shards; once for all sets, or once per --train)")
+    ap.add_argument("--skip", type=int, action="append", default=None,
+                    help="leave out the set's first N renders (whole shards; once for all sets, or once per --train)")
+    ap.add_argument("--out", required=True, help=f"the pack (ending in {PACK_SUFFIX})")
+    args = ap.parse_args(argv)
+    if not args.out.endswith(PACK_SUFFIX):
+        raise SystemExit(f"The pack's name must end in {PACK_SUFFIX} (--train tells packs from sets by it).")
+    if any(str(t).endswith(PACK_SUFFIX) for t in args.train):
+        raise SystemExit("Pack synthetic sets (folders), not packs.")
+    try:
+        count = write(training_sources(args.train, args.limit, args.skip or 0), args.out)
+    except (HeadforgeError, FileNotFoundError) as e:
+        raise SystemExit(str(e)) from None
+    print(f"{count} renders -> {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MB)")
     return 0
 
 

@@ -222,7 +222,7 @@ def test_jittered_and_mirrored_samples_keep_image_and_targets_together(renders, 
     crit = MeshLoss(model)
     plain, jittered = Samples(SynthSet(renders), augment=False), Samples(SynthSet(renders), augment=True, seed=3)
     mirrored = Samples(SynthSet(renders), augment=True, seed=4, flip=1.0)
-    assert sorted(mirrored.lm68_mirror) == list(range(68)) and mirrored.lm68_mirror[0] == 16
+    assert sorted(mirrored.part.lm68_mirror) == list(range(68)) and mirrored.part.lm68_mirror[0] == 16
 
     def residual(t):
         c = torch.cat([t["identity"], t["expression"]])[None]
@@ -239,3 +239,43 @@ def test_jittered_and_mirrored_samples_keep_image_and_targets_together(renders, 
         ratios = [residual(mirrored[n][2]) / base for _ in range(5)]
         assert 0.8 < min(ratios) and max(ratios) < 1.25, ("mirrored", base, ratios)
         assert not torch.allclose(mirrored[n][2]["identity"], t["identity"])
+
+
+def test_a_pack_trains_without_the_face_model(renders, tmp_path, monkeypatch):
+    """A pack (crops, targets and the loss's part of the face model, for a machine that has neither the renders
+    nor the model) gives the samples of the set it was written from, and trains with no face model found."""
+    from headforge.core.errors import FaceModelError, HeadforgeError
+    from headforge.networks import train_coarse
+    from headforge.networks.dataset import SynthSet
+
+    pack = tmp_path / "renders.npz"
+    assert train_coarse.main(["pack", "--train", str(renders), "--out", str(pack)]) == 0
+    plain, packed = (train_coarse.Samples([src], augment=False) for src in (SynthSet(renders), (pack, None)))
+    assert len(plain) == len(packed) >= 2
+    assert np.abs(plain.crops.astype(int) - packed.crops).mean() < 4              # JPEG's loss alone
+    np.testing.assert_allclose(packed.landmarks, plain.landmarks, atol=0.07)      # float16 in the crop
+    for k, v in plain.targets.items():
+        np.testing.assert_allclose(packed.targets[k], v, atol=0.07 if k == "lm68" else 1e-5, err_msg=k)
+    for k, v in plain.part.fields().items():                                      # bases in float16
+        np.testing.assert_allclose(packed.part.fields()[k], v, rtol=1e-3, atol=1e-3 * np.abs(v).max(), err_msg=k)
+    for n in range(len(plain)):
+        (xa, la, ta), (xb, lb, tb) = plain[n], packed[n]
+        assert (xa - xb).abs().mean() < 0.05 and (la - lb).abs().max() < 1e-3
+        assert all(torch.allclose(ta[k], tb[k], atol=0.07 if k == "lm68" else 1e-5) for k in ta)
+
+    def no_model(*a, **k):
+        raise FaceModelError("no face model on this machine")
+
+    monkeypatch.setattr(train_coarse, "load_face_model", no_model)
+    monkeypatch.setattr(regress, "landmark_mirror", no_model)                    # nor MediaPipe's mesh
+    res = train_coarse.train([pack, pack], None, out=None, steps=2, batch=4, log=_quiet, workers=2)
+    assert res["train_images"] == 2 * len(plain) and np.isfinite(list(res["final"].values())).all()
+    assert [(t["pack"], t["limit"]) for t in res["train_sets"]] == [("renders.npz", None)] * 2
+    assert res["train_sets"][0]["sources"] == [train_coarse.source_record(SynthSet(renders))]
+    with pytest.raises(FaceModelError):
+        train_coarse.train([pack, renders], None, out=None, steps=1, batch=4, log=_quiet)
+    (tmp_path / "bad.npz").write_bytes(b"not a pack")
+    with pytest.raises(HeadforgeError, match="not a CoarseNet pack"):
+        train_coarse.Samples([(tmp_path / "bad.npz", None)], augment=False)
+    with pytest.raises(SystemExit, match="not packs"):
+        train_coarse.main(["pack", "--train", str(pack), "--out", str(tmp_path / "again.npz")])
