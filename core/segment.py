@@ -44,6 +44,12 @@ PERSON_MIN = 0.2
 #: 35 % (stubble is the hard part) and 0.4 %. Beards by SegNet's most likely class were found on the
 #: astronaut's chin (share 0.15 with an earlier SegNet; at BEARD_SURE 0.01).
 GLASSES_MIN_SHARE, FACIAL_HAIR_MIN_SHARE, BEARD_SURE = 0.10, 0.03, 0.7
+#: a lens of found glasses (the skin its frame encloses) is a sun lens when it is darker than the face's skin
+#: around it by this much (CIELAB lightness, 8-bit units): what it shows is the lens, not the skin, so it covers
+#: the skin (the synthetic set labels tinted lenses skin, so SegNet does too). Measured 2026-12-04 in SegNet's
+#: crop (medians): prnet_2's sunglasses 127 and 152 darker; the clear lenses of 3ddfa_JianzhuGuo 8 and 17 lighter,
+#: Grace Hopper's 22 and 28 darker.
+SUN_LENS_DARKER = 40.0
 
 
 class SegmenterUnavailable(HeadforgeError):
@@ -83,6 +89,7 @@ class Segmentation:
     photo_size: tuple[int, int]  #: (H, W) of the photo
     glasses_share: float = 0.0
     facial_hair_share: float = 0.0
+    sun_lenses: bool = False  #: found glasses have a lens darker than the skin (:func:`cover_sun_lenses`)
 
     @property
     def labels(self) -> np.ndarray:
@@ -159,7 +166,8 @@ class Segmentation:
     def notes(self) -> dict:
         """``fit.json``'s ``glasses`` and ``facial_hair`` entries: found or not, and the share of the face
         each covers."""
-        return {"glasses": {"found": self.glasses, "face_share": round(self.glasses_share, 4)},
+        return {"glasses": {"found": self.glasses, "face_share": round(self.glasses_share, 4),
+                            "sun_lenses": self.sun_lenses},
                 "facial_hair": {"found": self.facial_hair, "face_share": round(self.facial_hair_share, 4)}}
 
 
@@ -221,4 +229,39 @@ def segment(image: np.ndarray, points: np.ndarray, path=None, outline: bool = Tr
             probs[BACKGROUND, outside] = 1.0
     seg = Segmentation(probs=probs, M=M, photo_size=image.shape[:2])
     seg.glasses_share, seg.facial_hair_share = face_shares(probs, M, points[:468])
+    if seg.glasses:
+        seg.sun_lenses = cover_sun_lenses(probs, warp_to_crop(image, M))
     return seg
+
+
+def lenses(labels: np.ndarray) -> tuple[int, np.ndarray]:
+    """The lenses of glasses in a crop's classes ``(S, S)``: the pixels that glasses enclose (not glasses, and
+    not joined to the crop's edge around them). Returns their count and an ``(S, S)`` int32 map, 0 outside and
+    ``1..count`` on each lens."""
+    free = (labels != GLASSES).astype(np.uint8)
+    n, comp = cv2.connectedComponents(free, connectivity=4)
+    edge = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
+    inside = free.astype(bool) & ~np.isin(comp, edge)
+    n, comp = cv2.connectedComponents(inside.astype(np.uint8), connectivity=4)
+    return n - 1, comp
+
+
+def cover_sun_lenses(probs: np.ndarray, crop: np.ndarray) -> bool:
+    """Make each sun lens of the glasses in ``probs`` ``(C, S, S)`` (changed in place) glasses: a lens
+    (:func:`lenses`) darker than the skin around the glasses by :data:`SUN_LENS_DARKER` in the aligned ``crop``
+    ``(S, S, 3)`` uint8 sRGB. Returns whether there was one."""
+    labels = probs.argmax(0)
+    n, comp = lenses(labels)
+    skin = (labels == SKIN) & (comp == 0)
+    if n == 0 or not skin.any():
+        return False
+    lightness = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)[:, :, 0].astype(np.float32)
+    reference = float(np.median(lightness[skin]))
+    found = False
+    for k in range(1, n + 1):
+        lens = comp == k
+        if reference - float(np.median(lightness[lens])) > SUN_LENS_DARKER:
+            probs[:, lens] = 0.0
+            probs[GLASSES, lens] = 1.0
+            found = True
+    return found
