@@ -269,7 +269,8 @@ def same_person(model, rows: list, summary: dict):
             if v:
                 d = float(np.mean([face_error_mm(a, b) for a, b in itertools.combinations(
                     [h for h, p in zip(v, people) if p == who], 2)]))
-                rows.append((f"same person, other photo: {who} ({n} photos), {k}", f"{d:.2f} mm between the neutral faces"))
+                rows.append((f"same person, other photo: {who} ({n} photos), {k}",
+                             f"{d:.2f} mm between the neutral faces"))
                 summary.setdefault("same_person_mm", {})[f"{who} ({n} photos), {k}"] = round(d, 3)
     for k, v in heads.items():
         if v:

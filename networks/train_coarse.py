@@ -106,7 +106,7 @@ class ModelPart:
                       for k in cls.__dataclass_fields__})
 
 
-def _set_samples(ds: SynthSet) -> tuple[np.ndarray, np.ndarray, dict]:
+def _samples_of_set(ds: SynthSet) -> tuple[np.ndarray, np.ndarray, dict]:
     """The crops, landmarks (crop pixels) and targets of the renders of ``ds`` where MediaPipe found the face."""
     detect_all(ds)
     pts, ok = detections(ds)
@@ -139,7 +139,7 @@ def _not_a_pack(path, e: Exception) -> HeadforgeError:
                           "`python -m headforge.networks.train_coarse pack`.")
 
 
-def _pack_samples(path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def _samples_of_pack(path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """The first ``limit`` (None: all) crops, landmarks and targets of a pack (:func:`pack_samples`)."""
     try:
         with np.load(path) as z:
@@ -173,7 +173,7 @@ class Samples(torch.utils.data.Dataset):
         self.rng = np.random.default_rng(seed)
         self.part = part or model_part(sources)
         t0 = time.perf_counter()
-        loaded = [_set_samples(src) if isinstance(src, SynthSet) else _pack_samples(*src) for src in sources]
+        loaded = [_samples_of_set(src) if isinstance(src, SynthSet) else _samples_of_pack(*src) for src in sources]
         loaded = [one for one in loaded if len(one[1])]
         self.crops = (np.concatenate([one[0] for one in loaded]) if loaded
                       else np.zeros((0, COARSE_CROP, COARSE_CROP, 3), np.uint8))
