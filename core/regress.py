@@ -43,9 +43,10 @@ def _canonical_face() -> np.ndarray:
         from .correspondence import _read_obj
 
         p = config.mediapipe_mesh_path()
-        if p is None:
+        if p is None or not p.exists():
+            where = "" if p is None else f"; {str(p)!r} does not exist"
             raise RegressorUnavailable("MediaPipe's canonical face mesh is needed to align crops "
-                                       f"(set {config.MEDIAPIPE_MESH_ENV}).")
+                                       f"(set {config.MEDIAPIPE_MESH_ENV}{where}).")
         v, _ = _read_obj(p)
         v = np.asarray(v, np.float64)
         if len(v) < 478:

@@ -239,7 +239,7 @@ def lenses(labels: np.ndarray) -> tuple[int, np.ndarray]:
     not joined to the crop's edge around them). Returns their count and an ``(S, S)`` int32 map, 0 outside and
     ``1..count`` on each lens."""
     free = (labels != GLASSES).astype(np.uint8)
-    n, comp = cv2.connectedComponents(free, connectivity=4)
+    _, comp = cv2.connectedComponents(free, connectivity=4)
     edge = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
     inside = free.astype(bool) & ~np.isin(comp, edge)
     n, comp = cv2.connectedComponents(inside.astype(np.uint8), connectivity=4)

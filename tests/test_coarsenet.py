@@ -244,6 +244,7 @@ def test_jittered_and_mirrored_samples_keep_image_and_targets_together(renders, 
 def test_a_pack_trains_without_the_face_model(renders, tmp_path, monkeypatch):
     """A pack (crops, targets and the loss's part of the face model, for a machine that has neither the renders
     nor the model) gives the samples of the set it was written from, and trains with no face model found."""
+    from headforge.core import config
     from headforge.core.errors import FaceModelError, HeadforgeError
     from headforge.networks import train_coarse
     from headforge.networks.dataset import SynthSet
@@ -263,17 +264,20 @@ def test_a_pack_trains_without_the_face_model(renders, tmp_path, monkeypatch):
         assert (xa - xb).abs().mean() < 0.05 and (la - lb).abs().max() < 1e-3
         assert all(torch.allclose(ta[k], tb[k], atol=0.07 if k == "lm68" else 1e-5) for k in ta)
 
-    def no_model(*a, **k):
-        raise FaceModelError("no face model on this machine")
-
-    monkeypatch.setattr(train_coarse, "load_face_model", no_model)
-    monkeypatch.setattr(regress, "landmark_mirror", no_model)                    # nor MediaPipe's mesh
+    # a machine with neither the face model nor MediaPipe's mesh (the real loaders, pointed nowhere)
+    monkeypatch.setenv(config.FACE_MODEL_ENV, str(tmp_path / "no-face-model"))
+    monkeypatch.setenv(config.MEDIAPIPE_MESH_ENV, str(tmp_path / "no-mesh.obj"))
+    monkeypatch.setattr(regress, "_canonical", None)
+    regress.landmark_mirror.cache_clear()
+    with pytest.raises(regress.RegressorUnavailable):
+        regress.landmark_mirror()
     res = train_coarse.train([pack, pack], None, out=None, steps=2, batch=4, log=_quiet, workers=2)
     assert res["train_images"] == 2 * len(plain) and np.isfinite(list(res["final"].values())).all()
     assert [(t["pack"], t["limit"]) for t in res["train_sets"]] == [("renders.npz", None)] * 2
     assert res["train_sets"][0]["sources"] == [train_coarse.source_record(SynthSet(renders))]
     with pytest.raises(FaceModelError):
         train_coarse.train([pack, renders], None, out=None, steps=1, batch=4, log=_quiet)
+    regress.landmark_mirror.cache_clear()        # computed again from the mesh once the test has put it back
     (tmp_path / "bad.npz").write_bytes(b"not a pack")
     with pytest.raises(HeadforgeError, match="not a CoarseNet pack"):
         train_coarse.Samples([(tmp_path / "bad.npz", None)], augment=False)
