@@ -45,6 +45,8 @@ class Options:
     no_detail: bool = False
     no_segmentation: bool = False
     no_hair: bool = False
+    #: the photo's light and shadow left in the texture (by default they are taken off)
+    keep_light: bool = False
     rig: bool = False
     export: tuple[str, ...] = ()
     lod: tuple[int, ...] = (0,)
@@ -62,8 +64,9 @@ class Options:
         d = asdict(self)
         d.pop("model")
         d["export"], d["lod"], d["more_photos"] = list(self.export), list(self.lod), list(self.more_photos)
-        if not self.more_photos:   # records written before several-photo heads stay valid
-            d.pop("more_photos")
+        for later in ("more_photos", "keep_light"):  # records written before these options stay valid
+            if not d[later]:
+                d.pop(later)
         return d
 
 
@@ -105,6 +108,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
                                landmarknet=False if opts.no_landmarknet else None,
                                detail=False if opts.no_detail else None,
                                segmentation=False if opts.no_segmentation else None,
+                               delight=not opts.keep_light,
                                more_photos=[(p, opts.face_index) for p in opts.more_photos])
         t = time.perf_counter()
         record = {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),

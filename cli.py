@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="take the texture from every pixel of the face, hair, beard and glasses included (by "
                         "default SegNet finds them and the skin under them is filled); no segmentation, so no "
                         "hair is read either")
+    c.add_argument("--keep-photo-light", action="store_true", dest="keep_light",
+                   help="leave the photo's light and shadow in the texture (by default they are taken off, so the "
+                        "head looks right under any light)")
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
     c.add_argument("--rig", action="store_true", help="add expression shape keys and an armature (head.blend, exports)")
     c.add_argument("--export", metavar="FORMATS", default="",
@@ -169,7 +172,8 @@ def _options(args):
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
                    no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_descriptor=args.no_descriptor,
                    no_landmarknet=args.no_landmarknet,
-                   no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair, rig=args.rig,
+                   no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair,
+                   keep_light=args.keep_light, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52,
                    more_photos=tuple(str(Path(p).resolve()) for p in args.photos[1:]) if args.same_person else ())
 

@@ -16,6 +16,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.camera import Camera
+from ..core.image import srgb_to_linear
 
 #: model (cm, y-up) -> Blender (m, z-up)
 MODEL_TO_BLENDER = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64) * 0.01
@@ -155,20 +156,9 @@ def image_pixels(img) -> np.ndarray:
     return px.reshape(h, w, 4)[::-1]
 
 
-def srgb_to_linear(c: float) -> float:
-    """One sRGB channel value in [0, 1] -> linear (what Blender's colour sockets take)."""
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """Linear channel values in [0, 1] -> sRGB (what a render with the Standard view transform writes)."""
-    c = np.asarray(c, np.float64)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(np.maximum(c, 0.0031308), 1 / 2.4) - 0.055)
-
-
 def linear_rgba(srgb) -> tuple[float, float, float, float]:
     """An sRGB triple -> the linear RGBA of a colour socket (alpha 1)."""
-    return (*[srgb_to_linear(float(x)) for x in srgb], 1.0)
+    return (*[float(srgb_to_linear(float(x))) for x in srgb], 1.0)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "detail")
             row.prop(s, "skin_only")
-            col.prop(s, "hair")
+            row = col.row(align=True)
+            row.prop(s, "remove_light")
+            row.prop(s, "hair")
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             for item in s.more_photos:

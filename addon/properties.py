@@ -50,6 +50,10 @@ class CreateOptions:
         name="Skin Only Texture", default=True,
         description="Leave hair, beards, glasses and things in front of the face out of the texture and fill the "
                     "skin under them (off: paint every pixel of the face from the photo, and read no hair)")
+    remove_light: bpy.props.BoolProperty(
+        name="Remove Photo Light", default=True,
+        description="Take the photo's light and shadow off the skin texture, so the head looks right under any "
+                    "light (off: bake them in, as the photo shows them)")
     hair: bpy.props.BoolProperty(
         name="Hair", default=True,
         description="Grow hair curves in the style and colour of the photo's hair (not exported: engines take no "

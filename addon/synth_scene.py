@@ -30,11 +30,12 @@ from ..core.accessories import brim, earring_curves, hat_shell, headband_shell, 
 from ..core.clothes import garment
 from ..core.eyes import eye_texture
 from ..core.glasses import glasses_geometry
+from ..core.image import linear_to_srgb
 from ..core.hair import (HAIR_GROUPS, SCALP_COVER, facial_hair_strands, facial_strand_radii, hair_srgb, hair_strands,
                          strand_radii)
 from .build import build_mesh, part_material
 from .conversion import (camera_matrix_world, fan_mesh, float_image, hair_curves, image_from_array, linear_rgba,
-                         linear_to_srgb, quad_mesh, set_mesh_vertices, to_blender)
+                         quad_mesh, set_mesh_vertices, to_blender)
 from .nodes import NodeBuilder, ensure_principled, shader_material
 from .stage import hdri_dir
 

@@ -169,3 +169,16 @@ def as_image(image) -> tuple[np.ndarray, str | None]:
     if isinstance(image, (str, os.PathLike)):
         return load_image(image), str(image)
     return to_rgb8(np.asarray(image) if not isinstance(image, np.ndarray) else image), None
+
+
+def srgb_to_linear(c):
+    """sRGB channel values in [0, 1] (a float or an array) -> linear light, float32 for arrays."""
+    c = np.asarray(c, np.float32)
+    return np.where(c <= 0.04045, c / 12.92, np.power((np.maximum(c, 0.04045) + 0.055) / 1.055, 2.4))
+
+
+def linear_to_srgb(c):
+    """Linear channel values in [0, 1] (a float or an array) -> sRGB (what a render with the Standard view
+    transform writes), float32 for arrays."""
+    c = np.asarray(c, np.float32)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(np.maximum(c, 0.0031308), 1 / 2.4) - 0.055)

@@ -164,6 +164,8 @@ class Avatar:
                 "seen_fraction": round(float(self.texture.visible.sum() / max(self.texture.islands.sum(), 1)), 4),
                 "covered_share": round(self.texture.covered_share, 4),
                 "covered_left_out": self.texture.covered_left_out,
+                "light_removed": self.texture.delit,
+                "light": None if self.texture.light is None else self.texture.light.to_json(),
                 "layout": "headforge skin atlas: face tile top-left 0.7, back of head top-right 0.3",
             },
             "detail": None if self.detail is None else {
@@ -183,7 +185,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
                   landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
-                  more_photos=()) -> Avatar:
+                  more_photos=(), delight: bool = True) -> Avatar:
     """Turn one photo, or several photos of one person, into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -202,6 +204,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
     SegNet finds them (``core.segment``; None = when its weights are installed; True = ask for it, warning
     if it cannot load; False = no).
+    ``delight``: take the photo's light and shadow off the texture (``core.texture.fit_light``), so the head
+    looks right under any light; False keeps them baked in.
     ``more_photos``: other photos of the same person (paths or arrays, or ``(photo, face_index)`` pairs; the
     largest face otherwise): one head is fitted to all (one identity and corrective field, a camera, pose and
     expression per photo) and the texture blends every photo in; the Avatar's camera, landmarks and
@@ -257,7 +261,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     step("texture", 0.5)
     t = time.perf_counter()
     tex = project_texture(model, fit.vertices, fit.camera, img, texture_size, face_points=lm.points[:468],
-                          covered=None if seg is None else seg.covered, others=[o.photo_view() for o in extra])
+                          covered=None if seg is None else seg.covered, others=[o.photo_view() for o in extra],
+                          delight=delight)
     hair = None
     if seg is not None:  # the hair read from the photo; the scalp under it takes its colour
         hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg)

@@ -4,15 +4,17 @@
    and barycentric coordinates.
 2. Per head: each texel's 3D point on the fitted mesh is projected into the photo, tested against a
    z-buffer of the mesh seen from the camera, weighted by how squarely it faces the camera
-   (``cos`` of the angle between normal and view ray), and sampled.
+   (``cos`` of the angle between normal and view ray), and sampled. The photo's light is fitted on the seen
+   skin (second-order spherical harmonics of the fitted normals, per channel, in linear light) and taken off,
+   leaving the skin at its median shading: the head shows its own colours under any light.
    Texels below ``cos = 0.3``, outside the detected face, near the head's outline in the photo, or at the
    face's rim in a colour far from the skin's (hair, collars, background) are unseen; so are texels whose
    photo pixel shows hair, a beard, glasses or something in front of the face (``core.segment``).
    With several photos of the person each is sampled so, scaled per channel to the first photo's colours and
    blended in by how squarely each texel faces each camera (:func:`blend_views`).
 3. What the photo does not see gets a base texture: the mirrored visible side where the face tile pairs
-   left and right (it is symmetric about u = 0.5), de-lit by the photo's spherical-harmonic shading on the
-   fitted normals, and elsewhere the skin tone measured on the visible face.
+   left and right (it is symmetric about u = 0.5), de-lit, and elsewhere the skin tone measured on the
+   visible face.
 4. Projected and base are joined with Poisson blending (Perez et al. 2003): in the unseen region solve
    ``-lap f + eps (f - g) = -div v`` with ``f`` fixed to the photo on the seen region, ``v`` the gradients
    of the base ``g`` (zero across the seam between mirrored and tone-filled parts), and a small screening
@@ -41,6 +43,7 @@ from scipy.sparse.linalg import spsolve
 
 from .camera import Camera
 from .facemodel import ATLAS_FACE, FaceModel
+from .image import linear_to_srgb, srgb_to_linear
 
 MIN_COS = 0.3        #: texels facing the camera less squarely than this are "unseen"
 #: texels whose photo pixel is nearer than this (fraction of the face's width) to the head's outline are "unseen"
@@ -65,8 +68,23 @@ FILL_RANGE = (1.0, 99.0)
 #: greyer than 0.6 of the skin's chroma (features counted, unchanged) fell from 10.1 to 2.8 % (prnet_1 17.2 to
 #: 4.1 %, prnet_5 3.7 to 0.8 %; none more)
 MIRROR_CHROMA = 0.8
-#: how far the mirrored side's colour may be scaled to take away its own light and shadow
-RELIGHT_RANGE = (0.6, 1.6)
+#: how far taking the photo's light off may scale a texel's linear colour: a low-order light does not hold deep
+#: shadow (nostrils, eye sockets) or grazing skin, where it would blow the colour up
+DELIGHT_RANGE = (0.4, 2.5)
+#: neighbour-averaging passes over the mesh's vertex normals (about 2 cm) before the photo's light is fitted and
+#: taken off: with the raw normals the light, extrapolated into eye sockets and nostrils, lit them up (glowing
+#: patches beside prnet_1's eyes)
+LIGHT_NORMAL_PASSES = 30
+#: the most the hue (CIELAB a and b, 8-bit units) may be moved to take off what the light did to it
+#: (eos_image_0010: a warm key light and a tone curve left her lit cheek 10-15 units paler than the shaded one)
+HUE_SHIFT = 12.0
+#: ... fading out between these CIELAB lightnesses (lips and skin burnt out to white turned cyan when moved)
+HUE_SHIFT_WHITE = (80.0, 95.0)
+#: ridge penalty on the light's 8 directional terms, per texel: a photo sees the skin from one side, and the
+#: plain least-squares light, carried to normals it hardly saw, lit up the lips of prnet_3 (a profile) and the
+#: eye sockets of prnet_1 (mean left/right lightness difference of the seen skin over the 13 real photos: 8.3
+#: with the light left in, 4.2 without the penalty, 5.1 with it; hue difference 5.2, 4.1, 3.8)
+LIGHT_RIDGE = 0.05
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
 SKIN_VARIATION = ((8.0, 0.015), (1.0, 0.008))
 #: ... faded in over this fraction of the texture's width from the photo's edge
@@ -87,7 +105,8 @@ _RASTER: dict = {}
 @dataclass
 class TextureResult:
     albedo: np.ndarray        #: (S, S, 3) uint8 sRGB
-    projected: np.ndarray     #: (S, S, 3) uint8: photo colours where seen, 0 elsewhere
+    #: (S, S, 3) uint8: photo colours where seen (with its light taken off if ``delit``), 0 elsewhere
+    projected: np.ndarray
     visible: np.ndarray       #: (S, S) bool: texels taken from the photo
     weight: np.ndarray        #: (S, S) float32: cos(view angle) of each texel, 0 where unseen
     mirrored: np.ndarray      #: (S, S) bool: texels filled from the mirrored side
@@ -98,6 +117,8 @@ class TextureResult:
     #: they were left out (not when more than ``MAX_COVERED`` of them would go: a doubtful segmentation)
     covered_share: float = 0.0
     covered_left_out: bool = False
+    light: Light | None = None  #: the (first) photo's light on the head, fitted to the seen skin
+    delit: bool = False         #: whether that light was taken off the seen skin (else only off the mirrored)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -234,28 +255,95 @@ def match_tile_seam(model: FaceModel, img: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def fit_shading(normals: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """The photo's low-frequency shading on the fitted head: (9,) coefficients of second-order spherical
-    harmonics of the camera-space unit ``normals`` ((K, 3)), fitted by least squares (twice, dropping the
-    worst-fitting tenth: eyes, brows, lips) to the luminance of the seen texels' ``colours`` ((K, 3) float
-    sRGB). Evaluate with :func:`shading`."""
-    lum = colours @ np.array([0.299, 0.587, 0.114], np.float32)
-    if len(lum) < 50:
-        return np.r_[1.0, np.zeros(8)]
-    keep = np.arange(0, len(lum), max(1, len(lum) // 40000))
+@dataclass
+class Light:
+    """The photo's light on the fitted head, fitted to the seen skin (:func:`fit_light`): second-order spherical
+    harmonics of the camera-space normal, per colour channel in linear light, and of the CIELAB hue (a, b)
+    that the skin keeps after that (a photo's tone curve pales its highlights, so dividing by the light alone
+    leaves a lit cheek greyer than a shaded one)."""
+
+    coef: np.ndarray          #: (9, 3) float32: each linear channel's 9 coefficients
+    level: np.ndarray         #: (3,) float32: the median shading of the seen skin, per channel
+    hue_coef: np.ndarray      #: (9, 2) float32: CIELAB a and b (8-bit units) after the shading is taken off
+    hue_level: np.ndarray     #: (2,) float32: their median over the seen skin
+
+    def shading(self, normals: np.ndarray) -> np.ndarray:
+        """(K, 3) float32 shading at unit ``normals`` ((K, 3)), at least 1e-3."""
+        return np.maximum(_sh9(normals) @ self.coef, 1e-3).astype(np.float32)
+
+    def gain(self, normals: np.ndarray) -> np.ndarray:
+        """(K, 3) float32: what takes the light off a linear colour at ``normals``, leaving the seen skin at its
+        median shading (so the head keeps the photo's brightness and white balance), within
+        :data:`DELIGHT_RANGE`."""
+        return np.clip(self.level / self.shading(normals), *DELIGHT_RANGE).astype(np.float32)
+
+    def hue_shift(self, normals: np.ndarray) -> np.ndarray:
+        """(K, 2) float32: what brings the CIELAB a, b at ``normals`` to the seen skin's median, within
+        :data:`HUE_SHIFT`."""
+        return np.clip(self.hue_level - _sh9(normals) @ self.hue_coef, -HUE_SHIFT, HUE_SHIFT).astype(np.float32)
+
+    def to_json(self) -> dict:
+        """fit.json's ``texture.light``."""
+        return {"sh9_linear_rgb": np.round(self.coef.T, 5).tolist(),
+                "level_linear_rgb": np.round(self.level, 5).tolist(),
+                "sh9_cielab_ab": np.round(self.hue_coef.T, 3).tolist(),
+                "level_cielab_ab": np.round(self.hue_level, 3).tolist()}
+
+
+#: a flat light (nothing to take off)
+FLAT_LIGHT = Light(coef=np.r_[[1.0], np.zeros(8)][:, None].repeat(3, 1).astype(np.float32),
+                   level=np.ones(3, np.float32), hue_coef=np.zeros((9, 2), np.float32),
+                   hue_level=np.zeros(2, np.float32))
+
+
+def fit_light(normals: np.ndarray, colours: np.ndarray) -> Light:
+    """The photo's low-frequency light on the fitted head from skin texels: camera-space unit ``normals``
+    ((K, 3)) and their ``colours`` ((K, 3) float sRGB in [0, 1]). The shading per channel in linear light, then
+    the hue left once it is taken off, each by least squares twice, dropping the worst-fitting tenth (what the
+    segmentation left of eyes, brows, stubble and shine). A flat light when there are too few texels."""
+    if len(colours) < 50:
+        return FLAT_LIGHT
+    keep = np.arange(0, len(colours), max(1, len(colours) // 40000))
     basis = _sh9(normals[keep])
-    lum = lum[keep]
+    coef, shading = _robust_fit(basis, srgb_to_linear(colours[keep]))
+    level = np.median(np.maximum(shading, 1e-3), axis=0)
+    light = Light(coef=coef, level=level.astype(np.float32), hue_coef=FLAT_LIGHT.hue_coef,
+                  hue_level=FLAT_LIGHT.hue_level)
+    hue = _lab(take_off_light(colours[keep], normals[keep], light))[:, 1:]
+    light.hue_coef, fitted = _robust_fit(basis, hue)
+    light.hue_level = np.median(fitted, axis=0).astype(np.float32)
+    return light
+
+
+def _robust_fit(basis: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares ``basis`` ((K, 9)) @ coef ~ ``values`` ((K, C)) with :data:`LIGHT_RIDGE` on the 8
+    directional terms, twice, the second time without the worst-fitting tenth: (9, C) float32 coefficients and
+    the fit at the rows kept."""
     for _ in range(2):
-        coef, *_ = np.linalg.lstsq(basis, lum, rcond=None)
-        err = np.abs(basis @ coef - lum)
+        penalty = np.diag(np.r_[0.0, np.full(8, LIGHT_RIDGE * len(basis))])
+        coef = np.linalg.solve(basis.T @ basis + penalty, basis.T @ values)
+        err = np.abs(basis @ coef - values).sum(1)
         ok = err <= np.percentile(err, 90)
-        basis, lum = basis[ok], lum[ok]
-    return coef
+        basis, values = basis[ok], values[ok]
+    return coef.astype(np.float32), basis @ coef
 
 
-def shading(normals: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """The shading of :func:`fit_shading` at unit ``normals`` ((K, 3)), (K,) float32, at least 1e-3."""
-    return np.maximum(_sh9(normals) @ coef, 1e-3).astype(np.float32)
+def take_off_light(colour: np.ndarray, normals: np.ndarray, light: Light) -> np.ndarray:
+    """sRGB ``colour`` ((K, 3) float in [0, 1]) seen at unit ``normals`` ((K, 3)) with ``light`` taken off:
+    (K, 3) float32 sRGB in [0, 1]. :meth:`Light.gain` is applied in linear light, then :meth:`Light.hue_shift`,
+    fading out towards white (:data:`HUE_SHIFT_WHITE`: an overexposed pixel has no hue to bring back)."""
+    out = np.clip(linear_to_srgb(srgb_to_linear(colour) * light.gain(normals)), 0, 1).astype(np.float32)
+    if len(out) == 0 or not light.hue_coef.any():
+        return out
+    lab = _lab(out)
+    lo, hi = HUE_SHIFT_WHITE
+    lab[:, 1:] += light.hue_shift(normals) * np.clip((hi - lab[:, :1]) / (hi - lo), 0, 1)
+    return np.clip(cv2.cvtColor(lab[None], cv2.COLOR_LAB2RGB)[0], 0, 1)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """(K, 3) float sRGB in [0, 1] -> (K, 3) float32 CIELAB (L 0-100, a and b in 8-bit units around 0)."""
+    return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
 
 
 def _sh9(n: np.ndarray) -> np.ndarray:
@@ -317,8 +405,14 @@ class TexelProjection:
     cos: np.ndarray      #: (M,) float32 cos(angle between surface normal and view ray)
     seen: np.ndarray     #: (M,) bool in the photo, facing the camera, not occluded (and inside the face hull)
     rim: np.ndarray      #: (M,) bool near the face hull's edge (where hair, collars and background creep in)
-    normal: np.ndarray   #: (M, 3) float32 unit surface normal in camera space
+    #: (M, 3) float32 the normal smoothed over the head (:data:`LIGHT_NORMAL_PASSES`), in camera space: what the
+    #: photo's light is fitted on and taken off by (eye sockets, nostrils and folds keep their own shading)
+    broad_normal: np.ndarray
     face_px: float       #: width of the well-facing face in the photo, pixels
+
+    def texels(self, flat: np.ndarray) -> np.ndarray:
+        """Positions in the texel arrays of island texels given by their ``flat`` indices (sorted or not)."""
+        return np.searchsorted(self.flat, flat)
 
     def to_grid(self, values: np.ndarray, fill=0) -> np.ndarray:
         """Scatter per-texel ``values`` (M, ...) into an (S, S, ...) grid."""
@@ -342,6 +436,7 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
 
     P = interp(Y)
     Nt = interp(N)
+    broad = interp((model.smooth_skin_normals(vertices, LIGHT_NORMAL_PASSES) @ camera.rotation.T).astype(np.float32))
     cos = np.einsum("ij,ij->i", Nt, -P) / (np.sqrt(np.einsum("ij,ij->i", Nt, Nt) * np.einsum("ij,ij->i", P, P))
                                           + 1e-12)
     z = P[:, 2]
@@ -377,9 +472,13 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
         rim = hull_img[zi, zj] > inner[zi, zj]
     else:
         rim = np.zeros(len(seen), bool)
-    normal = Nt / np.maximum(np.linalg.norm(Nt, axis=1, keepdims=True), 1e-12)
     return TexelProjection(islands=islands, flat=flat, uvp=uvp.astype(np.float32), cos=cos.astype(np.float32),
-                           seen=seen, rim=rim, normal=normal.astype(np.float32), face_px=face_px)
+                           seen=seen, rim=rim, broad_normal=_unit(broad), face_px=face_px)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows of ``v`` ((M, 3)) scaled to unit length, float32."""
+    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 @dataclass
@@ -406,19 +505,29 @@ class _Sample:
     visible: np.ndarray    #: (S, S) bool
     covered_share: float
     tone: np.ndarray       #: (3,) float skin tone of the well-seen face tile
+    light: Light           #: the photo's light on the head, fitted to the seen skin
+
+    def take_off_light(self) -> None:
+        """Take the photo's light off the seen texels' colours (in place) and measure the skin tone again."""
+        seen = np.flatnonzero(self.visible)
+        colour = self.colour.reshape(-1, 3)
+        colour[seen] = take_off_light(colour[seen], self.tp.broad_normal[self.tp.texels(seen)], self.light)
+        self.tone = skin_tone(self.colour[_well_seen_face(self.visible, self.weight, self.visible.shape[0])])
 
 
 def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
                     size: int = 2048, face_points: np.ndarray | None = None,
                     covered: Callable[[np.ndarray], np.ndarray] | None = None,
-                    others: list[PhotoView] = ()) -> TextureResult:
+                    others: list[PhotoView] = (), delight: bool = True) -> TextureResult:
     """Bake the photo into the skin atlas for the fitted ``vertices`` ``(N, 3)`` cm seen by ``camera``.
 
     ``image``: ``(H, W, 3)`` uint8 sRGB photo. ``face_points``: detected landmarks ``(K, 2)`` pixels (see
     :func:`texel_projection`). ``covered``: photo pixels ``(K, 2)`` -> ``(K,)`` bool, True where something
     covers the skin (hair, a beard, glasses: ``core.segment.Segmentation.covered``); those texels are unseen.
     ``others``: more photos of the person (:class:`PhotoView`), blended in (:func:`blend_views`).
-    Returns a :class:`TextureResult`.
+    ``delight``: take each photo's light off the skin it sees (:func:`fit_light`), so the head shows its own
+    colours under any light; False keeps the photo's light and shadow (the unseen side is filled de-lit either
+    way). Returns a :class:`TextureResult`.
     """
     import time
 
@@ -428,9 +537,12 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
         raise ValueError(f"texture size must be 512, 1024, 2048 or 4096, got {size}")
     main = _sample_photo(model, vertices, camera, image, size, face_points, covered)
     secs["project"] = time.perf_counter() - t0
-    if others:
-        blend_views(main, [_sample_photo(model, o.vertices, o.camera, o.image, size, o.face_points, o.covered)
-                           for o in others])
+    more = [_sample_photo(model, o.vertices, o.camera, o.image, size, o.face_points, o.covered) for o in others]
+    if delight:
+        for smp in [main, *more]:
+            smp.take_off_light()
+    if more:
+        blend_views(main, more)
     tp, visible, weight, tone = main.tp, main.visible, main.weight, main.tone
     islands, flat = tp.islands, tp.flat
     projf = main.colour
@@ -448,17 +560,12 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     my, mx = np.nonzero(mirror_ok)
     base = np.empty_like(projf)
     base[:] = tone
-    # the mirrored side without its own light and shadow: divided by its shading, at the face's median shading
-    texel_of = np.full(size * size, -1, np.int64)
-    texel_of[flat] = np.arange(len(flat))
-    seen_texels = texel_of[np.flatnonzero(visible)]
-    coef = fit_shading(tp.normal[seen_texels], projf.reshape(-1, 3)[flat[seen_texels]])
-    reference = np.median(shading(tp.normal[seen_texels[:: max(1, len(seen_texels) // 20000)]], coef))
-    source = shading(tp.normal[texel_of[my * size + jm[mx]]], coef)
-    relight = np.clip(reference / source, *RELIGHT_RANGE)
-    base[my, mx] = projf[my, jm[mx]] * relight[:, None]
-    # the lit skin the mirror copies is pale and the de-lighting darkens it (a gain down to 0.6): grey, where
-    # skin is not (features apart)
+    # the mirrored side without its own light and shadow
+    base[my, mx] = projf[my, jm[mx]]
+    if not delight:
+        base[my, mx] = take_off_light(base[my, mx], tp.broad_normal[tp.texels(my * size + jm[mx])], main.light)
+    # the lit skin the mirror copies is pale and the de-lighting darkens it: grey, where skin is not (features
+    # apart)
     features = feature_mask(model, size)
     skin = ~features[my, mx]
     base[my[skin], mx[skin]] = _with_skin_chroma(base[my[skin], mx[skin]], tone)
@@ -492,7 +599,8 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     return TextureResult(albedo=albedo, projected=projected, visible=visible, weight=weight,
                          mirrored=mirror_ok, islands=islands, skin_tone=np.round(tone * 255).astype(np.uint8),
                          timings=secs, covered_share=main.covered_share,
-                         covered_left_out=covered is not None and main.covered_share <= MAX_COVERED)
+                         covered_left_out=covered is not None and main.covered_share <= MAX_COVERED,
+                         light=main.light, delit=delight)
 
 
 def _with_skin_chroma(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
@@ -556,7 +664,10 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
     if off.any():
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
-    return _Sample(tp=tp, colour=projf, weight=weight, visible=visible, covered_share=covered_share, tone=tone)
+    skin = np.flatnonzero(visible & ~feature_mask(model, size))
+    light = fit_light(tp.broad_normal[tp.texels(skin)], projf.reshape(-1, 3)[skin])
+    return _Sample(tp=tp, colour=projf, weight=weight, visible=visible, covered_share=covered_share, tone=tone,
+                   light=light)
 
 
 def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, islands: np.ndarray,

@@ -53,7 +53,8 @@ class _CreateHead(BackgroundOperator, CreateOptions):
                                coarsenet=None if self.coarsenet else False,
                                landmarknet=None if self.model_points else False,
                                detail=None if self.detail else False,
-                               segmentation=None if self.skin_only else False, progress=progress,
+                               segmentation=None if self.skin_only else False, delight=self.remove_light,
+                               progress=progress,
                                should_stop=should_stop,
                                more_photos=[(bpy.path.abspath(item.path), item.face_index)
                                             for item in self.more_photos])

@@ -34,6 +34,8 @@ def test_create_writes_the_contract(photo_files, tmp_path, shipped_weights):
     # the shipped SegNet: what covers the face is said, and the hair read from the photo
     assert fit["glasses"]["found"] is False and fit["facial_hair"]["found"] is False
     assert fit["hair"]["style"] == "short" and fit["texture"]["covered_left_out"]
+    # the photo's light is taken off the texture, and fit.json says which light (--keep-photo-light: left in)
+    assert fit["texture"]["light_removed"] and np.array(fit["texture"]["light"]["sh9_linear_rgb"]).shape == (3, 9)
     # the OBJ is the fitted head in ICT order and cm; the camera projects it onto landmarks68
     from headforge.core.camera import Camera
     from headforge.core.facemodel import LANDMARKS_68
@@ -78,13 +80,14 @@ def test_batch_continues_past_bad_photos(photo_files, tmp_path):
     cv2.imwrite(str(tiny), cv2.resize(cv2.imread(str(photo_files["astronaut"]))[40:300, 150:370], (48, 56)))
     out = tmp_path / "batch"
     r = run("create", empty, text, noface, tiny, photo_files["grace_hopper"], "--out", out, "--no-blend",
-            "--texture-size", "1024", "--no-coarsenet")
+            "--texture-size", "1024", "--no-coarsenet", "--keep-photo-light")
     assert r.returncode == 1
     assert "1 created" in r.stdout and "4 failed" in r.stdout
     assert "empty" in r.stderr and "not an image" in r.stderr and "No face" in r.stderr
     assert "at least 64 pixels" in r.stderr
     assert "Traceback" not in r.stderr
-    assert json.loads((out / "grace_hopper" / "fit.json").read_text())["initializer"] == "mean face"
+    fit = json.loads((out / "grace_hopper" / "fit.json").read_text())
+    assert fit["initializer"] == "mean face" and fit["texture"]["light_removed"] is False
     assert not (out / "empty").exists() or not any((out / "empty").iterdir())
 
 
