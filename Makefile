@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 pack-coarse bench-networks bench-detail bench-look bench-hair bench-views bench-track extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 pack-coarse bench-networks bench-detail bench-look bench-hair bench-views bench-track bench-light extension clean
 
 all: demo
 
@@ -213,6 +213,14 @@ bench-look: $(STAMP)
 
 bench-detail: $(STAMP)
 	$(BIN)/python bench/detail_renders.py --out out/detail
+
+# the photo's light taken off the texture: 100 held-out set-version-6 renders with their true skin colour
+# (--albedo, seed 19, 320 px; about 25 minutes on 2 cores, resumable), then the textures against it, and the real
+# photos' left/right and one-person agreement (README, *Texture*)
+bench-light: $(STAMP)
+	$(BIN)/python -m headforge synth --version 6 --count 100 --out $(DATA)/albedo-heldout-v6 --size 320 --seed 19 \
+		--workers 2 --albedo
+	$(BIN)/python bench/light_bench.py --set $(DATA)/albedo-heldout-v6 --renders 100 --json out/light.json
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 # and the face model and MediaPipe's mesh from ../shared (FACE_MODEL=..., MEDIAPIPE_MESH=... for others)

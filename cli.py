@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--workers", type=int, default=1, help="local Dask workers (default 1)")
     y.add_argument("--scheduler", metavar="ADDR", help="an existing Dask scheduler, e.g. tcp://farm:8786")
     y.add_argument("--details", action="store_true", help="render fine detail and save its ground truth")
+    y.add_argument("--albedo", action="store_true",
+                   help="also render each person's skin colour without light (albedo_NNNNNNNN.png beside the render): "
+                        "ground truth for taking a photo's light off")
     y.add_argument("--preview", action="store_true", help="write contact_sheet.png of 64 renders")
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
@@ -373,7 +376,7 @@ def cmd_synth(args) -> int:
 
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,
                       shard_size=args.shard_size, samples=args.samples, image_format=args.format,
-                      version=args.version, views=args.views, clip=args.clip)
+                      version=args.version, views=args.views, clip=args.clip, albedo=args.albedo)
     per_person = args.clip or args.views
     if args.views < 1 or args.clip < 0 or (args.clip and args.views > 1) or args.count % per_person:
         print(f"error: --count ({args.count}) must be a whole number of people of --views photos or --clip frames "

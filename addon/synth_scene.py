@@ -175,7 +175,8 @@ class SynthScene:
             mat.use_nodes = True
         bsdf = self.bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
         nb = NodeBuilder(mat.node_tree)
-        nb.link(self._skin_colour(nb, self.masks).outputs["Result"], bsdf.inputs["Base Color"])
+        self.skin_colour = self._skin_colour(nb, self.masks)
+        nb.link(self.skin_colour.outputs["Result"], bsdf.inputs["Base Color"])
         self.n_pore = nb.noise(400.0, 1.0)
         bump = self.bump = nb.nt.nodes.new("ShaderNodeBump")
         bump.inputs["Distance"].default_value = 0.0005
@@ -521,6 +522,51 @@ class SynthScene:
         srgb = [linear_to_srgb(np.asarray(c)) for c in COVER_COLOURS]   # as the Standard view writes them
         nearest = np.argmin([np.abs(rgb - c).sum(2) for c in srgb], axis=0)
         return {name: covered & (nearest == k) for k, name in enumerate(COVER_GROUPS) if name in self.cover}
+
+    def render_albedo(self, path: Path) -> None:
+        """The skin's own colour, without light, as the last sample's camera saw it, to ``path`` (PNG, RGBA,
+        sRGB; alpha: the skin, 0 on eyes, teeth, hair, glasses, hands, clothes and background): a quick second
+        render like the coverage pass (4 samples, no denoiser, Standard view at exposure 0, no depth of field), the skin
+        material's colour emitted, the rest of the head a holdout, what covers the head and the backdrop
+        hidden. The ground truth for taking a photo's light off (``core.texture.fit_light``)."""
+        sc, fmt, mats = self.scene, self.scene.render.image_settings, self.head.data.materials
+        view = sc.view_settings
+        saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
+                 fmt.color_mode, sc.render.filepath, view.view_transform, view.exposure, self.cam_data.dof.use_dof)
+        parts = [m for m in mats]
+        hidden = [o for o in (self.backdrop, self.lens, *self.cover.values()) if o is not None and not o.hide_render]
+        nt = self.skin.node_tree
+        output = next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")
+        emit = nt.nodes.new("ShaderNodeEmission")
+        nt.links.new(self.skin_colour.outputs["Result"], emit.inputs["Color"])
+        nt.links.new(emit.outputs["Emission"], output.inputs["Surface"])
+        sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent = 4, False, True
+        fmt.file_format, fmt.color_mode, sc.render.filepath = "PNG", "RGBA", str(path)
+        view.view_transform, view.exposure, self.cam_data.dof.use_dof = "Standard", 0.0, False
+        for i, m in enumerate(parts):
+            if m is not self.skin:
+                mats[i] = self._holdout
+        for obj in hidden:
+            obj.hide_render = True
+        try:
+            bpy.ops.render.render(write_still=True, scene=sc.name)
+        finally:
+            for i, m in enumerate(parts):
+                mats[i] = m
+            for obj in hidden:
+                obj.hide_render = False
+            nt.links.new(self.bsdf.outputs["BSDF"], output.inputs["Surface"])
+            nt.nodes.remove(emit)
+            (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format, fmt.color_mode,
+             sc.render.filepath, view.view_transform, view.exposure, self.cam_data.dof.use_dof) = saved
+
+    @property
+    def _holdout(self) -> "bpy.types.Material":
+        """A material that cuts its pixels out of the film (alpha 0)."""
+        mat = bpy.data.materials.get("Synth holdout")
+        if mat is None:
+            mat = shader_material("Synth holdout", "ShaderNodeHoldout")[0]
+        return mat
 
     def _set_camera(self, cam: Camera, fstop: float | None = None, focus_cm: np.ndarray | None = None):
         """The sample's camera; with ``fstop`` (set version 5) its depth of field, focused at ``focus_cm`` (the

@@ -49,6 +49,8 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         detail = S.detail_map(model, p["details"], cfg.detail_size) if cfg.details else None
         verts, cam, lab = S.labels_for(model, corr, p, cfg.size, detail)
         scene.render(p, verts, cam, tmp / f"{i:08d}.{cfg.image_format}", detail)
+        if cfg.albedo:
+            scene.render_albedo(tmp / S.albedo_name(i))
         if scene.coverage is not None:
             lab = S.with_coverage(lab, scene.coverage)
         if p["hair"] is not None:

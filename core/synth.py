@@ -120,6 +120,9 @@ class SynthConfig:
     #: performing: expressions and head pose eased between keyframes, blinks, a still start
     #: (:func:`_clip_frame`); the tracker's ground truth
     clip: int = 0
+    #: beside each render, the skin's own colour without light as the camera sees it
+    #: (``albedo_NNNNNNNN.png``, RGBA sRGB, alpha the skin): the ground truth for taking a photo's light off
+    albedo: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -648,6 +651,11 @@ def partial_path(out: Path, k: int) -> Path:
     return Path(out) / SHARD_DIR / f".shard_{k:05d}.partial"
 
 
+def albedo_name(index: int) -> str:
+    """The file of sample ``index``'s skin colour without light in its shard (``SynthConfig.albedo``)."""
+    return f"albedo_{index:08d}.png"
+
+
 def shard_ok(out: Path, cfg, k: int) -> bool:
     """A shard is done when its meta lists the right samples and every file of it is there and readable."""
     d = shard_path(out, k)
@@ -658,6 +666,8 @@ def shard_ok(out: Path, cfg, k: int) -> bool:
             return False
         ext = cfg.image_format
         if not all((d / f"{i:08d}.{ext}").stat().st_size > 0 for i in want):
+            return False
+        if cfg.albedo and not all((d / albedo_name(i)).stat().st_size > 0 for i in want):
             return False
         with np.load(d / "labels.npz") as z:
             return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)

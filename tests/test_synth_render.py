@@ -125,6 +125,46 @@ def test_version_6_eyes_in_cycles(model, tmp_path):
     assert darker[eyes].mean() > 5 * max(np.abs(darker[~eyes]).mean(), 0.2)
 
 
+def test_albedo_pass_shows_the_skin_without_light(model, tmp_path):
+    """``SynthScene.render_albedo``: a tiny real render of the skin's own colour as the camera sees it. Its alpha
+    is the skin (the labels' face and head, hair and all in front of them left out), its colour the person's
+    skin tone wherever the light fell, and the scene renders as before afterwards."""
+    import cv2
+
+    from headforge.addon.synth_scene import SynthScene
+    from headforge.core.correspondence import load_correspondence
+
+    corr = load_correspondence(model)
+    cfg = S.SynthConfig(count=60, size=96, samples=2, version=5, albedo=True)
+    p = next(q for q in (S.sample_params(cfg, i, model) for i in range(60))
+             if abs(q["yaw"]) < 20 and q["face_frac"] > 0.4 and q["glasses"] is None
+             and not q["accessories"]["occluder"] and q["hair"]["beard"]["style"] == "none")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = SynthScene(model, cfg)
+    verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
+    scene.render(p, verts, cam, tmp_path / "lit.png")
+    materials = list(scene.head.data.materials)
+    scene.render_albedo(tmp_path / "albedo.png")
+    rgba = cv2.imread(str(tmp_path / "albedo.png"), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
+    skin = np.isin(lab["mask"], (S.MASK_FACE, S.MASK_HEAD))
+    alpha = rgba[:, :, 3] > 127
+    iou = (alpha & skin).sum() / (alpha | skin).sum()
+    lit = cv2.imread(str(tmp_path / "lit.png"))[:, :, ::-1].astype(np.float32)
+    face = cv2.erode((lab["mask"] == S.MASK_FACE).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    tone = np.asarray(p["appearance"]["skin_srgb"], np.float32) * 255
+    albedo, shaded = (np.median(img[face], axis=0) for img in (rgba[:, :, :3].astype(np.float32), lit))
+    print(f"skin IoU {iou:.2f}; over the face the albedo's median {albedo}, the render's {shaded}, the person's "
+          f"tone {tone}")
+    assert iou > 0.9
+    assert np.abs(albedo - tone).max() < 12 < np.abs(shaded - tone).max()
+    # the scene is as it was: its materials, the skin's shader, what covers the head
+    assert list(scene.head.data.materials) == materials
+    out = next(n for n in scene.skin.node_tree.nodes if n.type == "OUTPUT_MATERIAL")
+    assert out.inputs["Surface"].links[0].from_node == scene.bsdf
+    assert not any(o.hide_render for o in scene.cover.values())
+    bpy.data.scenes.remove(scene.scene)
+
+
 def _synth(out, *extra, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
                           capture_output=True, text=True, timeout=timeout, env=env)
@@ -209,8 +249,12 @@ def test_details_labels(tmp_path):
     from headforge.networks.dataset import SynthSet
 
     out = tmp_path / "d"
-    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details")
+    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details", "--albedo")
     assert r.returncode == 0, r.stderr[-3000:]
+    import cv2
+
+    albedo = cv2.imread(str(S.shard_path(out, 0) / S.albedo_name(1)), cv2.IMREAD_UNCHANGED)
+    assert albedo.shape == (48, 48, 4) and albedo[:, :, 3].max() == 255 and albedo[:, :, 3].min() == 0
     s = SynthSet(out)[1]
     assert s["detail_uv"].shape == (1024, 1024) and s["detail_uv"].min() < -0.005
     face = s["mask"] == S.MASK_FACE

@@ -1,0 +1,207 @@
+"""The photo's light taken off the texture (``make bench-light``): against the truth on renders, and on real photos.
+
+1. **Renders with the truth.** Held-out synthetic people rendered with the skin's own colour beside each render
+   (``headforge synth --albedo``) are made into heads. Each head's texture, with the light left in and taken off,
+   is compared texel by texel with that true colour, sampled through the same fitted head and camera, over the
+   skin the render saw (eyes, brows, lips and nostrils apart, and where the truth is skin), after one scale per
+   colour channel (the light's overall brightness and colour are not the texture's to know): the median
+   relative error of the linear colour, and the CIELAB distance (lightness and hue).
+2. **Real photos** (``../shared/photos``, the astronaut, Grace Hopper): the mean lightness and hue difference
+   between a seen skin texel and its mirror image (a face's skin is nearly symmetric, its light often is not),
+   and between the textures of one person's photos (Emma's three, Trump's two; exposure matched per channel).
+
+Prints two tables; ``--json`` keeps the numbers.
+
+    python bench/light_bench.py --set out/data/albedo-heldout-v6 --renders 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from headforge.core import config, synth as S  # noqa: E402
+from headforge.core.errors import HeadforgeError  # noqa: E402
+from headforge.core.facemodel import load_face_model  # noqa: E402
+from headforge.core.image import load_image, srgb_to_linear  # noqa: E402
+from headforge.core.pipeline import create_avatar  # noqa: E402
+from headforge.core.texture import feature_mask, mirror_texels, project_texture, texel_projection  # noqa: E402
+
+SIZE = 1024
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """(K, 3) float sRGB in [0, 1] -> CIELAB (L 0-100)."""
+    return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
+
+
+def textures(model, avatar) -> dict:
+    """The avatar's texture with the photo's light left in and taken off: ``{False: ..., True: ...}``."""
+    seg = avatar.segmentation
+    return {d: project_texture(model, avatar.vertices, avatar.camera, avatar.image, SIZE,
+                               face_points=avatar.landmarks.points[:468],
+                               covered=None if seg is None else seg.covered, delight=d) for d in (False, True)}
+
+
+def against_truth(model, avatar, albedo_rgba: np.ndarray) -> dict:
+    """``{delight: (median relative error of linear colour, mean CIELAB distance, texels)}`` of the avatar's
+    textures against the true skin colour ``albedo_rgba`` ((H, W, 4) uint8 sRGB, alpha the skin)."""
+    tp = texel_projection(model, avatar.vertices, avatar.camera, SIZE, avatar.image.shape[:2],
+                          avatar.landmarks.points[:468])
+    n = len(tp.uvp)
+    grid = np.full((-(-n // SIZE) * SIZE, 2), -1, np.float32)   # remap wants maps under 32,767 rows
+    grid[:n] = tp.uvp
+    truth = cv2.remap(albedo_rgba, grid[:, 0].reshape(-1, SIZE), grid[:, 1].reshape(-1, SIZE), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(-1, 4)[:n].astype(np.float32) / 255
+    skin_truth = np.zeros(SIZE * SIZE, bool)
+    skin_truth[tp.flat[truth[:, 3] > 0.99]] = True
+    at = np.full(SIZE * SIZE, -1, np.int64)
+    at[tp.flat] = np.arange(len(tp.flat))
+    out = {}
+    for d, tex in textures(model, avatar).items():
+        use = np.flatnonzero(tex.visible.ravel() & ~feature_mask(model, SIZE).ravel() & skin_truth)
+        if len(use) < 500:
+            return {}
+        true = truth[at[use], :3]
+        got = tex.albedo.reshape(-1, 3)[use].astype(np.float32) / 255
+        lin_true, lin_got = srgb_to_linear(true), srgb_to_linear(got)
+        scale = np.median(lin_got, 0) / np.maximum(np.median(lin_true, 0), 1e-4)
+        rel = np.abs(lin_got / scale - lin_true) / np.maximum(lin_true, 1e-3)
+        scaled = np.clip(lin_got / scale, 0, 1) ** (1 / 2.2)   # back to about sRGB for CIELAB
+        de = np.linalg.norm(_lab(scaled) - _lab(lin_true ** (1 / 2.2)), axis=1)
+        out[d] = (float(np.median(rel)), float(de.mean()), len(use))
+    return out
+
+
+def renders_table(model, root: Path, count: int) -> dict:
+    manifest = json.loads((root / "manifest.json").read_text())
+    cfg = S.SynthConfig.from_dict(manifest["config"])
+    if not cfg.albedo:
+        raise SystemExit(f"error: {str(root)!r} was rendered without --albedo")
+    rows, missed = [], 0
+    for k in range(cfg.n_shards):
+        for i in cfg.shard_indices(k):
+            if len(rows) + missed >= count:
+                break
+            d = S.shard_path(root, k)
+            if not (d / S.albedo_name(i)).exists():
+                continue
+            albedo = cv2.imread(str(d / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
+            try:
+                avatar = create_avatar(str(d / f"{i:08d}.{cfg.image_format}"), texture_size=SIZE, detail=False,
+                                       model=model)
+            except HeadforgeError:
+                missed += 1
+                continue
+            r = against_truth(model, avatar, albedo)
+            if r:
+                rows.append(r)
+            else:
+                missed += 1
+    rel = {d: np.array([r[d][0] for r in rows]) for d in (False, True)}
+    de = {d: np.array([r[d][1] for r in rows]) for d in (False, True)}
+    better = float(np.mean(rel[True] < rel[False]))
+    print(f"\n## Renders against their true skin colour ({len(rows)} of {len(rows) + missed} renders; "
+          f"{missed} without a face or with too little seen skin)\n")
+    print("| texture | median relative error of linear colour | CIELAB distance |")
+    print("|---|---|---|")
+    for d, name in ((False, "light left in"), (True, "light taken off")):
+        print(f"| {name} | {np.mean(rel[d]):.3f} (median over renders {np.median(rel[d]):.3f}) | "
+              f"{np.mean(de[d]):.2f} |")
+    print(f"\nlight taken off closer to the truth on {better:.0%} of the renders")
+    return {"renders": len(rows), "missed": missed, "better_share": better,
+            **{f"{'off' if d else 'in'}_{k}": float(np.mean(v[d])) for k, v in (("rel", rel), ("de", de))
+               for d in (False, True)}}
+
+
+def mirror_difference(model, tex) -> tuple[float, float]:
+    """Mean lightness and hue (a, b) difference between a seen skin texel and its mirror image."""
+    seen = tex.visible & ~feature_mask(model, SIZE)
+    jm = mirror_texels(SIZE)
+    ys, xs = np.nonzero(seen & (jm >= 0)[None, :])
+    both = seen[ys, jm[xs]]
+    col = tex.albedo.astype(np.float32) / 255
+    a, b = _lab(col[ys[both], xs[both]]), _lab(col[ys[both], jm[xs[both]]])
+    return float(np.abs(a[:, 0] - b[:, 0]).mean()), float(np.linalg.norm(a[:, 1:] - b[:, 1:], axis=1).mean())
+
+
+def agreement(model, texs: list) -> list[float]:
+    """Mean CIELAB distance between each pair of one person's textures where both see skin, exposure matched."""
+    feat = feature_mask(model, SIZE)
+    out = []
+    for a, b in itertools.combinations(texs, 2):
+        m = a.visible & b.visible & ~feat
+        ca, cb = a.albedo[m].astype(np.float32) / 255, b.albedo[m].astype(np.float32) / 255
+        cb = np.clip(cb * np.median(ca, 0) / np.maximum(np.median(cb, 0), 1e-3), 0, 1)
+        out.append(float(np.linalg.norm(_lab(ca) - _lab(cb), axis=1).mean()))
+    return out
+
+
+def photos_table(model) -> dict:
+    from headforge.core.landmarks import detect_landmarks
+    from headforge.samples import astronaut, grace_hopper_path
+
+    shared = config.shared_dir()
+    photos = {"astronaut": astronaut(), "grace_hopper": load_image(grace_hopper_path())}
+    if shared is not None:
+        photos |= {p.stem: load_image(p) for p in sorted((shared / "photos").glob("*.[jp][pn]g"))}
+    print(f"\n## Real photos: a seen skin texel against its mirror image ({len(photos)} photos)\n")
+    print("| photo | lightness, light left in | taken off | hue, left in | taken off |")
+    print("|---|---|---|---|---|")
+    rows = {}
+    for name, img in photos.items():
+        texs = textures(model, create_avatar(img, texture_size=SIZE, detail=False, model=model))
+        rows[name] = {d: mirror_difference(model, t) for d, t in texs.items()}
+        (l0, h0), (l1, h1) = rows[name][False], rows[name][True]
+        print(f"| {name} | {l0:.2f} | {l1:.2f} | {h0:.2f} | {h1:.2f} |")
+    mean = {d: np.mean([r[d] for r in rows.values()], 0) for d in (False, True)}
+    print(f"| mean | {mean[False][0]:.2f} | {mean[True][0]:.2f} | {mean[False][1]:.2f} | {mean[True][1]:.2f} |")
+    result = {"mirror": {k: {str(d): v for d, v in r.items()} for k, r in rows.items()}}
+    if shared is None:
+        return result
+    emma = load_image(shared / "photos" / "3ddfa_emma.jpg")
+    debate = load_image(shared / "photos" / "3ddfa_trump_hillary.jpg")
+    left = min(range(2), key=lambda i: detect_landmarks(debate, i).points[:, 0].mean())
+    people = {"Emma (3 photos)": [(emma, 0), (emma, 1), (emma, 2)],
+              "Trump (2 photos)": [(load_image(shared / "photos" / "prnet_trump.jpg"), 0), (debate, left)]}
+    print("\n## One person's photos: CIELAB distance between their textures (pairs, exposure matched)\n")
+    print("| person | light left in | taken off |")
+    print("|---|---|---|")
+    for who, shots in people.items():
+        texs = [textures(model, create_avatar(img, face_index=i, texture_size=SIZE, detail=False, model=model))
+                for img, i in shots]
+        pairs = {d: agreement(model, [t[d] for t in texs]) for d in (False, True)}
+        print(f"| {who} | {' / '.join(f'{x:.1f}' for x in pairs[False])} | "
+              f"{' / '.join(f'{x:.1f}' for x in pairs[True])} |")
+        result[who] = {str(d): v for d, v in pairs.items()}
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", help="a set rendered with synth --albedo (none: the real photos only)")
+    ap.add_argument("--renders", type=int, default=100)
+    ap.add_argument("--json", help="write the numbers here")
+    args = ap.parse_args()
+    model = load_face_model()
+    out = {}
+    if args.set:
+        out["renders"] = renders_table(model, Path(args.set), args.renders)
+    out["photos"] = photos_table(model)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
