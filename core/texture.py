@@ -83,7 +83,9 @@ HUE_SHIFT_WHITE = (80.0, 95.0)
 #: ridge penalty on the light's 8 directional terms, per texel: a photo sees the skin from one side, and the
 #: plain least-squares light, carried to normals it hardly saw, lit up the lips of prnet_3 (a profile) and the
 #: eye sockets of prnet_1 (mean left/right lightness difference of the seen skin over the 13 real photos: 8.3
-#: with the light left in, 4.2 without the penalty, 5.1 with it; hue difference 5.2, 4.1, 3.8)
+#: with the light left in, 4.2 without the penalty, 5.1 with it; hue difference 5.2, 4.1, 3.8). On renders, whose
+#: fitted head is nearly their true shape, the plain fit is closer to the true skin colour (``make bench-light``:
+#: relative error 0.125 against 0.148); the photos decide
 LIGHT_RIDGE = 0.05
 #: unseen skin's variation: (blur sigma in texels at 2048, relative amplitude): mottling and pores
 SKIN_VARIATION = ((8.0, 0.015), (1.0, 0.008))
