@@ -533,7 +533,7 @@ class SynthScene:
         view = sc.view_settings
         saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format,
                  fmt.color_mode, sc.render.filepath, view.view_transform, view.exposure, self.cam_data.dof.use_dof)
-        parts = [m for m in mats]
+        parts = list(mats)
         hidden = [o for o in (self.backdrop, self.lens, *self.cover.values()) if o is not None and not o.hide_render]
         nt = self.skin.node_tree
         output = next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")

@@ -407,14 +407,24 @@ class TexelProjection:
     cos: np.ndarray      #: (M,) float32 cos(angle between surface normal and view ray)
     seen: np.ndarray     #: (M,) bool in the photo, facing the camera, not occluded (and inside the face hull)
     rim: np.ndarray      #: (M,) bool near the face hull's edge (where hair, collars and background creep in)
-    #: (M, 3) float32 the normal smoothed over the head (:data:`LIGHT_NORMAL_PASSES`), in camera space: what the
-    #: photo's light is fitted on and taken off by (eye sockets, nostrils and folds keep their own shading)
-    broad_normal: np.ndarray
     face_px: float       #: width of the well-facing face in the photo, pixels
+    corners: np.ndarray  #: (M, 3) int32 the vertices of the triangle each texel lies in
+    bary: np.ndarray     #: (M, 3) float32 the texel's barycentric weights in it
+    #: (N, 3) float32 the skin's vertex normals smoothed over the head (:data:`LIGHT_NORMAL_PASSES`), camera space
+    vertex_broad_normal: np.ndarray
 
     def texels(self, flat: np.ndarray) -> np.ndarray:
         """Positions in the texel arrays of island texels given by their ``flat`` indices (sorted or not)."""
         return np.searchsorted(self.flat, flat)
+
+    def broad_normals(self, flat: np.ndarray) -> np.ndarray:
+        """(K, 3) float32 unit normals smoothed over the head, camera space, at the island texels given by their
+        ``flat`` indices: what the photo's light is fitted on and taken off by (eye sockets, nostrils and folds
+        keep their own shading). Interpolated when asked for: the light wants only the seen texels, the detail
+        stage none."""
+        at = self.texels(flat)
+        tv, bw, n = self.corners[at], self.bary[at], self.vertex_broad_normal
+        return _unit(n[tv[:, 0]] * bw[:, 0:1] + n[tv[:, 1]] * bw[:, 1:2] + n[tv[:, 2]] * bw[:, 2:3])
 
     def to_grid(self, values: np.ndarray, fill=0) -> np.ndarray:
         """Scatter per-texel ``values`` (M, ...) into an (S, S, ...) grid."""
@@ -438,7 +448,6 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
 
     P = interp(Y)
     Nt = interp(N)
-    broad = interp((model.smooth_skin_normals(vertices, LIGHT_NORMAL_PASSES) @ camera.rotation.T).astype(np.float32))
     cos = np.einsum("ij,ij->i", Nt, -P) / (np.sqrt(np.einsum("ij,ij->i", Nt, Nt) * np.einsum("ij,ij->i", P, P))
                                           + 1e-12)
     z = P[:, 2]
@@ -475,7 +484,9 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
     else:
         rim = np.zeros(len(seen), bool)
     return TexelProjection(islands=islands, flat=flat, uvp=uvp.astype(np.float32), cos=cos.astype(np.float32),
-                           seen=seen, rim=rim, broad_normal=_unit(broad), face_px=face_px)
+                           seen=seen, rim=rim, face_px=face_px, corners=tv, bary=bw,
+                           vertex_broad_normal=(model.smooth_skin_normals(vertices, LIGHT_NORMAL_PASSES)
+                                                @ camera.rotation.T).astype(np.float32))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -513,7 +524,7 @@ class _Sample:
         """Take the photo's light off the seen texels' colours (in place) and measure the skin tone again."""
         seen = np.flatnonzero(self.visible)
         colour = self.colour.reshape(-1, 3)
-        colour[seen] = take_off_light(colour[seen], self.tp.broad_normal[self.tp.texels(seen)], self.light)
+        colour[seen] = take_off_light(colour[seen], self.tp.broad_normals(seen), self.light)
         self.tone = skin_tone(self.colour[_well_seen_face(self.visible, self.weight, self.visible.shape[0])])
 
 
@@ -565,7 +576,7 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     # the mirrored side without its own light and shadow
     base[my, mx] = projf[my, jm[mx]]
     if not delight:
-        base[my, mx] = take_off_light(base[my, mx], tp.broad_normal[tp.texels(my * size + jm[mx])], main.light)
+        base[my, mx] = take_off_light(base[my, mx], tp.broad_normals(my * size + jm[mx]), main.light)
     # the lit skin the mirror copies is pale and the de-lighting darkens it: grey, where skin is not (features
     # apart)
     features = feature_mask(model, size)
@@ -611,7 +622,7 @@ def _with_skin_chroma(rgb: np.ndarray, tone: np.ndarray) -> np.ndarray:
     no hue takes the skin's)."""
     if len(rgb) == 0:
         return rgb
-    lab = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
+    lab = _lab(rgb)
     ref = _tone_lab(tone)[1:] - 128.0   # float CIELAB's a, b are the 8-bit ones less 128
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     hue = np.where(chroma[:, None] > 1e-3, lab[:, 1:] / np.maximum(chroma, 1e-3)[:, None],
@@ -667,7 +678,7 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
     skin = np.flatnonzero(visible & ~feature_mask(model, size))
-    light = fit_light(tp.broad_normal[tp.texels(skin)], projf.reshape(-1, 3)[skin])
+    light = fit_light(tp.broad_normals(skin), projf.reshape(-1, 3)[skin])
     return _Sample(tp=tp, colour=projf, weight=weight, visible=visible, covered_share=covered_share, tone=tone,
                    light=light)
 

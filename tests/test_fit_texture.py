@@ -320,7 +320,7 @@ def test_a_known_light_comes_off(avatars, model):
     a = avatars["astronaut"]
     tp = texel_projection(model, a.vertices, a.camera, 1024, a.image.shape[:2], a.landmarks.points[:468])
     skin = np.flatnonzero(a.texture.visible & ~feature_mask(model, 1024))
-    normals = tp.broad_normal[tp.texels(skin)]
+    normals = tp.broad_normals(skin)
     albedo = srgb_to_linear(a.texture.albedo.reshape(-1, 3)[skin] / 255.0)
     coef = np.zeros((9, 3), np.float32)
     coef[:4] = [(0.55, 0.5, 0.5), (0.15, 0.13, 0.1), (0.2, 0.2, 0.2), (0.25, 0.2, 0.12)]   # ambient, y, z, x
