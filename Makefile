@@ -204,14 +204,17 @@ bench-hair: $(STAMP)
 bench-networks: $(STAMP)
 	$(BIN)/python bench/networks_bench.py --heldout $(DATA)/coarse-heldout$(V) --detail-heldout $(DATA)/fine-heldout$(V)
 
-# FineNet on the real photos: Cycles renders before/after detail, side by side (out/detail/*.png)
 # how created heads look: Cycles views (photo camera, front, 3/4, profile, back; textured and clay) and the
 # exported glb rendered outside Blender (pyrender), one sheet per photo: docs/look/ for the sample photos,
 # out/look/ for ../shared/photos (about 2 minutes a photo)
 bench-look: $(STAMP)
 	$(BIN)/python bench/look.py
 
+# the skin relief from the photo's shading: a known relief drawn into the real photos' heads, and its agreement
+# across copies of the photos (about 15 minutes); then Cycles renders of the real photos' heads: no detail,
+# FineNet alone, the shading's relief, both (out/detail/*.png; about 2 minutes a photo)
 bench-detail: $(STAMP)
+	$(BIN)/python bench/relief_bench.py --json out/relief.json
 	$(BIN)/python bench/detail_renders.py --out out/detail
 
 # the photo's light taken off the texture: 100 held-out set-version-6 renders with their true skin colour

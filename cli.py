@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--mediapipe-points", action="store_true", dest="no_landmarknet",
                    help="fit to MediaPipe's points and face oval as detected, without LandmarkNet (the head's outline "
                         "as the jawline, and how far to trust each point)")
-    c.add_argument("--no-detail", action="store_true", help="no FineNet fine detail (displacement.png)")
+    c.add_argument("--no-detail", action="store_true",
+                   help="no skin detail (displacement.png): neither the folds from the photo's shading nor FineNet's")
     c.add_argument("--no-hair", action="store_true",
                    help="no hair curves in head.blend (by default they follow the photo's hair; exports never carry them)")
     c.add_argument("--keep-hair-in-texture", action="store_true", dest="no_segmentation",

@@ -1,4 +1,4 @@
-"""Fine detail on a Blender head: Subdivision + Displace driven by the UV displacement map, a "Detail
+"""Skin detail on a Blender head: Subdivision + Displace driven by the UV displacement map, a "Detail
 strength" slider, and a switch to use a baked normal map instead (for game engines).
 
 The displacement map is stored as a 16-bit image (``core.detail.encode_uint16``, as ``displacement.png``):
@@ -44,7 +44,7 @@ def apply_detail(head, disp_uv: np.ndarray, strength: float = 1.0,
     span_m = (hi - lo) * 0.01
     head[schema.DETAIL_STRENGTH] = float(strength)
     head.id_properties_ui(schema.DETAIL_STRENGTH).update(min=0.0, max=3.0, soft_max=2.0,
-                                                description="Fine detail: 1 = the measured depth")
+                                                description="Skin detail: 1 = the measured depth")
     head[schema.DETAIL_RANGE] = [lo, hi]
     fc = disp.driver_add("strength")
     drv = fc.driver

@@ -44,8 +44,8 @@ class CreateOptions:
         description="Fit the jaw to the head's outline and weigh each landmark by how sure a network trained on "
                     "synthetic faces is of it (off: MediaPipe's points and face oval as detected)")
     detail: bpy.props.BoolProperty(name="Skin Detail", default=True,
-                                   description="Add fine skin detail (wrinkles, pores) estimated from the photo, as "
-                                               "displacement")
+                                   description="Add the skin's relief as displacement: folds and wrinkles from the "
+                                               "photo's shading, finer detail from a network")
     skin_only: bpy.props.BoolProperty(
         name="Skin Only Texture", default=True,
         description="Leave hair, beards, glasses and things in front of the face out of the texture and fill the "

@@ -75,8 +75,8 @@ def main():
         row(f"create_avatar total ({name})", t, 3.0,
             f"NME68 {av.nme68:.2f} % eye dist; corrective max {cn.max() * 10:.1f} mm mean {cn.mean() * 10:.2f} mm")
         if "detail" in av.timings:
-            row(f"  of which fine detail ({name})", av.timings["detail"], None,
-                "FineNet + resampling into UV" if av.detail is not None else "no FineNet weights")
+            row(f"  of which skin detail ({name})", av.timings["detail"], 1.5,
+                "relief from the shading + FineNet" if av.detail.fine is not None else "relief from the shading")
 
     # Blender side: rig, LODs, export (bpy)
     try:

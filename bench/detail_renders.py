@@ -1,8 +1,11 @@
-"""FineNet on the real photos, shown: Cycles renders of the fitted head through the photo's camera,
-side by side: the photo's face | clay, no detail | clay, detail at strength 1 | clay, strength 2 |
-textured with detail | the UV displacement map (face tile; mid-grey 0, black 0.2 mm deep). A grazing key light makes millimetre relief visible. One PNG per photo.
+"""Skin detail on the real photos, shown: Cycles renders of the fitted head through the photo's camera under
+a grazing light unlike the photo's (so it is relief, not baked shading, that shows), side by side: the photo's
+face | clay, no detail | clay, FineNet alone (the detail before 2026-12-04) | clay, the medium scale from the
+photo's shading alone | clay, the detail now (shading + FineNet's fine band) | the same at strength 2 |
+textured, now | the UV displacement map now (face tile; mid-grey 0, black 0.2 mm deep). One PNG per photo.
 
 Usage: python bench/detail_renders.py [--out out/detail] [--size 384] [--samples 24] [--weights PATH]
+       [--photos STEM ...]   (stems of ../shared/photos; default: the astronaut and Grace Hopper)
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
+    from headforge.core import detail as fine
+    from headforge.core.pipeline import _fine_detail
+
     a = create_avatar(image, texture_size=2048, detail=True, detail_path=weights)
-    if a.detail is None:
-        raise SystemExit("FineNet produced no detail (are the weights there?)")
+    if a.detail is None or a.detail.fine is None:
+        raise SystemExit("no detail from FineNet (are its weights there?)")
+    finenet_alone = _fine_detail(fine.load(weights or fine.WEIGHTS), a.model, a.fit, a.image, a.landmarks,
+                                 a.detail.uv.shape[0])[0]
     new_empty_scene()
     scene = bpy.context.scene
     built = build_head(a, make_active_camera=True)
@@ -88,7 +96,9 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
     bsdf.inputs["Roughness"].default_value = 0.55
     skin = list(head.data.materials)
 
-    def shot(label, strength, textured):
+    def shot(label, strength, textured, disp_uv=None):
+        if disp_uv is not None:
+            set_detail(head, disp_uv)
         head[schema.DETAIL_STRENGTH] = float(strength)
         head.data.materials.clear()
         for mat in (skin if textured else [clay] * len(skin)):
@@ -105,8 +115,9 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
 
     crop = a.image[int(y0):int(y1), int(x0):int(x1), ::-1]
     tiles = [_label(cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=cv2.INTER_AREA), "photo")]
-    tiles += [shot("no detail", 0.0, False), shot("detail x1", 1.0, False), shot("detail x2", 2.0, False),
-              shot("textured, detail x1", 1.0, True)]
+    tiles += [shot("no detail", 0.0, False), shot("FineNet alone", 1.0, False, finenet_alone),
+              shot("shading alone", 1.0, False, a.detail.medium), shot("now", 1.0, False, a.detail.uv),
+              shot("now x2", 2.0, False), shot("textured, now", 1.0, True)]
     # the predicted UV displacement (face tile of the skin atlas), 0 mid-grey, 0.2 mm pits black
     from headforge.core.facemodel import ATLAS_FACE
 
@@ -122,16 +133,41 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
     return path
 
 
+def set_detail(head, disp_uv):
+    """Give ``head`` another displacement map (the detail modifiers made again, render subdivision 3)."""
+    import bpy
+
+    from headforge.addon import schema
+    from headforge.addon.detail import apply_detail
+
+    for name in (schema.DETAIL_MODIFIER, schema.DETAIL_SUBDIVISION):
+        m = head.modifiers.get(name)
+        if m is not None:
+            if m.type == "DISPLACE":
+                head.driver_remove(f'modifiers["{name}"].strength')
+                bpy.data.textures.remove(m.texture)
+            head.modifiers.remove(m)
+    apply_detail(head, disp_uv)
+    head.modifiers[schema.DETAIL_SUBDIVISION].render_levels = 3
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="out/detail")
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--samples", type=int, default=24)
     ap.add_argument("--weights", default=None)
+    ap.add_argument("--photos", nargs="*", default=None)
     args = ap.parse_args()
+    from headforge.core import config
     from headforge.core.image import load_image
 
-    for name, img in (("astronaut", astronaut()), ("grace_hopper", load_image(grace_hopper_path()))):
+    if args.photos:
+        shared = config.shared_dir() / "photos"
+        photos = [(stem, load_image(next(shared.glob(stem + ".[jp][pn]g")))) for stem in args.photos]
+    else:
+        photos = [("astronaut", astronaut()), ("grace_hopper", load_image(grace_hopper_path()))]
+    for name, img in photos:
         render_photo(name, img, Path(args.out), args.size, args.samples, args.weights)
 
 

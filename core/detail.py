@@ -1,5 +1,8 @@
-"""Fine detail (3DFaceNet section VIII "FineNet"): image-space displacement -> UV displacement map -> normal
-map. Pure numpy/OpenCV/onnxruntime.
+"""Detail: the medium scale from the photo's shading (``core.relief``) and the fine scale from FineNet
+(3DFaceNet section VIII): image-space displacement -> UV displacement map -> normal map. Pure
+numpy/OpenCV/onnxruntime.
+
+* :func:`combine` adds FineNet's fine band to the medium relief.
 
 * :func:`displacement_to_uv` resamples an image-space depth displacement (cm, along the view ray's
   opposite, i.e. towards the camera is negative depth) into the skin atlas through the fitted camera and
@@ -33,16 +36,45 @@ class DetailUnavailable(HeadforgeError):
     kind = "detail"
 
 
+#: FineNet gives the detail finer than this (Gaussian sigma, cm on the skin); the photo's shading gives the
+#: medium scale above it (``core.relief``)
+FINE_BAND_CM = 0.15
+
+
 @dataclass
 class DetailResult:
-    uv: np.ndarray          #: (S, S) float32 cm displacement along the normal (outwards positive)
+    uv: np.ndarray          #: (S, S) float32 cm displacement along the normal (outwards positive): medium + fine
     mask: np.ndarray        #: (S, S) bool texels the photo saw
-    image: np.ndarray       #: (H, W) float32 cm image-space displacement that was resampled
+    medium: np.ndarray      #: (S, S) float32 cm: the medium scale, from the photo's shading (``core.relief``)
+    fine: np.ndarray | None = None   #: (S, S) float32 cm: FineNet's fine scale (None without its weights)
+    image: np.ndarray | None = None  #: (H, W) float32 cm: FineNet's image-space displacement (None without it)
+
+    def to_json(self) -> dict:
+        """fit.json's account of where the detail came from."""
+        return {"medium": {"from": "the photo's shading", "rms_mm": _rms_mm(self.medium, self.mask)},
+                "fine": None if self.fine is None else {"from": "FineNet", "rms_mm": _rms_mm(self.fine, self.mask)}}
 
     @property
     def range_cm(self) -> tuple[float, float]:
         """The range the 16-bit encoding spans (see :func:`encode_uint16`)."""
         return _range(self.uv)
+
+
+def _rms_mm(disp_uv: np.ndarray, mask: np.ndarray) -> float:
+    return round(float(np.sqrt(np.mean(np.square(disp_uv[mask])))) * 10, 4) if mask.any() else 0.0
+
+
+def combine(model: FaceModel, vertices: np.ndarray, medium: np.ndarray, medium_mask: np.ndarray,
+            fine: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> DetailResult:
+    """The head's detail: the ``medium`` relief ((S, S) cm, solved on ``medium_mask``) plus, when FineNet ran
+    (``fine`` = its UV map, seen mask and image-space map from :func:`displacement_to_uv`), FineNet's band
+    finer than :data:`FINE_BAND_CM` (its coarser part would count the folds the shading found twice)."""
+    if fine is None:
+        return DetailResult(uv=medium, mask=medium_mask, medium=medium)
+    uv, mask, image = fine
+    sigma = FINE_BAND_CM / _cm_per_texel(model, vertices, uv.shape[0])
+    band = (uv - cv2.GaussianBlur(uv, (0, 0), sigma)).astype(np.float32)
+    return DetailResult(uv=medium + band, mask=medium_mask | mask, medium=medium, fine=band, image=image)
 
 
 def _range(disp_uv: np.ndarray) -> tuple[float, float]:

@@ -66,7 +66,7 @@ class Avatar:
     _normal_map: np.ndarray | None = field(default=None, repr=False)
 
     def detail_normal_map(self) -> np.ndarray | None:
-        """The fine detail as an ``(S, S, 3)`` uint8 tangent-space normal map on the fitted head (``normal.png``
+        """The skin detail as an ``(S, S, 3)`` uint8 tangent-space normal map on the fitted head (``normal.png``
         and the Blender head's normal map), made on the first call; None without detail."""
         if self._normal_map is None and self.detail is not None:
             from .detail import normal_map
@@ -171,7 +171,8 @@ class Avatar:
             "detail": None if self.detail is None else {
                 "file": "displacement.png", "normal_map": "normal.png", "size": int(self.detail.uv.shape[0]),
                 "encoding": "16-bit grey: value / 65535 * (max_cm - min_cm) + min_cm, along the normal, outwards +",
-                "min_cm": round(self.detail.range_cm[0], 6), "max_cm": round(self.detail.range_cm[1], 6)},
+                "min_cm": round(self.detail.range_cm[0], 6), "max_cm": round(self.detail.range_cm[1], 6),
+                **self.detail.to_json()},
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "units": "model: cm, ICT-FaceKit axes (+Y up, +Z front); camera: OpenCV (x right, y down, z forward)",
             "face_model": "ICT-FaceKit (c) 2020 USC Institute for Creative Technologies, MIT licence",
@@ -198,9 +199,10 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     CoarseNet's identity if it cannot be used; False = CoarseNet's identity). ``landmarknet``: fit to the
     model's own points as LandmarkNet finds them (``core.modellandmarks``) instead of MediaPipe's (None = when
     its weights are installed; True = ask for it, warning and using MediaPipe's points if it cannot load;
-    False = MediaPipe's points). ``detail``: fine
-    detail from FineNet as a UV displacement map (None = when its weights are installed; True = ask for it,
-    warning and leaving it out if it cannot load; False = none).
+    False = MediaPipe's points). ``detail``: skin detail as a UV displacement map: the medium scale
+    (folds, wrinkles) from the photo's shading (``core.relief``) and the fine scale from FineNet (None = FineNet
+    when its weights are installed; True = ask for FineNet, warning and leaving the fine scale out if it cannot
+    load; False = no detail).
     ``segmentation``: leave hair, beards, glasses and things in front of the face out of the texture, as
     SegNet finds them (``core.segment``; None = when its weights are installed; True = ask for it, warning
     if it cannot load; False = no).
@@ -271,17 +273,10 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
 
     det = None
     if detail is not False:
-        from . import detail as fine
-
-        weights_path = detail_path or fine.WEIGHTS
-        if detail or os.path.exists(weights_path):
-            step("detail", 0.85)
-            t = time.perf_counter()
-            try:
-                det = _fine_detail(fine.load(weights_path), model, fit, img, lm, detail_size)
-                timings["detail"] = time.perf_counter() - t
-            except fine.DetailUnavailable as e:
-                warnings.warn(str(e), RuntimeWarning, stacklevel=2)
+        step("detail", 0.85)
+        t = time.perf_counter()
+        det = _detail(model, fit, img, lm, seg, detail_size, asked=bool(detail), weights_path=detail_path)
+        timings["detail"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t_start
     step("done", 1.0)
@@ -536,12 +531,31 @@ def _segment(img, lm: Landmarks, path, asked: bool, step: Callable[[], None], ti
     return seg
 
 
+def _detail(model, fit, img, lm, seg, size, asked, weights_path):
+    """The medium scale from the photo's shading, plus FineNet's fine scale when its weights are installed
+    (``asked``: a warning when they cannot be loaded)."""
+    from . import detail as fine
+    from .relief import shading_relief
+
+    medium, solved = shading_relief(model, fit.vertices, fit.camera, img, size, lm.points[:468],
+                                    None if seg is None else seg.covered)
+    fine_part = None
+    weights_path = weights_path or fine.WEIGHTS
+    if asked or os.path.exists(weights_path):
+        try:
+            fine_part = _fine_detail(fine.load(weights_path), model, fit, img, lm, size)
+        except fine.DetailUnavailable as e:
+            warnings.warn(str(e), RuntimeWarning, stacklevel=3)
+    return fine.combine(model, fit.vertices, medium, solved, fine_part)
+
+
 def _fine_detail(net, model, fit, img, lm, size):
-    """FineNet on the photo at up to 1024 px, resampled into the skin atlas."""
+    """FineNet on the photo at up to 1024 px, resampled into the skin atlas: (UV map, seen mask, image-space
+    map) as :func:`core.detail.combine` takes them."""
     import cv2
 
     from .camera import Camera
-    from .detail import DetailResult, displacement_to_uv
+    from .detail import displacement_to_uv
     from .raster import rasterize
 
     H, W = img.shape[:2]
@@ -553,4 +567,4 @@ def _fine_detail(net, model, fit, img, lm, size):
     pts = lm.points * s
     disp_img = net.predict(small, depth, pts)
     uv, mask = displacement_to_uv(model, fit.vertices, cam, disp_img, size, pts[:468])
-    return DetailResult(uv=uv, mask=mask, image=disp_img)
+    return uv, mask, disp_img

@@ -271,7 +271,7 @@ class Light:
 
     def shading(self, normals: np.ndarray) -> np.ndarray:
         """(K, 3) float32 shading at unit ``normals`` ((K, 3)), at least 1e-3."""
-        return np.maximum(_sh9(normals) @ self.coef, 1e-3).astype(np.float32)
+        return np.maximum(sh9(normals) @ self.coef, 1e-3).astype(np.float32)
 
     def gain(self, normals: np.ndarray) -> np.ndarray:
         """(K, 3) float32: what takes the light off a linear colour at ``normals``, leaving the seen skin at its
@@ -282,7 +282,7 @@ class Light:
     def hue_shift(self, normals: np.ndarray) -> np.ndarray:
         """(K, 2) float32: what brings the CIELAB a, b at ``normals`` to the seen skin's median, within
         :data:`HUE_SHIFT`."""
-        return np.clip(self.hue_level - _sh9(normals) @ self.hue_coef, -HUE_SHIFT, HUE_SHIFT).astype(np.float32)
+        return np.clip(self.hue_level - sh9(normals) @ self.hue_coef, -HUE_SHIFT, HUE_SHIFT).astype(np.float32)
 
     def to_json(self) -> dict:
         """fit.json's ``texture.light``."""
@@ -306,23 +306,23 @@ def fit_light(normals: np.ndarray, colours: np.ndarray) -> Light:
     if len(colours) < 50:
         return FLAT_LIGHT
     keep = np.arange(0, len(colours), max(1, len(colours) // 40000))
-    basis = _sh9(normals[keep])
-    coef, shading = _robust_fit(basis, srgb_to_linear(colours[keep]))
+    basis = sh9(normals[keep])
+    coef, shading = robust_sh_fit(basis, srgb_to_linear(colours[keep]))
     level = np.median(np.maximum(shading, 1e-3), axis=0)
     light = Light(coef=coef, level=level.astype(np.float32), hue_coef=FLAT_LIGHT.hue_coef,
                   hue_level=FLAT_LIGHT.hue_level)
     hue = _lab(take_off_light(colours[keep], normals[keep], light))[:, 1:]
-    light.hue_coef, fitted = _robust_fit(basis, hue)
+    light.hue_coef, fitted = robust_sh_fit(basis, hue)
     light.hue_level = np.median(fitted, axis=0).astype(np.float32)
     return light
 
 
-def _robust_fit(basis: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares ``basis`` ((K, 9)) @ coef ~ ``values`` ((K, C)) with :data:`LIGHT_RIDGE` on the 8
+def robust_sh_fit(basis: np.ndarray, values: np.ndarray, ridge: float = LIGHT_RIDGE) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares ``basis`` ((K, 9)) @ coef ~ ``values`` ((K, C)) with ``ridge`` (per row) on the 8
     directional terms, twice, the second time without the worst-fitting tenth: (9, C) float32 coefficients and
     the fit at the rows kept."""
     for _ in range(2):
-        penalty = np.diag(np.r_[0.0, np.full(8, LIGHT_RIDGE * len(basis))])
+        penalty = np.diag(np.r_[0.0, np.full(8, ridge * len(basis))])
         coef = np.linalg.solve(basis.T @ basis + penalty, basis.T @ values)
         err = np.abs(basis @ coef - values).sum(1)
         ok = err <= np.percentile(err, 90)
@@ -348,8 +348,8 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
 
 
-def _sh9(n: np.ndarray) -> np.ndarray:
-    """The 9 real spherical-harmonic basis functions up to order 2 of unit normals ``n`` (M, 3)."""
+def sh9(n: np.ndarray) -> np.ndarray:
+    """(M, 9): the 9 real spherical-harmonic basis functions up to order 2 of unit normals ``n`` (M, 3)."""
     x, y, z = n[:, 0], n[:, 1], n[:, 2]
     return np.stack([np.ones_like(x), y, z, x, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], 1)
 

@@ -56,13 +56,16 @@ def test_bump_lands_on_the_right_texels(avatars):
     assert np.abs(flat.astype(int) - [128, 128, 255]).max() <= 1  # flat where there is no detail
 
 
-def test_missing_weights_head_without_detail(tmp_path, avatars, model):
+def test_missing_weights_head_with_the_medium_scale_only(tmp_path, avatars, model):
     from headforge.core import create_avatar
 
     with pytest.warns(RuntimeWarning, match="without fine detail"):
         a = create_avatar(avatars["grace_hopper"].image, texture_size=1024, model=model, detail=True,
                           detail_path=tmp_path / "missing.onnx")
-    assert a.detail is None and a.fit_report()["detail"] is None
+    assert a.detail.fine is None and a.detail.image is None and a.detail.uv is a.detail.medium
+    info = a.fit_report()["detail"]
+    assert info["fine"] is None and info["medium"]["rms_mm"] > 0.05
+    assert create_avatar(avatars["grace_hopper"].image, texture_size=1024, model=model, detail=False).detail is None
 
 
 def test_detail_outputs(finenet_file, avatars, model, tmp_path):
@@ -74,6 +77,8 @@ def test_detail_outputs(finenet_file, avatars, model, tmp_path):
         warnings.simplefilter("error", RuntimeWarning)
         a = create_avatar(avatars["astronaut"].image, texture_size=1024, model=model, detail=True, detail_path=path)
     assert a.detail is not None and a.detail.uv.shape == (1024, 1024) and "detail" in a.timings
+    # FineNet's fine band on top of the medium scale from the shading
+    np.testing.assert_allclose(a.detail.uv, a.detail.medium + a.detail.fine, atol=1e-7)
     write_core_outputs(a, tmp_path)
     png = cv2.imread(str(tmp_path / "displacement.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (1024, 1024)
@@ -81,3 +86,18 @@ def test_detail_outputs(finenet_file, avatars, model, tmp_path):
     back = png.astype(np.float64) / 65535 * (info["max_cm"] - info["min_cm"]) + info["min_cm"]
     np.testing.assert_allclose(back, a.detail.uv, atol=(info["max_cm"] - info["min_cm"]) / 65535 + 1e-6)
     assert cv2.imread(str(tmp_path / "normal.png")).shape == (1024, 1024, 3)
+    assert info["fine"]["from"] == "FineNet" and info["medium"]["rms_mm"] > 0.05
+
+
+def test_combine_keeps_finenets_fine_band_only(avatars):
+    """FineNet's broad relief is the medium scale the shading gives: combine keeps what is finer than
+    FINE_BAND_CM (a ripple 9 texels long) and drops a bump 2.5 cm across."""
+    a = avatars["astronaut"]
+    yy, xx = np.mgrid[:1024, :1024].astype(np.float32)
+    bump = 0.05 * np.exp(-((xx - 300) ** 2 + (yy - 300) ** 2) / (2 * 60.0 ** 2))
+    ripple = 0.005 * np.sin(xx / 1.5)
+    medium, seen = np.full((1024, 1024), 0.01, np.float32), np.zeros((1024, 1024), bool)
+    d = fine.combine(a.model, a.vertices, medium, seen, ((bump + ripple).astype(np.float32), seen, None))
+    near = (slice(200, 400),) * 2
+    assert np.abs(d.fine[near] - ripple[near]).max() < 0.1 * 0.005
+    np.testing.assert_allclose(d.uv, medium + d.fine)

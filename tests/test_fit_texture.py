@@ -315,7 +315,7 @@ def test_a_known_light_comes_off(avatars, model):
     from above and her left, coloured per channel), then fitted and taken off: the colours come back, up to one
     scale per channel, several times closer than the lit ones."""
     from headforge.core.image import linear_to_srgb, srgb_to_linear
-    from headforge.core.texture import _sh9, feature_mask, fit_light, take_off_light, texel_projection
+    from headforge.core.texture import sh9, feature_mask, fit_light, take_off_light, texel_projection
 
     a = avatars["astronaut"]
     tp = texel_projection(model, a.vertices, a.camera, 1024, a.image.shape[:2], a.landmarks.points[:468])
@@ -324,7 +324,7 @@ def test_a_known_light_comes_off(avatars, model):
     albedo = srgb_to_linear(a.texture.albedo.reshape(-1, 3)[skin] / 255.0)
     coef = np.zeros((9, 3), np.float32)
     coef[:4] = [(0.55, 0.5, 0.5), (0.15, 0.13, 0.1), (0.2, 0.2, 0.2), (0.25, 0.2, 0.12)]   # ambient, y, z, x
-    photo = np.clip(linear_to_srgb(albedo * (_sh9(normals) @ coef)), 0, 1)
+    photo = np.clip(linear_to_srgb(albedo * (sh9(normals) @ coef)), 0, 1)
     back = srgb_to_linear(take_off_light(photo, normals, fit_light(normals, photo)))
 
     def error(colours):   # median relative error after the best scale per channel
