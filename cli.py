@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--albedo", action="store_true",
                    help="also render each person's skin colour without light (albedo_NNNNNNNN.png beside the render): "
                         "ground truth for taking a photo's light off")
+    y.add_argument("--shading", action="store_true",
+                   help="also render the light on each person's skin (the scene with the skin white; "
+                        "shading_NNNNNNNN.exr, scene-linear, beside the render): ground truth for the photo's light")
     y.add_argument("--preview", action="store_true", help="write contact_sheet.png of 64 renders")
     y.add_argument("--shard-size", type=int, default=25, help="images per shard (default 25)")
     y.add_argument("--samples", type=int, default=10, help="Cycles samples per pixel, denoised (default 10)")
@@ -377,7 +380,8 @@ def cmd_synth(args) -> int:
 
     cfg = SynthConfig(count=args.count, size=args.size, seed=args.seed, details=args.details,
                       shard_size=args.shard_size, samples=args.samples, image_format=args.format,
-                      version=args.version, views=args.views, clip=args.clip, albedo=args.albedo)
+                      version=args.version, views=args.views, clip=args.clip, albedo=args.albedo,
+                      shading=args.shading)
     per_person = args.clip or args.views
     if args.views < 1 or args.clip < 0 or (args.clip and args.views > 1) or args.count % per_person:
         print(f"error: --count ({args.count}) must be a whole number of people of --views photos or --clip frames "

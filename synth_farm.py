@@ -32,7 +32,7 @@ from .core.fileio import write_bytes, write_json
 MANIFEST = "manifest.json"
 #: settings that must match to resume into an existing folder
 IDENTITY_KEYS = ("count", "size", "seed", "details", "shard_size", "samples", "truncation", "image_format",
-                 "detail_size", "version", "views", "clip", "albedo")
+                 "detail_size", "version", "views", "clip", "albedo", "shading")
 
 
 class SynthError(HeadforgeError):

@@ -560,6 +560,30 @@ class SynthScene:
             (sc.cycles.samples, sc.cycles.use_denoising, sc.render.film_transparent, fmt.file_format, fmt.color_mode,
              sc.render.filepath, view.view_transform, view.exposure, self.cam_data.dof.use_dof) = saved
 
+    def render_shading(self, path: Path) -> None:
+        """The light that falls on the skin, as the last sample's camera saw it, to ``path`` (OpenEXR, RGB half
+        float, scene-linear): the same scene and samples with the skin's colour white, without depth of field
+        (so it lines up with :meth:`render_albedo`). Before the view transform, exposure and camera effects, the
+        render's skin is about albedo x shading (its shine apart). The ground truth for the light that
+        ``core.texture.fit_light`` and ``core.relief`` estimate."""
+        sc, fmt = self.scene, self.scene.render.image_settings
+        saved = (fmt.file_format, fmt.color_mode, fmt.color_depth, sc.render.filepath, self.cam_data.dof.use_dof)
+        nt = self.skin.node_tree
+        base = self.bsdf.inputs["Base Color"]
+        white = tuple(base.default_value)
+        nt.links.remove(base.links[0])
+        base.default_value = (1.0, 1.0, 1.0, 1.0)
+        fmt.file_format = "OPEN_EXR"
+        fmt.color_mode, fmt.color_depth, sc.render.filepath = "RGB", "16", str(path)
+        self.cam_data.dof.use_dof = False
+        try:
+            bpy.ops.render.render(write_still=True, scene=sc.name)
+        finally:
+            base.default_value = white
+            nt.links.new(self.skin_colour.outputs["Result"], base)
+            fmt.file_format = saved[0]
+            fmt.color_mode, fmt.color_depth, sc.render.filepath, self.cam_data.dof.use_dof = saved[1:]
+
     @property
     def _holdout(self) -> "bpy.types.Material":
         """A material that cuts its pixels out of the film (alpha 0)."""

@@ -51,6 +51,8 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         scene.render(p, verts, cam, tmp / f"{i:08d}.{cfg.image_format}", detail)
         if cfg.albedo:
             scene.render_albedo(tmp / S.albedo_name(i))
+        if cfg.shading:
+            scene.render_shading(tmp / S.shading_name(i))
         if scene.coverage is not None:
             lab = S.with_coverage(lab, scene.coverage)
         if p["hair"] is not None:

@@ -123,6 +123,10 @@ class SynthConfig:
     #: beside each render, the skin's own colour without light as the camera sees it
     #: (``albedo_NNNNNNNN.png``, RGBA sRGB, alpha the skin): the ground truth for taking a photo's light off
     albedo: bool = False
+    #: beside each render, the light that falls on the skin: the same scene with the skin's colour white
+    #: (``shading_NNNNNNNN.exr``, RGB half float, scene-linear, no depth of field; before the view transform,
+    #: exposure and camera effects, the render's skin is about albedo x shading): the ground truth for the light
+    shading: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -656,6 +660,11 @@ def albedo_name(index: int) -> str:
     return f"albedo_{index:08d}.png"
 
 
+def shading_name(index: int) -> str:
+    """The file of the light on sample ``index``'s skin in its shard (``SynthConfig.shading``)."""
+    return f"shading_{index:08d}.exr"
+
+
 def shard_ok(out: Path, cfg, k: int) -> bool:
     """A shard is done when its meta lists the right samples and every file of it is there and readable."""
     d = shard_path(out, k)
@@ -668,6 +677,8 @@ def shard_ok(out: Path, cfg, k: int) -> bool:
         if not all((d / f"{i:08d}.{ext}").stat().st_size > 0 for i in want):
             return False
         if cfg.albedo and not all((d / albedo_name(i)).stat().st_size > 0 for i in want):
+            return False
+        if cfg.shading and not all((d / shading_name(i)).stat().st_size > 0 for i in want):
             return False
         with np.load(d / "labels.npz") as z:
             return list(z["index"]) == want and z["lm68"].shape == (len(want), 68, 2)

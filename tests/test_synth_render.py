@@ -165,6 +165,62 @@ def test_albedo_pass_shows_the_skin_without_light(model, tmp_path):
     bpy.data.scenes.remove(scene.scene)
 
 
+def _exr(path) -> np.ndarray:
+    """(H, W, 3) float32: an OpenEXR image as Blender reads it, top row first."""
+    img = bpy.data.images.load(str(path))
+    w, h = img.size
+    px = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(px)
+    bpy.data.images.remove(img)
+    return px.reshape(h, w, 4)[::-1, :, :3]
+
+
+def test_shading_pass_shows_the_light_without_the_skin(model, tmp_path):
+    """``SynthScene.render_shading``: a tiny real render of the light on the skin (the skin white). It is
+    scene-linear (the view's exposure does not change it), and the skin's albedo times it is the render before
+    its view transform (set version 1: no camera effects); the scene renders as before afterwards."""
+    import cv2
+
+    from headforge.addon.synth_scene import SynthScene
+    from headforge.core.correspondence import load_correspondence
+    from headforge.core.image import srgb_to_linear
+
+    corr = load_correspondence(model)
+    cfg = S.SynthConfig(count=60, size=96, samples=8, version=1, albedo=True, shading=True)
+    p = next(q for q in (S.sample_params(cfg, i, model) for i in range(60))
+             if abs(q["yaw"]) < 20 and q["face_frac"] > 0.4)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = SynthScene(model, cfg)
+    verts, cam, lab = S.labels_for(model, corr, p, cfg.size)
+    fmt = scene.scene.render.image_settings
+    formats = fmt.file_format, fmt.color_depth
+    fmt.file_format, fmt.color_depth = "OPEN_EXR", "32"  # the render itself, scene-linear
+    scene.render(p, verts, cam, tmp_path / "lit.exr")
+    fmt.file_format, fmt.color_depth = formats
+    dof = scene.cam_data.dof.use_dof
+    scene.render_albedo(tmp_path / "albedo.png")
+    scene.render_shading(tmp_path / "shading.exr")
+    shading = _exr(tmp_path / "shading.exr")
+    view = scene.scene.view_settings
+    view.exposure += 2.0
+    scene.render_shading(tmp_path / "brighter view.exr")
+    view.exposure -= 2.0
+    np.testing.assert_allclose(_exr(tmp_path / "brighter view.exr"), shading, atol=1e-3)
+
+    face = cv2.erode((lab["mask"] == S.MASK_FACE).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    albedo = srgb_to_linear(cv2.imread(str(tmp_path / "albedo.png"))[:, :, ::-1].astype(np.float32) / 255)
+    lit, product = _exr(tmp_path / "lit.exr")[face], (albedo * shading)[face]
+    ratio = np.median(lit, 0) / np.median(product, 0)
+    agree = np.corrcoef(lit.ravel(), product.ravel())[0, 1]
+    print(f"over the face: render / (albedo x shading) {ratio}, correlation {agree:.3f}")
+    assert np.all(np.abs(ratio - 1) < 0.2) and agree > 0.9
+    # the scene is as it was: the skin's colour nodes, the camera's depth of field, the file format
+    base = scene.bsdf.inputs["Base Color"]
+    assert base.links and base.links[0].from_node == scene.skin_colour
+    assert scene.cam_data.dof.use_dof == dof and (fmt.file_format, fmt.color_depth) == formats
+    bpy.data.scenes.remove(scene.scene)
+
+
 def _synth(out, *extra, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "headforge", "synth", "--out", str(out), *map(str, extra)],
                           capture_output=True, text=True, timeout=timeout, env=env)
@@ -249,16 +305,25 @@ def test_details_labels(tmp_path):
     from headforge.networks.dataset import SynthSet
 
     out = tmp_path / "d"
-    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details", "--albedo")
+    r = _synth(out, "--count", 2, "--size", 48, "--shard-size", 2, "--samples", 2, "--details", "--albedo",
+               "--shading")
     assert r.returncode == 0, r.stderr[-3000:]
+    import json
+
     import cv2
 
     albedo = cv2.imread(str(S.shard_path(out, 0) / S.albedo_name(1)), cv2.IMREAD_UNCHANGED)
     assert albedo.shape == (48, 48, 4) and albedo[:, :, 3].max() == 255 and albedo[:, :, 3].min() == 0
+    shading = _exr(S.shard_path(out, 0) / S.shading_name(1))
+    assert shading.shape == (48, 48, 3) and shading.max() > 0
+    cfg = S.SynthConfig.from_dict(json.loads((out / "manifest.json").read_text())["config"])
+    assert cfg.shading and S.shard_ok(out, cfg, 0)
     s = SynthSet(out)[1]
     assert s["detail_uv"].shape == (1024, 1024) and s["detail_uv"].min() < -0.005
     face = s["mask"] == S.MASK_FACE
     assert (s["disp_image"][face] < 0).mean() > 0.3 and not s["disp_image"][s["mask"] == 0].any()
+    (S.shard_path(out, 0) / S.shading_name(0)).unlink()  # a shard without a shading image is not done
+    assert not S.shard_ok(out, cfg, 0)
 
 
 def test_bad_arguments(tmp_path):
