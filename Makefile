@@ -218,12 +218,16 @@ bench-detail: $(STAMP)
 	$(BIN)/python bench/detail_renders.py --out out/detail
 
 # the photo's light taken off the texture: 100 held-out set-version-6 renders with their true skin colour
-# (--albedo, seed 19, 320 px; about 25 minutes on 2 cores, resumable), then the textures against it, and the real
-# photos' left/right and one-person agreement (README, *Texture*)
+# (--albedo, seed 19, 320 px; about 25 minutes on 2 cores, resumable), then the textures against it; 60 more with
+# the true light on the skin too (--shading, seed 21; about 10 minutes), then the light estimates against it; and
+# the real photos' left/right and one-person agreement (README, *Texture*)
 bench-light: $(STAMP)
 	$(BIN)/python -m headforge synth --version 6 --count 100 --out $(DATA)/albedo-heldout-v6 --size 320 --seed 19 \
 		--workers 2 --albedo
-	$(BIN)/python bench/light_bench.py --set $(DATA)/albedo-heldout-v6 --renders 100 --json out/light.json
+	$(BIN)/python -m headforge synth --version 6 --count 60 --out $(DATA)/shading-heldout-v6 --size 320 --seed 21 \
+		--workers 2 --albedo --shading
+	$(BIN)/python bench/light_bench.py --set $(DATA)/albedo-heldout-v6 --shading-set $(DATA)/shading-heldout-v6 \
+		--renders 100 --json out/light.json
 
 # the extension zip with scipy/OpenCV/MediaPipe wheels for this platform (PLATFORM=windows-x64 etc. for others)
 # and the face model and MediaPipe's mesh from ../shared (FACE_MODEL=..., MEDIAPIPE_MESH=... for others)

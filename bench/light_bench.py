@@ -6,13 +6,17 @@
    skin the render saw (eyes, brows, lips and nostrils apart, and where the truth is skin), after one scale per
    colour channel (the light's overall brightness and colour are not the texture's to know): the median
    relative error of the linear colour, and the CIELAB distance (lightness and hue).
-2. **Real photos** (``../shared/photos``, the astronaut, Grace Hopper): the mean lightness and hue difference
+2. **The light itself** (``--shading-set``, rendered with ``synth --albedo --shading``): each estimate of the
+   photo's light on the fitted head against the true light on the skin, luminance over the seen skin:
+   correlation, and median relative error after one scale.
+3. **Real photos** (``../shared/photos``, the astronaut, Grace Hopper): the mean lightness and hue difference
    between a seen skin texel and its mirror image (a face's skin is nearly symmetric, its light often is not),
    and between the textures of one person's photos (Emma's three, Trump's two; exposure matched per channel).
 
-Prints two tables; ``--json`` keeps the numbers.
+Prints the tables; ``--json`` keeps the numbers.
 
-    python bench/light_bench.py --set out/data/albedo-heldout-v6 --renders 100
+    python bench/light_bench.py --set out/data/albedo-heldout-v6 [--shading-set out/data/shading-heldout-v6]
+        [--renders 100]
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # synth --shading writes OpenEXR
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from headforge.core import config, synth as S  # noqa: E402
+from headforge.core import config, relief, synth as S  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
 from headforge.core.facemodel import load_face_model  # noqa: E402
-from headforge.core.image import load_image, srgb_to_linear  # noqa: E402
+from headforge.core.image import linear_to_srgb, load_image, srgb_to_linear  # noqa: E402
 from headforge.core.pipeline import create_avatar  # noqa: E402
-from headforge.core.texture import feature_mask, mirror_texels, project_texture, texel_projection  # noqa: E402
+from headforge.core.texture import feature_mask, mirror_texels, project_texture, sh9, texel_projection  # noqa: E402
 
 SIZE = 1024
 
@@ -56,20 +61,12 @@ def textures(model, avatar) -> dict:
 def against_truth(model, avatar, albedo_rgba: np.ndarray) -> dict:
     """``{delight: (median relative error of linear colour, mean CIELAB distance, texels)}`` of the avatar's
     textures against the true skin colour ``albedo_rgba`` ((H, W, 4) uint8 sRGB, alpha the skin)."""
-    tp = texel_projection(model, avatar.vertices, avatar.camera, SIZE, avatar.image.shape[:2],
-                          avatar.landmarks.points[:468])
-    n = len(tp.uvp)
-    grid = np.full((-(-n // SIZE) * SIZE, 2), -1, np.float32)   # remap wants maps under 32,767 rows
-    grid[:n] = tp.uvp
-    truth = cv2.remap(albedo_rgba, grid[:, 0].reshape(-1, SIZE), grid[:, 1].reshape(-1, SIZE), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(-1, 4)[:n].astype(np.float32) / 255
-    skin_truth = np.zeros(SIZE * SIZE, bool)
-    skin_truth[tp.flat[truth[:, 3] > 0.99]] = True
-    at = np.full(SIZE * SIZE, -1, np.int64)
-    at[tp.flat] = np.arange(len(tp.flat))
+    tp = _projection(model, avatar)
+    truth = _at_texels(tp, albedo_rgba).astype(np.float32) / 255
+    at = _texel_index(tp)
     out = {}
     for d, tex in textures(model, avatar).items():
-        use = np.flatnonzero(tex.visible.ravel() & ~feature_mask(model, SIZE).ravel() & skin_truth)
+        use = _seen_skin(model, tex, tp, truth[:, 3])
         if len(use) < 500:
             return {}
         true = truth[at[use], :3]
@@ -77,10 +74,70 @@ def against_truth(model, avatar, albedo_rgba: np.ndarray) -> dict:
         lin_true, lin_got = srgb_to_linear(true), srgb_to_linear(got)
         scale = np.median(lin_got, 0) / np.maximum(np.median(lin_true, 0), 1e-4)
         rel = np.abs(lin_got / scale - lin_true) / np.maximum(lin_true, 1e-3)
-        scaled = np.clip(lin_got / scale, 0, 1) ** (1 / 2.2)   # back to about sRGB for CIELAB
-        de = np.linalg.norm(_lab(scaled) - _lab(lin_true ** (1 / 2.2)), axis=1)
+        scaled = linear_to_srgb(np.clip(lin_got / scale, 0, 1))
+        de = np.linalg.norm(_lab(scaled) - _lab(linear_to_srgb(lin_true)), axis=1)
         out[d] = (float(np.median(rel)), float(de.mean()), len(use))
     return out
+
+
+def light_against_truth(model, avatar, albedo_rgba: np.ndarray, shading: np.ndarray) -> dict:
+    """How well each estimate of the photo's light follows the true light on the skin (``shading``: (H, W, 3)
+    float32 scene-linear, ``synth --shading``) over the skin the texture sees (features apart): ``{estimate:
+    (correlation, median relative error after one scale)}`` of the luminance. Estimates: the texture's light on
+    the head's smoothed normals (``core.texture.fit_light``, with its ridge), the same light on the head's own
+    normals, and the relief's (``core.relief.skin_light``: own normals, no ridge)."""
+    tp = _projection(model, avatar)
+    alpha = _at_texels(tp, albedo_rgba[:, :, 3:]).astype(np.float32)[:, 0] / 255
+    tex = textures(model, avatar)[True]
+    use = _seen_skin(model, tex, tp, alpha)
+    if len(use) < 500:
+        return {}
+    at = _texel_index(tp)[use]
+    true = _at_texels(tp, shading)[at] @ relief.LUMA
+    tv, bw = tp.corners[at], tp.bary[at]
+    n = (model.vertex_normals(avatar.vertices) @ avatar.camera.rotation.T).astype(np.float32)
+    own = (n[tv] * bw[:, :, None]).sum(1)
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    photo = srgb_to_linear(_at_texels(tp, avatar.image).astype(np.float32)[at] / 255) @ relief.LUMA
+    guesses = {"texture's light, smoothed normals": tex.light.shading(tp.broad_normals(use)) @ relief.LUMA,
+               "texture's light, the head's normals": tex.light.shading(own) @ relief.LUMA,
+               "relief's light, the head's normals": sh9(own) @ relief.skin_light(own, photo)}
+    out = {}
+    for name, guess in guesses.items():
+        scale = np.median(guess) / max(float(np.median(true)), 1e-6)
+        rel = np.abs(guess / scale - true) / np.maximum(true, 1e-4)
+        out[name] = (float(np.corrcoef(guess, true)[0, 1]), float(np.median(rel)))
+    return out
+
+
+def _projection(model, avatar):
+    return texel_projection(model, avatar.vertices, avatar.camera, SIZE, avatar.image.shape[:2],
+                            avatar.landmarks.points[:468])
+
+
+def _at_texels(tp, image: np.ndarray) -> np.ndarray:
+    """(M, C) ``image``'s values at the island texels' photo positions (bilinear; 0 outside)."""
+    n = len(tp.uvp)
+    grid = np.full((-(-n // SIZE) * SIZE, 2), -1, np.float32)   # remap wants maps under 32,767 rows
+    grid[:n] = tp.uvp
+    out = cv2.remap(image, grid[:, 0].reshape(-1, SIZE), grid[:, 1].reshape(-1, SIZE), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(-1, image.shape[2] if image.ndim == 3 else 1)[:n]
+
+
+def _texel_index(tp) -> np.ndarray:
+    """(S * S,) int64: each texel's row in the island texel arrays (-1 off the islands)."""
+    at = np.full(SIZE * SIZE, -1, np.int64)
+    at[tp.flat] = np.arange(len(tp.flat))
+    return at
+
+
+def _seen_skin(model, tex, tp, alpha: np.ndarray) -> np.ndarray:
+    """Flat indices of the texels the texture saw that are skin in the truth (``alpha`` per island texel), the
+    features apart."""
+    skin_truth = np.zeros(SIZE * SIZE, bool)
+    skin_truth[tp.flat[alpha > 0.99]] = True
+    return np.flatnonzero(tex.visible.ravel() & ~feature_mask(model, SIZE).ravel() & skin_truth)
 
 
 def renders_table(model, root: Path, count: int) -> dict:
@@ -122,6 +179,35 @@ def renders_table(model, root: Path, count: int) -> dict:
     return {"renders": len(rows), "missed": missed, "better_share": better,
             **{f"{'off' if d else 'in'}_{k}": float(np.mean(v[d])) for k, v in (("rel", rel), ("de", de))
                for d in (False, True)}}
+
+
+def shading_table(model, root: Path, count: int) -> dict:
+    cfg = S.SynthConfig.from_dict(json.loads((root / "manifest.json").read_text())["config"])
+    rows = []
+    for k in range(cfg.n_shards):
+        for i in cfg.shard_indices(k):
+            d = S.shard_path(root, k)
+            if len(rows) >= count or not (d / S.shading_name(i)).exists():
+                continue
+            try:
+                avatar = create_avatar(str(d / f"{i:08d}.{cfg.image_format}"), texture_size=SIZE, detail=False,
+                                       model=model)
+            except HeadforgeError:
+                continue
+            albedo = cv2.imread(str(d / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
+            shading = cv2.imread(str(d / S.shading_name(i)), cv2.IMREAD_UNCHANGED)[:, :, ::-1].astype(np.float32)
+            r = light_against_truth(model, avatar, albedo, shading)
+            if r:
+                rows.append(r)
+    print(f"\n## The photo's light against the true light on the skin ({len(rows)} renders)\n")
+    print("| estimate | correlation with the true shading | median relative error after one scale |")
+    print("|---|---|---|")
+    out = {}
+    for name in rows[0] if rows else ():
+        c, e = np.mean([r[name][0] for r in rows]), np.mean([r[name][1] for r in rows])
+        print(f"| {name} | {c:.3f} | {e:.3f} |")
+        out[name] = {"correlation": float(c), "relative_error": float(e)}
+    return {"renders": len(rows), **out}
 
 
 def mirror_difference(model, tex) -> tuple[float, float]:
@@ -190,6 +276,8 @@ def photos_table(model) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", help="a set rendered with synth --albedo (none: the real photos only)")
+    ap.add_argument("--shading-set", help="a set rendered with synth --albedo --shading: the light estimates "
+                                          "against the true light")
     ap.add_argument("--renders", type=int, default=100)
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args()
@@ -197,6 +285,8 @@ def main() -> int:
     out = {}
     if args.set:
         out["renders"] = renders_table(model, Path(args.set), args.renders)
+    if args.shading_set:
+        out["light"] = shading_table(model, Path(args.shading_set), args.renders)
     out["photos"] = photos_table(model)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -26,6 +26,7 @@ from .camera import Camera
 from .errors import HeadforgeError
 from .facemodel import ATLAS_FACE, FaceModel
 from .onnxnet import OnnxNetwork, cached
+from .relief import texel_cm
 from .texture import MIN_COS, _clean_mask, texel_projection, uv_raster
 
 FINE_CROP = 256
@@ -72,7 +73,7 @@ def combine(model: FaceModel, vertices: np.ndarray, medium: np.ndarray, medium_m
     if fine is None:
         return DetailResult(uv=medium, mask=medium_mask, medium=medium)
     uv, mask, image = fine
-    sigma = FINE_BAND_CM / _cm_per_texel(model, vertices, uv.shape[0])
+    sigma = FINE_BAND_CM / texel_cm(model, vertices, uv.shape[0])
     band = (uv - cv2.GaussianBlur(uv, (0, 0), sigma)).astype(np.float32)
     return DetailResult(uv=medium + band, mask=medium_mask | mask, medium=medium, fine=band, image=image)
 
@@ -109,22 +110,11 @@ def displacement_to_uv(model: FaceModel, vertices: np.ndarray, camera: Camera, d
     face_tile[:a, :a] = True
     mask &= face_tile
     # feather: distance (texels) to the mask's edge, converted with the atlas' scale (~cm per texel)
-    cm_per_texel = _cm_per_texel(model, vertices, size)
+    cm_per_texel = texel_cm(model, vertices, size)
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5) * cm_per_texel
     w = np.clip(dist / max(feather_cm, 1e-6), 0, 1)
     w = w * w * (3 - 2 * w)
     return (grid * w).astype(np.float32), mask
-
-
-def _cm_per_texel(model: FaceModel, vertices: np.ndarray, size: int) -> float:
-    """Median surface length of one texel step on the face tile."""
-    islands, flat, tv, bw = uv_raster(model, size)
-    P = (vertices[tv] * bw[:, :, None]).sum(1)
-    grid = np.full((size * size, 3), np.nan, np.float32)
-    grid[flat] = P
-    grid = grid.reshape(size, size, 3)
-    d = np.linalg.norm(np.diff(grid, axis=1), axis=2)
-    return float(np.nanmedian(d))
 
 
 def normal_map(model: FaceModel, vertices: np.ndarray, disp_uv: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ SLOPE = 0.03              #: weight of its squared slope (keeps flat what the li
 BAND_CM = 1.0             #: relief broader than this (Gaussian sigma) is taken out
 MAX_RELIEF_CM = 0.15      #: the relief is clipped to +- this
 FEATHER_CM = 0.5          #: and faded to zero over this at the edge of what was solved
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  #: linear RGB -> luminance (Rec. 709)
 
 
 @dataclass
@@ -139,6 +139,13 @@ def _masked_blur(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarr
     return num / np.maximum(den if values.ndim == 2 else den[..., None], 1e-6)
 
 
+def skin_light(normals: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """(9,) float32: the photo's light as the relief reads it, second-order spherical harmonics of the
+    luminance ``luma`` ((K,) linear) of skin texels at the fitted head's own unit ``normals`` ((K, 3), camera
+    space): robust, and without the texture's ridge (the relief's slopes are read against it)."""
+    return robust_sh_fit(sh9(normals), luma[:, None], ridge=0.0)[0][:, 0]
+
+
 def shading_relief(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray, size: int = 1024,
                    face_points: np.ndarray | None = None, covered=None,
                    work_size: int = WORK_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -154,10 +161,9 @@ def shading_relief(model: FaceModel, vertices: np.ndarray, camera: Camera, image
     if mask.sum() < 500:
         return np.zeros((size, size), np.float32), np.zeros((size, size), bool)
     lin = srgb_to_linear(rgb).astype(np.float32)
-    luma = lin @ _LUMA
+    luma = lin @ LUMA
     n = np.where(mask[..., None], tx.normal, 0)
-    # the light on the head's own normals, no ridge (the relief's gradients are read against it)
-    coef = robust_sh_fit(sh9(n[mask]), luma[mask][:, None], ridge=0.0)[0][:, 0]
+    coef = skin_light(n[mask], luma[mask])
     shading = np.maximum((sh9(n.reshape(-1, 3)) @ coef).reshape(mask.shape), 1e-3)
     resid, weight = _unexplained_shading(luma, lin, shading, mask, ALBEDO_SIGMA_CM / tx.cm_per_texel)
     # shading change per unit of the relief's central texel differences (along columns, along rows), relative to
