@@ -39,16 +39,13 @@ def render_photo(name: str, image: np.ndarray, out: Path, size: int, samples: in
     from headforge.addon.build import ensure_principled, build_head
     from headforge.addon import schema
     from headforge.addon.files import new_empty_scene
-    from headforge.core import create_avatar
-
-    from headforge.core import detail as fine
-    from headforge.core.pipeline import _fine_detail
+    from headforge.core import create_avatar, detail as fine
 
     a = create_avatar(image, texture_size=2048, detail=True, detail_path=weights)
     if a.detail is None or a.detail.fine is None:
         raise SystemExit("no detail from FineNet (are its weights there?)")
-    finenet_alone = _fine_detail(fine.load(weights or fine.WEIGHTS), a.model, a.fit, a.image, a.landmarks,
-                                 a.detail.uv.shape[0])[0]
+    finenet_alone = fine.finenet_uv(fine.load(weights or fine.WEIGHTS), a.model, a.vertices, a.camera, a.image,
+                                    a.landmarks.points, a.detail.uv.shape[0])[0]
     new_empty_scene()
     scene = bpy.context.scene
     built = build_head(a, make_active_camera=True)

@@ -85,7 +85,8 @@ def light_against_truth(model, avatar, albedo_rgba: np.ndarray, shading: np.ndar
     float32 scene-linear, ``synth --shading``) over the skin the texture sees (features apart): ``{estimate:
     (correlation, median relative error after one scale)}`` of the luminance. Estimates: the texture's light on
     the head's smoothed normals (``core.texture.fit_light``, with its ridge), the same light on the head's own
-    normals, and the relief's (``core.relief.skin_light``: own normals, no ridge)."""
+    normals, the relief's (``core.relief.skin_light``: own normals, no ridge), and the ceiling: the same fit to
+    the true shading itself."""
     tp = _projection(model, avatar)
     alpha = _at_texels(tp, albedo_rgba[:, :, 3:]).astype(np.float32)[:, 0] / 255
     tex = textures(model, avatar)[True]
@@ -101,7 +102,9 @@ def light_against_truth(model, avatar, albedo_rgba: np.ndarray, shading: np.ndar
     photo = srgb_to_linear(_at_texels(tp, avatar.image).astype(np.float32)[at] / 255) @ relief.LUMA
     guesses = {"texture's light, smoothed normals": tex.light.shading(tp.broad_normals(use)) @ relief.LUMA,
                "texture's light, the head's normals": tex.light.shading(own) @ relief.LUMA,
-               "relief's light, the head's normals": sh9(own) @ relief.skin_light(own, photo)}
+               "relief's light, the head's normals": sh9(own) @ relief.skin_light(own, photo),
+               # the ceiling: the second-order light closest to the truth (cast shadows and shine are beyond it)
+               "the best second-order light (fitted to the truth)": sh9(own) @ relief.skin_light(own, true)}
     out = {}
     for name, guess in guesses.items():
         scale = np.median(guess) / max(float(np.median(true)), 1e-6)

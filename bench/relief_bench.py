@@ -54,7 +54,7 @@ def known_relief(model, img: np.ndarray, shape, seed: int) -> dict:
     V, cam = shape.fit.vertices, shape.fit.camera
     cm = relief.texel_cm(model, V, SIZE)
     out = {}
-    for k, (make, freckles) in enumerate(SCENES.values()):
+    for k, (name, (make, freckles)) in enumerate(SCENES.items()):
         truth = np.zeros((TILE, TILE), np.float32) if make is None else make(TILE, cm, seed=seed + k)
         albedo = scenes.freckled(TILE, cm, seed=seed + k) if freckles else scenes.skin(TILE)
         drawn = relief.draw_relief(model, V, cam, img, truth, albedo, scenes.key_light())
@@ -64,10 +64,10 @@ def known_relief(model, img: np.ndarray, shape, seed: int) -> dict:
         keep = cv2.erode(solved[:TILE, :TILE].astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
         got = h[:TILE, :TILE][keep]
         if make is None:
-            out[list(SCENES)[k]] = {"made_up_mm": float(np.sqrt(np.mean(got ** 2)) * 10)}
+            out[name] = {"made_up_mm": float(np.sqrt(np.mean(got ** 2)) * 10)}
             continue
         want = relief.medium_band(truth, solved[:TILE, :TILE], cm)[keep]
-        out[list(SCENES)[k]] = {"explained": float(1 - np.var(got - want) / np.var(want)),
+        out[name] = {"explained": float(1 - np.var(got - want) / np.var(want)),
                                 "correlation": float(np.corrcoef(want, got)[0, 1])}
     return out
 

@@ -10,7 +10,7 @@ numpy/OpenCV/onnxruntime.
 * :func:`normal_map` turns a UV displacement map into a tangent-space normal map (OpenGL convention,
   +Y up), using the mesh's UV-to-surface scale.
 * :class:`FineNetOnnx` runs the exported U-Net (``core/weights/finenet.onnx``) on a 256 x 256 face crop
-  stacked with the coarse depth rendered from the fitted head.
+  stacked with the coarse depth rendered from the fitted head; :func:`finenet_uv` puts its output in the atlas.
 * :func:`highpass_baseline` is the no-network comparison: a high-pass of the image's luminance.
 """
 
@@ -196,6 +196,24 @@ class FineNetOnnx(OnnxNetwork):
         back = cv2.warpAffine(out.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return back
+
+
+def finenet_uv(net: FineNetOnnx, model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
+               points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FineNet on the photo ``image`` ``(H, W, 3)`` uint8 (at up to 1024 px) with the fitted head's depth and the
+    detected landmarks ``points`` ``(K, 2)`` px, resampled into the ``size`` skin atlas: (UV map cm, seen mask,
+    image-space map cm) as :func:`combine` takes them."""
+    from .raster import rasterize
+
+    H, W = image.shape[:2]
+    s = min(1.0, 1024.0 / max(H, W))
+    small = image if s == 1.0 else cv2.resize(image, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA)
+    c = camera
+    cam = Camera(c.fx * s, c.fy * s, c.cx * s, c.cy * s, c.rotation, c.translation, small.shape[1], small.shape[0])
+    pts = points * s
+    disp_img = net.predict(small, rasterize(model, vertices, cam)["depth"], pts)
+    uv, mask = displacement_to_uv(model, vertices, cam, disp_img, size, pts[:468])
+    return uv, mask, disp_img
 
 
 def load(path=None) -> FineNetOnnx:

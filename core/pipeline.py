@@ -543,28 +543,7 @@ def _detail(model, fit, img, lm, seg, size, asked, weights_path):
     weights_path = weights_path or fine.WEIGHTS
     if asked or os.path.exists(weights_path):
         try:
-            fine_part = _fine_detail(fine.load(weights_path), model, fit, img, lm, size)
+            fine_part = fine.finenet_uv(fine.load(weights_path), model, fit.vertices, fit.camera, img, lm.points, size)
         except fine.DetailUnavailable as e:
             warnings.warn(str(e), RuntimeWarning, stacklevel=3)
     return fine.combine(model, fit.vertices, medium, solved, fine_part)
-
-
-def _fine_detail(net, model, fit, img, lm, size):
-    """FineNet on the photo at up to 1024 px, resampled into the skin atlas: (UV map, seen mask, image-space
-    map) as :func:`core.detail.combine` takes them."""
-    import cv2
-
-    from .camera import Camera
-    from .detail import displacement_to_uv
-    from .raster import rasterize
-
-    H, W = img.shape[:2]
-    s = min(1.0, 1024.0 / max(H, W))
-    small = img if s == 1.0 else cv2.resize(img, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA)
-    c = fit.camera
-    cam = Camera(c.fx * s, c.fy * s, c.cx * s, c.cy * s, c.rotation, c.translation, small.shape[1], small.shape[0])
-    depth = rasterize(model, fit.vertices, cam)["depth"]
-    pts = lm.points * s
-    disp_img = net.predict(small, depth, pts)
-    uv, mask = displacement_to_uv(model, fit.vertices, cam, disp_img, size, pts[:468])
-    return uv, mask, disp_img
