@@ -570,7 +570,7 @@ class SynthScene:
         saved = (fmt.file_format, fmt.color_mode, fmt.color_depth, sc.render.filepath, self.cam_data.dof.use_dof)
         nt = self.skin.node_tree
         base = self.bsdf.inputs["Base Color"]
-        white = tuple(base.default_value)
+        unlinked = tuple(base.default_value)
         nt.links.remove(base.links[0])
         base.default_value = (1.0, 1.0, 1.0, 1.0)
         fmt.file_format = "OPEN_EXR"
@@ -579,7 +579,7 @@ class SynthScene:
         try:
             bpy.ops.render.render(write_still=True, scene=sc.name)
         finally:
-            base.default_value = white
+            base.default_value = unlinked
             nt.links.new(self.skin_colour.outputs["Result"], base)
             fmt.file_format = saved[0]
             fmt.color_mode, fmt.color_depth, sc.render.filepath, self.cam_data.dof.use_dof = saved[1:]

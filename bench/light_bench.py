@@ -50,12 +50,12 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
 
 
-def textures(model, avatar) -> dict:
+def textures(model, avatar, delights=(False, True)) -> dict:
     """The avatar's texture with the photo's light left in and taken off: ``{False: ..., True: ...}``."""
     seg = avatar.segmentation
     return {d: project_texture(model, avatar.vertices, avatar.camera, avatar.image, SIZE,
                                face_points=avatar.landmarks.points[:468],
-                               covered=None if seg is None else seg.covered, delight=d) for d in (False, True)}
+                               covered=None if seg is None else seg.covered, delight=d) for d in delights}
 
 
 def against_truth(model, avatar, albedo_rgba: np.ndarray) -> dict:
@@ -89,15 +89,13 @@ def light_against_truth(model, avatar, albedo_rgba: np.ndarray, shading: np.ndar
     the true shading itself."""
     tp = _projection(model, avatar)
     alpha = _at_texels(tp, albedo_rgba[:, :, 3:]).astype(np.float32)[:, 0] / 255
-    tex = textures(model, avatar)[True]
+    tex = textures(model, avatar, (True,))[True]
     use = _seen_skin(model, tex, tp, alpha)
     if len(use) < 500:
         return {}
     at = _texel_index(tp)[use]
     true = _at_texels(tp, shading)[at] @ relief.LUMA
-    tv, bw = tp.corners[at], tp.bary[at]
-    n = (model.vertex_normals(avatar.vertices) @ avatar.camera.rotation.T).astype(np.float32)
-    own = (n[tv] * bw[:, :, None]).sum(1)
+    own = tp.interpolate((model.vertex_normals(avatar.vertices) @ avatar.camera.rotation.T).astype(np.float32), use)
     own /= np.linalg.norm(own, axis=1, keepdims=True)
     photo = srgb_to_linear(_at_texels(tp, avatar.image).astype(np.float32)[at] / 255) @ relief.LUMA
     guesses = {"texture's light, smoothed normals": tex.light.shading(tp.broad_normals(use)) @ relief.LUMA,

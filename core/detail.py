@@ -27,7 +27,7 @@ from .errors import HeadforgeError
 from .facemodel import ATLAS_FACE, FaceModel
 from .onnxnet import OnnxNetwork, cached
 from .relief import texel_cm
-from .texture import MIN_COS, _clean_mask, texel_projection, uv_raster
+from .texture import MIN_COS, _clean_mask, surface_grid, texel_projection
 
 FINE_CROP = 256
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "finenet.onnx"
@@ -120,11 +120,7 @@ def displacement_to_uv(model: FaceModel, vertices: np.ndarray, camera: Camera, d
 def normal_map(model: FaceModel, vertices: np.ndarray, disp_uv: np.ndarray) -> np.ndarray:
     """Tangent-space normal map ``(S, S, 3)`` uint8 (OpenGL convention: +X along u, +Y along v) of the
     UV displacement ``disp_uv`` (cm) on this head."""
-    size = disp_uv.shape[0]
-    islands, flat, tv, bw = uv_raster(model, size)
-    P = np.full((size * size, 3), np.nan, np.float64)
-    P[flat] = (np.asarray(vertices, np.float64)[tv] * bw[:, :, None]).sum(1)
-    P = P.reshape(size, size, 3)
+    P = surface_grid(model, vertices, disp_uv.shape[0])
     # surface length per texel along u (columns) and v (rows, v grows upwards = rows decrease)
     du = np.linalg.norm(np.gradient(P, axis=1), axis=2)
     dv = np.linalg.norm(np.gradient(P, axis=0), axis=2)

@@ -30,8 +30,8 @@ import scipy.sparse.linalg as spla
 from .camera import Camera
 from .facemodel import ATLAS_FACE, FaceModel
 from .image import linear_to_srgb, srgb_to_linear
-from .texture import (Light, TexelProjection, _clean_mask, feature_mask, robust_sh_fit, sh9, texel_projection,
-                      uv_raster)
+from .texture import (Light, TexelProjection, _clean_mask, feature_mask, robust_sh_fit, sh9, surface_grid,
+                      texel_projection)
 
 WORK_SIZE = 512           #: atlas size the relief is solved at (the face tile's texels are about 0.6 mm)
 ALBEDO_SIGMA_CM = 0.5     #: the albedo is the ratio of photo to shading averaged over this (Gaussian sigma)
@@ -70,29 +70,23 @@ class _Texels:
 def _texels(model: FaceModel, vertices: np.ndarray, camera: Camera, size: int, image_hw: tuple[int, int],
             face_points: np.ndarray | None) -> _Texels:
     tp = texel_projection(model, vertices, camera, size, image_hw, face_points)
-    tv, bw = tp.corners, tp.bary
-
-    def interp(A):
-        return A[tv[:, 0]] * bw[:, 0:1] + A[tv[:, 1]] * bw[:, 1:2] + A[tv[:, 2]] * bw[:, 2:3]
 
     def on_tile(values):
         tile = round(ATLAS_FACE * size)
         return tp.to_grid(values.astype(np.float32), np.nan)[:tile, :tile]
 
-    n = interp((model.vertex_normals(vertices) @ camera.rotation.T).astype(np.float32))
+    n = tp.interpolate((model.vertex_normals(vertices) @ camera.rotation.T).astype(np.float32))
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    return _Texels(tp=tp, position=on_tile(interp(camera.to_camera(vertices))), normal=on_tile(n),
+    return _Texels(tp=tp, position=on_tile(tp.interpolate(camera.to_camera(vertices))), normal=on_tile(n),
                    cm_per_texel=texel_cm(model, vertices, size))
 
 
 def texel_cm(model: FaceModel, vertices: np.ndarray, size: int) -> float:
     """The skin's length (cm, median) of one texel step on the face tile of a ``size`` atlas, on the head
     ``vertices`` ``(N, 3)`` cm."""
-    islands, flat, tv, bw = uv_raster(model, size)
-    P = np.full((size * size, 3), np.nan, np.float32)
-    P[flat] = (np.asarray(vertices, np.float32)[tv] * bw[:, :, None]).sum(1)
     tile = round(ATLAS_FACE * size)
-    return float(np.nanmedian(np.linalg.norm(np.diff(P.reshape(size, size, 3)[:tile, :tile], axis=1), axis=2)))
+    P = surface_grid(model, vertices, size)[:tile, :tile]
+    return float(np.nanmedian(np.linalg.norm(np.diff(P, axis=1), axis=2)))
 
 
 def medium_band(h: np.ndarray, solved: np.ndarray, cm_per_texel: float) -> np.ndarray:

@@ -170,6 +170,22 @@ def uv_raster(model: FaceModel, size: int):
         return out
 
 
+def barycentric(values: np.ndarray, corners: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Per-vertex ``values`` ``(N, ...)`` at texels given by their triangles' ``corners`` ``(M, 3)`` and
+    barycentric weights ``bary`` ``(M, 3)`` (as :func:`uv_raster` gives them): ``(M, ...)``."""
+    return values[corners[:, 0]] * bary[:, 0:1] + values[corners[:, 1]] * bary[:, 1:2] + \
+        values[corners[:, 2]] * bary[:, 2:3]
+
+
+def surface_grid(model: FaceModel, vertices: np.ndarray, size: int) -> np.ndarray:
+    """``(S, S, 3)`` float64: the head ``vertices`` ``(N, 3)`` at every texel of the ``size`` atlas, NaN off the
+    skin islands."""
+    islands, flat, tv, bw = uv_raster(model, size)
+    P = np.full((size * size, 3), np.nan, np.float64)
+    P[flat] = barycentric(np.asarray(vertices, np.float64), tv, bw)
+    return P.reshape(size, size, 3)
+
+
 def mirror_texels(size: int) -> np.ndarray:
     """Column index of the mirrored texel in the face tile (symmetric about u = 0.5); -1 elsewhere."""
     a = ATLAS_FACE
@@ -422,9 +438,15 @@ class TexelProjection:
         ``flat`` indices: what the photo's light is fitted on and taken off by (eye sockets, nostrils and folds
         keep their own shading). Interpolated when asked for: the light wants only the seen texels, the detail
         stage none."""
+        return _unit(self.interpolate(self.vertex_broad_normal, flat))
+
+    def interpolate(self, values: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
+        """Per-vertex ``values`` ``(N, ...)`` at every island texel (``(M, ...)``), or at those given by their
+        ``flat`` indices."""
+        if flat is None:
+            return barycentric(values, self.corners, self.bary)
         at = self.texels(flat)
-        tv, bw, n = self.corners[at], self.bary[at], self.vertex_broad_normal
-        return _unit(n[tv[:, 0]] * bw[:, 0:1] + n[tv[:, 1]] * bw[:, 1:2] + n[tv[:, 2]] * bw[:, 2:3])
+        return barycentric(values, self.corners[at], self.bary[at])
 
     def to_grid(self, values: np.ndarray, fill=0) -> np.ndarray:
         """Scatter per-texel ``values`` (M, ...) into an (S, S, ...) grid."""
@@ -443,11 +465,8 @@ def texel_projection(model: FaceModel, vertices: np.ndarray, camera: Camera, siz
     Y = camera.to_camera(vertices).astype(np.float32)
     N = (model.vertex_normals(vertices) @ camera.rotation.T).astype(np.float32)
 
-    def interp(A):
-        return A[tv[:, 0]] * bw[:, 0:1] + A[tv[:, 1]] * bw[:, 1:2] + A[tv[:, 2]] * bw[:, 2:3]
-
-    P = interp(Y)
-    Nt = interp(N)
+    P = barycentric(Y, tv, bw)
+    Nt = barycentric(N, tv, bw)
     cos = np.einsum("ij,ij->i", Nt, -P) / (np.sqrt(np.einsum("ij,ij->i", Nt, Nt) * np.einsum("ij,ij->i", P, P))
                                           + 1e-12)
     z = P[:, 2]
