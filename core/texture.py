@@ -832,6 +832,15 @@ def _divergence_source(g: np.ndarray, label: np.ndarray, valid: np.ndarray) -> n
     return s
 
 
+def masked_blur(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian average (float32, ``sigma`` texels) of ``values`` ((S, S) or (S, S, C)) over the texels of
+    ``mask`` ((S, S) bool) only: a normalised convolution."""
+    keep = mask if values.ndim == 2 else mask[..., None]
+    num = cv2.GaussianBlur(np.where(keep, values, 0).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+    return num / np.maximum(den if values.ndim == 2 else den[..., None], 1e-6)
+
+
 def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: np.ndarray,
                   label: np.ndarray, eps: float | np.ndarray, coarse: int = 128) -> np.ndarray:
     """Screened Poisson blend (float32 images in [0, 1]). Solves for ``h = f - base`` on ``valid &
@@ -843,10 +852,7 @@ def poisson_blend(proj: np.ndarray, base: np.ndarray, known: np.ndarray, valid: 
     # The boundary condition is the photo's difference to the base, low-passed over the seen region
     # (normalised convolution): single bright or dark texels on the rim would otherwise spread into
     # spots. Seen texels keep the exact photo colour in the result.
-    sigma = max(1.0, known.shape[0] / 1024.0)
-    kf = known.astype(np.float32)
-    den = cv2.GaussianBlur(kf, (0, 0), sigma)
-    hks = cv2.GaussianBlur(hk, (0, 0), sigma) / np.maximum(den, 1e-6)[..., None]
+    hks = masked_blur(hk, known, max(1.0, known.shape[0] / 1024.0))
     hks[~known] = 0
     src = _divergence_source(g, label, valid)
     eps = np.broadcast_to(np.float32(eps), known.shape).astype(np.float32)

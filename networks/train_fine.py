@@ -187,7 +187,7 @@ def detail_errors(predict, heldout_dir, constant: float = 0.0) -> dict:
         se["structure_flat_rmse_mm"] += float(((t - t[mm].mean())[mm] ** 2).sum())
         se["wrinkle_rmse_mm"] += float(((lp(p) - lp(t))[mm] ** 2).sum())
         se["wrinkle_constant_rmse_mm"] += float(((constant - lp(t))[mm] ** 2).sum())
-        for name, (pp, tt) in zip(("medium", "fine"), _scales(p, t, mm)):
+        for name, (pp, tt) in zip(("medium", "fine"), detail_scales(p, t, mm)):
             se[f"{name}_rmse_mm"] += float(((pp - tt) ** 2).sum())
             se[f"{name}_flat_rmse_mm"] += float((tt ** 2).sum())
         hp = cv2.warpAffine(highpass_baseline(s["image"], gain=1.0), M, (FINE_CROP, FINE_CROP))
@@ -206,7 +206,7 @@ def detail_errors(predict, heldout_dir, constant: float = 0.0) -> dict:
 MEDIUM_SIGMA_PX = 4.0
 
 
-def _scales(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray):
+def detail_scales(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray):
     """``((pred_medium, truth_medium), (pred_fine, truth_fine))`` in ``mask``: each map less its mean in the
     mask, low-passed at ``MEDIUM_SIGMA_PX`` (medium) and what that leaves (fine)."""
     out = []
