@@ -215,11 +215,15 @@ bench-look: $(STAMP)
 # 60 renders with their true light of bench-light; about 10 minutes), a known relief drawn into the real photos'
 # heads and its agreement across copies of the photos (about 15 minutes); then Cycles renders of the real photos'
 # heads: no detail, FineNet alone, the shading's relief, both (out/detail/*.png; about 2 minutes a photo)
+# the 60 held-out set-version-6 people with their true skin colour and light (seed 21, 320 px) that bench-light
+# and bench-detail read
+SYNTH_SHADING_SET = $(BIN)/python -m headforge synth --version 6 --count 60 --out $(DATA)/shading-heldout-v6 \
+	--size 320 --seed 21 --workers 2 --albedo --shading
+
 bench-detail: $(STAMP)
 	$(BIN)/python -m headforge synth --version 6 --count 200 --out $(DATA)/detail-heldout-v6 --size 512 --seed 22 \
 		--workers 2 --details --shard-size 10
-	$(BIN)/python -m headforge synth --version 6 --count 60 --out $(DATA)/shading-heldout-v6 --size 320 --seed 21 \
-		--workers 2 --albedo --shading
+	$(SYNTH_SHADING_SET)
 	$(BIN)/python bench/relief_bench.py --renders $(DATA)/detail-heldout-v6 --flat-renders $(DATA)/shading-heldout-v6 \
 		--json out/relief.json
 	$(BIN)/python bench/detail_renders.py --out out/detail
@@ -231,8 +235,7 @@ bench-detail: $(STAMP)
 bench-light: $(STAMP)
 	$(BIN)/python -m headforge synth --version 6 --count 100 --out $(DATA)/albedo-heldout-v6 --size 320 --seed 19 \
 		--workers 2 --albedo
-	$(BIN)/python -m headforge synth --version 6 --count 60 --out $(DATA)/shading-heldout-v6 --size 320 --seed 21 \
-		--workers 2 --albedo --shading
+	$(SYNTH_SHADING_SET)
 	$(BIN)/python bench/light_bench.py --set $(DATA)/albedo-heldout-v6 --shading-set $(DATA)/shading-heldout-v6 \
 		--renders 100 --json out/light.json
 

@@ -45,6 +45,16 @@ from headforge.core.texture import feature_mask, mirror_texels, project_texture,
 SIZE = 1024
 
 
+def read_albedo(shard: Path, i: int) -> np.ndarray:
+    """Render ``i``'s true skin colour (``synth --albedo``): ``(H, W, 4)`` uint8 sRGB, alpha on the skin."""
+    return cv2.imread(str(shard / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
+
+
+def read_shading(shard: Path, i: int) -> np.ndarray:
+    """Render ``i``'s true light on the skin (``synth --shading``): ``(H, W, 3)`` float32 RGB, scene-linear."""
+    return cv2.imread(str(shard / S.shading_name(i)), cv2.IMREAD_UNCHANGED)[:, :, ::-1].astype(np.float32)
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """(K, 3) float sRGB in [0, 1] -> CIELAB (L 0-100)."""
     return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2LAB)[0]
@@ -154,7 +164,7 @@ def renders_table(model, root: Path, count: int) -> dict:
             d = S.shard_path(root, k)
             if not (d / S.albedo_name(i)).exists():
                 continue
-            albedo = cv2.imread(str(d / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
+            albedo = read_albedo(d, i)
             try:
                 avatar = create_avatar(str(d / f"{i:08d}.{cfg.image_format}"), texture_size=SIZE, detail=False,
                                        model=model)
@@ -195,9 +205,7 @@ def shading_table(model, root: Path, count: int) -> dict:
                                        model=model)
             except HeadforgeError:
                 continue
-            albedo = cv2.imread(str(d / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
-            shading = cv2.imread(str(d / S.shading_name(i)), cv2.IMREAD_UNCHANGED)[:, :, ::-1].astype(np.float32)
-            r = light_against_truth(model, avatar, albedo, shading)
+            r = light_against_truth(model, avatar, read_albedo(d, i), read_shading(d, i))
             if r:
                 rows.append(r)
     print(f"\n## The photo's light against the true light on the skin ({len(rows)} renders)\n")

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from accuracy_bench import perturbations, real_photos, same_face  # noqa: E402
+from light_bench import read_albedo, read_shading  # noqa: E402
 
 from headforge.core import detail, relief, relief_scenes as scenes, segment, synth as S  # noqa: E402
 from headforge.core.errors import HeadforgeError  # noqa: E402
@@ -64,6 +65,11 @@ def solve(model, shape, image, covered=None):
                                  shape.landmarks.points[:468], covered)
 
 
+def _inner(solved: np.ndarray) -> np.ndarray:
+    """The face tile's solved texels at least 15 texels from the edge of what was solved."""
+    return cv2.erode(solved[:TILE, :TILE].astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+
+
 def known_relief(model, img: np.ndarray, shape, seed: int) -> dict:
     """Each scene drawn on this photo's head: explained share and correlation, or made-up RMS (mm)."""
     V, cam = shape.fit.vertices, shape.fit.camera
@@ -76,7 +82,7 @@ def known_relief(model, img: np.ndarray, shape, seed: int) -> dict:
         drawn = cv2.imdecode(cv2.imencode(".jpg", drawn[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1],
                              cv2.IMREAD_COLOR)[:, :, ::-1].copy()
         h, solved = solve(model, shape, drawn)
-        keep = cv2.erode(solved[:TILE, :TILE].astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+        keep = _inner(solved)
         got = h[:TILE, :TILE][keep]
         if make is None:
             out[name] = {"made_up_mm": float(np.sqrt(np.mean(got ** 2)) * 10)}
@@ -203,7 +209,7 @@ def made_up_on_renders(model, root: str, count: int = 20) -> dict:
             covered = segment.segment(img, points).covered
             for name, image in _light_and_colour(img, d, i).items():
                 h, solved = relief.shading_relief(model, V, cam, image, SIZE, points[:468], covered)
-                keep = cv2.erode(solved[:TILE, :TILE].astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+                keep = _inner(solved)
                 if keep.sum() > 2000:
                     made_up.setdefault(name, []).append(float(np.sqrt(np.mean(h[:TILE, :TILE][keep] ** 2)) * 10))
             used += 1
@@ -212,8 +218,7 @@ def made_up_on_renders(model, root: str, count: int = 20) -> dict:
 
 def _light_and_colour(render: np.ndarray, d: Path, i: int) -> dict:
     """The render, and images made of its true skin colour and true light at the render's exposure."""
-    albedo = cv2.imread(str(d / S.albedo_name(i)), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]]
-    light = cv2.imread(str(d / S.shading_name(i)), cv2.IMREAD_UNCHANGED)[:, :, ::-1].astype(np.float32)
+    albedo, light = read_albedo(d, i), read_shading(d, i)
     colour = srgb_to_linear(albedo[..., :3].astype(np.float32) / 255)
     skin = albedo[..., 3] > 128
     exposure = np.median(srgb_to_linear(render.astype(np.float32) / 255)[skin].sum(1)) / max(
