@@ -120,7 +120,8 @@ def renders(heldout: str, n: int, model, peer, rows: list, summary: dict):
         ident["mean face"].append(face_error_mm(model.neutral, true_neutral))
         ident["CoarseNet alone"].append(face_error_mm(model.vertices(pred.identity), true_neutral))
         if USE_DESCRIPTOR:
-            guess = identity.refine(face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)
+            guess = identity.refine(face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS,
+                                    model=model)
             ident["CoarseNet + descriptor alone"].append(face_error_mm(model.vertices(guess), true_neutral))
         ident["Headforge"].append(face_error_mm(neutral(model, shape.fit), true_neutral))
         corrective.append(float(np.linalg.norm(shape.fit.corrective[:SKIN_END], axis=1).max() * 10))
@@ -182,12 +183,15 @@ def perturbations(img: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
 
 def same_face(copy: np.ndarray, centre: np.ndarray, model):
     """The fit of the face of ``copy`` nearest to ``centre`` (pixels): faces of similar size can swap
-    places in the largest-first order between copies."""
+    places in the largest-first order between copies. Other faces that cannot be fitted (too small) are
+    passed over."""
     first = fit_photo(copy, model)
-    n = first.landmarks.n_faces
-    if n == 1:
-        return first
-    fits = [first] + [fit_photo(copy, model, face_index=i) for i in range(1, n)]
+    fits = [first]
+    for i in range(1, first.landmarks.n_faces):
+        try:
+            fits.append(fit_photo(copy, model, face_index=i))
+        except HeadforgeError:
+            continue
     return min(fits, key=lambda s: np.linalg.norm(s.landmarks.points[:468].mean(0) - centre))
 
 
@@ -262,7 +266,7 @@ def same_person(model, rows: list, summary: dict):
         heads["CoarseNet alone"].append(model.vertices(pred.identity))
         if USE_DESCRIPTOR:
             heads["CoarseNet + descriptor alone"].append(model.vertices(identity.refine(
-                face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS)))
+                face_descriptor(img, shape.landmarks.points), pred.identity, regress.WEIGHTS, model=model)))
     people = [who for who, _, _ in shots]
     for who, n in (("emma", 3), ("trump", 2)):
         for k, v in heads.items():

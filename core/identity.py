@@ -116,11 +116,18 @@ def load(path: str | Path | None = None) -> IdentityRidge:
 
 
 def refine(descriptor: np.ndarray, coarse_identity: np.ndarray, coarsenet_path: str | Path,
-           path: str | Path | None = None) -> np.ndarray:
+           path: str | Path | None = None, model=None) -> np.ndarray:
     """The identity guess ``(100,)`` of a face whose descriptor (``core.descriptor.face_descriptor``) is
     ``descriptor`` ``(128,)`` and whose CoarseNet identity (from the weights at ``coarsenet_path``) is
     ``coarse_identity`` ``(100,)``. Raises :class:`~headforge.core.errors.DescriptorUnavailable` when the ridge
-    cannot be used (its message says why and what to do)."""
+    cannot be used (its message says why and what to do).
+
+    The guess is made mirror-consistent: the ridge's answer averaged with the mirror image of its answer for the
+    mirrored face (``model``'s identity mirror; the default face model when None). A face-recognition descriptor
+    hardly changes when a photo is mirrored, so the ridge alone gave a face and its mirror image nearly the
+    same identity where they need mirrored ones: on the 13 real photos a mirrored copy's guess was 0.40-0.81 mm
+    from the photo's mirrored back; on 365 held-out version-6 renders the averaged guess is as near the truth
+    (2.686 against 2.693 mm)."""
     path = path or WEIGHTS
     try:
         ridge = load(path)
@@ -130,4 +137,10 @@ def refine(descriptor: np.ndarray, coarse_identity: np.ndarray, coarsenet_path: 
     if not ridge.matches(coarsenet_path):
         raise DescriptorUnavailable(f"The identity ridge {str(path)!r} was learned beside another CoarseNet than "
                                     f"{str(coarsenet_path)!r}; learn it again with `make train-identity`.")
-    return ridge.predict(descriptor, coarse_identity)
+    if model is None:
+        from .facemodel import load_face_model
+
+        model = load_face_model()
+    mirror = model.identity_mirror
+    return 0.5 * (ridge.predict(descriptor, coarse_identity)
+                  + mirror @ ridge.predict(descriptor, mirror @ np.asarray(coarse_identity, np.float64)))

@@ -24,8 +24,10 @@ import numpy as np
 
 from .errors import FaceIndexError, FaceTooSmall, NoFaceFound, HeadforgeError
 
-#: Smallest face Headforge fits, in pixels across (landmark bounding-box width).
-MIN_FACE_PX = 64
+#: Smallest face Headforge fits, in pixels across (landmark bounding-box width). Faces of 40-47 px (outer eye
+#: corners below ``quality.MIN_EYE_PX``) are made and called doubtful: six real photos scaled down to a 40 px
+#: face gave neutral faces 0.60-0.99 mm from the full photo's (32 px: 0.59-1.26; 64 px: 0.25-0.62).
+MIN_FACE_PX = 40
 MAX_FACES = 8
 
 #: side of the upright crop (pixels) that face mesh sees for a face found by the full-range detector
@@ -238,7 +240,7 @@ def detect_landmarks(image: np.ndarray, face_index: int = 0, *, detect_size: int
                    face_index=face_index, n_faces=len(found))
     if lm.face_width < MIN_FACE_PX:
         raise FaceTooSmall(
-            f"The face is {lm.face_width:.0f} pixels across; Headforge needs at least {MIN_FACE_PX}. Use a "
+            f"The face is {int(lm.face_width)} pixels across; Headforge needs at least {MIN_FACE_PX}. Use a "
             "higher-resolution photo or one taken closer to the face.")
     return lm
 

@@ -458,7 +458,7 @@ def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path,
                 pred = regress.load(weights_path).predict(img, lm.points, model)
                 timings["regress"] = pred.seconds
                 initializer = "coarsenet"
-                desc = _refine_identity(img, lm, pred, weights_path, descriptor, timings)
+                desc = _refine_identity(img, lm, pred, model, weights_path, descriptor, timings)
                 if desc is not None:
                     initializer = "coarsenet+descriptor"
                 init = regress.initial_guess(pred, *lm.image_size)
@@ -468,7 +468,7 @@ def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path,
     return _PreparedView(lm, View(lm.points, lm.image_size, init, points), initializer, timings, desc)
 
 
-def _refine_identity(img, lm: Landmarks, pred, coarsenet_path, asked: bool | None, timings: dict
+def _refine_identity(img, lm: Landmarks, pred, model: FaceModel, coarsenet_path, asked: bool | None, timings: dict
                      ) -> np.ndarray | None:
     """Replace CoarseNet's identity in ``pred`` by the descriptor ridge's (``core.identity``) and return the
     face's descriptor; None when it did not: not asked for or not installed (silently), or asked for or
@@ -481,7 +481,7 @@ def _refine_identity(img, lm: Landmarks, pred, coarsenet_path, asked: bool | Non
     t = time.perf_counter()
     try:
         desc = face_descriptor(img, lm.points)
-        pred.identity = identity.refine(desc, pred.identity, coarsenet_path)
+        pred.identity = identity.refine(desc, pred.identity, coarsenet_path, model=model)
     except DescriptorUnavailable as e:
         warnings.warn(f"{e} The identity is CoarseNet's alone.", RuntimeWarning, stacklevel=7)
         return None

@@ -8,6 +8,7 @@ import pytest
 from headforge import cli
 from headforge.core.errors import OutputError
 from headforge.core.facemodel import N_VERTICES
+from headforge.core.landmarks import MIN_FACE_PX
 
 
 def run(*args, cwd=None):
@@ -84,7 +85,7 @@ def test_batch_continues_past_bad_photos(photo_files, tmp_path):
     assert r.returncode == 1
     assert "1 created" in r.stdout and "4 failed" in r.stdout
     assert "empty" in r.stderr and "not an image" in r.stderr and "No face" in r.stderr
-    assert "at least 64 pixels" in r.stderr
+    assert f"needs at least {MIN_FACE_PX}" in r.stderr
     assert "Traceback" not in r.stderr
     fit = json.loads((out / "grace_hopper" / "fit.json").read_text())
     assert fit["initializer"] == "mean face" and fit["texture"]["light_removed"] is False

@@ -6,7 +6,7 @@ from PIL import Image
 
 from headforge.core import FaceIndexError, FaceTooSmall, ImageError, ImageTooLarge, NoFaceFound
 from headforge.core.image import load_image, to_rgb8
-from headforge.core.landmarks import detect_landmarks
+from headforge.core.landmarks import MIN_FACE_PX, detect_landmarks
 
 
 def test_formats(tmp_path, astronaut_rgb):
@@ -90,7 +90,7 @@ def test_no_face_tiny_face_and_face_index(astronaut_rgb):
     with pytest.raises(NoFaceFound, match="No face"):
         detect_landmarks(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
     tiny = cv2.resize(astronaut_rgb[40:300, 150:370], (48, 56), interpolation=cv2.INTER_AREA)
-    with pytest.raises(FaceTooSmall, match="64"):
+    with pytest.raises(FaceTooSmall, match=f"at least {MIN_FACE_PX}"):
         detect_landmarks(tiny)
     with pytest.raises(FaceIndexError, match="1 face"):
         detect_landmarks(astronaut_rgb, face_index=3)
