@@ -21,11 +21,15 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DescriptorUnavailable
 from .fileio import save_npz
+
+if TYPE_CHECKING:
+    from .facemodel import FaceModel
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "identity_ridge.npz"
 N_DESCRIPTOR, N_ID = 128, 100
@@ -116,7 +120,7 @@ def load(path: str | Path | None = None) -> IdentityRidge:
 
 
 def refine(descriptor: np.ndarray, coarse_identity: np.ndarray, coarsenet_path: str | Path,
-           path: str | Path | None = None, model=None) -> np.ndarray:
+           path: str | Path | None = None, model: FaceModel | None = None) -> np.ndarray:
     """The identity guess ``(100,)`` of a face whose descriptor (``core.descriptor.face_descriptor``) is
     ``descriptor`` ``(128,)`` and whose CoarseNet identity (from the weights at ``coarsenet_path``) is
     ``coarse_identity`` ``(100,)``. Raises :class:`~headforge.core.errors.DescriptorUnavailable` when the ridge
