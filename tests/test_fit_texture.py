@@ -66,6 +66,7 @@ def test_strong_prior_keeps_the_corrective_field_small(photo_files, name, model)
     from headforge.core.fit import fit_landmarks
     from headforge.core.image import load_image
     from headforge.core.landmarks import detect_landmarks
+    from headforge.core.quality import MAX_LANDMARK_ERROR
 
     img = load_image(photo_files[name])
     lm = detect_landmarks(img)
@@ -77,7 +78,8 @@ def test_strong_prior_keeps_the_corrective_field_small(photo_files, name, model)
     print(f"{name}: prior strength {regress.PRIOR_STRENGTH:g}, corrective field max {n.max() * 10:.1f} mm, "
           f"landmark error {f.landmark_error:.2f} % eye distance")
     assert n.max() < 1.0
-    assert f.landmark_error < 1.0
+    # and the head still follows the landmarks as the quality verdict asks of a good fit
+    assert f.landmark_error < MAX_LANDMARK_ERROR
 
 
 def test_poisson_synthetic_joins_without_a_step():

@@ -158,8 +158,9 @@ def test_a_small_face_is_made_and_doubtful(model, astronaut_rgb):
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
 def test_the_brows_pull_on_a_real_photo(model, photo, photo_files):
     """MediaPipe's eyebrow points on a real face are no outliers: with their wider Cauchy scale
-    (``FitWeights.brow_robust_factor``) the fitted brows come half-way or more to them, their weights are
-    no longer an outlier's, and the other points fit as well as before."""
+    (``FitWeights.brow_robust_factor``) the fitted brows come a third of the way or more to them (half-way
+    before the corrective field became stiffer on 2026-12-05; now the astronaut's 2.4 -> 1.6 px, Grace Hopper's
+    7.7 -> 4.9 px), their weights are no longer an outlier's, and the other points fit as well as before."""
     from headforge.core.correspondence import BROWS, load_correspondence
     from headforge.core.fit import FitWeights
     from headforge.core.image import load_image
@@ -176,4 +177,4 @@ def test_the_brows_pull_on_a_real_photo(model, photo, photo_files):
         out[factor] = (err[brow].mean(), err[~brow].mean(), np.median(s.fit.landmark_weights[brow]))
     (b1, o1, w1), (b3, o3, w3) = out.values()
     print(f"{photo}: brows {b1:.1f} -> {b3:.1f} px, others {o1:.2f} -> {o3:.2f} px, brow weight {w1:.2f} -> {w3:.2f}")
-    assert b3 < 0.6 * b1 and w3 > 0.4 > w1 and o3 < 1.1 * o1
+    assert b3 < 0.7 * b1 and w3 > 0.4 > w1 and o3 < 1.1 * o1
