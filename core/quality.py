@@ -32,7 +32,8 @@ OUTLIER_WEIGHT = 0.1
 #: (300 held-out renders: median 0.006, 99th percentile 0.19, largest 0.21; the near-profile photo 0.43)
 MAX_OUTLIER_FRACTION = 0.25
 #: the corrective field asked for more than this (cm) before its bound: the landmarks wanted a shape
-#: the model cannot take (300 held-out renders: median 0.16, largest 0.34; real photos at most 0.25)
+#: the model cannot take (300 held-out renders: median 0.16, largest 0.34; real photos at most 0.25; with
+#: the stiffer field of 2026-12-05, 275 version-6 renders: median 0.13, largest 0.17; real photos 0.09-0.14)
 MAX_CORRECTIVE_WANTED = 0.6
 #: outer-eye distance (pixels) below which the face is too small for its shape to be more than a guess
 MIN_EYE_PX = 30.0
