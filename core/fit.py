@@ -78,7 +78,9 @@ class FitWeights:
     lambda_q=5, 5 iterations) and were tuned on held-out renders and real photos (see the README)."""
 
     landmarks: float = 25.0       #: w_c, landmark correspondence weight
-    contour: float = 25.0         #: weight of the sliding jawline landmarks
+    #: weight of the sliding jawline landmarks (25 until 2026-12-05; with the stiffer corrective field the jaw
+    #: can pull harder without bending the skin: see the README's *Fit weights*)
+    contour: float = 40.0
     #: w_r, |L dP|^2 (paper: 10; ours has residuals in % of eye distance). With ``corrective``, 4 x the
     #: first values (1e4, 100) since 2026-12-05: the field followed MediaPipe's noise (see the README's *Fit
     #: weights*: held-out renders 2.79 -> 2.73 mm, one person's photos 1.62 -> 1.52 mm apart)
