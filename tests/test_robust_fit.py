@@ -159,8 +159,8 @@ def test_a_small_face_is_made_and_doubtful(model, astronaut_rgb):
 def test_the_brows_pull_on_a_real_photo(model, photo, photo_files):
     """MediaPipe's eyebrow points on a real face are no outliers: with their wider Cauchy scale
     (``FitWeights.brow_robust_factor``) the fitted brows come a third of the way or more to them (half-way
-    before the corrective field became stiffer on 2026-12-05; now the astronaut's 2.4 -> 1.6 px, Grace Hopper's
-    7.7 -> 4.9 px), their weights are no longer an outlier's, and the other points fit as well as before."""
+    before the corrective field became stiffer on 2026-12-05; now the astronaut's 2.4 -> 1.5 px, Grace Hopper's
+    7.8 -> 4.9 px), their weights are no longer an outlier's, and the other points fit as well as before."""
     from headforge.core.correspondence import BROWS, load_correspondence
     from headforge.core.fit import FitWeights
     from headforge.core.image import load_image
