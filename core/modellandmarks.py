@@ -24,7 +24,10 @@ from .regress import COARSE_CROP, crop_face, landmark_mirror, mirror_crop, model
 #: forehead wears a fringe), the fitted brows sat a brow's height above the brows, the annotated photo's nose
 #: error grew from 3.0 to 4.2 % and the astronaut's texture got a seam where the photo meets the fill (gradient
 #: 2.00 against 1.97 inside; 1.80 with the jawline alone). The jawline does carry over (the annotated photo's jaw
-#: error 13.1 -> 11.8 %), so the fit takes it and each point's sigma.
+#: error 13.1 -> 11.8 %), so the fit takes it and each point's sigma. Retrained on set version 6 (strand brows and
+#: hair, 2026-12-05) the inner points took the renders' NME to 2.90 / 2.63 % (from 3.43 / 3.21), but not the
+#: annotated photo's (0.050 -> 0.051: brows better, eyes, nose and mouth worse), and the same person's photos
+#: gave neutral faces further apart (same/different 0.498 -> 0.562; README, *LandmarkNet*).
 FOLLOW_INNER_POINTS = False
 #: the jawline points LandmarkNet predicts after the model points: iBUG-68's 17, each the visible outline of the
 #: head nearest the projection of its ICT jaw landmark (as the accuracy benchmark's truth)
