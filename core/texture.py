@@ -59,6 +59,11 @@ RIM_COLOUR_DISTANCE = 40.0
 #: unseen side (eyes, brows, lips and nostrils are left alone)
 SEAM_REACH = 0.04
 SEAM_CHROMA = 20.0
+#: ... and so are those above the brows darker than the skin tone by more than this (CIELAB lightness, 8-bit
+#: units, in the photo's light): a fringe beside the seam, which the fill spread as a dark band (the astronaut's
+#: forehead: a brown fringe strip of lightness 105-130 beside skin of 188, spread up to the hairline). Below the
+#: brows it took shade too (nostrils, a lit face's dark side) and is not applied
+SEAM_DARK = 45.0
 #: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
 MAX_COVERED = 0.6
 #: percentiles of the seen skin's colours (per channel) that bound the filled texels
@@ -68,6 +73,9 @@ FILL_RANGE = (1.0, 99.0)
 #: greyer than 0.6 of the skin's chroma (features counted, unchanged) fell from 10.1 to 2.8 % (prnet_1 17.2 to
 #: 4.1 %, prnet_5 3.7 to 0.8 %; none more)
 MIRROR_CHROMA = 0.8
+#: the narrowest mirrored strip, a fraction of the texture's width: between seen skin and the tone fill a thinner
+#: one made the Poisson solve overshoot (a dark red spot above Grace Hopper's forehead, from a 5-texel strip)
+MIRROR_MIN_WIDTH = 1 / 128
 #: how far taking the photo's light off may scale a texel's linear colour: a low-order light does not hold deep
 #: shadow (nostrils, eye sockets) or grazing skin, where it would blow the colour up
 DELIGHT_RANGE = (0.4, 2.5)
@@ -586,8 +594,14 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     cand = islands & ~visible & (jm >= 0)[None, :]
     my, mx = np.nonzero(cand)
     okm = weight[my, jm[mx]] >= 0.5
+    # nor, above the brows, a source much darker than the skin: the other side's fringe edge, where this side's
+    # was left out (a dark red spot on Grace Hopper's forehead)
+    okm &= ~_dark_above_brows(model, projf[my, jm[mx]], my, tone, size)
     mirror_ok = np.zeros((size, size), bool)
     mirror_ok[my[okm], mx[okm]] = True
+    r = max(1, round(MIRROR_MIN_WIDTH * size / 2))
+    mirror_ok = cv2.morphologyEx(mirror_ok.astype(np.uint8), cv2.MORPH_OPEN,
+                                 cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
     mirror_ok = _clean_mask(mirror_ok, size, min_area=(size // 64) ** 2)
     my, mx = np.nonzero(mirror_ok)
     base = np.empty_like(projf)
@@ -692,7 +706,7 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
     if len(ry):
         far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
         off[ry[far], rx[far]] = True
-    off |= _off_hue_at_seam(model, proj, visible & ~off, islands=tp.islands, tone=tone)
+    off |= _off_skin_at_seam(model, proj, visible & ~off, islands=tp.islands, tone=tone)
     if off.any():
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
@@ -702,11 +716,11 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
                    light=light)
 
 
-def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, islands: np.ndarray,
-                     tone: np.ndarray) -> np.ndarray:
-    """(S, S) bool: the seen face-tile texels whose hue is off the skin tone's (:data:`SEAM_CHROMA`), in
-    patches that reach unseen texels (and no further from them than :data:`SEAM_REACH`); features
-    (:func:`feature_mask`) apart."""
+def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, islands: np.ndarray,
+                      tone: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the seen face-tile texels whose hue is off the skin tone's (:data:`SEAM_CHROMA`) or, above the
+    brows, that are much darker (:data:`SEAM_DARK`), in patches that reach unseen texels (and no further from them
+    than :data:`SEAM_REACH`); features (:func:`feature_mask`) apart."""
     size = visible.shape[0]
     tile = (slice(0, round(ATLAS_FACE * size)),) * 2
     seen = visible[tile]
@@ -720,8 +734,10 @@ def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, is
     ref = _tone_lab(tone)[1:] - 128.0
     skin_hue = ref / max(float(np.linalg.norm(ref)), 1e-6)
     d = ab - ref
-    # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin
-    far = (d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
+    # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin;
+    # or, above the brows, much darker (hair)
+    far = ((d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
+           | _dark_above_brows(model, proj[tile][ry, rx] / 255.0, ry, tone, size))
     candidates = np.zeros(seen.shape, np.uint8)
     candidates[ry[far], rx[far]] = 1
     n, label = cv2.connectedComponents(candidates, connectivity=8)
@@ -730,6 +746,21 @@ def _off_hue_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, is
     at_seam[0] = False
     off[tile] = at_seam[label]
     return off
+
+
+def _dark_above_brows(model: FaceModel, rgb: np.ndarray, rows: np.ndarray, tone: np.ndarray, size: int
+                      ) -> np.ndarray:
+    """``(K,)`` bool: which texels (colours ``(K, 3)`` float sRGB in [0, 1] at ``rows`` of a ``size`` atlas) lie
+    above the brows (:func:`brow_row`) and are darker than the skin ``tone`` by more than :data:`SEAM_DARK`."""
+    lightness = _lab(rgb)[:, 0] * (255.0 / 100.0)   # OpenCV's 8-bit units, as _tone_lab's
+    return (rows <= brow_row(model, size)) & (lightness < _tone_lab(tone)[0] - SEAM_DARK)
+
+
+def brow_row(model: FaceModel, size: int) -> int:
+    """The texel row of the face tile's lowest eyebrow landmark: the forehead and temples lie above it."""
+    from .facemodel import landmark_uv
+
+    return int(np.ceil((1 - landmark_uv(model)[17:27, 1].min()) * size))
 
 
 @lru_cache(maxsize=4)
