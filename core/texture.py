@@ -103,10 +103,13 @@ VARIATION_RAMP = 0.01
 #: these fractions of the texture's width
 SEAM_SPREAD = 0.01
 SEAM_FADE = 0.05
-SCREEN_EPS = 2e-5    #: screening at 1024 texels; the decay length scales with the texture size
+#: screening at 1024 texels (the decay length scales with the texture size): the seam's colour fades into the
+#: tone within about 80 texels (at 220, 2e-5, the face's darker rim, grazing skin and a jaw's shade, spread
+#: over most of the neck: the filled skin's median lightness 12-21 levels below the tone)
+SCREEN_EPS = 1.6e-4
 #: ... over the mirrored side: a decay of 40 texels, so the seam's colour fades into the mirrored skin's own
-#: rather than lifting or darkening the whole hidden cheek (eos_image_0010: the fill's 220-texel reach took
-#: the pale forehead and nose into it: L 179 of 255 beside a seen face of 115; now 142)
+#: rather than lifting or darkening the whole hidden cheek (eos_image_0010: a 220-texel reach took the pale
+#: forehead and nose into it: L 179 of 255 beside a seen face of 115; now 142)
 MIRROR_SCREEN_EPS = 6e-4
 _lock = threading.Lock()
 _RASTER: dict = {}
