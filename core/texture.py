@@ -597,9 +597,6 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     cand = islands & ~visible & (jm >= 0)[None, :]
     my, mx = np.nonzero(cand)
     okm = weight[my, jm[mx]] >= 0.5
-    # nor, above the brows, a source much darker than the skin: the other side's fringe edge, where this side's
-    # was left out (a dark red spot on Grace Hopper's forehead)
-    okm &= ~_dark_above_brows(model, projf[my, jm[mx]], my, tone, size)
     mirror_ok = np.zeros((size, size), bool)
     mirror_ok[my[okm], mx[okm]] = True
     r = max(1, round(MIRROR_MIN_WIDTH * size / 2))
@@ -733,14 +730,14 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     ry, rx = np.nonzero(near)
     if len(ry) == 0:
         return off
-    ab = cv2.cvtColor(proj[tile][ry, rx][None], cv2.COLOR_RGB2LAB)[0, :, 1:].astype(np.float32) - 128.0
-    ref = _tone_lab(tone)[1:] - 128.0
-    skin_hue = ref / max(float(np.linalg.norm(ref)), 1e-6)
-    d = ab - ref
+    lab = cv2.cvtColor(proj[tile][ry, rx][None], cv2.COLOR_RGB2LAB)[0].astype(np.float32)
+    ref = _tone_lab(tone)
+    d = lab[:, 1:] - ref[1:]
+    skin_hue = (ref[1:] - 128.0) / max(float(np.linalg.norm(ref[1:] - 128.0)), 1e-6)   # a, b around 0
     # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin;
     # or, above the brows, much darker (hair)
     far = ((d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
-           | _dark_above_brows(model, proj[tile][ry, rx] / 255.0, ry, tone, size))
+           | ((lab[:, 0] < ref[0] - SEAM_DARK) & (ry <= brow_row(model, size))))
     candidates = np.zeros(seen.shape, np.uint8)
     candidates[ry[far], rx[far]] = 1
     n, label = cv2.connectedComponents(candidates, connectivity=8)
@@ -749,14 +746,6 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     at_seam[0] = False
     off[tile] = at_seam[label]
     return off
-
-
-def _dark_above_brows(model: FaceModel, rgb: np.ndarray, rows: np.ndarray, tone: np.ndarray, size: int
-                      ) -> np.ndarray:
-    """``(K,)`` bool: which texels (colours ``(K, 3)`` float sRGB in [0, 1] at ``rows`` of a ``size`` atlas) lie
-    above the brows (:func:`brow_row`) and are darker than the skin ``tone`` by more than :data:`SEAM_DARK`."""
-    lightness = _lab(rgb)[:, 0] * (255.0 / 100.0)   # OpenCV's 8-bit units, as _tone_lab's
-    return (rows <= brow_row(model, size)) & (lightness < _tone_lab(tone)[0] - SEAM_DARK)
 
 
 def brow_row(model: FaceModel, size: int) -> int:
