@@ -64,6 +64,11 @@ SEAM_CHROMA = 20.0
 #: forehead: a brown fringe strip of lightness 105-130 beside skin of 188, spread up to the hairline). Below the
 #: brows it took shade too (nostrils, a lit face's dark side) and is not applied
 SEAM_DARK = 45.0
+#: ... and, within :data:`SEAM_REACH` of texels left out because something covers them (hair, glasses, a beard),
+#: those darker than the skin by more than this: the edge of what covers it (prnet_2's sunglasses left a black
+#: sliver over his right brow, 80 levels below his skin, which the fill smeared over the eye). At 45 it also took
+#: the brows' shade under 3ddfa_JianzhuGuo's glasses frames and left orange bars there
+COVER_DARK = 70.0
 #: the most of the seen texels that covering (hair, glasses, beard: ``covered``) may take out of the photo
 MAX_COVERED = 0.6
 #: percentiles of the seen skin's colours (per channel) that bound the filled texels
@@ -597,6 +602,9 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     cand = islands & ~visible & (jm >= 0)[None, :]
     my, mx = np.nonzero(cand)
     okm = weight[my, jm[mx]] >= 0.5
+    # nor, above the brows, a source much darker than the skin: hair the other side kept, which took the
+    # scalp's edge dark brown
+    okm &= ~_dark_above_brows(model, projf[my, jm[mx]], my, tone, size)
     mirror_ok = np.zeros((size, size), bool)
     mirror_ok[my[okm], mx[okm]] = True
     r = max(1, round(MIRROR_MIN_WIDTH * size / 2))
@@ -690,10 +698,12 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
     weight = weight.reshape(size, size)
     visible = weight >= MIN_COS
     covered_share = 0.0
+    left_out = np.zeros((size, size), bool)   # seen texels that something covers, left out
     if covered is not None:
         hidden = flat[covered(uvp)]
         covered_share = float(visible.flat[hidden].sum() / max(visible.sum(), 1))
         if covered_share <= MAX_COVERED:
+            left_out.flat[hidden] = visible.flat[hidden]
             visible.flat[hidden] = False
     visible = _clean_mask(visible, size)
     weight[~visible] = 0
@@ -706,7 +716,7 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
     if len(ry):
         far = _lab_distance(proj[ry, rx][:, None], tone)[:, 0] > RIM_COLOUR_DISTANCE
         off[ry[far], rx[far]] = True
-    off |= _off_skin_at_seam(model, proj, visible & ~off, islands=tp.islands, tone=tone)
+    off |= _off_skin_at_seam(model, proj, visible & ~off, islands=tp.islands, tone=tone, left_out=left_out)
     if off.any():
         visible = _clean_mask(visible & ~off, size)
         weight[~visible] = 0
@@ -717,14 +727,18 @@ def _sample_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image:
 
 
 def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, islands: np.ndarray,
-                      tone: np.ndarray) -> np.ndarray:
-    """(S, S) bool: the seen face-tile texels whose hue is off the skin tone's (:data:`SEAM_CHROMA`) or, above the
-    brows, that are much darker (:data:`SEAM_DARK`), in patches that reach unseen texels (and no further from them
+                      tone: np.ndarray, left_out: np.ndarray | None = None) -> np.ndarray:
+    """(S, S) bool: the seen face-tile texels whose hue is off the skin tone's (:data:`SEAM_CHROMA`), or that are
+    much darker above the brows (:data:`SEAM_DARK`) or beside ``left_out`` texels ((S, S) bool: seen, but covered
+    by hair, glasses or a beard; :data:`COVER_DARK`), in patches that reach unseen texels (and no further from them
     than :data:`SEAM_REACH`); features (:func:`feature_mask`) apart."""
     size = visible.shape[0]
     tile = (slice(0, round(ATLAS_FACE * size)),) * 2
     seen = visible[tile]
     to_unseen = cv2.distanceTransform((seen | ~islands[tile]).astype(np.uint8), cv2.DIST_L2, 3)
+    cover_edge = np.zeros(seen.shape, bool)
+    if left_out is not None and left_out[tile].any():
+        cover_edge = cv2.distanceTransform((~left_out[tile]).astype(np.uint8), cv2.DIST_L2, 3) <= SEAM_REACH * size
     near = seen & (to_unseen <= SEAM_REACH * size) & ~feature_mask(model, size)[tile]
     off = np.zeros((size, size), bool)
     ry, rx = np.nonzero(near)
@@ -735,9 +749,10 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     d = lab[:, 1:] - ref[1:]
     skin_hue = (ref[1:] - 128.0) / max(float(np.linalg.norm(ref[1:] - 128.0)), 1e-6)   # a, b around 0
     # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin;
-    # or, above the brows, much darker (hair)
+    # or much darker above the brows (a fringe) or beside what covers the skin (its edge)
     far = ((d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
-           | ((lab[:, 0] < ref[0] - SEAM_DARK) & (ry <= brow_row(model, size))))
+           | _dark_above_brows(model, proj[tile][ry, rx] / 255.0, ry, tone, size)
+           | ((lab[:, 0] < ref[0] - COVER_DARK) & cover_edge[ry, rx]))
     candidates = np.zeros(seen.shape, np.uint8)
     candidates[ry[far], rx[far]] = 1
     n, label = cv2.connectedComponents(candidates, connectivity=8)
@@ -746,6 +761,14 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     at_seam[0] = False
     off[tile] = at_seam[label]
     return off
+
+
+def _dark_above_brows(model: FaceModel, rgb: np.ndarray, rows: np.ndarray, tone: np.ndarray, size: int
+                      ) -> np.ndarray:
+    """``(K,)`` bool: which texels (colours ``(K, 3)`` float sRGB in [0, 1] at ``rows`` of a ``size`` atlas) lie
+    above the brows (:func:`brow_row`) and are darker than the skin ``tone`` by more than :data:`SEAM_DARK`."""
+    lightness = _lab(rgb)[:, 0] * (255.0 / 100.0)   # OpenCV's 8-bit units, as _tone_lab's
+    return (rows <= brow_row(model, size)) & (lightness < _tone_lab(tone)[0] - SEAM_DARK)
 
 
 def brow_row(model: FaceModel, size: int) -> int:

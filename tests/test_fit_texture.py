@@ -186,9 +186,10 @@ def test_rim_of_the_face_keeps_only_skin(avatars, model):
 
 def test_off_skin_at_the_seam_is_left_to_the_fill(model):
     """At the seam between seen and unseen texels, a bluish strip that reaches the unseen side (background beyond
-    the face's outline) is left out, and so is a dark brown one above the brows (a fringe); a redder strip there
-    (a flushed cheek, a nose), a dark brown one below the brows (shade), a bluish patch away from the seam stay,
-    and so do the features (an eye's texels)."""
+    the face's outline) is left out, and so are a dark brown one above the brows (a fringe) and a near-black one
+    beside texels left out as covered (a glasses frame's edge); a redder strip there (a flushed cheek, a nose), a
+    dark brown one below the brows (shade), a bluish patch away from the seam stay, and so do the features (an
+    eye's texels)."""
     from headforge.core.texture import ATLAS_FACE, _off_skin_at_seam, brow_row, feature_mask
 
     size = 512
@@ -206,16 +207,23 @@ def test_off_skin_at_the_seam_is_left_to_the_fill(model):
     above, below = brow_row(model, size) - 40, face - 20
     proj[above:above + 20, 100:108] = (90, 60, 45)   # dark brown, at the seam, above the brows
     proj[below:below + 15, 100:108] = (90, 60, 45)   # ... below them
+    frame = 270                                      # (between the strips above)
+    proj[frame:frame + 15, 100:108] = (40, 30, 25)   # near-black, below the brows, beside covered texels
+    left_out = np.zeros_like(visible)
+    left_out[frame:frame + 15, 90:100] = True
     eyes = feature_mask(model, size)
     ey, ex = np.argwhere(eyes & (np.arange(size)[None, :] > 100))[0]
     proj[eyes] = (90, 110, 150)                # the eyes' colours, far from skin
     visible[eyes] = True
     visible[ey - 2:ey + 3, 100:ex + 1] = True  # the eye joined to the seam
     proj[ey - 2:ey + 3, 100:ex] = (150, 170, 190)
-    off = _off_skin_at_seam(model, proj, visible, islands, tone)
+    assert not eyes[frame:frame + 15, 100:108].any() and not eyes[below:below + 15, 100:108].any()
+    off = _off_skin_at_seam(model, proj, visible, islands, tone, left_out=left_out)
     assert off[200:260, 100:108].all() and not off[300:360, 100:108].any()
     assert not off[200:230, 160:170].any() and not (off & eyes).any()
     assert off[above:above + 20, 100:108].all() and not off[below:below + 15, 100:108].any()
+    assert off[frame:frame + 15, 100:108].all()
+    assert not _off_skin_at_seam(model, proj, visible, islands, tone)[frame:frame + 15, 100:108].any()
 
 
 def test_a_fringe_is_not_spread_over_the_forehead(avatars, model):
@@ -275,6 +283,23 @@ def test_a_hidden_cheek_keeps_the_seen_skins_lightness(shared_photos, model):
           f"the seen skin's chroma: {grey:.1%}")
     assert t.mirrored.sum() > 20000 and abs(gap) < 40   # +66 before
     assert grey < 0.05   # 10 % before
+
+
+def test_a_glasses_frame_is_not_baked_in(shared_photos, model):
+    """prnet_2 wears sunglasses: SegNet leaves the lenses and most of the frame out, but a black sliver of the
+    frame's top edge over his right brow stayed in the texture (832 face texels 80 levels darker than his skin,
+    637 of them outside the brows' feature margin), and the fill smeared it over the eye."""
+    from headforge.core import create_avatar
+    from headforge.core.facemodel import ATLAS_FACE
+    from headforge.core.texture import feature_mask
+
+    t = create_avatar(shared_photos / "prnet_2.jpg", texture_size=1024, detail=False, model=model).texture
+    face = round(ATLAS_FACE * 1024)
+    lightness = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[:face, :face, 0].astype(np.float32)
+    tone = cv2.cvtColor(t.skin_tone[None, None], cv2.COLOR_RGB2LAB)[0, 0, 0]
+    black = (lightness < tone - 80) & t.visible[:face, :face] & ~feature_mask(model, 1024)[:face, :face]
+    print(f"seen face texels 80 levels darker than the skin, features apart: {black.sum()}")
+    assert black.sum() < 100   # 637 before
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
