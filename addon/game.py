@@ -117,7 +117,7 @@ def _scalp_for_cap(head, get_model) -> np.ndarray | None:
     if schema.HAIR_SRGB not in head:
         return None
     model = get_model()
-    return scalp_mask(model, model.neutral, 256)
+    return scalp_mask(model, model.neutral, 256, head.get(schema.HAIR_RECESSION_CM, 0.0))
 
 
 def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | None) -> "bpy.types.Object":
@@ -150,9 +150,10 @@ def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | 
 
 
 def _add_hair_cap(me, scalp: np.ndarray) -> None:
-    """Move the lashes into the left half of the lash/hair atlas, and add the hair cap: the skin faces whose UV
-    centre lies on the scalp, duplicated ``HAIR_CAP_OFFSET_CM`` out along their normals (in every shape key, so
-    the keys move the cap as they move the scalp), in the lashes' material and the atlas's right half."""
+    """Move the lashes into the left half of the lash/hair atlas, and add the hair cap: the skin faces with a
+    corner on the scalp (the texture's alpha cuts the hairline through them), duplicated ``HAIR_CAP_OFFSET_CM``
+    out along their normals (in every shape key, so the keys move the cap as they move the scalp), in the
+    lashes' material and the atlas's right half."""
     skin, lashes = GAME_MATERIALS.index("skin"), GAME_MATERIALS.index("lashes")
     bm = bmesh.new()
     bm.from_mesh(me)
@@ -165,8 +166,9 @@ def _add_hair_cap(me, scalp: np.ndarray) -> None:
             for loop, uv in zip(f.loops, atlas_half_uv(uvs, right=False)):
                 loop[uv_layer].uv = uv
         elif f.material_index == skin:
-            u, v = uvs.mean(0)
-            if scalp[int(np.clip((1 - v) * size, 0, size - 1)), int(np.clip(u * size, 0, size - 1))] > HAIR_CAP_MIN_SCALP:
+            rows = np.clip(((1 - uvs[:, 1]) * size).astype(int), 0, size - 1)
+            cols = np.clip((uvs[:, 0] * size).astype(int), 0, size - 1)
+            if scalp[rows, cols].max() > HAIR_CAP_MIN_SCALP:
                 cap.append(f)
     if cap:
         made = bmesh.ops.duplicate(bm, geom=cap)["geom"]

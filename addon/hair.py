@@ -36,4 +36,5 @@ def build_hair(avatar, head, name: str) -> "bpy.types.Object | None":
     obj[schema.HAIR_OF] = head.name
     head[schema.HAIR] = obj.name
     head[schema.HAIR_SRGB] = list(hair.srgb)
+    head[schema.HAIR_RECESSION_CM] = float(hair.recession_cm)
     return obj

@@ -24,8 +24,8 @@ import numpy as np
 
 from .writers import PART_COLOURS
 
-#: how far out from the scalp the exported hair cap lies, and which skin faces get one (their UV centre's
-#: scalp mask, ``core.hair.scalp_mask``, over this)
+#: how far out from the scalp the exported hair cap lies, and which skin faces get one (the scalp mask,
+#: ``core.hair.scalp_mask``, over this at one of their corners)
 HAIR_CAP_OFFSET_CM = 0.5
 HAIR_CAP_MIN_SCALP = 0.3
 

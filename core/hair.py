@@ -1,5 +1,5 @@
 """Hair for synthetic people (training set v2): scalp hair, eyebrows and beards, as random styles and strand
-geometry. numpy (OpenCV only to draw :func:`scalp_mask`).
+geometry. numpy (scipy to pad :func:`scalp_mask` over the UV islands' edges).
 
 :func:`sample_hair` draws a style (bald, shaved, short, medium, long; fringe, parting, receding hairline,
 curl) and a colour (melanin, redness, grey, dye) from a random generator; :func:`hair_strands` grows the
@@ -34,6 +34,8 @@ ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 #: the hairline's height (cm, model y; the neutral's brows are at 6 cm, the ears' tops at 7 cm) over the
 #: forehead, the temples and the nape
 HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
+#: :func:`scalp_mask` goes from 0 to 1 over this height across the hairline (cm)
+HAIRLINE_RAMP_CM = 0.4
 #: the box around each ear (cm; |x| above the first corner's x, y and z between the corners')
 EAR_BOX_CM = (np.array([6.5, -4.0, -4.0]), np.array([np.inf, 7.5, 4.5]))
 #: where a fringe ends (cm, model y): just over the neutral's brows
@@ -87,10 +89,16 @@ def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float 
     head (``HAIRLINE_*_CM``, raised by ``recession_cm`` over the forehead), the ears left bare."""
     skin = _skin_triangles(model)
     c = vertices[model.triangles[skin]].mean(1)
-    theta = np.arctan2(c[:, 0], c[:, 2])  # 0 = front, +-pi = back
+    return skin[(above_hairline(c, recession_cm) > 0) & ~in_ears(c)]
+
+
+def above_hairline(points: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
+    """Heights (cm) of ``points`` ``(N, 3)`` cm over the hairline (:func:`scalp_triangles`) at their azimuth,
+    negative below it."""
+    theta = np.arctan2(points[:, 0], points[:, 2])  # 0 = front, +-pi = back
     front = 0.5 * (1 + np.cos(theta))
     hairline = line_around_head(theta, HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM) + recession_cm * front ** 4
-    return skin[(c[:, 1] > hairline) & ~in_ears(c)]
+    return points[:, 1] - hairline
 
 
 def line_around_head(theta: np.ndarray, front_cm: float, side_cm: float, back_cm: float) -> np.ndarray:
@@ -110,15 +118,22 @@ def in_ears(points: np.ndarray) -> np.ndarray:
 
 
 def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: float = 0.0) -> np.ndarray:
-    """``(size, size)`` float32 in [0, 1]: where scalp hair grows (:func:`scalp_triangles`) in the skin atlas,
-    both tiles, softened at the hairline (rows top to bottom)."""
-    import cv2
+    """``(size, size)`` float32 in [0, 1]: where scalp hair grows in the skin atlas, both tiles (rows top to
+    bottom). It ramps from 0 to 1 over ``HAIRLINE_RAMP_CM`` across the hairline of :func:`scalp_triangles`,
+    followed through the triangles rather than along their edges, and is 0 on the ears. Texels off the skin
+    islands take their nearest island texel's value, so a UV seam inside the scalp is not a line of lower
+    values where filtering or a blur reaches over the islands' edges."""
+    from scipy.ndimage import distance_transform_edt
 
-    mask = np.zeros((size, size), np.float32)
-    uv = model.loop_uv[model.triangle_loops[scalp_triangles(model, vertices, recession_cm)]]
-    px = np.round(np.stack([uv[..., 0] * size, (1 - uv[..., 1]) * size], -1) * 16).astype(np.int32)
-    cv2.fillPoly(mask, list(px), 1.0, cv2.LINE_AA, shift=4)
-    return cv2.GaussianBlur(mask, (0, 0), size / 300)
+    from .texture import barycentric, uv_raster
+
+    islands, flat, corners, bary = uv_raster(model, size)
+    height = above_hairline(vertices, recession_cm)
+    height[in_ears(vertices)] = -HAIRLINE_RAMP_CM
+    mask = np.zeros(size * size, np.float32)
+    mask[flat] = np.clip(0.5 + barycentric(height[:, None], corners, bary)[:, 0] / HAIRLINE_RAMP_CM, 0.0, 1.0)
+    nearest = distance_transform_edt(~islands, return_distances=False, return_indices=True)
+    return mask.reshape(size, size)[nearest[0], nearest[1]]
 
 
 def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -220,7 +220,7 @@ def paint_scalp(albedo: np.ndarray, seen: np.ndarray, model: FaceModel, vertices
     if hair.style == "bald":
         return albedo
     size = albedo.shape[0]
-    # the hairline softened over about 1 % of the atlas (a few millimetres of skin): scalp triangles end in steps
+    # the hairline softened over about 1 % of the atlas (a few millimetres of skin)
     cover = cv2.GaussianBlur(scalp_mask(model, vertices, size, hair.recession_cm), (0, 0), size / 100)
     cover *= SCALP_COVER[hair.style]
     cover[seen] = 0.0

@@ -101,6 +101,29 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
 
 
+def test_the_hair_caps_alpha_covers_the_scalp_across_its_uv_seams(model):
+    """The exported hair cap's texture (``core.game.hair_cap_texture`` over ``core.hair.scalp_mask``) is opaque
+    at every skin corner a centimetre or more above the hairline, those on the seam between the face's and the
+    back of the head's UV islands too (the cap showed a line of skin along it), clear a centimetre below, and a
+    receding hairline takes the cap's edge up with it."""
+    from scipy.ndimage import map_coordinates
+
+    from headforge.core.game import hair_cap_texture
+
+    v = model.neutral
+    skin = model.skin_polygons[model.poly_index_of_loop]
+    corner = v[model.loop_vertex[skin]]
+    uv = model.loop_uv[skin]
+    away_from_ears = (np.abs(corner[:, 0]) < 5.5) | (corner[:, 1] > 8.5)
+    for recession in (0.0, 3.0):
+        alpha = hair_cap_texture(H.scalp_mask(model, v, 256, recession), (60, 40, 30))[..., 3].astype(np.float32)
+        at = map_coordinates(alpha, [(1 - uv[:, 1]) * 256 - 0.5, uv[:, 0] * 256 - 0.5], order=1, mode="nearest")
+        height = H.above_hairline(corner, recession)
+        above, below = away_from_ears & (height > 1.0), away_from_ears & (height < -1.0)
+        assert above.sum() > 1000 and below.sum() > 1000
+        assert at[above].min() > 127 and at[below].max() < 128, (recession, at[above].min(), at[below].max())
+
+
 def test_hair_in_the_labels():
     lab = {"mask": np.full((4, 4), S.MASK_FACE, np.uint8), "lm68": np.array([[0.5, 0.5], [3.2, 3.9], [2.5, 3.5]]),
            "lm68_visible": np.array([True, True, True]), "mp478": np.array([[1.5, 0.2]]),
