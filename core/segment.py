@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import HeadforgeError
+from .eyes import MP_EYES
 from .onnxnet import OnnxNetwork, cached
 from .regress import align, template
 
@@ -50,6 +51,13 @@ GLASSES_MIN_SHARE, FACIAL_HAIR_MIN_SHARE, BEARD_SURE = 0.10, 0.03, 0.7
 #: crop (medians): prnet_2's sunglasses 127 and 152 darker; the clear lenses of 3ddfa_JianzhuGuo 8 and 17 lighter,
 #: Grace Hopper's 22 and 28 darker.
 SUN_LENS_DARKER = 40.0
+#: clear lenses show the eyes behind them: within this share of the eye's width (corner to corner) around each
+#: eye opening MediaPipe finds, found glasses without sun lenses do not cover the skin. SegNet's 128-pixel crop
+#: draws frames as bands a crop pixel or two wide, which covered 3ddfa_JianzhuGuo's and Grace Hopper's eyes
+#: and lids, so that their texture had blurred fills there. 0.15 of the eye's width is 4-5 mm: the lids and
+#: the skin round the eye's corners, inside a lens's rim (at 0.3 the windows reach Grace Hopper's upper rims).
+#: On the synthetic renders, whose frames sit anywhere over the eyes, 16 % of what it takes back is frame.
+LENS_EYE_MARGIN = 0.15
 
 
 class SegmenterUnavailable(HeadforgeError):
@@ -90,6 +98,9 @@ class Segmentation:
     glasses_share: float = 0.0
     facial_hair_share: float = 0.0
     sun_lenses: bool = False  #: found glasses have a lens darker than the skin (:func:`cover_sun_lenses`)
+    #: where clear lenses show the eyes (:func:`eye_windows`): the top-left photo pixel (x, y) of a bool mask
+    #: ``(h, w)``; None without found glasses, or with sun lenses
+    eye_windows: tuple[tuple[int, int], np.ndarray] | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -121,6 +132,13 @@ class Segmentation:
             probs[GLASSES] = cv2.dilate(probs[GLASSES], np.ones((3, 3), np.uint8))
         return probs[list(self.covering)].sum(0) - probs[[SKIN, BROWS]].sum(0)
 
+    @property
+    def lens_margin(self) -> np.ndarray:
+        """:attr:`cover_margin` where glasses are a clear lens: what SegNet calls glasses counts as skin."""
+        probs = self.probs
+        covering = [c for c in self.covering if c != GLASSES]
+        return probs[covering].sum(0) - probs[[SKIN, BROWS, GLASSES]].sum(0)
+
     def _sample(self, crop_map: np.ndarray, pixels: np.ndarray, outside) -> np.ndarray:
         """``crop_map`` ``(S, S[, C])`` at photo pixels ``(K, 2)`` (x, y; pixel centres at integers),
         bilinear; ``outside`` beyond the crop."""
@@ -145,8 +163,18 @@ class Segmentation:
 
     def covered(self, pixels: np.ndarray) -> np.ndarray:
         """(K,) bool: the photo pixels ``(K, 2)`` do not show skin: something (hair, a beard, glasses, a hand)
-        covers it, or they are background (:attr:`cover_margin` > 0; background outside the crop)."""
-        return self._sample(self.cover_margin, pixels, 1.0) > 0
+        covers it, or they are background (:attr:`cover_margin` > 0, :attr:`lens_margin` in the eye windows;
+        background outside the crop)."""
+        margin = self._sample(self.cover_margin, pixels, 1.0)
+        if self.eye_windows is not None:
+            (x0, y0), window = self.eye_windows
+            pixels = np.asarray(pixels, np.float64)
+            p = np.round(pixels).astype(np.int64) - (x0, y0)
+            h, w = window.shape
+            ok = (p[:, 0] >= 0) & (p[:, 0] < w) & (p[:, 1] >= 0) & (p[:, 1] < h)
+            ok[ok] = window[p[ok, 1], p[ok, 0]]
+            margin[ok] = self._sample(self.lens_margin, pixels[ok], 1.0)
+        return margin > 0
 
     def image_labels(self) -> np.ndarray:
         """(H, W) uint8 class per photo pixel (background outside the crop), for pictures."""
@@ -156,6 +184,11 @@ class Segmentation:
         """(H, W) bool: :meth:`covered` at every photo pixel, but background: what covers the person, for
         pictures."""
         margin = self._to_photo(self.cover_margin, cv2.INTER_LINEAR, 1.0)
+        if self.eye_windows is not None:
+            (x0, y0), window = self.eye_windows
+            h, w = window.shape
+            lens = self._to_photo(self.lens_margin, cv2.INTER_LINEAR, 1.0)[y0:y0 + h, x0:x0 + w]
+            np.copyto(margin[y0:y0 + h, x0:x0 + w], lens, where=window)
         return (margin > 0) & (self.image_labels() != BACKGROUND)
 
     def _to_photo(self, crop_map: np.ndarray, interpolation: int, outside) -> np.ndarray:
@@ -231,7 +264,26 @@ def segment(image: np.ndarray, points: np.ndarray, path=None, outline: bool = Tr
     seg.glasses_share, seg.facial_hair_share = face_shares(probs, M, points[:468])
     if seg.glasses:
         seg.sun_lenses = cover_sun_lenses(probs, warp_to_crop(image, M))
+        if not seg.sun_lenses:
+            seg.eye_windows = eye_windows(points, image.shape[:2])
     return seg
+
+
+def eye_windows(points: np.ndarray, photo_size: tuple[int, int]) -> tuple[tuple[int, int], np.ndarray]:
+    """Where clear lenses show the eyes: each eye opening of the detected landmarks ``points`` ``(478, 2)``
+    (pixels), grown by :data:`LENS_EYE_MARGIN` of the eye's width, as ``((x0, y0), mask)``: the top-left photo
+    pixel of the bool ``mask`` ``(h, w)``, clipped to the photo of ``photo_size`` (H, W)."""
+    contours = [np.asarray(points)[list(eye["contour"]), :2] for eye in MP_EYES.values()]
+    grow = LENS_EYE_MARGIN * np.mean([np.ptp(c[:, 0]) for c in contours])
+    H, W = photo_size
+    lo = np.clip(np.floor(np.min([c.min(0) for c in contours], 0) - grow - 1), 0, [W, H]).astype(int)
+    hi = np.clip(np.ceil(np.max([c.max(0) for c in contours], 0) + grow + 2), 0, [W, H]).astype(int)
+    mask = np.zeros((max(hi[1] - lo[1], 1), max(hi[0] - lo[0], 1)), np.uint8)
+    for c in contours:
+        cv2.fillPoly(mask, [np.round((c - lo) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    r = max(int(round(grow)), 1)
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return (int(lo[0]), int(lo[1])), mask > 0
 
 
 def lenses(labels: np.ndarray) -> tuple[int, np.ndarray]:

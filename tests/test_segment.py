@@ -114,6 +114,32 @@ def test_texture_leaves_the_glasses_out(avatars):
     assert edges(a.texture.albedo) < 0.5 * edges(plain.albedo)
 
 
+def test_clear_lenses_show_the_eyes(segmented, avatars):
+    """Behind clear lenses the lids come from the photo: SegNet's frames are bands that cover the eyes, so
+    found glasses without sun lenses do not cover the eye openings and a margin round them. Measured
+    2026-12-05 in the box of the eyes' landmarks in Grace Hopper's skin atlas: 13 seen texels without the
+    windows, 340 with them, 1,257 with no segmentation at all."""
+    import dataclasses
+
+    from headforge.core.texture import project_texture
+
+    for name in ("3ddfa_JianzhuGuo.jpg", "grace_hopper"):
+        assert segmented[name].eye_windows is not None, name
+    assert all(segmented[n].eye_windows is None for n in ("prnet_2.jpg",) + WITHOUT_GLASSES)
+
+    a = avatars["grace_hopper"]
+    size = a.texture.albedo.shape[0]
+    uv = landmark_uv(a.model)[36:48]
+    (x0, y0), (x1, y1) = (uv.min(0) * size).astype(int), (uv.max(0) * size).astype(int)
+    box = np.zeros((size, size), bool)
+    box[size - y1:size - y0, x0:x1] = True
+    shut = dataclasses.replace(a.segmentation, eye_windows=None)
+    without = project_texture(a.model, a.vertices, a.camera, a.image, size, a.landmarks.points[:468],
+                              covered=shut.covered)
+    seen, seen_without = (a.texture.visible & box).sum(), (without.visible & box).sum()
+    assert seen > max(10 * seen_without, 100), (seen, seen_without)
+
+
 def test_hair_is_read_from_the_photo(photos, segmented, model):
     """Long dark hair in a ponytail hanging beside her neck (eos_image_0010), short black hair with a fringe
     (3ddfa_JianzhuGuo), fair hair (the astronaut): the style and colour the strands are grown in."""
