@@ -604,7 +604,7 @@ def project_texture(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     okm = weight[my, jm[mx]] >= 0.5
     # nor, above the brows, a source much darker than the skin: hair the other side kept (brown patches by the
     # astronaut's hairline; it mirrors 818 texels fewer there, 1,869 on prnet_3, none on eight of the photos)
-    okm &= ~_dark_above_brows(model, projf[my, jm[mx]], my, tone, size)
+    okm &= ~_dark_above_brows(model, projf[my, jm[mx]], my, mx, tone, size)
     mirror_ok = np.zeros((size, size), bool)
     mirror_ok[my[okm], mx[okm]] = True
     r = max(1, round(MIRROR_MIN_WIDTH * size / 2))
@@ -751,7 +751,7 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     # greyer or bluer than the skin (background, cool shade, clothes), or far off in any hue; redder is skin;
     # or much darker above the brows (a fringe) or beside what covers the skin (its edge)
     far = ((d @ skin_hue < -SEAM_CHROMA) | (np.linalg.norm(d, axis=1) > 2 * SEAM_CHROMA)
-           | _dark_above_brows(model, proj[tile][ry, rx] / 255.0, ry, tone, size)
+           | _dark_above_brows(model, proj[tile][ry, rx] / 255.0, ry, rx, tone, size)
            | ((lab[:, 0] < ref[0] - COVER_DARK) & cover_edge[ry, rx]))
     candidates = np.zeros(seen.shape, np.uint8)
     candidates[ry[far], rx[far]] = 1
@@ -763,12 +763,13 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
     return off
 
 
-def _dark_above_brows(model: FaceModel, rgb: np.ndarray, rows: np.ndarray, tone: np.ndarray, size: int
-                      ) -> np.ndarray:
-    """``(K,)`` bool: which texels (colours ``(K, 3)`` float sRGB in [0, 1] at ``rows`` of a ``size`` atlas) lie
-    above the brows (:func:`brow_row`) and are darker than the skin ``tone`` by more than :data:`SEAM_DARK`."""
+def _dark_above_brows(model: FaceModel, rgb: np.ndarray, rows: np.ndarray, cols: np.ndarray, tone: np.ndarray,
+                      size: int) -> np.ndarray:
+    """``(K,)`` bool: which texels (colours ``(K, 3)`` float sRGB in [0, 1] at ``rows`` and ``cols`` of a
+    ``size`` atlas) lie on the forehead (:func:`forehead_mask`) and are darker than the skin ``tone`` by more
+    than :data:`SEAM_DARK`."""
     lightness = _lab(rgb)[:, 0] * (255.0 / 100.0)   # OpenCV's 8-bit units, as _tone_lab's
-    return (rows <= brow_row(model, size)) & (lightness < _tone_lab(tone)[0] - SEAM_DARK)
+    return forehead_mask(model, size)[rows, cols] & (lightness < _tone_lab(tone)[0] - SEAM_DARK)
 
 
 def brow_row(model: FaceModel, size: int) -> int:
@@ -776,6 +777,25 @@ def brow_row(model: FaceModel, size: int) -> int:
     from .facemodel import landmark_uv
 
     return int(np.ceil((1 - landmark_uv(model)[17:27, 1].min()) * size))
+
+
+@lru_cache(maxsize=4)
+def forehead_mask(model: FaceModel, size: int) -> np.ndarray:
+    """(S, S) bool, read-only: the forehead and temples: above the line through the eyebrows' landmarks (from
+    one brow's outer end to the other's; beyond them, above :func:`brow_row`), less the eyebrows themselves
+    (:func:`feature_mask`). A single row through the lowest brow landmark (a brow's outer end) also took in the
+    eyebrows and the lids' dark make-up near the nose, which then had no mirrored colour (a blank brow on Emma's
+    unseen side)."""
+    from .facemodel import landmark_uv
+
+    uv = landmark_uv(model)[17:27]
+    x, y = uv[:, 0] * size, (1 - uv[:, 1]) * size
+    order = np.argsort(x)
+    cols = np.arange(size)
+    line = np.where((cols >= x.min()) & (cols <= x.max()), np.interp(cols, x[order], y[order]), brow_row(model, size))
+    out = (np.arange(size)[:, None] <= line[None, :]) & ~feature_mask(model, size)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=4)
