@@ -6,7 +6,7 @@ STAMP := $(VENV)/.headforge-installed
 OUT ?= out/demo
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-coarse-v2 pack-coarse bench-networks bench-detail bench-look bench-hair bench-views bench-track bench-light extension clean
+.PHONY: all install demo test bench bench-synth bench-accuracy train train-on train-fine train-seg train-correspondence train-landmarks train-identity train-expression train-coarse-v2 pack-coarse bench-networks bench-detail bench-look bench-hair bench-views bench-track bench-light extension clean
 
 all: demo
 
@@ -174,6 +174,16 @@ train-identity: $(STAMP)
 	$(BIN)/python -m headforge synth --version 2 --count $(ID_COUNT) --out $(DATA)/coarse-train-v2 --size 224 --seed 7 --workers 2
 	$(BIN)/python -m headforge.networks.learn_identity --train $(DATA)/coarse-train-v2 --limit $(ID_COUNT) \
 		--out core/weights/identity_ridge.npz
+
+# the expression calibration (core/expression_calibration.py): CoarseNet's expression -> the true one, a line per
+# channel (mirror pairs share one) less a threshold chosen by 5-fold cross-validation, from the first EX_COUNT
+# renders of set version 6 (seed 8; resumable, the set CoarseNet has not seen; about 8 h to render 5,000 on 2
+# cores); about 2 min per 1,000 renders after rendering; writes core/weights/expression_calibration.npz
+EX_COUNT ?= 5000
+train-expression: $(STAMP)
+	$(BIN)/python -m headforge synth --version 6 --count $(EX_COUNT) --out $(DATA)/coarse-train-v6 --size 224 --seed 8 --workers 2
+	$(BIN)/python -m headforge.networks.learn_expression --train $(DATA)/coarse-train-v6 --limit $(EX_COUNT) \
+		--out core/weights/expression_calibration.npz
 
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,

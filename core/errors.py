@@ -82,6 +82,13 @@ class DescriptorUnavailable(HeadforgeError):
     kind = "descriptor"
 
 
+class CalibrationUnavailable(HeadforgeError):
+    """The expression calibration cannot be used: missing, damaged, or learned beside another CoarseNet
+    (the expression guess is then CoarseNet's own)."""
+
+    kind = "expression_calibration"
+
+
 class OutputError(HeadforgeError):
     """An output cannot be written (unwritable folder, file exists and overwriting was not asked)."""
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
-from .errors import Cancelled, DescriptorUnavailable, ImageWarning, NotSamePerson
+from .errors import CalibrationUnavailable, Cancelled, DescriptorUnavailable, ImageWarning, NotSamePerson
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, ModelPoints, View, fit_views, landmarks_68
@@ -457,6 +457,7 @@ def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path,
             try:
                 pred = regress.load(weights_path).predict(img, lm.points, model)
                 timings["regress"] = pred.seconds
+                pred.expression = _calibrate_expression(pred.expression, weights_path)
                 initializer = "coarsenet"
                 desc = _refine_identity(img, lm, pred, model, weights_path, descriptor, timings)
                 if desc is not None:
@@ -466,6 +467,20 @@ def _prepare_view(img, face_index, model, corr, init, coarsenet, coarsenet_path,
                 warnings.warn(f"{e} Starting from the mean face.", RuntimeWarning, stacklevel=5)
     points = _model_points(img, lm, corr, landmarknet, landmarknet_path, timings)
     return _PreparedView(lm, View(lm.points, lm.image_size, init, points), initializer, timings, desc)
+
+
+def _calibrate_expression(expression: np.ndarray, coarsenet_path) -> np.ndarray:
+    """CoarseNet's expression calibrated (``core.expression_calibration``); CoarseNet's own when no calibration
+    is installed (silently) or it cannot be used (a warning)."""
+    from . import expression_calibration
+
+    if not expression_calibration.WEIGHTS.exists():
+        return expression
+    try:
+        return expression_calibration.calibrate(expression, coarsenet_path)
+    except CalibrationUnavailable as e:
+        warnings.warn(f"{e} The expression guess is CoarseNet's own.", RuntimeWarning, stacklevel=6)
+        return expression
 
 
 def _refine_identity(img, lm: Landmarks, pred, model: FaceModel, coarsenet_path, asked: bool | None, timings: dict

@@ -3,9 +3,10 @@
 ``python -m headforge.networks.learn_identity --train DATA [--train DATA2] [--limit N] --out core/weights/identity_ridge.npz``
 
 1. MediaPipe runs on every render once (cached beside the shards, as for CoarseNet's training); on each face
-   it finds, CoarseNet (with its mirrored crop, as the product runs it) and dlib's descriptor give their
-   features, cached per shard in ``identity_features.npz`` with the hash of the CoarseNet weights they came
-   from (another CoarseNet computes them again).
+   it finds, CoarseNet (with its mirrored crop, as the product runs it: its identity, and its expression for
+   ``networks.learn_expression``) and dlib's descriptor give their features, cached per shard in
+   ``identity_features.npz`` with the hash of the CoarseNet weights they came from (another CoarseNet computes
+   them again).
 2. The ridge's penalty and CoarseNet's share of it (a scale on its identity) are chosen by k-fold
    cross-validation on the training renders alone, by the error the benchmarks report (the face region's
    mean vertex distance after a similarity alignment) of the guessed identity.
@@ -39,28 +40,32 @@ def _shard_features(ds: SynthSet, k: int, net, model, sha: str) -> None:
     f = shard_path(ds.root, k) / FEATURES_FILE
     if f.exists():
         with np.load(f) as z:
-            if str(z["coarsenet_sha256"]) == sha:
+            if str(z["coarsenet_sha256"]) == sha and "coarse_expression" in z.files:
                 return
     idx = [n for n, it in enumerate(ds.items) if it[0] == k]
     with np.load(shard_path(ds.root, k) / DETECT_FILE) as z:
         pts, found = z["points"], z["found"]
     coarse = np.zeros((len(idx), I.N_ID), np.float32)
+    expression = np.zeros((len(idx), regress.N_EX), np.float32)
     desc = np.zeros((len(idx), I.N_DESCRIPTOR), np.float32)
     for j, n in enumerate(idx):
         if found[j]:
             img = ds.image(n)
-            coarse[j] = net.predict(img, pts[j], model).identity
+            pred = net.predict(img, pts[j], model)
+            coarse[j], expression[j] = pred.identity, pred.expression
             desc[j] = face_descriptor(img, pts[j])
-    save_npz(f, coarse=coarse, descriptor=desc, coarsenet_sha256=np.str_(sha))
+    save_npz(f, coarse=coarse, coarse_expression=expression, descriptor=desc, coarsenet_sha256=np.str_(sha))
 
 
 def load_features(roots: list[str], limit: int | None, coarsenet_path=None, log=print) -> dict[str, np.ndarray]:
-    """Per render where MediaPipe found the face: ``descriptor`` (R, 128), ``coarse`` (R, 100) CoarseNet's
-    identity, ``truth`` (R, 100) the true identity."""
+    """Per render where MediaPipe found the face: ``descriptor`` (R, 128), ``coarse`` (R, 100) and
+    ``coarse_expression`` (R, 53) CoarseNet's identity and expression, ``truth`` (R, 100) and ``truth_expression``
+    (R, 53) the true ones. Features cached beside the shards by an earlier version (without the expression) are
+    made again."""
     model = load_face_model()
     coarsenet_path = coarsenet_path or regress.WEIGHTS
     net, sha = regress.load(coarsenet_path), I.file_sha256(coarsenet_path)
-    out = {"descriptor": [], "coarse": [], "truth": []}
+    out = {"descriptor": [], "coarse": [], "coarse_expression": [], "truth": [], "truth_expression": []}
     for root in roots:
         ds = SynthSet(root, limit=limit)
         t = time.perf_counter()
@@ -71,13 +76,16 @@ def load_features(roots: list[str], limit: int | None, coarsenet_path=None, log=
                 log(f"features: {root} shard {i + 1}/{len(ds.shards)}")
                 t = time.perf_counter()
         _, ok = detections(ds)
-        parts = []
+        parts = {key: [] for key in ("descriptor", "coarse", "coarse_expression")}
         for k in ds.shards:
             with np.load(shard_path(ds.root, k) / FEATURES_FILE) as z:
-                parts.append((z["descriptor"], z["coarse"]))
-        out["descriptor"].append(np.concatenate([p[0] for p in parts])[ok])
-        out["coarse"].append(np.concatenate([p[1] for p in parts])[ok])
-        out["truth"].append(ds.labels(["identity"])["identity"][ok])
+                for key, got in parts.items():
+                    got.append(z[key])
+        for key, got in parts.items():
+            out[key].append(np.concatenate(got)[ok])
+        truth = ds.labels(["identity", "expression"])
+        out["truth"].append(truth["identity"][ok])
+        out["truth_expression"].append(truth["expression"][ok])
     return {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
 
 

@@ -91,9 +91,12 @@ def test_learner_reads_real_renders_and_learns_a_ridge(frontal_renders, model, t
     first = int(np.flatnonzero(found)[0])   # the features are what the product computes on that render
     img = ds.image(first)
     np.testing.assert_allclose(data["descriptor"][0], face_descriptor(img, points[first]), atol=1e-6)
-    np.testing.assert_allclose(data["coarse"][0], regress.load().predict(img, points[first], model).identity,
-                               atol=1e-5)
-    np.testing.assert_array_equal(data["truth"][0], ds.labels(["identity"])["identity"][first])
+    pred = regress.load().predict(img, points[first], model)
+    np.testing.assert_allclose(data["coarse"][0], pred.identity, atol=1e-5)
+    np.testing.assert_allclose(data["coarse_expression"][0], pred.expression, atol=1e-5)
+    truth = ds.labels(["identity", "expression"])
+    np.testing.assert_array_equal(data["truth"][0], truth["identity"][first])
+    np.testing.assert_array_equal(data["truth_expression"][0], truth["expression"][first])
     cache = shard_path(ds.root, ds.shards[0]) / li.FEATURES_FILE
     stamp = cache.stat().st_mtime_ns
     again = li.load_features([str(frontal_renders)], None, log=None)
