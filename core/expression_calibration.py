@@ -15,14 +15,13 @@ of its weights, as the identity ridge does): with another CoarseNet the guess is
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CalibrationUnavailable
-from .fileio import save_npz
+from .fileio import read_once, save_npz
 from .identity import file_sha256
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "expression_calibration.npz"
@@ -58,18 +57,10 @@ class ExpressionCalibration:
         return c
 
 
-_lock = threading.Lock()
-_cache: dict = {}
-
-
 def load(path: str | Path | None = None) -> ExpressionCalibration:
     """The calibration at ``path`` (default :data:`WEIGHTS`), read once per process. Raises
     ``OSError``/``ValueError``/``KeyError`` for a missing or damaged file."""
-    key = str(path or WEIGHTS)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = ExpressionCalibration.read(key)
-        return _cache[key]
+    return read_once(ExpressionCalibration.read, path or WEIGHTS)
 
 
 def calibrate(expression: np.ndarray, coarsenet_path: str | Path, path: str | Path | None = None) -> np.ndarray:

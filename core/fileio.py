@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -75,3 +76,18 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return write_bytes(path, buf.getvalue())
+
+
+_T = TypeVar("_T")
+_read_lock = threading.Lock()
+_read_cache: dict = {}
+
+
+def read_once(read: Callable[[str], _T], path: str | os.PathLike) -> _T:
+    """``read(path)``, remembered for the process (a learned file that ships with the project is read once);
+    what ``read`` raises for a missing or damaged file is raised, and nothing is remembered."""
+    key = (read, str(path))
+    with _read_lock:
+        if key not in _read_cache:
+            _read_cache[key] = read(str(path))
+        return _read_cache[key]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import DescriptorUnavailable
-from .fileio import save_npz
+from .fileio import read_once, save_npz
 
 if TYPE_CHECKING:
     from .facemodel import FaceModel
@@ -106,17 +106,10 @@ def file_sha256(path: str | Path) -> str:
         return _sha(str(path), st.st_size, st.st_mtime_ns)
 
 
-_cache: dict = {}
-
-
 def load(path: str | Path | None = None) -> IdentityRidge:
     """The learned ridge at ``path`` (default :data:`WEIGHTS`), read once per process. Raises
     ``OSError``/``ValueError``/``KeyError`` for a missing or damaged file."""
-    key = str(path or WEIGHTS)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = IdentityRidge.read(key)
-        return _cache[key]
+    return read_once(IdentityRidge.read, path or WEIGHTS)
 
 
 def refine(descriptor: np.ndarray, coarse_identity: np.ndarray, coarsenet_path: str | Path,
