@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--jaw-bone", action="store_true",
                    help="with --export, the jaw bone opens the mouth instead of the jawOpen shape key (for engines "
                         "that drive a jaw by its bone; track.csv keeps JawOpen)")
+    t.add_argument("--no-coarsenet", action="store_true", dest="no_coarsenet",
+                   help="each frame's expression from the landmarks alone, without CoarseNet's calibrated guess")
     t.add_argument("--model", metavar="PATH", help="ICT-FaceKit path")
     t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the summary")
@@ -329,7 +331,8 @@ def cmd_track(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     opts = TrackOptions(head=str(Path(args.head).resolve()) if args.head else None, export=tuple(formats),
-                        arkit52=args.arkit52, jaw_bone=args.jaw_bone, model=args.model)
+                        arkit52=args.arkit52, jaw_bone=args.jaw_bone, model=args.model,
+                        coarsenet=not args.no_coarsenet)
     clips = args.clips
     items = [(clips[0], str(out))] if len(clips) == 1 else \
         [(c, str(out / name)) for c, name in zip(clips, folder_names(clips))]

@@ -40,6 +40,8 @@ class TrackOptions:
     #: with ``export``: the jaw bone opens the mouth in the animation instead of the ``jawOpen`` shape key
     jaw_bone: bool = False
     model: str | None = None
+    #: False: each frame's expression from the landmarks alone, not centred on CoarseNet's calibrated guess
+    coarsenet: bool = True
 
     def outputs(self) -> tuple[str, ...]:
         """Every file name a clip may get with these options."""
@@ -85,7 +87,7 @@ def track_clip(clip: str, folder: Path, opts: TrackOptions, overwrite: bool = Fa
         t0 = time.perf_counter()
         model = load_face_model(opts.model)
         head = _head_shape(Path(opts.head), model) if opts.head else None
-        track = track_video(clip, model, head, progress=progress)
+        track = track_video(clip, model, head, progress=progress, coarsenet=None if opts.coarsenet else False)
         record = {"format": "headforge-outputs", "version": 1, "clip": str(Path(clip).resolve()),
                   "options": opts.recorded()}
         with staged(folder, record) as stage:

@@ -360,6 +360,13 @@ class _LandmarkProblem:
         self.prior_mean = c.copy() if centred else np.zeros(self.nc)
         self.prior_scale = float(init.prior_strength) if centred else 1.0
 
+    def centre_expression_prior(self, expression: np.ndarray, strength: float) -> None:
+        """Centre the expression prior on ``expression`` ``(53,)`` and make it ``strength`` times the default
+        (for a video frame's fit, whose identity is not fitted: the identity prior's scale changes too, unused)."""
+        self.prior_mean = self.prior_mean.copy()
+        self.prior_mean[self.nid:] = np.clip(np.asarray(expression, float), 0, 1)
+        self.prior_scale = float(strength)
+
     def _trust(self, sigma_px: np.ndarray) -> np.ndarray:
         """Full weight up to ``FitWeights.trusted_sigma`` (% of eye distance), then ``(trusted / sigma)^2``."""
         sigma = np.asarray(sigma_px, np.float64) * self.sn
@@ -688,18 +695,23 @@ FRAME_STEPS = 2
 def fit_frame(model: FaceModel, corr: Correspondence, points: np.ndarray, image_size: tuple[int, int],
               identity: np.ndarray, corrective: np.ndarray | None = None, previous: FrameFit | None = None,
               focal_scale: float = 1.0, weights: FitWeights | None = None,
-              held: dict[int, float] | None = None) -> FrameFit:
+              held: dict[int, float] | None = None, guess: np.ndarray | None = None,
+              guess_strength: float = 1.0) -> FrameFit:
     """Fit one video frame: MediaPipe landmarks ``points`` ``(478, 2)`` pixels of a frame ``image_size``; the
     person's ``identity`` (100,) and ``corrective`` field ``(N, 3)`` cm stay as given, the focal length stays
     ``focal_scale`` (of the default guess; a clip has one camera). From ``previous`` (the last frame's fit)
     :data:`FRAME_STEPS` Gauss-Newton steps over pose and expression; without it (the first frame, or after
     the face was lost), the pose from EPnP, the rigid steps, then ``FitWeights.outer_iterations`` rounds of
     contour picks, reweighting and those steps. ``held``: expression weights measured otherwise (index ->
-    weight in [0, 1], e.g. blinks from the lids' opening), kept at those values while the rest are fitted."""
+    weight in [0, 1], e.g. blinks from the lids' opening), kept at those values while the rest are fitted.
+    ``guess``: the frame's expression ``(53,)`` in [0, 1] measured otherwise (CoarseNet's, calibrated): the
+    expression prior is centred on it and ``guess_strength`` times the default."""
     wts = weights or FitWeights()
     init = InitialGuess(identity=identity, focal_scale=focal_scale,
                         expression=None if previous is None else previous.expression)
     prob = _LandmarkProblem(model, corr, points, image_size, init, wts, offset=corrective)
+    if guess is not None:
+        prob.centre_expression_prior(guess, guess_strength)
     fallback = model.landmarks68[:17].astype(np.int32)
     if previous is None:   # a first frame: the pose from scratch, then as many rounds as a photo's fit
         s, picks = _initial_pose(prob, init), fallback

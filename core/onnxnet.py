@@ -28,6 +28,9 @@ class OnnxNetwork:
             raise error(f"onnxruntime is not installed (pip install onnxruntime); {without}.") from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 2
+        # no busy-waiting between runs: onnxruntime's threads spin after each run by default, and numpy's
+        # solves between two runs (a video frame's fit after CoarseNet's guess) then ran 50 times slower
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         avail = ort.get_available_providers()
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=[
