@@ -91,10 +91,11 @@ def part_material(name: str, part: str, iris_srgb=None) -> "bpy.types.Material":
         if "Iris" in part and iris_srgb is not None:
             c = srgb_to_unit(iris_srgb)
         bsdf.inputs["Base Color"].default_value = linear_rgba(c)
-        # a wet sclera; a matte iris: a glossy one mirrored the key light over the whole iris of one eye, which
-        # read as a grey-blue eye on dark irises (the iris colour measured in the photo has the cornea's
-        # reflections in it already)
-        bsdf.inputs["Roughness"].default_value = 0.15 if "Sclera" in part else 0.6 if "Iris" in part else 0.5
+        bsdf.inputs["Roughness"].default_value = 0.15 if "Sclera" in part else 0.5
+        if "Iris" in part:
+            # no reflection of its own: the iris colour measured in the photo has the cornea's reflections in it
+            # already, and a glossy iris mirrored the key light over the whole iris of one eye (a grey-blue eye)
+            bsdf.inputs["Specular IOR Level"].default_value = 0.0
         if "Sclera" in part:
             _cornea(mat, bsdf)
         elif part == "M_EyeLashes":
