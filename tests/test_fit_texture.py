@@ -248,7 +248,9 @@ def test_a_fringe_is_not_spread_over_the_forehead(avatars, model):
 
 def test_a_turned_head_is_not_filled_with_the_background(shared_photos, model):
     """Emma looks back over her shoulder: the fitted jaw reaches a little past hers, onto the grey-blue
-    background; that strip used to be baked in and spread over her unseen cheek by the fill."""
+    background; that strip used to be baked in and spread over her unseen cheek by the fill. So did the seen
+    skin's last texels beside her mouth, which mix the background in (a blue-grey streak down the hidden
+    cheek): the seen edge is left to the fill."""
     from headforge.core import create_avatar
     from headforge.core.facemodel import ATLAS_FACE
 
@@ -258,10 +260,12 @@ def test_a_turned_head_is_not_filled_with_the_background(shared_photos, model):
     ab = cv2.cvtColor(t.albedo, cv2.COLOR_RGB2LAB)[face, face, 1:].astype(np.float32) - 128
     seen = t.visible[face, face]
     skin = np.median(ab[seen], axis=0)
-    bluer = (ab - skin) @ (skin / np.linalg.norm(skin)) < -15   # greyer or bluer than her skin
+    bluer = (ab - skin) @ (skin / np.linalg.norm(skin)) < -10   # greyer or bluer than her skin
     filled = t.islands[face, face] & ~seen
     print(f"filled face texels greyer or bluer than the skin: {bluer[filled].mean():.2%} of {filled.sum()}")
-    assert bluer[filled].mean() < 0.005   # 1.7 % before
+    # 0.78 % with the seen edge kept, 0.23 % now (greyer by 15: 1.7 % with the strip beyond her jaw, 0.26 % with
+    # the seen edge kept, 0.11 % now)
+    assert bluer[filled].mean() < 0.004
     # her unseen side's eyebrow and the lid below it are mirrored: the dark brow was refused as a fringe, and its
     # lower half was filled with skin (a blank patch over the eye). Texels between the brow's landmarks and
     # the upper lid's taking neither the photo's nor the mirror's colour: 33 % before, 26 % now (the rest is the
