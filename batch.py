@@ -53,6 +53,8 @@ class Options:
     arkit52: bool = False
     #: other photos of the person in the first photo (absolute paths): one head fitted to all of them
     more_photos: tuple[str, ...] = ()
+    #: the hair's style ("photo": read from the photo; ``core.hairstyle.HAIR_STYLES``)
+    hair_style: str = "photo"
 
     def outputs(self) -> tuple[str, ...]:
         """Every file name a photo may get with these options."""
@@ -64,8 +66,8 @@ class Options:
         d = asdict(self)
         d.pop("model")
         d["export"], d["lod"], d["more_photos"] = list(self.export), list(self.lod), list(self.more_photos)
-        for later in ("more_photos", "keep_light"):  # records written before these options stay valid
-            if not d[later]:
+        for later, default in (("more_photos", []), ("keep_light", False), ("hair_style", "photo")):
+            if d[later] == default:  # records written before these options stay valid
                 d.pop(later)
         return d
 
@@ -108,7 +110,7 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
                                landmarknet=False if opts.no_landmarknet else None,
                                detail=False if opts.no_detail else None,
                                segmentation=False if opts.no_segmentation else None,
-                               delight=not opts.keep_light,
+                               delight=not opts.keep_light, hair_style=opts.hair_style,
                                more_photos=[(p, opts.face_index) for p in opts.more_photos])
         t = time.perf_counter()
         record = {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),

@@ -21,6 +21,8 @@ from .core.errors import HeadforgeError, OutputError
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .core.hairstyle import HAIR_STYLES
+
     p = argparse.ArgumentParser(prog="python -m headforge",
                                 description="Headforge: one photo of a person to a fitted, textured 3D head.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -51,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="no skin detail (displacement.png): neither the folds from the photo's shading nor FineNet's")
     c.add_argument("--no-hair", action="store_true",
                    help="no hair curves in head.blend (by default they follow the photo's hair; exports never carry them)")
+    c.add_argument("--hair-style", default="photo", choices=HAIR_STYLES,
+                   help="the hair's style: read from the photo (default), or bald, short, medium, long, or tied back "
+                        "in a ponytail or a bun, in the colour and with the hairline the photo shows")
     c.add_argument("--keep-hair-in-texture", action="store_true", dest="no_segmentation",
                    help="take the texture from every pixel of the face, hair, beard and glasses included (by "
                         "default SegNet finds them and the skin under them is filled); no segmentation, so no "
@@ -139,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--version", type=int, choices=VERSIONS, default=2,
                    help="2 (default): people with hair, eyebrows, beards and glasses, in wider poses; "
                         "3: version 2 with eyebrows that show; 4: version 3 with hats, headbands, earrings and "
-                        "hands, phones or microphones in front of some faces; 5: version 4 with clothes; 1: the "
+                        "hands, phones or microphones in front of some faces; 5: version 4 with clothes; 6: version 5 with "
+                        "eyes of their own; 7: version 6 with some hair tied back in a ponytail or a bun; 1: the "
                         "bald mannequins of the first sets")
     y.add_argument("--views", type=int, default=1, metavar="N",
                    help="photos of each person (default 1): N renders in a row are one person in other poses, "
@@ -176,13 +182,16 @@ def _options(args):
     formats, lods = _formats(args.export), _lods(args.lod)
     if formats and args.no_blend:
         raise OutputError("--export needs Blender; drop --no-blend.")
+    if args.hair_style != "photo" and args.no_segmentation:
+        raise OutputError("--hair-style takes the hair's colour and hairline from the photo, which "
+                          "--keep-hair-in-texture does not read; drop one of them.")
     if args.workers < 1:
         raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
                    no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_descriptor=args.no_descriptor,
                    no_landmarknet=args.no_landmarknet,
                    no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair,
-                   keep_light=args.keep_light, rig=args.rig,
+                   keep_light=args.keep_light, hair_style=args.hair_style, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52,
                    more_photos=tuple(str(Path(p).resolve()) for p in args.photos[1:]) if args.same_person else ())
 

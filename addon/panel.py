@@ -51,6 +51,9 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "remove_light")
             row.prop(s, "hair")
+            row = col.row(align=True)
+            row.prop(s, "hair_style", text="")
+            row.enabled = s.skin_only
             op = col.operator("headforge.create_head", icon="USER")
             op.filepath = s.photo
             for item in s.more_photos:

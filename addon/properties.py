@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import bpy
 
+from ..core.hairstyle import HAIR_STYLES
+
 TEXTURE_SIZES = [("1024", "1024", "1024 x 1024 texture"), ("2048", "2048", "2048 x 2048 texture (default)"),
                  ("4096", "4096", "4096 x 4096 texture")]
+#: the hair styles (``core.hairstyle.HAIR_STYLES``), as the panel names and explains them
+_HAIR_STYLE_LABELS = {
+    "photo": ("Hair From Photo", "The style the photo shows: bald, short, medium or long, with or without a fringe"),
+    "bald": ("Bald", "No hair"),
+    "short": ("Short Hair", "Short hair, about 4 cm"),
+    "medium": ("Medium Hair", "Hair to about the chin (the photo's length when it shows medium hair)"),
+    "long": ("Long Hair", "Hair past the shoulders (the photo's length when it shows long hair)"),
+    "ponytail": ("Ponytail", "Hair combed back and tied in a ponytail"),
+    "bun": ("Bun", "Hair combed back and gathered in a bun"),
+}
+HAIR_STYLE_ITEMS = [(k, *_HAIR_STYLE_LABELS[k]) for k in HAIR_STYLES]
 
 
 def photo_property():
@@ -58,6 +71,10 @@ class CreateOptions:
         name="Hair", default=True,
         description="Grow hair curves in the style and colour of the photo's hair (not exported: engines take no "
                     "curves)")
+    hair_style: bpy.props.EnumProperty(
+        name="Hair Style", default="photo", items=HAIR_STYLE_ITEMS,
+        description="The hair's style: as the photo shows it, or one you choose, in the photo's hair colour "
+                    "(needs Skin Only Texture, which finds the hair)")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
     from ..core import synth as S
     from ..core.correspondence import load_correspondence
     from ..core.facemodel import load_face_model
-    from ..core.hair import BEARDS, STYLES
+    from ..core.hair import BEARDS, STYLES, TIED
     from .synth_scene import SynthScene
 
     out = Path(out)
@@ -58,6 +58,8 @@ def render_shard(out: Path, k: int, model_path=None) -> dict:
         if p["hair"] is not None:
             lab["hair_style"] = np.int8(STYLES.index(p["hair"]["style"]))
             lab["beard_style"] = np.int8(BEARDS.index(p["hair"]["beard"]["style"]))
+            if "tied" in p["hair"]:   # set version 7: 0 loose, then core.hair.TIED's kinds from 1
+                lab["hair_tied"] = np.int8(0 if p["hair"]["tied"] is None else 1 + TIED.index(p["hair"]["tied"]))
             lab["glasses"] = np.int8(p["glasses"] is not None)
         if detail is not None:
             np.save(tmp / f"detail_{i:08d}.npy", detail.astype(np.float16))

@@ -12,8 +12,9 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
 ``out/look/`` only (those photos are never committed). ``--several`` adds the heads fitted to several photos of
-one person in ``../shared/photos`` (Emma's three, Trump's two; ``*_photos.png``). Usage:
-``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...] [--several]``
+one person in ``../shared/photos`` (Emma's three, Trump's two; ``*_photos.png``). ``--hair-style NAME=STYLE``
+makes that photo's head with a chosen hair style (``*_STYLE.png``). Usage:
+``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...] [--several] [--hair-style NAME=STYLE ...]``
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def orbit_pose(centre: np.ndarray, extent: float, yaw_deg: float, lens_mm: float
 
 
 def render_blender(name: str, photo: Path, size: int, samples: int, work: Path,
-                   more_photos=()) -> tuple[list, list, Path, object]:
-    """The head of ``photo`` (and ``more_photos`` of the person) made and staged as ``headforge create`` does;
-    returns (textured views, clay views, head.glb path, the Avatar)."""
+                   more_photos=(), hair_style: str = "photo") -> tuple[list, list, Path, object]:
+    """The head of ``photo`` (and ``more_photos`` of the person) made and staged as ``headforge create`` does
+    (with ``hair_style``); returns (textured views, clay views, head.glb path, the Avatar)."""
     import bpy
     from mathutils import Matrix
 
@@ -118,7 +119,7 @@ def render_blender(name: str, photo: Path, size: int, samples: int, work: Path,
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
-    avatar = create_avatar(str(photo), texture_size=2048, more_photos=more_photos)
+    avatar = create_avatar(str(photo), texture_size=2048, more_photos=more_photos, hair_style=hair_style)
     new_empty_scene()
     made = build.build_head(avatar, name=name)
     head, photo_cam = made["head"], made["camera"]
@@ -266,7 +267,10 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=24)
     ap.add_argument("--photos", nargs="*", help="only these photos, by name without extension (default: all)")
     ap.add_argument("--several", action="store_true", help="also the heads fitted to several photos of one person")
+    ap.add_argument("--hair-style", nargs="*", default=(), metavar="NAME=STYLE",
+                    help="make these photos' heads with a chosen hair style (core.hairstyle.HAIR_STYLES)")
     args = ap.parse_args(argv)
+    styles = dict(x.split("=", 1) for x in args.hair_style)
     work = Path(tempfile.mkdtemp(prefix="headforge-look-renders-"))
     known = photos(args.several)
     unknown = sorted(set(args.photos or ()) - set(known))
@@ -277,7 +281,8 @@ def main(argv=None) -> int:
             continue
         t = time.perf_counter()
         try:
-            textured, clayed, glb, avatar = render_blender(name, photo, args.size, args.samples, work, more)
+            textured, clayed, glb, avatar = render_blender(name, photo, args.size, args.samples, work, more,
+                                                           styles.get(name, "photo"))
         except Exception as e:  # a photo without a face: say so, go on with the others
             print(f"{name}: no head ({e})")
             continue
@@ -286,7 +291,7 @@ def main(argv=None) -> int:
         rows = [np.hstack(textured), np.hstack([label(blank, f"{name}: iris {avatar.iris.srgb}")] + clayed + [blank]),
                 np.hstack(outside + [blank] * (len(textured) - len(outside)))]
         folder.mkdir(parents=True, exist_ok=True)
-        sheet = folder / f"{name}.png"
+        sheet = folder / (f"{name}_{styles[name]}.png" if name in styles else f"{name}.png")
         cv2.imwrite(str(sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
         print(f"{name}: {sheet} ({time.perf_counter() - t:.0f} s)")
     return 0

@@ -40,6 +40,23 @@ HAIRLINE_RAMP_CM = 0.4
 EAR_BOX_CM = (np.array([6.5, -4.0, -4.0]), np.array([np.inf, 7.5, 4.5]))
 #: where a fringe ends (cm, model y): just over the neutral's brows
 FRINGE_END_CM = 6.5
+#: hair tied back (``hair["tied"]``, medium and long hair, set version 7): the kinds, and where each gathers
+#: the hair on the skull (elevation of the gather point behind the head, as a share of the way from the skull
+#: ellipsoid's widest line up to its crown)
+TIED = ("ponytail", "bun")
+TIED_ELEVATION = {"ponytail": 0.25, "bun": 0.6}
+#: of the strand's points, how many follow the skull from the root to the gather point (the rest make the tail
+#: or the bun)
+TIED_PATH_POINTS = 5
+#: hair gathered in a ponytail: the strands' spread at the tie (cm), and how much of the hair's length the way
+#: to the tie takes (the tail is the rest, at least ``TAIL_MIN_CM``)
+TAIL_TIE_CM, TAIL_TAKEN_CM, TAIL_MIN_CM = 1.2, 6.0, 5.0
+#: how far (cm) tied-back hair lies off the scalp at the root and at the gather point
+TIED_LIFT_CM = (0.25, 0.8)
+#: a bun's radius (cm) for hair of the shortest and longest length
+BUN_RADIUS_CM = (2.5, 4.0)
+#: the share of set version 7's medium and long hair tied back
+TIED_P = 0.35
 
 
 #: beards: styles, probabilities, strand lengths (cm) and strand counts
@@ -156,6 +173,8 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     tris = scalp_triangles(model, vertices, hair["recession_cm"])
     roots, _ = _roots(vertices[model.triangles[tris]], n, r)
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
+    if hair.get("tied"):
+        return _tied_strands(roots, vertices[np.unique(model.triangles[tris])], centre, radii, hair, r)
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
     front = _front_weight(roots, centre, radii)
     if hair["fringe"]:  # the strands combed forward end over the brows
@@ -180,6 +199,88 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
             step += hair["curl_cm"] * np.stack([np.cos(phase), np.zeros(n), np.sin(phase)], 1) * 0.5
         pts[:, k] = _outside(pts[:, k - 1] + step, centre, radii + layer)
     return pts
+
+
+def sample_tied(r: np.random.Generator, hair: dict) -> str | None:
+    """Set version 7: whether ``hair`` (:func:`sample_hair`) is tied back, and how (:data:`TIED`); only medium and
+    long hair without a fringe is."""
+    if hair["style"] not in ("medium", "long") or hair["fringe"] or r.random() >= TIED_P:
+        return None
+    return TIED[int(r.integers(len(TIED)))]
+
+
+def _tied_strands(roots: np.ndarray, scalp: np.ndarray, centre: np.ndarray, radii: np.ndarray, hair: dict,
+                  r: np.random.Generator) -> np.ndarray:
+    """Strands ``(n, POINTS_PER_STRAND, 3)`` cm of hair tied back (``hair["tied"]``) rooted at ``roots`` on the
+    ``scalp`` (its vertices, cm): from each root over the scalp (along the great circle of the skull ellipsoid
+    ``centre``, ``radii``, lying on the scalp's own surface) to the gather point behind the head, then a tail
+    hanging down and back (a ponytail) or a coil around a ball (a bun)."""
+    n, K, P = len(roots), POINTS_PER_STRAND, TIED_PATH_POINTS
+    kind = hair["tied"]
+    up = TIED_ELEVATION[kind]
+    on_scalp = _scalp_surface(scalp, centre, radii)
+    gather = _unit_rows(np.array([[0.0, up, -np.sqrt(1 - up ** 2)]]))[0]   # a direction on the unit sphere
+    start = _unit_rows((roots - centre) / radii)
+    angle = np.arccos(np.clip(start @ gather, -1.0, 1.0))
+    pts = np.empty((n, K, 3))
+    for k in range(P):
+        t = k / (P - 1)
+        # spherical interpolation from the root to the gather point, lifted off the scalp as the hair gathers
+        w0 = np.sin((1 - t) * angle) / np.maximum(np.sin(angle), 1e-6)
+        w1 = np.sin(t * angle) / np.maximum(np.sin(angle), 1e-6)
+        e = np.where(angle[:, None] > 1e-3, w0[:, None] * start + w1[:, None] * gather, start)
+        pts[:, k] = on_scalp(_unit_rows(e), TIED_LIFT_CM[0] + (TIED_LIFT_CM[1] - TIED_LIFT_CM[0]) * t)
+    pts[:, 0] = roots
+    tie = pts[:, P - 1] + r.normal(0, TAIL_TIE_CM / 2, (n, 3)) * [1.0, 1.0, 0.3]
+    pts[:, P - 1] = tie
+    rest = K - P
+    if kind == "ponytail":
+        tail = max(hair["length_cm"] - TAIL_TAKEN_CM, TAIL_MIN_CM) * r.uniform(0.8, 1.1, n)
+        down = _unit_rows(np.c_[r.normal(0, 0.12, n), -np.ones(n), -0.35 + r.normal(0, 0.1, n)])
+        for j in range(1, rest + 1):
+            s = j / rest
+            # the tail widens from the tie, and its upper part stands off the back of the head
+            pts[:, P - 1 + j] = tie + down * (tail * s)[:, None] + np.array([0.0, 0.0, -1.5]) * np.sin(np.pi * s)
+    else:
+        lo, hi = LENGTH_CM["medium"][0], LENGTH_CM["long"][1]
+        rad = np.interp(hair["length_cm"], (lo, hi), BUN_RADIUS_CM)
+        ball = on_scalp(gather[None], TIED_LIFT_CM[1] + rad * 0.8)[0]
+        # each strand winds a third of a turn round the ball, in a plane of its own
+        axis = _unit_rows(r.normal(0, 1, (n, 3)))
+        u = _unit_rows(np.cross(axis, gather[None].repeat(n, 0)) + 1e-6)
+        v = np.cross(axis, u)
+        phase = r.uniform(0, 2 * np.pi, n)
+        for j in range(1, rest + 1):
+            phi = phase + 2.1 * j / rest
+            pts[:, P - 1 + j] = ball + rad * r.uniform(0.75, 1.0, (n, 1)) * (np.cos(phi)[:, None] * u +
+                                                                          np.sin(phi)[:, None] * v)
+    for k in range(1, K):  # nothing under the scalp
+        surface = on_scalp(_unit_rows((pts[:, k] - centre) / radii), TIED_LIFT_CM[0])
+        under = np.linalg.norm(pts[:, k] - centre, axis=1) < np.linalg.norm(surface - centre, axis=1)
+        pts[under, k] = surface[under]
+    return pts
+
+
+def _scalp_surface(scalp: np.ndarray, centre: np.ndarray, radii: np.ndarray):
+    """A function ``(directions (M, 3) unit in the skull ellipsoid's normalised space, lift cm) -> (M, 3) cm``:
+    the point that far out from the ``scalp`` (vertices, cm) in each direction from ``centre``. The scalp bulges
+    up to a fifth beyond the ellipsoid (fitted to its extent), so hair laid on the ellipsoid would lie under the
+    skin. The scalp's radius in a direction is the largest of its nearest vertices'."""
+    from scipy.spatial import cKDTree
+
+    d = (scalp - centre) / radii
+    reach = np.linalg.norm(d, axis=1)
+    tree = cKDTree(d / reach[:, None])
+
+    def at(e: np.ndarray, lift) -> np.ndarray:
+        _, near = tree.query(e, k=8)
+        p = e * radii * reach[near].max(1)[:, None]
+        return centre + p * (1 + np.asarray(lift) / np.linalg.norm(p, axis=1))[:, None]
+    return at
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def hair_srgb(melanin: float, redness: float) -> tuple[float, float, float]:

@@ -18,14 +18,15 @@ probabilities (``core.segment``):
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from .camera import Camera
 from .facemodel import LANDMARKS_68, FaceModel
-from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, scalp_mask, scalp_triangles
+from .errors import ConfigError
+from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, TIED, scalp_mask, scalp_triangles
 from .segment import HAIR, OTHER, Segmentation
 
 #: under this share of the seen scalp showing hair, the head is bald (on 280 held-out renders, `make bench-hair`:
@@ -34,6 +35,7 @@ BALD_COVERAGE = 0.15
 #: a hat (SegNet's "other") over this share of the seen scalp hides the hair under it: the head is not called bald
 #: and has no receding hairline
 COVERED_SCALP = 0.5
+SHORT_CM = 4.0             #: the length (cm) of hair read as short
 HAIR_OUT_CM = 1.0          #: how far out from the scalp hair is looked for
 HAIR_GAP_CM = 3.0          #: hair going down beside the head may be hidden this long (a shoulder, a hand)
 CLEAR_HAIR_P = 0.8         #: the pixels whose colour is the hair's
@@ -63,6 +65,12 @@ RENDERED_HAIR_SRGB = (
 )
 
 
+#: the hair styles a user may choose instead of the one read from the photo ("photo"): the generator's length
+#: classes, and medium-length hair tied back (:data:`core.hair.TIED`). The photo still gives the colour and
+#: the hairline; a length class it did not read gets the middle of that class's lengths
+HAIR_STYLES = ("photo", "bald", "short", "medium", "long") + TIED
+
+
 @dataclass
 class PhotoHair:
     """The hair measured in the photo (see the module)."""
@@ -76,19 +84,49 @@ class PhotoHair:
     redness: float
     coverage: float            #: share of the scalp facing the camera that shows hair (of what is not covered)
     covered: float = 0.0       #: share of the scalp facing the camera that something else covers (a hat)
+    tied: str | None = None    #: "ponytail" or "bun" when the hair is tied back (chosen, not read), else None
+    chosen: bool = False       #: the style was chosen by the user (:meth:`choose`), not read from the photo
 
     def generator(self, seed: int = 0) -> dict:
         """The parameters of ``core.hair.hair_strands`` (as ``core.hair.sample_hair`` draws them)."""
         return {"style": self.style, "length_cm": self.length_cm, "fringe": self.fringe, "parting_cm": 0.0,
                 "recession_cm": self.recession_cm, "curl_cm": 0.0, "melanin": self.melanin,
                 "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
-                "seed": seed}
+                "seed": seed, "tied": self.tied}
+
+    def choose(self, style: str) -> "PhotoHair":
+        """This hair in the ``style`` a user chose (:data:`HAIR_STYLES`; "photo" keeps it as read): the colour and
+        hairline stay the photo's; the length stays the photo's when it is of the chosen class (else the class's
+        usual one: :func:`chosen_length`); tied-back hair is medium or long as read (else medium), with no
+        fringe."""
+        check_hair_style(style)
+        if style == "photo":
+            return self
+        if style in TIED:
+            cls = self.style if self.style in ("medium", "long") else "medium"
+            return replace(self, style=cls, length_cm=self._length(cls), fringe=False, tied=style, chosen=True)
+        return replace(self, style=style, length_cm=self._length(style), fringe=self.fringe and style != "bald",
+                       recession_cm=0.0 if style == "bald" else self.recession_cm, tied=None, chosen=True)
+
+    def _length(self, style: str) -> float:
+        """The hair's length (cm) in the length class ``style``: the photo's when it read that class."""
+        if style == self.style:
+            return self.length_cm
+        return {"bald": 0.0, "short": SHORT_CM}.get(style, float(np.mean(LENGTH_CM[style])))
 
     def to_dict(self) -> dict:
         return {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
+                "tied": self.tied, "chosen": self.chosen,
                 "recession_cm": round(self.recession_cm, 2), "srgb": list(self.srgb),
                 "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
                 "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
+
+
+def check_hair_style(style: str) -> None:
+    """Raise :class:`~headforge.core.errors.ConfigError` unless ``style`` is one of :data:`HAIR_STYLES`."""
+    if style not in HAIR_STYLES:
+        raise ConfigError(f"Unknown hair style {style!r}: choose one of {', '.join(HAIR_STYLES)} "
+                          "(\"photo\" reads it from the photo).")
 
 
 def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, image: np.ndarray,
@@ -115,7 +153,7 @@ def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     elif lowest < EAR_LOBE_Y + shift - MEDIUM_BELOW_LOBE_CM:
         style, length = "medium", 8.0 + (EAR_LOBE_Y + shift - lowest)
     else:
-        style, length = "short", 4.0
+        style, length = "short", SHORT_CM
     length = float(np.clip(length, *LENGTH_CM[style]))
     fringe, hairline = _forehead(vertices, is_hair)
     recession = 0.0 if fringe or hat else float(np.clip(hairline - HAIRLINE_FRONT_CM, 0.0, 4.0))

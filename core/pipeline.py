@@ -17,11 +17,12 @@ import numpy as np
 
 from .camera import Camera, euler_degrees
 from .correspondence import load_correspondence
-from .errors import CalibrationUnavailable, Cancelled, DescriptorUnavailable, ImageWarning, NotSamePerson
+from .errors import (CalibrationUnavailable, Cancelled, ConfigError, DescriptorUnavailable, ImageWarning,
+                     NotSamePerson)
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, ModelPoints, View, fit_views, landmarks_68
-from .hairstyle import hair_from_photo, paint_scalp
+from .hairstyle import check_hair_style, hair_from_photo, paint_scalp
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
 from .quality import Quality, assess
@@ -186,7 +187,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
                   landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
-                  more_photos=(), delight: bool = True) -> Avatar:
+                  more_photos=(), delight: bool = True, hair_style: str = "photo") -> Avatar:
     """Turn one photo, or several photos of one person, into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -208,6 +209,9 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     if it cannot load; False = no).
     ``delight``: take the photo's light and shadow off the texture (``core.texture.fit_light``), so the head
     looks right under any light; False keeps them baked in.
+    ``hair_style``: "photo" reads the hair's style from the photo; or one of
+    :data:`~headforge.core.hairstyle.HAIR_STYLES` ("bald", "short", "medium", "long", "ponytail", "bun"), with
+    the photo's hair colour and hairline (it needs the segmentation, which reads them).
     ``more_photos``: other photos of the same person (paths or arrays, or ``(photo, face_index)`` pairs; the
     largest face otherwise): one head is fitted to all (one identity and corrective field, a camera, pose and
     expression per photo) and the texture blends every photo in; the Avatar's camera, landmarks and
@@ -220,6 +224,10 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     """
     if texture_size not in TEXTURE_SIZES:
         raise ValueError(f"texture_size must be one of {TEXTURE_SIZES}, got {texture_size}")
+    check_hair_style(hair_style)
+    if hair_style != "photo" and segmentation is False:
+        raise ConfigError(f"The hair style {hair_style!r} takes its colour and hairline from the photo's hair, "
+                          "which the segmentation finds: leave the segmentation on, or the hair style on 'photo'.")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -267,7 +275,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                           delight=delight)
     hair = None
     if seg is not None:  # the hair read from the photo; the scalp under it takes its colour
-        hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg)
+        hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg).choose(hair_style)
         tex.albedo = paint_scalp(tex.albedo, tex.visible, model, fit.vertices, hair)
     timings["texture"] = time.perf_counter() - t
 

@@ -30,6 +30,8 @@ sharded or scheduled. Parameters follow Digital Twin section 3.2 (rendered with 
 * set version 6 is version 5 with eyes of their own (:func:`sample_eyes`, from a stream of its own): an iris
   pattern around a varied colour, the pupil's size, the sclera's tint and its veins, painted as one texture
   (:func:`core.eyes.eye_texture`) where versions 1-5 have a flat iris behind a clear cornea.
+* set version 7 is version 6 with some medium and long hair tied back in a ponytail or a bun
+  (:func:`core.hair.sample_tied`, from a stream of its own).
 
 Labels are computed from the same geometry the renderer gets: projections of the 68 landmark vertices
 and the 478 MediaPipe points with visibility, and a rasterised depth map, normal map and part mask; in
@@ -54,7 +56,7 @@ from .accessories import sample_accessories
 from .clothes import sample_clothes
 from .eyes import PUPIL_DIAMETER_MM, PUPIL_UV_RADIUS, SCLERA_SRGB
 from .glasses import sample_glasses
-from .hair import sample_hair, scalp_mask, visible_brows
+from .hair import sample_hair, sample_tied, scalp_mask, visible_brows
 from .raster import (HIDDEN_PARTS, MASK_BACKGROUND, MASK_BEARD, MASK_BROWS, MASK_EYES, MASK_FACE,  # noqa: F401
                      MASK_CLOTHES, MASK_GLASSES, MASK_HAIR, MASK_HEAD, MASK_MOUTH, MASK_OTHER,
                      rasterize)  # (re-exported)
@@ -108,8 +110,8 @@ class SynthConfig:
     #: 1: bald mannequins; 2: with hair, eyebrows and beards (core.hair), glasses (core.glasses) and wider
     #: poses, and what they cover in the labels; 3: version 2 with eyebrows that show; 4: version 3 with hats,
     #: headbands, earrings and things held in front of the face; 5: version 4 with clothes, layered skin and
-    #: depth of field; 6: version 5 with eyes of their own (iris pattern, pupil, sclera). Sets written before
-    #: versions existed read as 1.
+    #: depth of field; 6: version 5 with eyes of their own (iris pattern, pupil, sclera); 7: version 6 with hair
+    #: tied back in some. Sets written before versions existed read as 1.
     version: int = 2
     #: photos of each person: samples ``k * views`` to ``k * views + views - 1`` are one person (identity,
     #: appearance, hair, glasses, light) seen in other poses, expressions and framings (view 0 as a single
@@ -144,13 +146,13 @@ class SynthConfig:
 
 
 #: independent random streams of one sample: what v1 drew stays the same in v2
-BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM, V5_STREAM, V6_STREAM = 0, 1, 2, 3, 4, 5, 6, 7
+BASE_STREAM, V2_STREAM, VIEW_STREAM, CLIP_STREAM, V3_STREAM, V4_STREAM, V5_STREAM, V6_STREAM, V7_STREAM = range(9)
 #: a clip's keyframes are this many frames apart; it starts still for CLIP_STILL frames; a blink every
 #: CLIP_BLINK_EVERY frames on average lasts CLIP_BLINK frames (about 130 ms at 30 fps)
 CLIP_KEY, CLIP_STILL, CLIP_BLINK_EVERY, CLIP_BLINK = 12, 10, 45, 4
 #: the largest yaw (degrees) of a person's other views (``SynthConfig.views``)
 VIEW_YAW = 70.0
-VERSIONS = (1, 2, 3, 4, 5, 6)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 
 
 def _rng(cfg: SynthConfig, index: int, stream: int = BASE_STREAM) -> np.random.Generator:
@@ -299,6 +301,8 @@ def _person_params(cfg: SynthConfig, index: int, model: FaceModel) -> dict:
         fstop = sample_fstop(r5, focal_mm)
         appearance.update(sample_skin_layers(r5))
     eyes = sample_eyes(_rng(cfg, index, V6_STREAM), appearance["iris_srgb"]) if cfg.version >= 6 else None
+    if cfg.version >= 7:
+        hair["tied"] = sample_tied(_rng(cfg, index, V7_STREAM), hair)
     return {"index": index, "person": index, "identity": identity.astype(np.float32),
             "expression": expr.astype(np.float32),
             "mixed_identity": bool(mixed), "yaw": yaw, "pitch": pitch, "roll": roll, "focal_mm": focal_mm,

@@ -42,6 +42,9 @@ class _CreateHead(BackgroundOperator, CreateOptions):
                 return f"The photo {str(p)!r} does not exist. Check the path."
             if p.is_dir():
                 return f"{str(p)!r} is a folder; pick an image file."
+        if self.hair_style != "photo" and not self.skin_only:
+            return ("A chosen hair style takes the photo's hair colour, which Skin Only Texture finds: turn it on, "
+                    "or set the hair style to Hair From Photo.")
         return None
 
     def _work(self, progress=None, should_stop=None):
@@ -54,6 +57,7 @@ class _CreateHead(BackgroundOperator, CreateOptions):
                                landmarknet=None if self.model_points else False,
                                detail=None if self.detail else False,
                                segmentation=None if self.skin_only else False, delight=self.remove_light,
+                               hair_style=self.hair_style,
                                progress=progress,
                                should_stop=should_stop,
                                more_photos=[(bpy.path.abspath(item.path), item.face_index)

@@ -221,6 +221,33 @@ def test_coarsenet_and_detail_switches(created, photo_files, shipped_weights):
     assert not any(m.type == "DISPLACE" for m in plain.modifiers)
 
 
+def test_create_head_with_a_chosen_hair_style(addon, photo_files):
+    """Hair Style in the panel: the astronaut's short hair tied back in a ponytail, in her hair's colour: the
+    strands gather behind her head and the tail hangs below the tie. It needs Skin Only Texture (which reads
+    the hair's colour)."""
+    from headforge.core.facemodel import LANDMARKS_68
+    from headforge.core.hair import TIED_PATH_POINTS
+
+    with pytest.raises(RuntimeError, match="Skin Only Texture"):
+        bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), skin_only=False, hair_style="bun")
+    r = bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), texture_size="1024", detail=False,
+                                      hair_style="ponytail")
+    assert r == {"FINISHED"}
+    head = bpy.context.view_layer.objects.active
+    hair = bpy.data.objects[head["headforge_hair"]]
+    mw = np.array(head.matrix_world)
+    verts = np.array([mw[:3, :3] @ v.co + mw[:3, 3] for v in head.data.vertices[:SKIN_END]])
+    hw = np.array(hair.matrix_world)
+    pts = np.array([hw[:3, :3] @ p.position + hw[:3, 3] for p in hair.data.points]).reshape(-1, 8, 3)
+    centre = verts.mean(0)
+    forward = verts[LANDMARKS_68[30]] - centre
+    ties, tips = pts[:, TIED_PATH_POINTS - 1], pts[:, -1]
+    assert ((ties - centre) @ forward < 0).all()                    # behind the head
+    assert np.median(ties[:, 2] - tips[:, 2]) > 0.03                 # the tail hangs at least 3 cm (Z up, metres)
+    bsdf = next(n for n in hair.active_material.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED")
+    assert bsdf.inputs["Melanin"].default_value < 0.5                # her fair hair, as read
+
+
 def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
     """The panel's list of more photos: Create Head fits one head to all of them, with a camera per photo
     showing it; an empty entry or another person's photo is reported and changes nothing. Add Photo to Head

@@ -137,6 +137,19 @@ def test_export_formats():
         cli._options(args)
 
 
+def test_a_chosen_hair_style_is_checked_and_recorded():
+    args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "bun"])
+    opts = cli._options(args)
+    assert opts.hair_style == "bun" and opts.recorded()["hair_style"] == "bun"
+    # a record from before the option (the photo's style) stays valid: a folder made then is not made again
+    assert "hair_style" not in cli._options(cli._parser().parse_args(["create", "a.jpg", "-o", "out"])).recorded()
+    args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "bun", "--keep-hair-in-texture"])
+    with pytest.raises(OutputError, match="--hair-style takes the hair's colour"):
+        cli._options(args)
+    with pytest.raises(SystemExit):   # argparse names the styles
+        cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "curly"])
+
+
 def test_old_flag_name_still_works():
     args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--no-regressor"])
     assert args.no_coarsenet and cli._options(args).no_coarsenet

@@ -192,6 +192,31 @@ def test_a_hat_hides_the_hair_but_does_not_make_the_head_bald(model):
     assert hat.to_dict()["scalp_covered"] == round(hat.covered, 3)
 
 
+def test_a_chosen_hair_style_keeps_the_photos_colour_and_hairline():
+    """A user's hair style (``PhotoHair.choose``): the colour and hairline stay the photo's, the length too when
+    it is of the chosen class; tied-back hair has no fringe; an unknown style is refused with the list."""
+    from headforge.core.errors import ConfigError
+    from headforge.core.hair import LENGTH_CM
+    from headforge.core.hairstyle import HAIR_STYLES, PhotoHair
+
+    read = PhotoHair("medium", 13.8, True, 1.5, (69, 46, 32), 0.6, 0.9, 0.74)
+    assert read.choose("photo") is read and not read.chosen and read.tied is None
+    for style in HAIR_STYLES[1:]:
+        h = read.choose(style)
+        assert h.chosen and (h.srgb, h.melanin, h.redness) == (read.srgb, read.melanin, read.redness)
+        assert h.to_dict()["chosen"] and h.generator()["tied"] == h.tied
+    bun = read.choose("bun")
+    assert (bun.style, bun.length_cm, bun.fringe, bun.tied, bun.recession_cm) == ("medium", 13.8, False, "bun", 1.5)
+    assert read.choose("long").length_cm == np.mean(LENGTH_CM["long"]) and read.choose("medium").length_cm == 13.8
+    assert read.choose("short").fringe and read.choose("short").length_cm == 4.0
+    bald = read.choose("bald")
+    assert (bald.style, bald.fringe, bald.recession_cm) == ("bald", False, 0.0)
+    short = PhotoHair("short", 4.0, False, 0.0, (60, 45, 35), 0.5, 0.0, 0.9)
+    assert short.choose("ponytail").style == "medium" and short.choose("ponytail").length_cm == 12.0
+    with pytest.raises(ConfigError, match="ponytail, bun"):
+        read.choose("curly")
+
+
 def test_fit_json_says_what_was_found(avatars):
     for name, a in avatars.items():
         r = a.fit_report()

@@ -101,6 +101,59 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
 
 
+def test_tied_back_hair_is_combed_over_the_skull_to_a_ponytail_or_a_bun(model):
+    """Hair tied back (set version 7, and a user's choice): each strand runs from its root over the skull to
+    the gather point behind the head, then hangs in a tail below it (a ponytail) or winds round a ball there (a
+    bun); nothing goes through the skull or over the face."""
+    v = model.neutral
+    hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 25.0, "fringe": False}
+    loose = H.hair_strands(model, v, hair)
+    tris = H.scalp_triangles(model, v)
+    centre, radii = H.skull_ellipsoid(v, np.unique(model.triangles[tris]))
+    lm = v[LANDMARKS_68]
+    P = H.TIED_PATH_POINTS
+    for kind in H.TIED:
+        pts = H.hair_strands(model, v, {**hair, "tied": kind})
+        assert pts.shape == loose.shape
+        np.testing.assert_array_equal(pts[:, 0], loose[:, 0])     # the same roots as loose hair
+        assert (np.linalg.norm((pts[:, 1:] - centre) / radii, axis=2) >= 1 - 1e-9).all()
+        # the gather point: behind the head, between the ears' height and the crown
+        tie = pts[:, P - 1]
+        assert (tie[:, 2] < centre[2] - 0.6 * radii[2]).all() and (tie[:, 1] > centre[1]).all()
+        assert np.ptp(tie, axis=0).max() < 6.0
+        over_face = (np.abs(pts[..., 0]) < lm[45, 0]) & (pts[..., 1] < lm[17:27, 1].min()) & \
+            (pts[..., 1] > lm[8, 1]) & (pts[..., 2] > lm[36, 2] - 2)
+        assert not over_face.any()
+        rest = pts[:, P:]
+        if kind == "ponytail":   # the tail hangs down from the tie, behind the head, as long as the hair allows
+            drop = tie[:, 1] - rest[:, -1, 1]
+            assert np.median(drop) > 0.8 * (hair["length_cm"] - H.TAIL_TAKEN_CM) and (drop > 0).all()
+            assert (rest[..., 2] < centre[2] - 0.5 * radii[2]).all()
+        else:                    # the bun: a ball as wide as the hair is long, behind and above the tie's height
+            ball = rest.reshape(-1, 3).mean(0)
+            r = np.linalg.norm(rest - ball, axis=2)
+            assert np.percentile(r, 95) < H.BUN_RADIUS_CM[1] * 1.3 and ball[2] < tie[:, 2].mean()
+    # only medium and long hair without a fringe is tied back, in about TIED_P of set version 7's people
+    r = np.random.default_rng(0)
+    tied = [H.sample_tied(r, {**hair, "style": s, "fringe": f}) for s in ("medium", "long") for f in (False,)
+            for _ in range(400)]
+    assert abs(np.mean([t is not None for t in tied]) - H.TIED_P) < 0.06 and set(tied) == {None, *H.TIED}
+    assert all(H.sample_tied(r, {**hair, "style": s, "fringe": False}) is None for s in ("bald", "short"))
+    assert H.sample_tied(r, {**hair, "style": "long", "fringe": True}) is None
+
+
+def test_version_7_ties_some_hair_back_and_keeps_everything_else(model):
+    v6, v7 = S.SynthConfig(count=300, seed=7, version=6), S.SynthConfig(count=300, seed=7, version=7)
+    kinds = []
+    for i in range(300):
+        a, b = S.sample_params(v6, i, model), S.sample_params(v7, i, model)
+        tied = b["hair"].pop("tied")
+        assert a["hair"] == b["hair"] and a["eyes"] == b["eyes"] and a["clothes"] == b["clothes"]
+        assert tied is None or (a["hair"]["style"] in ("medium", "long") and not a["hair"]["fringe"])
+        kinds.append(tied)
+    assert set(kinds) == {None, *H.TIED}
+
+
 def test_the_hair_caps_alpha_covers_the_scalp_across_its_uv_seams(model):
     """The exported hair cap's texture (``core.game.hair_cap_texture`` over ``core.hair.scalp_mask``) is opaque
     at every skin corner a centimetre or more above the hairline, those on the seam between the face's and the
