@@ -182,6 +182,8 @@ def build_head(avatar, context=None, name: str = "Head", set_render_size: bool =
     head[schema.PARTS] = list(model.parts[1])
     if avatar.detail is not None:
         apply_detail(head, avatar.detail.uv, normal_rgb=avatar.detail_normal_map())
+    if avatar.hair is not None:   # Restyle Hair grows it again, also on a head made without its curves
+        head[schema.HAIR_PARAMS] = json.dumps(avatar.hair.to_dict())
     hair_obj = build_hair(avatar, head, name) if hair else None
 
     cam_obj = build_camera(f"{name} camera", avatar.camera, photo, scene)

@@ -1,13 +1,20 @@
 """The head's hair in Blender: hair curves grown by ``core.hair``'s generator in the style and colour read from
-the photo (``core.hairstyle``), with a Principled Hair BSDF. Engines take no curves: exports leave them out."""
+the photo (``core.hairstyle``), with a Principled Hair BSDF. Engines take no curves: exports leave them out.
+A head keeps the hair the photo showed (``schema.HAIR_PARAMS``), so its style can be chosen again later
+(:func:`restyle_hair`)."""
 
 from __future__ import annotations
 
+import json
+
 import bpy
 
+from ..core.errors import HeadforgeError
+from ..core.facemodel import FaceModel
 from ..core.hair import hair_strands, strand_radii
+from ..core.hairstyle import PhotoHair
 from . import schema
-from .conversion import hair_curves
+from .conversion import from_blender, hair_curves, mesh_vertices
 from .nodes import shader_material
 
 
@@ -27,14 +34,75 @@ def build_hair(avatar, head, name: str) -> "bpy.types.Object | None":
     hair = avatar.hair
     if hair is None or hair.style == "bald":
         return None
-    strands = hair_strands(avatar.model, avatar.vertices, hair.generator())
-    obj = bpy.data.objects.new(f"{name} hair", hair_curves(f"{name} hair", strands, strand_radii()))
+    return _grow(head, hair, avatar.model, avatar.vertices, name)
+
+
+def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types.Object | None":
+    """Grow ``head``'s hair again in ``style`` (``core.hairstyle.HAIR_STYLES``; "photo": as the photo showed it),
+    in the photo's hair colour, on the head's mesh; its hair object keeps its place, parent and material (one is
+    made when the head had none; "bald" removes it, and exports then get no hair cap). The scalp painted in the
+    skin texture stays as it was made. Returns the hair object (None for bald)."""
+    context = context or bpy.context
+    if not head.get(schema.HAIR_PARAMS):
+        raise HeadforgeError(f"{head.name!r} was made without reading the photo's hair (Skin Only Texture off, or an "
+                             "older Headforge): create it again from the photo to choose its hair style.")
+    hair = PhotoHair.from_dict(json.loads(head[schema.HAIR_PARAMS])).choose(style)
+    old = bpy.data.objects.get(head.get(schema.HAIR, ""))
+    head[schema.HAIR_PARAMS] = json.dumps(hair.to_dict())
+    if hair.style == "bald":
+        if old is not None:
+            curves = old.data
+            bpy.data.objects.remove(old)
+            if curves.users == 0:
+                bpy.data.hair_curves.remove(curves)
+        for key in (schema.HAIR, schema.HAIR_SRGB, schema.HAIR_RECESSION_CM):
+            head.pop(key, None)
+        return None
+    vertices = from_blender(mesh_vertices(head.data))
+    if old is None:
+        obj = _grow(head, hair, model, vertices, head.name)
+        arm = bpy.data.objects.get(head.get(schema.RIG, ""))
+        if arm is not None:
+            from .rig import hair_on_head_bone
+
+            hair_on_head_bone(head, arm, context)
+        return obj
+    curves = old.data
+    old.data = _curves(old.name, hair, model, vertices)
+    for mat in curves.materials:
+        old.data.materials.append(mat)
+    _set_colour(old.active_material, hair)
+    if curves.users == 0:
+        bpy.data.hair_curves.remove(curves)
+    _mark(head, old, hair)
+    return old
+
+
+def _grow(head, hair: PhotoHair, model: FaceModel, vertices, name: str) -> "bpy.types.Object":
+    """A new hair object for ``hair`` on the head ``vertices`` (cm), parented to ``head``."""
+    obj = bpy.data.objects.new(f"{name} hair", _curves(f"{name} hair", hair, model, vertices))
     obj.data.materials.append(hair_material(f"{name} hair", hair))
     for coll in head.users_collection:
         coll.objects.link(obj)
     obj.parent = head
     obj[schema.HAIR_OF] = head.name
+    _mark(head, obj, hair)
+    return obj
+
+
+def _curves(name: str, hair: PhotoHair, model: FaceModel, vertices) -> "bpy.types.Curves":
+    return hair_curves(name, hair_strands(model, vertices, hair.generator()), strand_radii())
+
+
+def _set_colour(mat, hair: PhotoHair) -> None:
+    bsdf = next((n for n in mat.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED"), None) if mat else None
+    if bsdf is not None:
+        bsdf.inputs["Melanin"].default_value = hair.melanin
+        bsdf.inputs["Melanin Redness"].default_value = hair.redness
+
+
+def _mark(head, obj, hair: PhotoHair) -> None:
+    """What exports read off the head: its hair object, the hair's colour and the hairline's recession."""
     head[schema.HAIR] = obj.name
     head[schema.HAIR_SRGB] = list(hair.srgb)
     head[schema.HAIR_RECESSION_CM] = float(hair.recession_cm)
-    return obj

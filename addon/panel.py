@@ -80,6 +80,10 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                     op = r.operator("headforge.track_video", icon="SEQUENCE")
                     op.filepath, op.jaw_bone = s.video, s.jaw_bone
                     r.prop(s, "jaw_bone", text="", icon="BONE_DATA")
+            if obj.get(schema.HAIR_PARAMS) and not s.running:   # the hair in another style
+                r = box.row(align=True)
+                r.prop(s, "hair_style", text="")
+                r.operator("headforge.restyle_hair", icon="CURVES").hair_style = s.hair_style
             if schema.DETAIL_STRENGTH in obj:
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",

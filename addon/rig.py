@@ -60,11 +60,11 @@ def add_rig(head, model: FaceModel, context=None, arkit: bool = False, avatar=No
     head.matrix_parent_inverse = arm.matrix_world.inverted()
     head[schema.RIG] = arm.name
     arm[schema.RIG] = 1
-    _hair_on_head_bone(head, arm, context)
+    hair_on_head_bone(head, arm, context)
     return arm
 
 
-def _hair_on_head_bone(head, arm, context) -> None:
+def hair_on_head_bone(head, arm, context) -> None:
     """The head's hair (``addon.hair``) follows the armature's ``head`` bone (a nod or a turn takes it along),
     staying where it is at rest."""
     hair = bpy.data.objects.get(head.get(schema.HAIR, ""))

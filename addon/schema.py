@@ -25,6 +25,9 @@ HAIR_OF = "headforge_hair_of"            #: on a hair object: the name of its he
 HAIR_SRGB = "headforge_hair_srgb"        #: the hair's colour read from the photo, 3 ints 0-255 (sRGB): exports
                                          #: get a hair cap in it (absent: no hair, no cap)
 HAIR_RECESSION_CM = "headforge_hair_recession_cm"  #: how far the hairline recedes (cm): the hair cap's follows it
+#: JSON: the hair as ``fit.json`` has it (``core.hairstyle.PhotoHair.to_dict``, the photo's own reading in
+#: ``read`` when a style was chosen): Restyle Hair grows it again in another style
+HAIR_PARAMS = "headforge_hair_params"
 ALBEDO_NODE = "Headforge Albedo"         #: the image node of the photo texture in the skin material
 
 # ---- on the photo camera: the fit's 68 landmarks, for the viewport overlay (addon/overlay.py) --------

@@ -1,5 +1,6 @@
 """Hair for synthetic people (training set v2): scalp hair, eyebrows and beards, as random styles and strand
-geometry. numpy (scipy to pad :func:`scalp_mask` over the UV islands' edges).
+geometry. numpy (scipy to pad :func:`scalp_mask` over the UV islands' edges and to find the scalp under hair
+tied back).
 
 :func:`sample_hair` draws a style (bald, shaved, short, medium, long; fringe, parting, receding hairline,
 curl) and a colour (melanin, redness, grey, dye) from a random generator; :func:`hair_strands` grows the
@@ -7,7 +8,9 @@ strands on a head: roots spread by area over the scalp (the skin above a hairlin
 forehead over the ears to the nape), each strand combed away from the parting along the skull and hanging
 below its widest line. The skull is an ellipsoid fitted to the head's own scalp vertices, and every strand
 point stays outside it (plus a layer that thickens towards the tips), so hair lies on the head rather than
-through it. Eyebrows and beards (:func:`facial_hair_strands`) are short strands lying on the skin, rooted
+through it. Medium and long hair may be tied back (:data:`TIED`; set version 7 draws it with
+:func:`sample_tied`, a user chooses it with ``core.hairstyle``): each strand then follows the scalp's own
+surface to a gather point behind the head and ends in a ponytail's tail or round a bun. Eyebrows and beards (:func:`facial_hair_strands`) are short strands lying on the skin, rooted
 in the skin atlas's brow and beard masks (``core.synth.mask_images``). Units: model cm.
 """
 
@@ -233,32 +236,40 @@ def _tied_strands(roots: np.ndarray, scalp: np.ndarray, centre: np.ndarray, radi
     pts[:, 0] = roots
     tie = pts[:, P - 1] + r.normal(0, TAIL_TIE_CM / 2, (n, 3)) * [1.0, 1.0, 0.3]
     pts[:, P - 1] = tie
-    rest = K - P
     if kind == "ponytail":
-        tail = max(hair["length_cm"] - TAIL_TAKEN_CM, TAIL_MIN_CM) * r.uniform(0.8, 1.1, n)
-        down = _unit_rows(np.c_[r.normal(0, 0.12, n), -np.ones(n), -0.35 + r.normal(0, 0.1, n)])
-        for j in range(1, rest + 1):
-            s = j / rest
-            # the tail widens from the tie, and its upper part stands off the back of the head
-            pts[:, P - 1 + j] = tie + down * (tail * s)[:, None] + np.array([0.0, 0.0, -1.5]) * np.sin(np.pi * s)
+        pts[:, P:] = _ponytail(tie, hair["length_cm"], K - P, r)
     else:
-        lo, hi = LENGTH_CM["medium"][0], LENGTH_CM["long"][1]
-        rad = np.interp(hair["length_cm"], (lo, hi), BUN_RADIUS_CM)
-        ball = on_scalp(gather[None], TIED_LIFT_CM[1] + rad * 0.8)[0]
-        # each strand winds a third of a turn round the ball, in a plane of its own
-        axis = _unit_rows(r.normal(0, 1, (n, 3)))
-        u = _unit_rows(np.cross(axis, gather[None].repeat(n, 0)) + 1e-6)
-        v = np.cross(axis, u)
-        phase = r.uniform(0, 2 * np.pi, n)
-        for j in range(1, rest + 1):
-            phi = phase + 2.1 * j / rest
-            pts[:, P - 1 + j] = ball + rad * r.uniform(0.75, 1.0, (n, 1)) * (np.cos(phi)[:, None] * u +
-                                                                          np.sin(phi)[:, None] * v)
+        pts[:, P:] = _bun(on_scalp, gather, hair["length_cm"], n, K - P, r)
     for k in range(1, K):  # nothing under the scalp
         surface = on_scalp(_unit_rows((pts[:, k] - centre) / radii), TIED_LIFT_CM[0])
         under = np.linalg.norm(pts[:, k] - centre, axis=1) < np.linalg.norm(surface - centre, axis=1)
         pts[under, k] = surface[under]
     return pts
+
+
+def _ponytail(tie: np.ndarray, length_cm: float, points: int, r: np.random.Generator) -> np.ndarray:
+    """``(n, points, 3)`` cm: the tail of each strand tied at ``tie`` ``(n, 3)``, hanging down and back for what
+    the way to the tie leaves of ``length_cm``, fanning out below the tie and standing off the head."""
+    n = len(tie)
+    tail = max(length_cm - TAIL_TAKEN_CM, TAIL_MIN_CM) * r.uniform(0.8, 1.1, n)
+    down = _unit_rows(np.c_[r.normal(0, 0.12, n), -np.ones(n), -0.35 + r.normal(0, 0.1, n)])
+    s = np.arange(1, points + 1) / points
+    return tie[:, None] + down[:, None] * (tail[:, None] * s)[..., None] + \
+        np.array([0.0, 0.0, -1.5]) * np.sin(np.pi * s)[None, :, None]
+
+
+def _bun(on_scalp, gather: np.ndarray, length_cm: float, n: int, points: int, r: np.random.Generator) -> np.ndarray:
+    """``(n, points, 3)`` cm: ``n`` strands each winding a third of a turn, in a plane of its own, round a ball on
+    the scalp (``on_scalp``, :func:`_scalp_surface`) in the ``gather`` direction, as wide as the hair is long
+    (:data:`BUN_RADIUS_CM`)."""
+    rad = np.interp(length_cm, (LENGTH_CM["medium"][0], LENGTH_CM["long"][1]), BUN_RADIUS_CM)
+    ball = on_scalp(gather[None], TIED_LIFT_CM[1] + rad * 0.8)[0]
+    axis = _unit_rows(r.normal(0, 1, (n, 3)))
+    u = _unit_rows(np.cross(axis, gather[None].repeat(n, 0)) + 1e-6)
+    v = np.cross(axis, u)
+    phi = r.uniform(0, 2 * np.pi, n)[:, None] + 2.1 * np.arange(1, points + 1) / points    # (n, points)
+    size = rad * r.uniform(0.75, 1.0, (points, n)).T
+    return ball + size[..., None] * (np.cos(phi)[..., None] * u[:, None] + np.sin(phi)[..., None] * v[:, None])
 
 
 def _scalp_surface(scalp: np.ndarray, centre: np.ndarray, radii: np.ndarray):

@@ -86,6 +86,7 @@ class PhotoHair:
     covered: float = 0.0       #: share of the scalp facing the camera that something else covers (a hat)
     tied: str | None = None    #: "ponytail" or "bun" when the hair is tied back (chosen, not read), else None
     chosen: bool = False       #: the style was chosen by the user (:meth:`choose`), not read from the photo
+    read: "PhotoHair | None" = None  #: when chosen, the hair as the photo showed it
 
     def generator(self, seed: int = 0) -> dict:
         """The parameters of ``core.hair.hair_strands`` (as ``core.hair.sample_hair`` draws them)."""
@@ -95,18 +96,19 @@ class PhotoHair:
                 "seed": seed, "tied": self.tied}
 
     def choose(self, style: str) -> "PhotoHair":
-        """This hair in the ``style`` a user chose (:data:`HAIR_STYLES`; "photo" keeps it as read): the colour and
-        hairline stay the photo's; the length stays the photo's when it is of the chosen class (else the class's
-        usual one: :func:`chosen_length`); tied-back hair is medium or long as read (else medium), with no
-        fringe."""
+        """The hair the photo showed in the ``style`` a user chose (:data:`HAIR_STYLES`; "photo": as read): the
+        colour and hairline stay the photo's; the length stays the photo's when it is of the chosen class (else
+        the class's usual one); tied-back hair is medium or long as read (else medium), with no fringe."""
         check_hair_style(style)
+        read = self.read or self
         if style == "photo":
-            return self
+            return read
         if style in TIED:
-            cls = self.style if self.style in ("medium", "long") else "medium"
-            return replace(self, style=cls, length_cm=self._length(cls), fringe=False, tied=style, chosen=True)
-        return replace(self, style=style, length_cm=self._length(style), fringe=self.fringe and style != "bald",
-                       recession_cm=0.0 if style == "bald" else self.recession_cm, tied=None, chosen=True)
+            cls = read.style if read.style in ("medium", "long") else "medium"
+            return replace(read, style=cls, length_cm=read._length(cls), fringe=False, tied=style, chosen=True,
+                           read=read)
+        return replace(read, style=style, length_cm=read._length(style), fringe=read.fringe and style != "bald",
+                       recession_cm=0.0 if style == "bald" else read.recession_cm, tied=None, chosen=True, read=read)
 
     def _length(self, style: str) -> float:
         """The hair's length (cm) in the length class ``style``: the photo's when it read that class."""
@@ -115,11 +117,24 @@ class PhotoHair:
         return {"bald": 0.0, "short": SHORT_CM}.get(style, float(np.mean(LENGTH_CM[style])))
 
     def to_dict(self) -> dict:
-        return {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
-                "tied": self.tied, "chosen": self.chosen,
-                "recession_cm": round(self.recession_cm, 2), "srgb": list(self.srgb),
-                "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
-                "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
+        """``fit.json``'s ``hair`` (with ``read``, the photo's own, when the style was chosen)."""
+        d = {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
+             "tied": self.tied, "chosen": self.chosen,
+             "recession_cm": round(self.recession_cm, 2), "srgb": list(self.srgb),
+             "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
+             "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
+        if self.read is not None:
+            d["read"] = self.read.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PhotoHair":
+        """The hair :meth:`to_dict` wrote (to its rounding)."""
+        return cls(style=d["style"], length_cm=float(d["length_cm"]), fringe=bool(d["fringe"]),
+                   recession_cm=float(d["recession_cm"]), srgb=tuple(int(c) for c in d["srgb"]),
+                   melanin=float(d["melanin"]), redness=float(d["redness"]), coverage=float(d["scalp_coverage"]),
+                   covered=float(d.get("scalp_covered", 0.0)), tied=d.get("tied"), chosen=bool(d.get("chosen")),
+                   read=cls.from_dict(d["read"]) if d.get("read") else None)
 
 
 def check_hair_style(style: str) -> None:

@@ -1,4 +1,5 @@
-"""Add Rig and Export Head operators (thin: validate, call addon/ builders, report errors)."""
+"""Operators on a selected head: Add Rig, Set Pose, Restyle Hair, Export Head (thin: validate, call addon/
+builders, report errors)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import bpy
 
 from ..addon import schema
+from ..addon.properties import HAIR_STYLE_ITEMS
 from ..core.errors import HeadforgeError
 
 
@@ -163,7 +165,33 @@ class HEADFORGE_OT_detail_normal_map(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_set_pose, HEADFORGE_OT_export_head, HEADFORGE_OT_detail_normal_map)
+class HEADFORGE_OT_restyle_hair(bpy.types.Operator):
+    """Grow the selected head's hair again in another style, in the photo's hair colour (bald removes it)"""
+
+    bl_idname = "headforge.restyle_hair"
+    bl_label = "Restyle Hair"
+    bl_options = {"REGISTER", "UNDO"}
+
+    hair_style: bpy.props.EnumProperty(name="Hair Style", default="photo", items=HAIR_STYLE_ITEMS,
+                                       description="The style to grow")
+
+    def execute(self, context):
+        from ..addon.hair import restyle_hair
+
+        try:
+            head = _head_of(context.active_object)
+            if head is None or not head.get(schema.HEAD):
+                raise HeadforgeError("Select a head made by Headforge (or its rig) to restyle its hair.")
+            obj = restyle_hair(head, self.hair_style, _model(context), context)
+        except HeadforgeError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{head.name}: " + (f"hair {obj.name} regrown" if obj else "no hair (bald)"))
+        return {"FINISHED"}
+
+
+CLASSES = (HEADFORGE_OT_add_rig, HEADFORGE_OT_set_pose, HEADFORGE_OT_restyle_hair, HEADFORGE_OT_export_head,
+           HEADFORGE_OT_detail_normal_map)
 
 
 def register():

@@ -1,6 +1,7 @@
 """Integration with the real bpy module: operator, scene data, camera alignment, a tiny Cycles render,
 extension validate/build."""
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -246,6 +247,20 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     assert np.median(ties[:, 2] - tips[:, 2]) > 0.03                 # the tail hangs at least 3 cm (Z up, metres)
     bsdf = next(n for n in hair.active_material.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED")
     assert bsdf.inputs["Melanin"].default_value < 0.5                # her fair hair, as read
+
+    # Restyle Hair: back to the photo's short hair, on the same object; bald takes it away (and the exports'
+    # hair cap with it); a bun grows a new one
+    assert bpy.ops.headforge.restyle_hair(hair_style="photo") == {"FINISHED"}
+    assert head["headforge_hair"] == hair.name and hair.parent == head and len(hair.data.curves) == 8000
+    params = json.loads(head["headforge_hair_params"])
+    assert (params["style"], params["tied"], params["chosen"]) == ("short", None, False)
+    name = hair.name
+    assert bpy.ops.headforge.restyle_hair(hair_style="bald") == {"FINISHED"}
+    assert "headforge_hair" not in head and "headforge_hair_srgb" not in head and name not in bpy.data.objects
+    assert bpy.ops.headforge.restyle_hair(hair_style="bun") == {"FINISHED"}
+    bun = bpy.data.objects[head["headforge_hair"]]
+    assert bun.parent == head and json.loads(head["headforge_hair_params"])["tied"] == "bun"
+    assert list(head["headforge_hair_srgb"]) == params["srgb"]
 
 
 def test_create_head_from_several_photos(addon, shared_photos, tmp_path):

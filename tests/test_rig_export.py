@@ -108,6 +108,14 @@ def test_hair_follows_the_head_bone(rigged):
     bpy.context.view_layer.update()
     assert np.abs(posed_hair - rest_hair).max() > 0.1
     np.testing.assert_allclose(posed_hair, posed_bone @ np.linalg.inv(rest_bone) @ rest_hair, atol=1e-5)
+    # Restyle Hair on the rigged head: hair grown anew (after bald) follows the bone too, from where it was
+    bpy.context.view_layer.objects.active = head
+    assert bpy.ops.headforge.restyle_hair(hair_style="bald") == {"FINISHED"} and "headforge_hair" not in head
+    assert bpy.ops.headforge.restyle_hair(hair_style="photo") == {"FINISHED"}
+    hair = bpy.data.objects[head["headforge_hair"]]
+    assert hair.parent == arm and hair.parent_type == "BONE" and hair.parent_bone == "head"
+    bpy.context.view_layer.update()
+    np.testing.assert_allclose(np.array(hair.matrix_world), np.eye(4), atol=1e-5)
 
 
 def test_rotation_limits(rigged):

@@ -211,10 +211,20 @@ def test_a_chosen_hair_style_keeps_the_photos_colour_and_hairline():
     assert read.choose("short").fringe and read.choose("short").length_cm == 4.0
     bald = read.choose("bald")
     assert (bald.style, bald.fringe, bald.recession_cm) == ("bald", False, 0.0)
+    # a chosen style is chosen again from the photo's hair, which it keeps (a head can be restyled in Blender)
+    assert bun.choose("photo") == read and bald.choose("long") == read.choose("long")
+    assert PhotoHair.from_dict(bun.to_dict()) == bun and PhotoHair.from_dict(read.to_dict()) == read
     short = PhotoHair("short", 4.0, False, 0.0, (60, 45, 35), 0.5, 0.0, 0.9)
     assert short.choose("ponytail").style == "medium" and short.choose("ponytail").length_cm == 12.0
     with pytest.raises(ConfigError, match="ponytail, bun"):
         read.choose("curly")
+    # create_avatar says so before any work (the photo is not even read)
+    from headforge.core import create_avatar
+
+    with pytest.raises(ConfigError, match="leave the segmentation on"):
+        create_avatar("no-such-photo.jpg", segmentation=False, hair_style="bun")
+    with pytest.raises(ConfigError, match="Unknown hair style"):
+        create_avatar("no-such-photo.jpg", hair_style="mohawk")
 
 
 def test_fit_json_says_what_was_found(avatars):
