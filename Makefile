@@ -124,13 +124,13 @@ SEG_COUNT ?= 5925
 SEG_STEPS ?= 4000
 # CoarseNet's training renders as four packs, for a machine that cannot reach out/data (a lent GPU: a device call
 # carries one pack beside the repository; see the README's "On a GPU"): renders 2,300-10,000 of coarse-train-v2
-# (the first 2,300 are the identity ridge's), the first 2,525 of coarse-train-v5 and 1,625 of coarse-train-v6
-# (render those first: `headforge synth --version 5 --seed 7` and `--version 6 --seed 8`, 224 px); about 1 min a
-# pack, 86 MB in all
+# (the first 2,300 are the identity ridge's), the first 2,525 of coarse-train-v5 and renders 500-1,625 of
+# coarse-train-v6 (render those first: `headforge synth --version 5 --seed 7` and `--version 6 --seed 8`, 224 px;
+# the first HELDOUT_SEED8 of a seed-8 set are the held-out people, see train-expression); about 1 min a pack
 pack-coarse: $(STAMP)
 	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --skip 2300 --limit 5000 --out $(DATA)/packs/coarse-1.npz
 	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --skip 5000 --limit 7700 --out $(DATA)/packs/coarse-2.npz
-	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --train $(DATA)/coarse-train-v6 --skip 7700 --skip 0 \
+	$(PACK_COARSE) --train $(DATA)/coarse-train-v2 --train $(DATA)/coarse-train-v6 --skip 7700 --skip $(HELDOUT_SEED8) \
 		--limit 10000 --limit 1000 --out $(DATA)/packs/coarse-3.npz
 	$(PACK_COARSE) --train $(DATA)/coarse-train-v5 --train $(DATA)/coarse-train-v6 --skip 0 --skip 1000 \
 		--limit 2525 --limit 1625 --out $(DATA)/packs/coarse-4.npz
@@ -176,14 +176,18 @@ train-identity: $(STAMP)
 		--out core/weights/identity_ridge.npz
 
 # the expression calibration (core/expression_calibration.py): CoarseNet's expression -> the true one, a line per
-# channel (mirror pairs share one) less a threshold chosen by 5-fold cross-validation, from the first EX_COUNT
-# renders of set version 6 (seed 8; resumable, the set CoarseNet has not seen; about 8 h to render 5,000 on 2
-# cores); about 2 min per 1,000 renders after rendering; writes core/weights/expression_calibration.npz
-EX_COUNT ?= 5000
+# channel (mirror pairs share one) less a threshold chosen by 5-fold cross-validation, from renders HELDOUT_SEED8
+# to EX_COUNT of set version 6 (seed 8; resumable, the set CoarseNet has not seen; about 9 h to render 5,500 on 2
+# cores); about 2 min per 1,000 renders after rendering; writes core/weights/expression_calibration.npz.
+# Renders are a function of (seed, index) whatever the version: the first HELDOUT_SEED8 of a seed-8 set are the
+# people (identity, pose, expression) of the seed-8 held-out sets (coarse-heldout*, 300-500), so no training
+# takes them
+EX_COUNT ?= 5500
+HELDOUT_SEED8 = 500
 train-expression: $(STAMP)
 	$(BIN)/python -m headforge synth --version 6 --count $(EX_COUNT) --out $(DATA)/coarse-train-v6 --size 224 --seed 8 --workers 2
 	$(BIN)/python -m headforge.networks.learn_expression --train $(DATA)/coarse-train-v6 --limit $(EX_COUNT) \
-		--out core/weights/expression_calibration.npz
+		--skip $(HELDOUT_SEED8) --out core/weights/expression_calibration.npz
 
 # accuracy beside raw MediaPipe and eos: 300 held-out renders (seed 8, the first 300 of `make train`'s
 # held-out set; about 8 min to render once, resumable), the real photos' stability, the annotated photo,

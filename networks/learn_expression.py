@@ -1,6 +1,6 @@
 """Learn the expression calibration (``core.expression_calibration``): CoarseNet's expression -> the true one.
 
-``python -m headforge.networks.learn_expression --train DATA [--train DATA2] [--limit N] --out core/weights/expression_calibration.npz``
+``python -m headforge.networks.learn_expression --train DATA [--train DATA2] [--limit N] [--skip M] --out core/weights/expression_calibration.npz``
 
 1. CoarseNet's expression on every render where MediaPipe finds the face, cached beside the shards with the
    identity ridge's features (``networks.learn_identity.load_features``).
@@ -74,16 +74,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", action="append", required=True, help="a synthetic set (repeatable)")
     ap.add_argument("--limit", type=int, help="use the first N renders of each set")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first M of those (rounded down to whole shards): people a held-out set of "
+                         "the same seed shows")
     ap.add_argument("--coarsenet", help="CoarseNet weights (default: the shipped ones)")
     ap.add_argument("--out", default=str(WEIGHTS))
     args = ap.parse_args(argv)
     coarsenet = args.coarsenet or regress.WEIGHTS
-    data = load_features(args.train, args.limit, coarsenet)
+    data = load_features(args.train, args.limit, coarsenet, skip=args.skip)
     if len(data["truth"]) < 50:
         raise SystemExit(f"error: only {len(data['truth'])} renders with a face found; the calibration needs at "
                          "least 50")
     cal, cv = learn(data["coarse_expression"], data["truth_expression"], load_face_model().expression_mirror,
-                    file_sha256(coarsenet), {"train": [str(Path(t)) for t in args.train], "limit": args.limit})
+                    file_sha256(coarsenet), {"train": [str(Path(t)) for t in args.train], "limit": args.limit,
+                                               "skip": args.skip})
     for thr, v in cv["calibrated"].items():
         print(f"threshold {thr:5.3f}: {v:.4f}")
     print(f"neutral face {cv['neutral']:.4f}, CoarseNet alone {cv['coarsenet']:.4f}, chosen threshold "

@@ -57,17 +57,18 @@ def _shard_features(ds: SynthSet, k: int, net, model, sha: str) -> None:
     save_npz(f, coarse=coarse, coarse_expression=expression, descriptor=desc, coarsenet_sha256=np.str_(sha))
 
 
-def load_features(roots: list[str], limit: int | None, coarsenet_path=None, log=print) -> dict[str, np.ndarray]:
-    """Per render where MediaPipe found the face: ``descriptor`` (R, 128), ``coarse`` (R, 100) and
-    ``coarse_expression`` (R, 53) CoarseNet's identity and expression, ``truth`` (R, 100) and ``truth_expression``
-    (R, 53) the true ones. Features cached beside the shards by an earlier version (without the expression) are
-    made again."""
+def load_features(roots: list[str], limit: int | None, coarsenet_path=None, log=print,
+                  skip: int = 0) -> dict[str, np.ndarray]:
+    """Per render where MediaPipe found the face, of the first ``limit`` of each set less the first ``skip``
+    (``networks.dataset.SynthSet``): ``descriptor`` (R, 128), ``coarse`` (R, 100) and ``coarse_expression``
+    (R, 53) CoarseNet's identity and expression, ``truth`` (R, 100) and ``truth_expression`` (R, 53) the true
+    ones. Features cached beside the shards by an earlier version (without the expression) are made again."""
     model = load_face_model()
     coarsenet_path = coarsenet_path or regress.WEIGHTS
     net, sha = regress.load(coarsenet_path), I.file_sha256(coarsenet_path)
     out = {"descriptor": [], "coarse": [], "coarse_expression": [], "truth": [], "truth_expression": []}
     for root in roots:
-        ds = SynthSet(root, limit=limit)
+        ds = SynthSet(root, limit=limit, skip=skip)
         t = time.perf_counter()
         detect_all(ds)
         for i, k in enumerate(ds.shards):
