@@ -66,6 +66,10 @@ SEAM_CHROMA = 20.0
 #: smoother (mean CIELAB-lightness Laplacian 4.4 -> 3.5) and the fill's cool texels 27 % fewer; 0.005 (8 %) left a
 #: pale spot at Emma's mouth corner
 SEEN_EDGE = 0.003
+#: ... and so are strips of seen texels narrower than this (a fraction of the texture's width), in features too
+#: (the eyes apart): prnet_2 kept a strip 2-3 texels wide of his sunglasses' rim along his right brow, a dark
+#: dash on the head, and the fill below it took its colour (0.2 % of the 13 real photos' seen texels go)
+SEEN_STRIP = 0.008
 #: ... and so are those above the brows darker than the skin tone by more than this (CIELAB lightness, 8-bit
 #: units, in the photo's light): a fringe beside the seam, which the fill spread as a dark band (the astronaut's
 #: forehead: a brown fringe strip of lightness 105-130 beside skin of 188, spread up to the hairline). Below the
@@ -773,10 +777,14 @@ def _off_skin_at_seam(model: FaceModel, proj: np.ndarray, visible: np.ndarray, i
 
 def _seen_edge(model: FaceModel, visible: np.ndarray, islands: np.ndarray) -> np.ndarray:
     """(S, S) bool: the seen face-tile texels within :data:`SEEN_EDGE` of unseen island texels, features
-    (:func:`feature_mask`) apart."""
+    (:func:`feature_mask`) apart, and those in strips narrower than :data:`SEEN_STRIP`, the eyes apart."""
     size = visible.shape[0]
     to_unseen = cv2.distanceTransform((visible | ~islands).astype(np.uint8), cv2.DIST_L2, 3)
     edge = visible & (to_unseen <= SEEN_EDGE * size) & ~feature_mask(model, size)
+    r = max(1, round(SEEN_STRIP * size / 2))
+    wide = cv2.morphologyEx(visible.astype(np.uint8), cv2.MORPH_OPEN,
+                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    edge |= visible & ~wide & ~_feature_parts(model, size)[0]
     t = round(ATLAS_FACE * size)
     edge[t:, :] = False
     edge[:, t:] = False
@@ -822,6 +830,15 @@ def forehead_mask(model: FaceModel, size: int) -> np.ndarray:
 def feature_mask(model: FaceModel, size: int) -> np.ndarray:
     """(S, S) bool, read-only: the eyes, eyebrows, lips and nostrils in the face tile, from the 68 landmark
     vertices' UVs: the eyes with a margin of 8 % of their span (lashes, eyeliner), the rest with 3 %."""
+    eyes, rest = _feature_parts(model, size)
+    out = eyes | rest
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _feature_parts(model: FaceModel, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_mask` as ``(eyes, the rest)``, (S, S) bool each, read-only."""
     from .facemodel import landmark_uv
 
     uv = landmark_uv(model)
@@ -837,11 +854,11 @@ def feature_mask(model: FaceModel, size: int) -> np.ndarray:
 
     def grown(mask, share):
         r = max(1, round(span * share))
-        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        out = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        out.setflags(write=False)
+        return out
 
-    out = grown(eyes, 0.08) | grown(rest, 0.03)
-    out.setflags(write=False)
-    return out
+    return grown(eyes, 0.08), grown(rest, 0.03)
 
 
 def _well_seen_face(visible: np.ndarray, weight: np.ndarray, size: int, most: int = 60000):

@@ -226,6 +226,36 @@ def test_off_skin_at_the_seam_is_left_to_the_fill(model):
     assert not _off_skin_at_seam(model, proj, visible, islands, tone)[frame:frame + 15, 100:108].any()
 
 
+def test_the_seen_edge_and_thin_strips_are_left_to_the_fill(model):
+    """The seen skin's last texels beside unseen ones mix the photo across an outline, and a strip of seen texels
+    a few texels wide is such an edge from both sides (a sunglasses rim along a brow): both are left to the fill;
+    an eye's edge and a thin sliver of an eye are kept, and nothing off the face tile is touched."""
+    from headforge.core.texture import ATLAS_FACE, SEEN_EDGE, _feature_parts, _seen_edge
+
+    size = 1024
+    face = round(ATLAS_FACE * size)
+    islands = np.zeros((size, size), bool)
+    islands[:face] = True                      # the face tile and the back tile beside it
+    visible = islands.copy()
+    visible[:, :300] = False                   # the unseen side
+    eyes, rest = _feature_parts(model, size)
+    brows = np.argwhere(rest & ~eyes & (np.arange(size)[None, :] > 300) & (np.arange(size)[None, :] < face))
+    by, bx = brows[len(brows) // 2]
+    visible[by - 40:by + 40, bx - 60:bx + 60] = False    # a hole round a brow (covered by sunglasses)...
+    visible[by - 1:by + 2, bx - 60:bx + 60] = True       # ... with a strip 3 texels wide through it
+    ey, ex = np.argwhere(eyes)[len(np.argwhere(eyes)) // 2]
+    visible[ey - 30:ey + 30, ex - 60:ex + 60] = False
+    visible[ey - 1:ey + 2, ex - 60:ex + 60] = True       # a thin sliver of an eye
+    edge = _seen_edge(model, visible, islands)
+    d = round(SEEN_EDGE * size)
+    band = (slice(100, face - 10), slice(300, 300 + d))   # along the unseen side, features apart
+    assert (edge | eyes | rest)[band].all() and edge[band].mean() > 0.6
+    assert not edge[100:face - 10, 300 + d + 2:340].any()
+    assert edge[by, bx - 50:bx + 50].all()                                    # the strip in the brow
+    assert not edge[ey, ex - 5:ex + 5].any()                                   # the eye's sliver stays
+    assert not edge[:, face:].any() and not (edge & ~visible).any()
+
+
 def test_a_fringe_is_not_spread_over_the_forehead(avatars, model):
     """The astronaut's brown fringe touches her forehead where the photo's texels end: that strip was baked in
     and the fill spread it up to the hairline as a brown band, lightness 121 of 255 beside her seen upper face's
