@@ -42,7 +42,10 @@ def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types
     in the photo's hair colour, on the head's mesh; its hair object keeps its place, parent and material (one is
     made when the head had none; "bald" removes it, and exports then get no hair cap). The scalp painted in the
     skin texture stays as it was made. Returns the hair object (None for bald)."""
+    from .rig import check_head
+
     context = context or bpy.context
+    check_head(head)
     if not head.get(schema.HAIR_PARAMS):
         raise HeadforgeError(f"{head.name!r} was made without reading the photo's hair (Skin Only Texture off, or an "
                              "older Headforge): create it again from the photo to choose its hair style.")

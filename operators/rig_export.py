@@ -180,8 +180,6 @@ class HEADFORGE_OT_restyle_hair(bpy.types.Operator):
 
         try:
             head = _head_of(context.active_object)
-            if head is None or not head.get(schema.HEAD):
-                raise HeadforgeError("Select a head made by Headforge (or its rig) to restyle its hair.")
             obj = restyle_hair(head, self.hair_style, _model(context), context)
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))

@@ -261,6 +261,9 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     bun = bpy.data.objects[head["headforge_hair"]]
     assert bun.parent == head and json.loads(head["headforge_hair_params"])["tied"] == "bun"
     assert list(head["headforge_hair_srgb"]) == params["srgb"]
+    bpy.context.view_layer.objects.active = bpy.data.objects[head["headforge_camera"]]   # not a head: said so
+    with pytest.raises(RuntimeError, match="not a Headforge head"):
+        bpy.ops.headforge.restyle_hair(hair_style="long")
 
 
 def test_create_head_from_several_photos(addon, shared_photos, tmp_path):
