@@ -5,7 +5,8 @@ measured, not the fit); the segmentation is SegNet's on MediaPipe's detections, 
 Prints the confusion of true against read style (bald / short / medium / long; the generator's "shaved" counts
 as short) and the CIELAB distance between the read hair colour and ``core.hair.hair_srgb`` of the true melanin
 and redness; on sets of version 4 and later, how the heads under hats read (the hair hidden under a hat should
-not read as bald). Usage: ``python bench/hair_bench.py --heldout out/data/coarse-heldout-v2 [--n 300]
+not read as bald); on sets of version 7, how hair tied back reads (the reader does not tell it yet: a user chooses
+it, ``--hair-style``). Usage: ``python bench/hair_bench.py --heldout out/data/coarse-heldout-v2 [--n 300]
 [--segnet WEIGHTS]``
 """
 
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     detect_all(ds)
     pts, found = detections(ds)
     conf = np.zeros((len(READ), len(READ)), int)
-    colour, under_hats = [], []
+    colour, under_hats, tied = [], [], []
     for n in np.flatnonzero(found):
         k, j, i = ds.items[n]
         p = sample_params(ds.config, i, model)
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
         verts = model.vertices(lab["identity"], lab["expression"]).astype(np.float64)
         hair = hair_from_photo(model, verts, cam, img, segment.segment(img, pts[n], args.segnet))
         conf[READ.index(TRUE[p["hair"]["style"]]), READ.index(hair.style)] += 1
+        if p["hair"].get("tied"):
+            tied.append((p["hair"]["tied"], hair.style, hair.tied))
         if (p.get("accessories") or {}).get("hat"):
             under_hats.append((TRUE[p["hair"]["style"]], hair.style, hair.covered))
         if p["hair"]["style"] not in ("bald", "shaved"):
@@ -71,6 +74,11 @@ def main(argv=None) -> int:
         t, r, cov = zip(*under_hats)
         print(f"under hats ({len(t)}): style right {np.mean(np.array(t) == np.array(r)):.0%}, read bald "
               f"{r.count('bald')} (truly bald {t.count('bald')}), scalp covered: median {np.median(cov):.2f}")
+    if tied:
+        kinds, read, read_tied = zip(*tied)
+        print(f"tied back ({len(tied)}: {kinds.count('ponytail')} ponytails, {kinds.count('bun')} buns): read as "
+              + ", ".join(f"{s} {read.count(s)}" for s in READ)
+              + f"; read as tied back {sum(k == r for k, r in zip(kinds, read_tied))}")
     return 0
 
 
