@@ -53,13 +53,7 @@ def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types
     old = bpy.data.objects.get(head.get(schema.HAIR, ""))
     head[schema.HAIR_PARAMS] = json.dumps(hair.to_dict())
     if hair.style == "bald":
-        if old is not None:
-            curves = old.data
-            bpy.data.objects.remove(old)
-            if curves.users == 0:
-                bpy.data.hair_curves.remove(curves)
-        for key in (schema.HAIR, schema.HAIR_SRGB, schema.HAIR_RECESSION_CM):
-            head.pop(key, None)
+        _remove_hair(head, old)
         return None
     vertices = from_blender(mesh_vertices(head.data))
     if old is None:
@@ -70,15 +64,32 @@ def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types
 
             hair_on_head_bone(head, arm, context)
         return obj
-    curves = old.data
-    old.data = _curves(old.name, hair, model, vertices)
-    for mat in curves.materials:
-        old.data.materials.append(mat)
-    _set_colour(old.active_material, hair)
-    if curves.users == 0:
-        bpy.data.hair_curves.remove(curves)
+    _new_curves(old, hair, model, vertices)
     _mark(head, old, hair)
     return old
+
+
+def _remove_hair(head, obj) -> None:
+    """Take ``head``'s hair object ``obj`` (or None) and its curves away, and what exports read of it."""
+    if obj is not None:
+        curves = obj.data
+        bpy.data.objects.remove(obj)
+        if curves.users == 0:
+            bpy.data.hair_curves.remove(curves)
+    for key in (schema.HAIR, schema.HAIR_SRGB, schema.HAIR_RECESSION_CM):
+        head.pop(key, None)
+
+
+def _new_curves(obj, hair: PhotoHair, model: FaceModel, vertices) -> None:
+    """Give the hair object ``obj`` curves grown for ``hair`` on the head ``vertices`` (cm), its materials kept
+    and coloured for ``hair``."""
+    curves = obj.data
+    obj.data = _curves(obj.name, hair, model, vertices)
+    for mat in curves.materials:
+        obj.data.materials.append(mat)
+    _set_colour(obj.active_material, hair)
+    if curves.users == 0:
+        bpy.data.hair_curves.remove(curves)
 
 
 def _grow(head, hair: PhotoHair, model: FaceModel, vertices, name: str) -> "bpy.types.Object":

@@ -66,14 +66,14 @@ RENDERED_HAIR_SRGB = (
 
 
 #: the hair styles a user may choose instead of the one read from the photo ("photo"): the generator's length
-#: classes, and medium-length hair tied back (:data:`core.hair.TIED`). The photo still gives the colour and
-#: the hairline; a length class it did not read gets the middle of that class's lengths
+#: classes, and medium or long hair tied back (:data:`core.hair.TIED`). The photo still gives the colour and
+#: the hairline; a length class it did not read gets that class's usual length
 HAIR_STYLES = ("photo", "bald", "short", "medium", "long") + TIED
 
 
 @dataclass
 class PhotoHair:
-    """The hair measured in the photo (see the module)."""
+    """The hair measured in the photo (see the module), or in a style a user chose (:meth:`choose`)."""
 
     style: str                 #: "bald", "short", "medium" or "long" (``core.hair.STYLES``)
     length_cm: float

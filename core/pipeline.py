@@ -262,8 +262,9 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
 
     seg = None
     if segmentation is not False:
-        seg = _segment(img, lm, segnet_path, asked=bool(segmentation), step=lambda: step("segment", 0.45),
-                       timings=timings)
+        # a chosen hair style asks for it: its colour and hairline are read there (a warning when it cannot be)
+        seg = _segment(img, lm, segnet_path, asked=bool(segmentation) or hair_style != "photo",
+                       step=lambda: step("segment", 0.45), timings=timings)
         if seg is not None:  # the other photos too, when the first could be
             for o in extra:
                 o.segmentation = _segment(o.image, o.shape.landmarks, segnet_path, False, lambda: None, {})
