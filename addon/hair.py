@@ -105,7 +105,8 @@ def _grow(head, hair: PhotoHair, model: FaceModel, vertices, name: str) -> "bpy.
 
 
 def _curves(name: str, hair: PhotoHair, model: FaceModel, vertices) -> "bpy.types.Curves":
-    return hair_curves(name, hair_strands(model, vertices, hair.generator()), strand_radii())
+    strands = hair_strands(model, vertices, hair.generator())
+    return hair_curves(name, strands, strand_radii(strands.shape[1]))
 
 
 def _set_colour(mat, hair: PhotoHair) -> None:

@@ -401,7 +401,7 @@ class SynthScene:
         strands = hair_strands(self.model, verts_cm, hair)
         for shell in shells:
             strands = shell.tuck(strands)
-        groups = {"hair": (strands, strand_radii())}
+        groups = {"hair": (strands, strand_radii(strands.shape[1]))}
         brows_scale = hair["brows"].get("radius_scale", 1.0)   # set version 3's brows: wider strands
         for name, strands in facial_hair_strands(self.model, verts_cm, hair, self.masks).items():
             groups[name] = (strands, facial_strand_radii(brows_scale if name == "brows" else 1.0))

@@ -48,9 +48,10 @@ FRINGE_END_CM = 6.5
 #: ellipsoid's widest line up to its crown)
 TIED = ("ponytail", "bun")
 TIED_ELEVATION = {"ponytail": 0.25, "bun": 0.6}
-#: of the strand's points, how many follow the skull from the root to the gather point (the rest make the tail
-#: or the bun)
-TIED_PATH_POINTS = 5
+#: points of a tied-back strand, and how many of them follow the scalp from the root to the gather point (the
+#: rest make the tail or the bun). With 5 of 8, the first segment from a root at the forehead cut a chord 6 cm
+#: long under the scalp (the front third of the head looked bald); 10 keep each segment within about 17 degrees
+TIED_POINTS, TIED_PATH_POINTS = 14, 10
 #: hair gathered in a ponytail: the strands' spread at the tie (cm), and how much of the hair's length the way
 #: to the tie takes (the tail is the rest, at least ``TAIL_MIN_CM``)
 TAIL_TIE_CM, TAIL_TAKEN_CM, TAIL_MIN_CM = 1.2, 6.0, 5.0
@@ -167,9 +168,10 @@ def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[n
 
 
 def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarray:
-    """Strand points ``(N, POINTS_PER_STRAND, 3)`` float64 cm for ``hair`` (:func:`sample_hair`) on the head
-    ``vertices`` ``(N_VERTICES, 3)`` cm; ``(0, POINTS_PER_STRAND, 3)`` for a bald head."""
-    n, K = STRANDS[hair["style"]], POINTS_PER_STRAND
+    """Strand points ``(N, K, 3)`` float64 cm for ``hair`` (:func:`sample_hair`) on the head ``vertices``
+    ``(N_VERTICES, 3)`` cm, ``K`` = :data:`POINTS_PER_STRAND` (:data:`TIED_POINTS` for hair tied back);
+    ``(0, K, 3)`` for a bald head."""
+    n, K = STRANDS[hair["style"]], TIED_POINTS if hair.get("tied") else POINTS_PER_STRAND
     if n == 0:
         return np.zeros((0, K, 3))
     r = np.random.default_rng(hair["seed"])
@@ -214,11 +216,11 @@ def sample_tied(r: np.random.Generator, hair: dict) -> str | None:
 
 def _tied_strands(roots: np.ndarray, scalp: np.ndarray, centre: np.ndarray, radii: np.ndarray, hair: dict,
                   r: np.random.Generator) -> np.ndarray:
-    """Strands ``(n, POINTS_PER_STRAND, 3)`` cm of hair tied back (``hair["tied"]``) rooted at ``roots`` on the
+    """Strands ``(n, TIED_POINTS, 3)`` cm of hair tied back (``hair["tied"]``) rooted at ``roots`` on the
     ``scalp`` (its vertices, cm): from each root over the scalp (along the great circle of the skull ellipsoid
     ``centre``, ``radii``, lying on the scalp's own surface) to the gather point behind the head, then a tail
     hanging down and back (a ponytail) or a coil around a ball (a bun)."""
-    n, K, P = len(roots), POINTS_PER_STRAND, TIED_PATH_POINTS
+    n, K, P = len(roots), TIED_POINTS, TIED_PATH_POINTS
     kind = hair["tied"]
     up = TIED_ELEVATION[kind]
     on_scalp = _scalp_surface(scalp, centre, radii)
@@ -303,9 +305,9 @@ def hair_srgb(melanin: float, redness: float) -> tuple[float, float, float]:
     return tuple(float(x) for x in light * (1 - t) + dark * t)
 
 
-def strand_radii() -> np.ndarray:
-    """``(POINTS_PER_STRAND,)`` cm: each scalp strand's radius from root to tip."""
-    return np.linspace(ROOT_RADIUS_CM, TIP_RADIUS_CM, POINTS_PER_STRAND)
+def strand_radii(points: int = POINTS_PER_STRAND) -> np.ndarray:
+    """``(points,)`` cm: each scalp strand's radius from root to tip (strands of ``points`` points)."""
+    return np.linspace(ROOT_RADIUS_CM, TIP_RADIUS_CM, points)
 
 
 def facial_strand_radii(scale: float = 1.0) -> np.ndarray:

@@ -227,7 +227,7 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     strands gather behind her head and the tail hangs below the tie. It needs Skin Only Texture (which reads
     the hair's colour)."""
     from headforge.core.facemodel import LANDMARKS_68
-    from headforge.core.hair import TIED_PATH_POINTS
+    from headforge.core.hair import TIED_PATH_POINTS, TIED_POINTS
 
     with pytest.raises(RuntimeError, match="Skin Only Texture"):
         bpy.ops.headforge.create_head(filepath=str(photo_files["astronaut"]), skin_only=False, hair_style="bun")
@@ -239,7 +239,7 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     mw = np.array(head.matrix_world)
     verts = np.array([mw[:3, :3] @ v.co + mw[:3, 3] for v in head.data.vertices[:SKIN_END]])
     hw = np.array(hair.matrix_world)
-    pts = np.array([hw[:3, :3] @ p.position + hw[:3, 3] for p in hair.data.points]).reshape(-1, 8, 3)
+    pts = np.array([hw[:3, :3] @ p.position + hw[:3, 3] for p in hair.data.points]).reshape(-1, TIED_POINTS, 3)
     centre = verts.mean(0)
     forward = verts[LANDMARKS_68[30]] - centre
     ties, tips = pts[:, TIED_PATH_POINTS - 1], pts[:, -1]

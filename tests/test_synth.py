@@ -112,10 +112,17 @@ def test_tied_back_hair_is_combed_over_the_skull_to_a_ponytail_or_a_bun(model):
     centre, radii = H.skull_ellipsoid(v, np.unique(model.triangles[tris]))
     lm = v[LANDMARKS_68]
     P = H.TIED_PATH_POINTS
+    from scipy.spatial import cKDTree
+
+    skin_tree, normals = cKDTree(v[:SKIN_END]), model.vertex_normals(v)
     for kind in H.TIED:
         pts = H.hair_strands(model, v, {**hair, "tied": kind})
-        assert pts.shape == loose.shape
+        assert pts.shape == (len(loose), H.TIED_POINTS, 3)
         np.testing.assert_array_equal(pts[:, 0], loose[:, 0])     # the same roots as loose hair
+        # no segment cuts under the skin (a long chord from a root at the forehead did: the front looked bald)
+        mid = ((pts[:, 1:] + pts[:, :-1]) / 2).reshape(-1, 3)
+        _, near = skin_tree.query(mid)
+        assert (((mid - v[near]) * normals[near]).sum(1) < 0).mean() < 0.001
         assert (np.linalg.norm((pts[:, 1:] - centre) / radii, axis=2) >= 1 - 1e-9).all()
         # the gather point: behind the head, between the ears' height and the crown
         tie = pts[:, P - 1]
