@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import CalibrationUnavailable
 from .fileio import read_once, save_npz
-from .identity import file_sha256
+from .identity import learned_beside
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "expression_calibration.npz"
 N_EX = 53
@@ -66,13 +66,6 @@ def load(path: str | Path | None = None) -> ExpressionCalibration:
 def calibrate(expression: np.ndarray, coarsenet_path: str | Path, path: str | Path | None = None) -> np.ndarray:
     """CoarseNet's expression ``(53,)`` (from the weights at ``coarsenet_path``) calibrated. Raises
     :class:`CalibrationUnavailable` when the calibration cannot be used (its message says why and what to do)."""
-    path = path or WEIGHTS
-    try:
-        cal = load(path)
-    except (OSError, ValueError, KeyError) as e:
-        raise CalibrationUnavailable(f"The expression calibration {str(path)!r} cannot be read ({type(e).__name__}); "
-                                     "reinstall Headforge or learn it again with `make train-expression`.") from None
-    if file_sha256(coarsenet_path) != cal.coarsenet_sha256:
-        raise CalibrationUnavailable(f"The expression calibration {str(path)!r} was learned beside another CoarseNet "
-                                     f"than {str(coarsenet_path)!r}; learn it again with `make train-expression`.")
+    cal = learned_beside(load, path or WEIGHTS, coarsenet_path, CalibrationUnavailable, "expression calibration",
+                         "train-expression")
     return cal.apply(expression)

@@ -106,6 +106,21 @@ def file_sha256(path: str | Path) -> str:
         return _sha(str(path), st.st_size, st.st_mtime_ns)
 
 
+def learned_beside(read, path: str | Path, coarsenet_path: str | Path, error: type, what: str, target: str):
+    """``read(path)``: something learned beside CoarseNet's guesses (it has a ``coarsenet_sha256``), when it can be
+    read and belongs to the CoarseNet at ``coarsenet_path``; else ``error`` (a HeadforgeError class) saying that
+    the ``what`` (e.g. "identity ridge") should be learned again with ``make target``."""
+    try:
+        learned = read(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise error(f"The {what} {str(path)!r} cannot be read ({type(e).__name__}); reinstall Headforge or learn it "
+                    f"again with `make {target}`.") from None
+    if file_sha256(coarsenet_path) != learned.coarsenet_sha256:
+        raise error(f"The {what} {str(path)!r} was learned beside another CoarseNet than {str(coarsenet_path)!r}; "
+                    f"learn it again with `make {target}`.")
+    return learned
+
+
 def load(path: str | Path | None = None) -> IdentityRidge:
     """The learned ridge at ``path`` (default :data:`WEIGHTS`), read once per process. Raises
     ``OSError``/``ValueError``/``KeyError`` for a missing or damaged file."""
@@ -125,15 +140,8 @@ def refine(descriptor: np.ndarray, coarse_identity: np.ndarray, coarsenet_path: 
     same identity where they need mirrored ones: on the 13 real photos a mirrored copy's guess was 0.40-0.81 mm
     from the photo's mirrored back; on 365 held-out version-6 renders the averaged guess is as near the truth
     (2.686 against 2.693 mm)."""
-    path = path or WEIGHTS
-    try:
-        ridge = load(path)
-    except (OSError, ValueError, KeyError) as e:
-        raise DescriptorUnavailable(f"The identity ridge {str(path)!r} cannot be read ({type(e).__name__}); "
-                                    "reinstall Headforge or learn it again with `make train-identity`.") from None
-    if not ridge.matches(coarsenet_path):
-        raise DescriptorUnavailable(f"The identity ridge {str(path)!r} was learned beside another CoarseNet than "
-                                    f"{str(coarsenet_path)!r}; learn it again with `make train-identity`.")
+    ridge = learned_beside(load, path or WEIGHTS, coarsenet_path, DescriptorUnavailable, "identity ridge",
+                           "train-identity")
     if model is None:
         from .facemodel import load_face_model
 

@@ -22,11 +22,11 @@ def test_shipped_calibration_quiets_a_neutral_face_and_keeps_a_smile(shipped_wei
     face (prnet_trump) and a slight smile (Grace Hopper) lose most of their weights, the astronaut's broad smile
     keeps its smile. Measured 2026-12-05, the sum of the 52 ARKit weights without -> with: 0.36 -> 0.04 and
     1.07 -> 0.44; the astronaut's mouthSmileLeft 1.00 -> 0.93."""
-    from headforge.core import expression_calibration, regress
+    from headforge.core import expression_calibration, identity, regress
     from headforge.core.image import load_image
 
     cal = expression_calibration.load()
-    assert cal.coarsenet_sha256 == expression_calibration.file_sha256(regress.WEIGHTS)
+    assert cal.coarsenet_sha256 == identity.file_sha256(regress.WEIGHTS)
     cv = cal.meta["cv_mean_abs_error"]
     assert cv["calibrated"] < cv["neutral"] < cv["coarsenet"]
     photos = {"trump": load_image(shared_photos / "prnet_trump.jpg"), "grace": load_image(photo_files["grace_hopper"]),
@@ -55,7 +55,7 @@ def test_a_mirrored_guess_is_calibrated_to_the_mirrored_weights(shipped_weights,
 
 def test_calibration_beside_another_coarsenet_or_damaged_is_not_used(tmp_path, shipped_weights, astronaut_rgb,
                                                                       model, monkeypatch):
-    from headforge.core import expression_calibration, regress
+    from headforge.core import expression_calibration, identity, regress
     from headforge.core.errors import CalibrationUnavailable
     from headforge.core.pipeline import fit_photo
 
@@ -73,14 +73,14 @@ def test_calibration_beside_another_coarsenet_or_damaged_is_not_used(tmp_path, s
 
 
 def test_learner_reads_real_renders_and_learns_a_calibration(frontal_renders, model, tmp_path):
-    from headforge.core import expression_calibration, regress
+    from headforge.core import expression_calibration, identity, regress
     from headforge.networks import learn_expression as le
     from headforge.networks.learn_identity import load_features
 
     data = load_features([str(frontal_renders)], None, log=None)
     guess, truth = data["coarse_expression"], data["truth_expression"]
     assert guess.shape == truth.shape == (len(data["truth"]), 53)
-    cal, cv = le.learn(guess, truth, model.expression_mirror, expression_calibration.file_sha256(regress.WEIGHTS))
+    cal, cv = le.learn(guess, truth, model.expression_mirror, identity.file_sha256(regress.WEIGHTS))
     assert set(cv["calibrated"]) == set(le.THRESHOLDS) and cal.meta["threshold"] in le.THRESHOLDS
     assert cal.meta["cv_mean_abs_error"]["calibrated"] == round(min(cv["calibrated"].values()), 5)
     # learned lines: with no threshold each one passes through the pooled means of its channel pair
