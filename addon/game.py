@@ -7,6 +7,9 @@ originals' names, for the length of an export:
 * four materials (skin, eyes, mouth, lashes) made of textures an exporter carries: the photo texture and the
   detail normal map, a painted eye in the measured iris colour, a flat-colour mouth atlas, lash strands cut out
   by their alpha; single-sided except the mouth and lashes;
+* on a head with hair, a hair cap and hair cards in the lashes' material: the cards follow the strands of the
+  head's hair object as they are at rest (combed or grown again in Blender, what is there is exported), fewer
+  at each LOD, moved by the same bones and shape keys as the scalp at their roots;
 * no irises or see-through shells, no second UV map, no Subdivision/Displace (the detail is the normal map);
 * rest pose neutral: every shape-key value 0, the photo's expression kept as the ``headforge_photo_pose``
   property (glTF extras, FBX user properties);
@@ -25,15 +28,17 @@ import bmesh
 import bpy
 import numpy as np
 from bpy_extras.io_utils import axis_conversion
+from mathutils import Matrix
 
 from ..core.eyes import DEFAULT_IRIS_SRGB, eye_texture
 from ..core.game import (GAME_MATERIALS, GAME_PART_MATERIAL, HAIR_CAP_MIN_SCALP, HAIR_CAP_OFFSET_CM, MOUTH_PARTS,
-                         atlas_half_uv, hair_cap_texture, lash_hair_atlas, mouth_atlas_uv, mouth_texture)
-from ..core.hair import scalp_mask
+                         atlas_panel_uv, hair_cap_texture, hair_card_texture, hair_cards, lash_hair_atlas,
+                         mouth_atlas_uv, mouth_texture)
+from ..core.hair import scalp_mask, skull_ellipsoid
 from ..core.lashes import eyelash_texture
 from . import schema
 from .build import LASH_IMAGE
-from .conversion import image_from_array
+from .conversion import from_blender, image_from_array, key_vertices, mesh_vertices, to_blender
 from .nodes import ensure_principled
 from .detail import detail_normal_image
 
@@ -55,6 +60,7 @@ def game_copies(head, objs: list, arm, fmt: str, get_model) -> Iterator[tuple[li
     made, renamed, data = [], [], []
     try:
         scalp = _scalp_for_cap(head, get_model)
+        strands = _hair_strands_cm(head) if scalp is not None else []
         mats = _game_materials(head, fmt, get_model, data, scalp)
         parts = list(head.get(schema.PARTS) or get_model().parts[1])
         arm_copy = None
@@ -62,8 +68,8 @@ def game_copies(head, objs: list, arm, fmt: str, get_model) -> Iterator[tuple[li
             arm_copy = _linked_copy(arm)
             made.append(arm_copy)
         meshes = []
-        for obj in objs:
-            meshes.append(_game_copy(obj, parts, mats, fmt, scalp))
+        for lod, obj in zip(_lod_levels(head, objs), objs):
+            meshes.append(_game_copy(obj, parts, mats, fmt, scalp, _cards(strands, lod)))
             made.append(meshes[-1])
             for m in meshes[-1].modifiers:
                 if m.type == "ARMATURE" and arm_copy is not None:
@@ -120,10 +126,51 @@ def _scalp_for_cap(head, get_model) -> np.ndarray | None:
     return scalp_mask(model, model.neutral, 256, head.get(schema.HAIR_RECESSION_CM, 0.0))
 
 
-def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | None) -> "bpy.types.Object":
+def _lod_levels(head, objs: list) -> list[int]:
+    """The LOD level of each of ``objs`` (``head`` is 0, ``<head>_LOD<n>`` is n)."""
+    return [0 if obj == head else int(obj.name.rsplit("_LOD", 1)[1]) for obj in objs]
+
+
+def _hair_strands_cm(head) -> list[np.ndarray]:
+    """The strands of ``head``'s hair object (``schema.HAIR``) as they are at rest, in the head's own frame:
+    a list of ``(K_i, 3)`` float64 model cm (empty without a hair object)."""
+    hair = bpy.data.objects.get(head.get(schema.HAIR, ""))
+    if hair is None or hair.type != "CURVES" or not len(hair.data.points):
+        return []
+    curves = hair.data
+    co = np.empty(len(curves.points) * 3, np.float32)
+    curves.position_data.foreach_get("vector", co)
+    offsets = np.empty(len(curves.curves) + 1, np.int32)
+    curves.curve_offset_data.foreach_get("value", offsets)
+    to_head = np.array(head.matrix_world.inverted() @ _rest_world(hair))
+    co = co.reshape(-1, 3) @ to_head[:3, :3].T + to_head[:3, 3]
+    return np.split(from_blender(co), offsets[1:-1])
+
+
+def _rest_world(obj):
+    """``obj``'s world matrix with the armature bone it may hang from at rest (the photo pose may turn the head
+    bone; the head's mesh data is at rest)."""
+    if obj.parent is not None and obj.parent_type == "BONE" and obj.parent_bone in obj.parent.data.bones:
+        bone = obj.parent.data.bones[obj.parent_bone]
+        tail = Matrix.Translation((0.0, bone.length, 0.0))  # a child of a bone hangs from its tail
+        return obj.parent.matrix_world @ bone.matrix_local @ tail @ obj.matrix_parent_inverse @ obj.matrix_basis
+    return obj.matrix_world
+
+
+def _cards(strands: list[np.ndarray], lod: int):
+    """The hair cards (``core.game.hair_cards``, cm) of LOD ``lod`` along ``strands``, or None without any."""
+    if not strands:
+        return None
+    roots = np.array([s[0] for s in strands])
+    centre, _ = skull_ellipsoid(roots, np.arange(len(roots)))
+    return hair_cards(strands, centre, min(lod, 2))
+
+
+def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | None, cards) -> "bpy.types.Object":
     """A copy of ``obj`` laid out for games (see the module docstring), linked beside it, with a hair cap where
-    ``scalp`` (the scalp mask, or None) says. Of Headforge's custom properties it keeps only which shape keys it
-    has and the photo's pose (a JSON string in FBX, whose user properties hold no mappings)."""
+    ``scalp`` (the scalp mask, or None) says and the hair ``cards`` (``core.game.hair_cards``, or None). Of
+    Headforge's custom properties it keeps only which shape keys it has and the photo's pose (a JSON string in
+    FBX, whose user properties hold no mappings)."""
     copy = _linked_copy(obj)
     for m in list(copy.modifiers):
         if m.type != "ARMATURE":
@@ -145,6 +192,8 @@ def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | 
     me.polygons.foreach_set("material_index", game_slot)
     if scalp is not None:
         _add_hair_cap(me, scalp)
+    if cards is not None:
+        _add_hair_cards(me, *cards)
     me.update()
     return copy
 
@@ -163,7 +212,7 @@ def _add_hair_cap(me, scalp: np.ndarray) -> None:
     for f in bm.faces:
         uvs = np.array([loop[uv_layer].uv for loop in f.loops])
         if f.material_index == lashes:
-            for loop, uv in zip(f.loops, atlas_half_uv(uvs, right=False)):
+            for loop, uv in zip(f.loops, atlas_panel_uv(uvs, "lashes")):
                 loop[uv_layer].uv = uv
         elif f.material_index == skin:
             rows = np.clip(((1 - uvs[:, 1]) * size).astype(int), 0, size - 1)
@@ -183,10 +232,50 @@ def _add_hair_cap(me, scalp: np.ndarray) -> None:
         for f in faces:
             f.material_index = lashes
             uvs = np.array([loop[uv_layer].uv for loop in f.loops])
-            for loop, uv in zip(f.loops, atlas_half_uv(uvs, right=True)):
+            for loop, uv in zip(f.loops, atlas_panel_uv(uvs, "cap")):
                 loop[uv_layer].uv = uv
     bm.to_mesh(me)
     bm.free()
+
+
+def _add_hair_cards(me, verts_cm: np.ndarray, quads: np.ndarray, uv: np.ndarray, card: np.ndarray) -> None:
+    """Add hair cards (``core.game.hair_cards``: vertices in model cm, quads, their panel's UVs, each vertex's
+    card) to ``me`` in the lashes' material, smooth-shaded. Each card takes the bone weights and shape-key
+    offsets of the mesh vertex nearest its root, so it moves as the scalp under it does."""
+    from scipy.spatial import cKDTree
+
+    if not len(quads):
+        return
+    co = to_blender(verts_cm)
+    basis = mesh_vertices(me)
+    first = np.searchsorted(card, np.arange(card[-1] + 1))               # each card's first vertex (a root)
+    near = cKDTree(basis).query((co[first] + co[first + 1]) / 2)[1][card]
+    lashes = GAME_MATERIALS.index("lashes")
+    bm = bmesh.new()
+    try:
+        bm.from_mesh(me)
+        bm.verts.ensure_lookup_table()
+        deform = bm.verts.layers.deform.active
+        weights = {} if deform is None else {n: list(bm.verts[n][deform].items()) for n in np.unique(near).tolist()}
+        new = [bm.verts.new(p) for p in co]
+        for v, n in zip(new, near.tolist()):
+            for group, weight in weights.get(n, ()):
+                v[deform][group] = weight
+        uv_layer = bm.loops.layers.uv["UVMap"]
+        panel_uv = atlas_panel_uv(uv, "cards")
+        for quad in quads:
+            f = bm.faces.new([new[i] for i in quad])
+            f.material_index, f.smooth = lashes, True
+            for loop, i in zip(f.loops, quad):
+                loop[uv_layer].uv = panel_uv[i]
+        bm.to_mesh(me)
+    finally:
+        bm.free()
+    if me.shape_keys is not None:   # the new vertices come last, in every key where the basis has them
+        for kb in me.shape_keys.key_blocks:
+            key = key_vertices(kb)
+            key[len(basis):] = co + (key[:len(basis)] - basis)[near]
+            kb.data.foreach_set("co", key.astype(np.float32).ravel())
 
 
 def _export_properties(copy, obj, fmt: str) -> None:
@@ -239,7 +328,8 @@ def _mouth_uvs(me, slot_part: np.ndarray) -> None:
 
 def _game_materials(head, fmt: str, get_model, made: list, scalp: np.ndarray | None) -> dict:
     """The four game materials for ``head``; they and the images made for them are appended to ``made`` (to
-    remove afterwards). With ``scalp`` (the hair cap's scalp mask) the lashes' texture is the lash/hair atlas."""
+    remove afterwards). With ``scalp`` (the hair cap's scalp mask) the lashes' texture is the lash/hair atlas
+    (lashes, cap and cards)."""
 
     def new_image(name, rgb):
         made.append(image_from_array(name, rgb))
@@ -255,7 +345,8 @@ def _game_materials(head, fmt: str, get_model, made: list, scalp: np.ndarray | N
         "eyes": _textured(prefix + "eyes", new_image(prefix + "eyes", eye_texture(512, iris)), roughness=0.1),
         "mouth": _textured(prefix + "mouth", new_image(prefix + "mouth", mouth_texture()), roughness=0.4),
         "lashes": _textured(prefix + "lashes", bpy.data.images.get(LASH_IMAGE) if scalp is None else new_image(
-            prefix + "lashes", lash_hair_atlas(eyelash_texture(512), hair_cap_texture(scalp, head[schema.HAIR_SRGB]))),
+            prefix + "lashes", lash_hair_atlas(eyelash_texture(512), hair_cap_texture(scalp, head[schema.HAIR_SRGB]),
+                                               hair_card_texture(head[schema.HAIR_SRGB]))),
             roughness=0.4, alpha=fmt),
     }
     for name, mat in mats.items():

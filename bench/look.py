@@ -7,8 +7,8 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
   through the photo camera | front | 3/4 (45 deg) | profile (90 deg) | back;
 * row 2: the measured iris colour, then the four views in clay (grey material);
 * row 3: the exported head.glb rendered outside Blender by pyrender (OpenGL; cut-out alpha as the glb asks,
-  :func:`alpha_tested_shaders`), in its rest pose: LOD0 front and 3/4, LOD2 3/4; then what the texture left
-  out (covered pixels tinted magenta, fit.json's glasses and facial hair notes) and the albedo's face tile.
+  :func:`alpha_tested_shaders`), in its rest pose: LOD0 front, 3/4 and from behind, LOD2 3/4; then what the
+  texture left out (covered pixels tinted magenta, fit.json's glasses and facial hair notes) and the albedo's face tile.
 
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
 ``out/look/`` only (those photos are never committed). ``--several`` adds the heads fitted to several photos of
@@ -209,15 +209,15 @@ def glb_mesh_of(geometry_names: list[str], glb: Path) -> dict[str, str]:
 
 
 def render_glb(glb: Path, size: int) -> list[np.ndarray]:
-    """head.glb as an engine sees it, rendered by pyrender (OpenGL), outside Blender: LOD0 front and 3/4,
-    LOD2 3/4 (each alone), in its rest pose (glTF morph weights as exported)."""
+    """head.glb as an engine sees it, rendered by pyrender (OpenGL), outside Blender: LOD0 front, 3/4 and from
+    behind (150 deg), LOD2 3/4 (each alone), in its rest pose (glTF morph weights as exported)."""
     import pyrender
     import trimesh
 
     tscene = trimesh.load(str(glb))
     mesh_of = glb_mesh_of(list(tscene.geometry), glb)
     out = []
-    for lod, yaw in ((0, 0.0), (0, 45.0), (2, 45.0)):
+    for lod, yaw in ((0, 0.0), (0, 45.0), (0, 150.0), (2, 45.0)):
         lod_mesh = min(set(mesh_of.values()), key=len) + (f"_LOD{lod}" if lod else "")
         part = tscene.copy()
         part.delete_geometry([g for g, mesh in mesh_of.items() if mesh != lod_mesh])
@@ -240,7 +240,8 @@ def render_glb(glb: Path, size: int) -> list[np.ndarray]:
             colour, _ = renderer.render(scene)
         finally:
             renderer.delete()
-        out.append(label(np.ascontiguousarray(colour[..., :3]), f"glb LOD{lod} {'front' if yaw == 0 else '3/4'}"))
+        view = {0.0: "front", 45.0: "3/4"}.get(yaw, "back 3/4")
+        out.append(label(np.ascontiguousarray(colour[..., :3]), f"glb LOD{lod} {view}"))
     return out
 
 

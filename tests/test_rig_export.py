@@ -347,22 +347,27 @@ def test_game_exports(rigged, avatars, tmp_path):
     assert avatars["astronaut"].iris.measured and np.all(np.abs(ring - iris) <= 0.3 * iris + 12)
     assert eye[r < PUPIL_UV_RADIUS - 0.01].max() < 40 and eye[(r > 0.2) & (r < 0.3)].mean() > 170
 
-    # the hair cap: the lashes' material holds, in every LOD, the scalp again 5 mm out (the skin's top plus
-    # 4-6 mm, glTF +Y up), textured from the atlas's right half in the hair's colour, cut out by alpha
+    # the hair cap and cards: the lashes' material holds, in every LOD, the scalp again 5 mm out and hair cards
+    # over it (fewer at each LOD), hugging the head (the skin's top plus 5-20 mm, glTF +Y up), textured from the
+    # atlas's middle and right panels in the hair's colour, cut out by alpha
+    lash_counts = []
     for node in mesh_nodes:
         prims = {g.materials[p.material].name: p for p in g.meshes[node.mesh].primitives}
         top = {n: g.accessors[prims[f"Anna_{n}"].attributes.POSITION].max[1] for n in ("skin", "lashes")}
-        assert 0.004 < top["lashes"] - top["skin"] < 0.006, top
+        assert 0.005 < top["lashes"] - top["skin"] < 0.02, top
+        lash_counts.append(g.accessors[prims["Anna_lashes"].attributes.POSITION].count)
+    assert lash_counts[0] > lash_counts[1] > lash_counts[2], lash_counts
     tex = g.textures[mats["Anna_lashes"].pbrMetallicRoughness.baseColorTexture.index]
     view = g.bufferViews[g.images[tex.source].bufferView]
     atlas = cv2.imdecode(np.frombuffer(blob[view.byteOffset:view.byteOffset + view.byteLength], np.uint8),
                          cv2.IMREAD_UNCHANGED)
-    assert atlas.shape[1] == 2 * atlas.shape[0] and atlas.shape[2] == 4
-    cap = atlas[:, atlas.shape[1] // 2:]
-    opaque = cap[..., 3] > 127
-    assert 0.03 < opaque.mean() < 0.6
+    size = atlas.shape[0]
+    assert atlas.shape[1] == 3 * size and atlas.shape[2] == 4
     hair = np.array(avatars["astronaut"].hair.srgb, float)
-    assert np.abs(np.median(cap[opaque][:, 2::-1].astype(float), 0) - hair).max() < 12
+    for panel, coverage in ((atlas[:, size:2 * size], (0.03, 0.6)), (atlas[:, 2 * size:], (0.3, 0.8))):
+        opaque = panel[..., 3] > 127
+        assert coverage[0] < opaque.mean() < coverage[1]
+        assert np.abs(np.median(panel[opaque][:, 2::-1].astype(float), 0) - hair).max() < 12
 
     # FBX: no rotation or scale on the mesh and armature nodes, textures named after the file, the lashes'
     # alpha carried, four materials
@@ -378,6 +383,55 @@ def test_game_exports(rigged, avatars, tmp_path):
     assert len(_children(objects, b"Material")) == 4
     links = _children(_children(root, b"Connections")[0], b"C")
     assert any(len(c.props) > 3 and c.props[3] == b"TransparencyFactor" for c in links)
+
+
+def _lash_positions(path) -> np.ndarray:
+    """The LOD0 lashes' primitive's POSITION array (V, 3) float32 of an exported glb (glTF +Y up, metres)."""
+    import pygltflib
+
+    g = pygltflib.GLTF2().load(str(path))
+    blob = g.binary_blob()
+    mesh = next(m for m in g.meshes if m.name == "Anna")
+    prim = next(p for p in mesh.primitives if g.materials[p.material].name == "Anna_lashes")
+    acc = g.accessors[prim.attributes.POSITION]
+    view = g.bufferViews[acc.bufferView]
+    start = view.byteOffset + (acc.byteOffset or 0)
+    return np.frombuffer(blob[start:start + acc.count * 12], np.float32).reshape(-1, 3)
+
+
+def test_exported_hair_cards_follow_the_hair_object_at_rest(rigged, tmp_path):
+    """The hair cards come from the head's hair object as it is at rest: a turned head bone (the photo pose may
+    turn it) moves no card, while hair moved in Blender (combed up by 1 cm here) is exported where it now is."""
+    from mathutils import Matrix
+
+    from headforge.addon import schema
+    from headforge.addon.export import export_head
+
+    head, arm = rigged
+    hair = bpy.data.objects[head[schema.HAIR]]
+    assert hair.parent == arm and hair.parent_bone == "head"
+    rest = _lash_positions(export_head(head, tmp_path / "rest.glb", "glb"))
+    bone = arm.pose.bones["head"]
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.35, 0.0, 0.2)
+    bpy.context.view_layer.update()
+    try:
+        turned = _lash_positions(export_head(head, tmp_path / "turned.glb", "glb"))
+    finally:
+        bone.rotation_euler = (0.0, 0.0, 0.0)
+        bpy.context.view_layer.update()
+    assert np.abs(turned - rest).max() < 1e-5
+    world = hair.matrix_world.copy()
+    hair.matrix_world = Matrix.Translation((0.0, 0.0, 0.01)) @ world   # 1 cm up
+    bpy.context.view_layer.update()
+    try:
+        combed = _lash_positions(export_head(head, tmp_path / "combed.glb", "glb"))
+    finally:
+        hair.matrix_world = world
+        bpy.context.view_layer.update()
+    moved = combed[:, 1] - rest[:, 1]
+    cards = np.abs(moved) > 1e-5
+    assert 0.5 < cards.mean() < 1.0 and np.allclose(moved[cards], 0.01, atol=0.002), np.percentile(moved, [5, 50, 95])
 
 
 def test_export_round_trip_and_bad_input(rigged, tmp_path):

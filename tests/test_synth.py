@@ -419,3 +419,52 @@ def test_clothes_lie_outside_the_skin_and_hair_falls_over_them(model):
         low = draped[:, 1] < np.interp(th, g.azimuth, g.top, period=2 * np.pi) - 1.0
         assert low.sum() > 100 and (r[low] >= g.radius_at(th[low], draped[low, 1]) + 0.2).all()
         np.testing.assert_array_equal(draped[:, 1], pts[:, 1])   # moved out, never up or down
+
+
+def test_hair_cards_cover_the_hair_at_every_lod_and_a_stray_strand_stays_in(model):
+    """The exported hair cards (``core.game.hair_cards``) of loose and tied-back hair: as many as each LOD asks,
+    reaching as far as the hair does, not under the skin, and not sticking out where one strand strays; their
+    texture keeps each clump's middle above the alpha cut at a distant mip level, in the hair's colour."""
+    import cv2
+    from scipy.spatial import cKDTree
+
+    from headforge.core.game import HAIR_CARD_CLUMPS, HAIR_CARDS, hair_card_texture, hair_cards
+
+    v = model.neutral
+    hair = H.sample_hair(np.random.default_rng(3), 0.5) | {"style": "long", "length_cm": 25.0, "fringe": False,
+                                                           "curl_cm": 0.0}
+    scalp = np.unique(model.triangles[H.scalp_triangles(model, v)])
+    centre, _ = H.skull_ellipsoid(v, scalp)
+    skin_tree, normals = cKDTree(v[:SKIN_END]), model.vertex_normals(v)
+    for kind in (None, "ponytail"):
+        strands = H.hair_strands(model, v, {**hair, "tied": kind})
+        for lod, (count, points) in enumerate(HAIR_CARDS):
+            verts, quads, uv, card = hair_cards(list(strands), centre, lod)
+            assert verts.shape == (count * 2 * points, 3) and quads.shape == (count * (points - 1), 4)
+            assert card.max() == count - 1 and uv.min() >= 0 and uv.max() <= 1
+            # as far as the hair reaches (a card is a clump's median path: the strays of a clump go further)
+            for q in (1, 99):
+                gap = np.percentile(verts, q, 0) - np.percentile(strands.reshape(-1, 3), q, 0)
+                assert np.abs(gap).max() < 2.0, (kind, lod, q, gap)
+            # over the head (below the chin long hair hangs through the bust, as its strands do)
+            head = verts[verts[:, 1] > v[LANDMARKS_68[8], 1]]
+            _, near = skin_tree.query(head)
+            under = ((head - v[near]) * normals[near]).sum(1) < -0.3   # LOD2's wide cards dip a little
+            assert under.mean() < 0.002, (kind, lod, under.mean())
+        # one strand standing straight up 21 cm from the crown makes no card stick up
+        stray, crown = strands.copy(), int(np.argmax(strands[:, 0, 1]))
+        stray[crown, 1:] = stray[crown, 0] + [0.0, 3.0, 0.0] * np.arange(1, strands.shape[1])[:, None]
+        top = strands[..., 1].max()
+        assert hair_cards(list(stray), centre, 0)[0][:, 1].max() < top + 1.0 < stray[..., 1].max() - 10.0
+
+    tex = hair_card_texture((90, 60, 40))
+    size = tex.shape[0]
+    far = cv2.resize(tex[..., 3].astype(np.float32), (size // 8, size // 8), interpolation=cv2.INTER_AREA) / 255
+    clump = far.shape[1] // HAIR_CARD_CLUMPS
+    width = size // HAIR_CARD_CLUMPS
+    for c in range(HAIR_CARD_CLUMPS):
+        middle = far[: int(0.85 * far.shape[0]), c * clump + clump // 2 - 1: c * clump + clump // 2 + 1]
+        assert middle.min() > 0.5, (c, middle.min())
+        assert tex[:, [c * width, c * width + 1, (c + 1) * width - 2, (c + 1) * width - 1], 3].max() == 0
+    opaque = tex[..., 3] > 127
+    assert np.abs(np.median(tex[opaque][:, :3].astype(float), 0) - (90, 60, 40)).max() < 10
