@@ -212,7 +212,7 @@ bench-accuracy: $(STAMP)
 # (those of `make train`'s held-out set; about 3 min after the renders)
 bench-hair: $(STAMP)
 	$(SYNTH) --count 300 --out $(DATA)/coarse-heldout$(V) --size 224 --seed 8 --workers 2
-	$(BIN)/python bench/hair_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300
+	$(BIN)/python bench/hair_bench.py --heldout $(DATA)/coarse-heldout$(V) --n 300 --photos
 
 # the CoarseNet and FineNet tables (needs the held-out sets of `make train` / `make train-fine`)
 bench-networks: $(STAMP)

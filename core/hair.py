@@ -177,9 +177,13 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     r = np.random.default_rng(hair["seed"])
     tris = scalp_triangles(model, vertices, hair["recession_cm"])
     roots, _ = _roots(vertices[model.triangles[tris]], n, r)
+    scalp = vertices[np.unique(model.triangles[tris])]
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
     if hair.get("tied"):
-        return _tied_strands(roots, vertices[np.unique(model.triangles[tris])], centre, radii, hair, r)
+        return _tied_strands(roots, scalp, centre, radii, hair, r)
+    # hair with a volume (read from a photo) lies that far out from the scalp itself, not the ellipsoid (the
+    # scalp bulges beyond it; hair stepping along it rises off the head, 2.4 cm at the crown for 1 cm of volume)
+    shell = None if hair.get("volume_cm") is None else _scalp_surface(scalp, centre, radii)
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
     front = _front_weight(roots, centre, radii)
     if hair["fringe"]:  # the strands combed forward end over the brows
@@ -189,7 +193,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     pts = np.empty((n, K, 3))
     pts[:, 0] = roots
     for k in range(1, K):
-        layer = 0.12 + 0.6 * k / (K - 1) * min(1.0, hair["length_cm"] / 6.0)
+        layer = _layer(hair, k / (K - 1))
         normal = _ellipsoid_normal(pts[:, k - 1], centre, radii + layer)
         want = comb + r.normal(0, 0.12, comb.shape)
         d = want - (want * normal).sum(1, keepdims=True) * normal  # along the skull
@@ -203,7 +207,21 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
             phase = r.uniform(0, 2 * np.pi, n) + k * 1.7
             step += hair["curl_cm"] * np.stack([np.cos(phase), np.zeros(n), np.sin(phase)], 1) * 0.5
         pts[:, k] = _outside(pts[:, k - 1] + step, centre, radii + layer)
+        if shell is not None:   # lying hair on the shell ``layer`` out, hanging hair at least that far out
+            surface = shell(_unit_rows((pts[:, k] - centre) / radii), layer)
+            inside = np.linalg.norm(pts[:, k] - centre, axis=1) < np.linalg.norm(surface - centre, axis=1)
+            on = inside | (pts[:, k, 1] >= centre[1] - 1.0)
+            pts[on, k] = surface[on]
     return pts
+
+
+def _layer(hair: dict, t: float) -> float:
+    """How far (cm) out from the skull ellipsoid loose hair lies at the fraction ``t`` of its length: the
+    synthetic people's hair rises to 0.72 cm at its tips (less when short); hair with a ``volume_cm`` (read from
+    a photo) stands that far out from a third of its length on (at most half its length)."""
+    if hair.get("volume_cm") is None:
+        return 0.12 + 0.6 * t * min(1.0, hair["length_cm"] / 6.0)
+    return 0.12 + (min(hair["volume_cm"], hair["length_cm"] / 2) - 0.12) * min(1.0, 3.0 * t)
 
 
 def sample_tied(r: np.random.Generator, hair: dict) -> str | None:

@@ -11,6 +11,9 @@ probabilities (``core.segment``):
   ears' height): 2 cm below the chin is long, 3 cm below the ear lobes medium, else short;
 * **fringe**: hair over the middle of the forehead, between the brows and the usual hairline;
 * **hairline**: where the skin of the forehead ends, as a recession above the generator's usual hairline;
+* **volume**: how far the hair stands out from the scalp where the camera sees the scalp edge on (the top and
+  the sides of the head above the ears): the median, over those scalp points, of how far hair reaches out from
+  each along its normal (gaps of at most 1 cm);
 * **colour**: the median of the clearest hair pixels (CIELAB), and the melanin and redness whose rendered
   colour (:data:`RENDERED_HAIR_SRGB`) comes nearest to it.
 """
@@ -37,6 +40,13 @@ BALD_COVERAGE = 0.15
 COVERED_SCALP = 0.5
 SHORT_CM = 4.0             #: the length (cm) of hair read as short
 HAIR_OUT_CM = 1.0          #: how far out from the scalp hair is looked for
+#: the volume (cm) is measured on scalp points above this model y (cm; the ears' tops), seen edge on (the cosine
+#: between their normal and the view under ``VOLUME_EDGE_ON``), out to ``VOLUME_RANGE_CM`` in steps of
+#: ``VOLUME_STEP_CM``; it is read within ``VOLUME_CM``
+VOLUME_ABOVE_Y = 4.0
+VOLUME_EDGE_ON = 0.2
+VOLUME_RANGE_CM, VOLUME_STEP_CM = 10.0, 0.5
+VOLUME_CM = (0.5, 5.0)
 HAIR_GAP_CM = 3.0          #: hair going down beside the head may be hidden this long (a shoulder, a hand)
 CLEAR_HAIR_P = 0.8         #: the pixels whose colour is the hair's
 FRINGE_SHARE = 0.4         #: forehead points showing hair for a fringe
@@ -84,6 +94,7 @@ class PhotoHair:
     redness: float
     coverage: float            #: share of the scalp facing the camera that shows hair (of what is not covered)
     covered: float = 0.0       #: share of the scalp facing the camera that something else covers (a hat)
+    volume_cm: float | None = None  #: how far the hair stands out from the scalp (None: the generator's usual)
     tied: str | None = None    #: "ponytail" or "bun" when the hair is tied back (chosen, not read), else None
     chosen: bool = False       #: the style was chosen by the user (:meth:`choose`), not read from the photo
     read: "PhotoHair | None" = None  #: when chosen, the hair as the photo showed it
@@ -93,7 +104,7 @@ class PhotoHair:
         return {"style": self.style, "length_cm": self.length_cm, "fringe": self.fringe, "parting_cm": 0.0,
                 "recession_cm": self.recession_cm, "curl_cm": 0.0, "melanin": self.melanin,
                 "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
-                "seed": seed, "tied": self.tied}
+                "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm}
 
     def choose(self, style: str) -> "PhotoHair":
         """The hair the photo showed in the ``style`` a user chose (:data:`HAIR_STYLES`; "photo": as read): the
@@ -119,8 +130,8 @@ class PhotoHair:
     def to_dict(self) -> dict:
         """``fit.json``'s ``hair`` (with ``read``, the photo's own, when the style was chosen)."""
         d = {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
-             "tied": self.tied, "chosen": self.chosen,
-             "recession_cm": round(self.recession_cm, 2), "srgb": list(self.srgb),
+             "tied": self.tied, "chosen": self.chosen, "recession_cm": round(self.recession_cm, 2),
+             "volume_cm": None if self.volume_cm is None else round(self.volume_cm, 2), "srgb": list(self.srgb),
              "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
              "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
         if self.read is not None:
@@ -134,6 +145,7 @@ class PhotoHair:
                    recession_cm=float(d["recession_cm"]), srgb=tuple(int(c) for c in d["srgb"]),
                    melanin=float(d["melanin"]), redness=float(d["redness"]), coverage=float(d["scalp_coverage"]),
                    covered=float(d.get("scalp_covered", 0.0)), tied=d.get("tied"), chosen=bool(d.get("chosen")),
+                   volume_cm=None if d.get("volume_cm") is None else float(d["volume_cm"]),
                    read=cls.from_dict(d["read"]) if d.get("read") else None)
 
 
@@ -172,7 +184,31 @@ def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
     length = float(np.clip(length, *LENGTH_CM[style]))
     fringe, hairline = _forehead(vertices, is_hair)
     recession = 0.0 if fringe or hat else float(np.clip(hairline - HAIRLINE_FRONT_CM, 0.0, 4.0))
-    return PhotoHair(style, length, fringe, recession, srgb, melanin, redness, coverage, covered)
+    volume = None if hat else _volume(model, vertices, camera, is_hair)
+    return PhotoHair(style, length, fringe, recession, srgb, melanin, redness, coverage, covered, volume)
+
+
+def _volume(model: FaceModel, vertices: np.ndarray, camera: Camera, is_hair) -> float | None:
+    """How far (cm) hair stands out from the scalp the camera sees edge on above the ears (see the module), within
+    :data:`VOLUME_CM`; None when the camera sees no scalp edge on."""
+    ids = np.unique(model.triangles[scalp_triangles(model, vertices)])
+    n = model.vertex_normals(vertices)[ids]
+    y = camera.to_camera(vertices[ids])
+    facing = ((n @ camera.rotation.T) * -y).sum(1) / np.linalg.norm(y, axis=1)
+    edge = (np.abs(facing) < VOLUME_EDGE_ON) & (vertices[ids, 1] > VOLUME_ABOVE_Y)
+    if not edge.any():
+        return None
+    out = np.arange(VOLUME_STEP_CM, VOLUME_RANGE_CM + 1e-9, VOLUME_STEP_CM)
+    pts = vertices[ids[edge]][:, None] + out[None, :, None] * n[edge][:, None]
+    hair = is_hair(pts.reshape(-1, 3)).reshape(pts.shape[:2])
+    reach = np.zeros(len(hair))
+    for i, h in enumerate(hair):
+        on = np.flatnonzero(h)
+        if len(on) == 0 or out[on[0]] > 1.0:  # hair must start at the scalp
+            continue
+        gaps = np.flatnonzero(np.diff(out[on]) > 1.0 + 1e-9)
+        reach[i] = out[on[gaps[0]] if len(gaps) else on[-1]]
+    return float(np.clip(np.median(reach), *VOLUME_CM))
 
 
 def _scalp_coverage(model: FaceModel, vertices: np.ndarray, camera: Camera, classes) -> tuple[float, float]:

@@ -192,6 +192,50 @@ def test_a_hat_hides_the_hair_but_does_not_make_the_head_bald(model):
     assert hat.to_dict()["scalp_covered"] == round(hat.covered, 3)
 
 
+def test_the_hairs_volume_is_how_far_it_stands_out_from_the_scalp(model):
+    """Hair drawn into the segmentation as a shell round the head, standing 1 or 3 cm out from the scalp, reads
+    as that volume (within the measure's 0.5 cm steps); hair grown with a volume stands that much further out at
+    the crown and the sides than with another."""
+    from scipy.spatial import cKDTree
+
+    from headforge.core.hair import hair_strands, scalp_triangles
+    from headforge.core.hairstyle import PhotoHair, hair_from_photo
+    from headforge.core.synth import sample_camera
+
+    size = segment.SEG_CROP
+    cam = sample_camera({"focal_mm": 50.0, "face_frac": 0.35, "roll": 0.0, "pitch": 0.0, "yaw": 20.0,
+                         "shift": [0.0, 0.0]}, size)
+    v = model.neutral
+    scalp = np.unique(model.triangles[scalp_triangles(model, v)])
+    normals = model.vertex_normals(v)[scalp]
+    image = np.full((size, size, 3), 128, np.uint8)
+    for volume in (1.0, 3.0):
+        shell = (v[scalp][:, None] + np.linspace(0, volume, 13)[None, :, None] * normals[:, None]).reshape(-1, 3)
+        mask = np.zeros((size, size), np.uint8)
+        for x, y in cam.project(shell):
+            cv2.circle(mask, (int(round(x)), int(round(y))), 2, 1, -1)
+        probs = np.zeros((len(segment.CLASSES), size, size), np.float32)
+        probs[segment.BACKGROUND] = 1.0 - mask
+        probs[segment.HAIR] = mask
+        seg = segment.Segmentation(probs=probs, M=np.eye(2, 3), photo_size=(size, size))
+        read = hair_from_photo(model, v, cam, image, seg)
+        assert abs(read.volume_cm - volume) <= 0.6, (volume, read.volume_cm)
+        assert PhotoHair.from_dict(read.to_dict()) == read
+
+    top = np.flatnonzero(v[scalp, 1] > 9.0)   # the crown and the sides above the temples
+    tree = cKDTree(v[scalp[top]])
+
+    def outer(volume):   # how far out the outermost strand points over the crown lie, cm
+        pts = hair_strands(model, v, {"style": "medium", "length_cm": 12.0, "fringe": False, "recession_cm": 0.0,
+                                      "curl_cm": 0.0, "parting_cm": 0.0, "seed": 0, "volume_cm": volume})
+        pts = pts.reshape(-1, 3)
+        d, i = tree.query(pts, distance_upper_bound=4.0)
+        near = np.isfinite(d)
+        out = ((pts[near] - v[scalp[top]][i[near]]) * normals[top][i[near]]).sum(1)
+        return np.percentile(out, 95)
+    assert 1.5 < outer(3.0) - outer(1.0) < 2.5, (outer(1.0), outer(3.0))
+
+
 def test_a_chosen_hair_style_keeps_the_photos_colour_and_hairline():
     """A user's hair style (``PhotoHair.choose``): the colour and hairline stay the photo's, the length too when
     it is of the chosen class; tied-back hair has no fringe; an unknown style is refused with the list."""
