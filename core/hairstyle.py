@@ -56,22 +56,26 @@ CHIN_Y, EAR_LOBE_Y = -7.6, 0.0  #: the mean face's chin and ear lobes, model y (
 #: men (prnet_0, prnet_trump, prnet_2) then get medium hair: a dark collar or sideburns just under the lobes
 #: pass for hair. The renders' short hair never reaches there; real short hair does.
 MEDIUM_BELOW_LOBE_CM = 3.0
-#: what Blender's Principled Hair BSDF shows (sRGB, AgX view) for melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5,
-#: 1 (columns), strands in a uniform white world: ``scripts/calibrate_hair_colour.py``, 2026-11-29. A photo's
-#: hair colour is matched against it (``core.hair.hair_srgb`` agrees within 4-8 CIELAB units for melanin
-#: 0.2-0.8 without redness, but makes red hair far redder than the BSDF does, and melanin 0 blond, not grey).
+#: what a head's hair shows on the stage of ``head.blend`` (studio world, key and rim light; sRGB, AgX view) seen from
+#: the front, with Blender's Principled Hair BSDF at melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5, 1 (columns):
+#: ``scripts/calibrate_hair_colour.py --stage``, 2026-12-05. A photo's hair colour is matched against it, so the
+#: strands show the photo's colour there, as the skin texture does. Until 2026-12-05 the table was a thin patch of
+#: strands in a uniform white world (``scripts/calibrate_hair_colour.py``): a head of hair shows 10-40 levels
+#: lighter than that patch (light scatters through its depth), and the hair on the stage came out lighter than
+#: the photo's (``core.hair.hair_srgb`` agrees with the patch within 4-8 CIELAB units for melanin 0.2-0.8 without
+#: redness, but makes red hair far redder than the BSDF does, and melanin 0 blond, not grey).
 RENDERED_HAIR_SRGB = (
-    ((186, 186, 186), (186, 186, 186), (186, 186, 186)),
-    ((162, 143, 114), (167, 145, 111), (172, 147, 109)),
-    ((135, 104, 69), (144, 107, 67), (153, 111, 65)),
-    ((107, 78, 52), (118, 81, 50), (130, 85, 48)),
-    ((86, 62, 46), (96, 64, 44), (108, 68, 43)),
-    ((70, 52, 42), (79, 54, 42), (90, 57, 42)),
-    ((59, 47, 41), (66, 48, 40), (75, 50, 40)),
-    ((51, 43, 40), (55, 43, 40), (63, 44, 40)),
-    ((46, 41, 40), (48, 42, 40), (53, 42, 40)),
-    ((42, 40, 40), (43, 41, 40), (46, 41, 40)),
-    ((41, 40, 41), (40, 40, 40), (41, 41, 41)),
+    ((187, 187, 191), (187, 187, 191), (187, 187, 191)),
+    ((172, 164, 146), (176, 165, 146), (180, 168, 144)),
+    ((160, 138, 109), (164, 142, 106), (170, 143, 103)),
+    ((140, 112, 81), (150, 118, 78), (162, 122, 78)),
+    ((126, 95, 64), (134, 96, 60), (141, 98, 59)),
+    ((107, 79, 56), (118, 84, 55), (124, 84, 52)),
+    ((93, 69, 52), (100, 71, 51), (108, 73, 50)),
+    ((78, 61, 47), (85, 62, 46), (94, 64, 46)),
+    ((68, 54, 48), (70, 55, 45), (86, 59, 49)),
+    ((56, 47, 45), (62, 50, 48), (69, 52, 48)),
+    ((42, 43, 46), (41, 43, 45), (42, 44, 46)),
 )
 
 
