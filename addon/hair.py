@@ -37,11 +37,14 @@ def build_hair(avatar, head, name: str) -> "bpy.types.Object | None":
     return _grow(head, hair, avatar.model, avatar.vertices, name)
 
 
-def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types.Object | None":
+def restyle_hair(head, style: str, model: FaceModel, context=None, *, length_cm: float | None = None,
+                 volume_cm: float | None = None, curl_cm: float | None = None) -> "bpy.types.Object | None":
     """Grow ``head``'s hair again in ``style`` (``core.hairstyle.HAIR_STYLES``; "photo": as the photo showed it),
-    in the photo's hair colour, on the head's mesh; its hair object keeps its place, parent and material (one is
-    made when the head had none; "bald" removes it, and exports then get no hair cap). The scalp painted in the
-    skin texture stays as it was made. Returns the hair object (None for bald)."""
+    in the photo's hair colour, on the head's mesh, with the ``length_cm``, ``volume_cm`` and ``curl_cm`` given
+    (None: the style's own; ``core.hairstyle.PhotoHair.adjusted`` says the ranges); its hair object keeps its
+    place, parent and material (one is made when the head had none; "bald" removes it, and exports then get no
+    hair cap or cards). The scalp painted in the skin texture stays as it was made. Returns the hair object
+    (None for bald)."""
     from .rig import check_head
 
     context = context or bpy.context
@@ -49,7 +52,8 @@ def restyle_hair(head, style: str, model: FaceModel, context=None) -> "bpy.types
     if not head.get(schema.HAIR_PARAMS):
         raise HeadforgeError(f"{head.name!r} was made without reading the photo's hair (Skin Only Texture off, or an "
                              "older Headforge): create it again from the photo to choose its hair style.")
-    hair = PhotoHair.from_dict(json.loads(head[schema.HAIR_PARAMS])).choose(style)
+    hair = PhotoHair.from_dict(json.loads(head[schema.HAIR_PARAMS])).choose(style).adjusted(length_cm, volume_cm,
+                                                                                              curl_cm)
     old = bpy.data.objects.get(head.get(schema.HAIR, ""))
     head[schema.HAIR_PARAMS] = json.dumps(hair.to_dict())
     if hair.style == "bald":

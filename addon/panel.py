@@ -83,7 +83,13 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             if obj.get(schema.HAIR_PARAMS) and not s.running:   # the hair in another style
                 r = box.row(align=True)
                 r.prop(s, "hair_style", text="")
-                r.operator("headforge.restyle_hair", icon="CURVES").hair_style = s.hair_style
+                op = r.operator("headforge.restyle_hair", icon="CURVES")
+                op.hair_style = s.hair_style
+                op.length_cm, op.volume_cm, op.curl_cm = s.hair_length_cm, s.hair_volume_cm, s.hair_curl_cm
+                r = box.row(align=True)
+                r.prop(s, "hair_length_cm", text="Length")
+                r.prop(s, "hair_volume_cm", text="Volume")
+                r.prop(s, "hair_curl_cm", text="Curl")
             if schema.DETAIL_STRENGTH in obj:
                 box.prop(obj, f'["{schema.DETAIL_STRENGTH}"]', text="Detail strength", slider=True)
                 box.operator("headforge.detail_normal_map", icon="NORMALS_FACE",

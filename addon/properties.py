@@ -89,6 +89,15 @@ class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
         description="Other photos of the same person: one head is fitted to all of them and its texture blends "
                     "every photo in")
     add_photo: photo_property()
+    hair_length_cm: bpy.props.FloatProperty(
+        name="Length (cm)", default=0.0, min=0.0, max=32.0,
+        description="Restyle Hair: how long the hair is (0: the style's own length, or the photo's)")
+    hair_volume_cm: bpy.props.FloatProperty(
+        name="Volume (cm)", default=0.0, min=0.0, max=5.0,
+        description="Restyle Hair: how far the hair stands out from the scalp (0: as the photo shows it)")
+    hair_curl_cm: bpy.props.FloatProperty(
+        name="Curl (cm)", default=0.0, min=0.0, max=2.0,
+        description="Restyle Hair: how curly the hair is, the size of its curls (0: straight)")
     video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                     description="A clip of the person's face for Track Video (mp4, mov, avi, ...)")
     jaw_bone: bpy.props.BoolProperty(

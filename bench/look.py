@@ -13,7 +13,8 @@ made as ``headforge create --rig --export glb --lod 0,1,2`` makes it, then shown
 Sheets of the two sample photos go to ``docs/look/`` (committed); sheets of the evaluation photos go to
 ``out/look/`` only (those photos are never committed). ``--several`` adds the heads fitted to several photos of
 one person in ``../shared/photos`` (Emma's three, Trump's two; ``*_photos.png``). ``--hair-style NAME=STYLE``
-makes that photo's head with a chosen hair style (``*_STYLE.png``). Usage:
+makes that photo's head with a chosen hair style (``*_STYLE.png``), and ``NAME=STYLE,length=CM,volume=CM,curl=CM``
+(any of the three) grows it again with those as Restyle Hair does. Usage:
 ``python bench/look.py [--size 320] [--samples 24] [--photos NAME ...] [--several] [--hair-style NAME=STYLE ...]``
 """
 
@@ -119,10 +120,15 @@ def render_blender(name: str, photo: Path, size: int, samples: int, work: Path,
     from headforge.addon.files import new_empty_scene
     from headforge.core import create_avatar
 
-    avatar = create_avatar(str(photo), texture_size=2048, more_photos=more_photos, hair_style=hair_style)
+    style, *adjust = hair_style.split(",")
+    avatar = create_avatar(str(photo), texture_size=2048, more_photos=more_photos, hair_style=style)
     new_empty_scene()
     made = build.build_head(avatar, name=name)
     head, photo_cam = made["head"], made["camera"]
+    if adjust:   # length=, volume=, curl= (cm): the hair grown again as Restyle Hair grows it
+        from headforge.addon.hair import restyle_hair
+
+        restyle_hair(head, style, avatar.model, **{f"{k}_cm": float(v) for k, v in (a.split("=") for a in adjust)})
     stage.stage_head(head, photo_cam)
     rig.add_rig(head, avatar.model, arkit=True, avatar=avatar)
     glb = export.export_head(head, work / f"{name}.glb", "glb", (0, 1, 2), overwrite=True,
@@ -292,7 +298,8 @@ def main(argv=None) -> int:
         rows = [np.hstack(textured), np.hstack([label(blank, f"{name}: iris {avatar.iris.srgb}")] + clayed + [blank]),
                 np.hstack(outside + [blank] * (len(textured) - len(outside)))]
         folder.mkdir(parents=True, exist_ok=True)
-        sheet = folder / (f"{name}_{styles[name]}.png" if name in styles else f"{name}.png")
+        suffix = styles[name].replace(",", "_").replace("=", "") if name in styles else ""
+        sheet = folder / (f"{name}_{suffix}.png" if suffix else f"{name}.png")
         cv2.imwrite(str(sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
         print(f"{name}: {sheet} ({time.perf_counter() - t:.0f} s)")
     return 0

@@ -30,6 +30,8 @@ LENGTH_CM = {"bald": (0.0, 0.0), "shaved": (0.3, 0.8), "short": (2.0, 6.0), "med
 #: strands per style (the render budget: about 1 s of Cycles time at 256 px for the longest)
 STRANDS = {"bald": 0, "shaved": 8000, "short": 8000, "medium": 8000, "long": 8000}
 POINTS_PER_STRAND = 8
+#: points per strand of curled hair a user asks for (``hair["points"]``; the synthetic people's curls have 8)
+CURLY_POINTS = 24
 #: how much of the hair's colour the scalp's skin takes under each style (the skin between strands)
 SCALP_COVER = {"bald": 0.0, "shaved": 0.55, "short": 0.8, "medium": 0.85, "long": 0.85}
 #: strand radius at the root and the tip, cm (strands stand for a few hairs each)
@@ -169,9 +171,9 @@ def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[n
 
 def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarray:
     """Strand points ``(N, K, 3)`` float64 cm for ``hair`` (:func:`sample_hair`) on the head ``vertices``
-    ``(N_VERTICES, 3)`` cm, ``K`` = :data:`POINTS_PER_STRAND` (:data:`TIED_POINTS` for hair tied back);
-    ``(0, K, 3)`` for a bald head."""
-    n, K = STRANDS[hair["style"]], TIED_POINTS if hair.get("tied") else POINTS_PER_STRAND
+    ``(N_VERTICES, 3)`` cm, ``K`` = :data:`POINTS_PER_STRAND` (:data:`TIED_POINTS` for hair tied back,
+    ``hair["points"]`` when given); ``(0, K, 3)`` for a bald head."""
+    n, K = STRANDS[hair["style"]], TIED_POINTS if hair.get("tied") else hair.get("points", POINTS_PER_STRAND)
     if n == 0:
         return np.zeros((0, K, 3))
     r = np.random.default_rng(hair["seed"])

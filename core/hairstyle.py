@@ -29,7 +29,8 @@ import numpy as np
 from .camera import Camera
 from .facemodel import LANDMARKS_68, FaceModel
 from .errors import ConfigError
-from .hair import FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, TIED, scalp_mask, scalp_triangles
+from .hair import (CURLY_POINTS, FRINGE_END_CM, HAIRLINE_FRONT_CM, LENGTH_CM, SCALP_COVER, TIED, scalp_mask,
+                   scalp_triangles)
 from .segment import HAIR, OTHER, Segmentation
 
 #: under this share of the seen scalp showing hair, the head is bald (on 280 held-out renders, `make bench-hair`:
@@ -47,6 +48,9 @@ VOLUME_ABOVE_Y = 4.0
 VOLUME_EDGE_ON = 0.2
 VOLUME_RANGE_CM, VOLUME_STEP_CM = 10.0, 0.5
 VOLUME_CM = (0.5, 5.0)
+#: how much a user may curl the hair (``core.hair``'s ``curl_cm``: the radius of each step's turn, cm); a photo's
+#: hair is grown straight
+CURL_CM = (0.0, 2.0)
 HAIR_GAP_CM = 3.0          #: hair going down beside the head may be hidden this long (a shoulder, a hand)
 CLEAR_HAIR_P = 0.8         #: the pixels whose colour is the hair's
 FRINGE_SHARE = 0.4         #: forehead points showing hair for a fringe
@@ -99,16 +103,20 @@ class PhotoHair:
     coverage: float            #: share of the scalp facing the camera that shows hair (of what is not covered)
     covered: float = 0.0       #: share of the scalp facing the camera that something else covers (a hat)
     volume_cm: float | None = None  #: how far the hair stands out from the scalp (None: the generator's usual)
+    curl_cm: float = 0.0       #: how curly (0: straight; set by a user, :meth:`adjusted`)
     tied: str | None = None    #: "ponytail" or "bun" when the hair is tied back (chosen, not read), else None
     chosen: bool = False       #: the style was chosen by the user (:meth:`choose`), not read from the photo
     read: "PhotoHair | None" = None  #: when chosen, the hair as the photo showed it
 
     def generator(self, seed: int = 0) -> dict:
         """The parameters of ``core.hair.hair_strands`` (as ``core.hair.sample_hair`` draws them)."""
-        return {"style": self.style, "length_cm": self.length_cm, "fringe": self.fringe, "parting_cm": 0.0,
-                "recession_cm": self.recession_cm, "curl_cm": 0.0, "melanin": self.melanin,
-                "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
-                "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm}
+        params = {"style": self.style, "length_cm": self.length_cm, "fringe": self.fringe, "parting_cm": 0.0,
+                  "recession_cm": self.recession_cm, "curl_cm": self.curl_cm, "melanin": self.melanin,
+                  "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
+                  "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm}
+        if self.curl_cm:   # curls need more points than a strand's usual 8
+            params["points"] = CURLY_POINTS
+        return params
 
     def choose(self, style: str) -> "PhotoHair":
         """The hair the photo showed in the ``style`` a user chose (:data:`HAIR_STYLES`; "photo": as read): the
@@ -125,6 +133,24 @@ class PhotoHair:
         return replace(read, style=style, length_cm=read._length(style), fringe=read.fringe and style != "bald",
                        recession_cm=0.0 if style == "bald" else read.recession_cm, tied=None, chosen=True, read=read)
 
+    def adjusted(self, length_cm: float | None = None, volume_cm: float | None = None,
+                 curl_cm: float | None = None) -> "PhotoHair":
+        """This hair with a length, volume or curl a user set (None: as it is), each checked against what the
+        generator grows (the length within this style's class, :data:`core.hair.LENGTH_CM`; :data:`VOLUME_CM`;
+        :data:`CURL_CM`): a :class:`~headforge.core.errors.ConfigError` says the range. Bald hair takes none."""
+        wants = {"length_cm": length_cm, "volume_cm": volume_cm, "curl_cm": curl_cm}
+        wants = {k: float(v) for k, v in wants.items() if v is not None}
+        if not wants or self.style == "bald":
+            return self
+        ranges = {"length_cm": (LENGTH_CM[self.style], f"{self.style} hair"),
+                  "volume_cm": (VOLUME_CM, "the hair's volume"), "curl_cm": (CURL_CM, "the curl")}
+        for key, v in wants.items():
+            (lo, hi), what = ranges[key]
+            if not lo <= v <= hi:
+                raise ConfigError(f"{v:g} cm is out of range for {what}: give {lo:g}-{hi:g} cm"
+                                  + (" or choose another style." if key == "length_cm" else "."))
+        return replace(self, **wants, chosen=True, read=self.read or self)
+
     def _length(self, style: str) -> float:
         """The hair's length (cm) in the length class ``style``: the photo's when it read that class."""
         if style == self.style:
@@ -135,7 +161,8 @@ class PhotoHair:
         """``fit.json``'s ``hair`` (with ``read``, the photo's own, when the style was chosen)."""
         d = {"style": self.style, "length_cm": round(self.length_cm, 2), "fringe": self.fringe,
              "tied": self.tied, "chosen": self.chosen, "recession_cm": round(self.recession_cm, 2),
-             "volume_cm": None if self.volume_cm is None else round(self.volume_cm, 2), "srgb": list(self.srgb),
+             "volume_cm": None if self.volume_cm is None else round(self.volume_cm, 2),
+             "curl_cm": round(self.curl_cm, 2), "srgb": list(self.srgb),
              "melanin": round(self.melanin, 3), "redness": round(self.redness, 3),
              "scalp_coverage": round(self.coverage, 3), "scalp_covered": round(self.covered, 3)}
         if self.read is not None:
@@ -150,6 +177,7 @@ class PhotoHair:
                    melanin=float(d["melanin"]), redness=float(d["redness"]), coverage=float(d["scalp_coverage"]),
                    covered=float(d.get("scalp_covered", 0.0)), tied=d.get("tied"), chosen=bool(d.get("chosen")),
                    volume_cm=None if d.get("volume_cm") is None else float(d["volume_cm"]),
+                   curl_cm=float(d.get("curl_cm", 0.0)),
                    read=cls.from_dict(d["read"]) if d.get("read") else None)
 
 

@@ -174,13 +174,21 @@ class HEADFORGE_OT_restyle_hair(bpy.types.Operator):
 
     hair_style: bpy.props.EnumProperty(name="Hair Style", default="photo", items=HAIR_STYLE_ITEMS,
                                        description="The style to grow")
+    length_cm: bpy.props.FloatProperty(name="Length (cm)", default=0.0, min=0.0, max=32.0,
+                                       description="How long the hair is (0: the style's own, or the photo's)")
+    volume_cm: bpy.props.FloatProperty(name="Volume (cm)", default=0.0, min=0.0, max=5.0,
+                                       description="How far the hair stands out from the scalp (0: as the photo "
+                                                   "shows it)")
+    curl_cm: bpy.props.FloatProperty(name="Curl (cm)", default=0.0, min=0.0, max=2.0,
+                                     description="How curly the hair is: the size of its curls (0: straight)")
 
     def execute(self, context):
         from ..addon.hair import restyle_hair
 
         try:
             head = _head_of(context.active_object)
-            obj = restyle_hair(head, self.hair_style, _model(context), context)
+            obj = restyle_hair(head, self.hair_style, _model(context), context, length_cm=self.length_cm or None,
+                               volume_cm=self.volume_cm or None, curl_cm=self.curl_cm or None)
         except HeadforgeError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

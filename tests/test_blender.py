@@ -261,6 +261,20 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     bun = bpy.data.objects[head["headforge_hair"]]
     assert bun.parent == head and json.loads(head["headforge_hair_params"])["tied"] == "bun"
     assert list(head["headforge_hair_srgb"]) == params["srgb"]
+    # a length, volume and curl of one's own: long hair 25 cm long, 3 cm out, curled, hangs lower than the
+    # photo's short hair; a length out of the style's range is refused, and the hair stays as it was
+    def lowest():
+        hair = bpy.data.objects[head["headforge_hair"]]
+        return min((hair.matrix_world @ p.position).z for p in hair.data.points)
+    assert bpy.ops.headforge.restyle_hair(hair_style="photo") == {"FINISHED"}
+    short = lowest()
+    assert bpy.ops.headforge.restyle_hair(hair_style="long", length_cm=25.0, volume_cm=3.0, curl_cm=0.8) == {"FINISHED"}
+    params = json.loads(head["headforge_hair_params"])
+    assert (params["style"], params["length_cm"], params["volume_cm"], params["curl_cm"]) == ("long", 25.0, 3.0, 0.8)
+    assert params["chosen"] and params["read"]["style"] == "short" and lowest() < short - 0.1
+    with pytest.raises(RuntimeError, match="out of range for short hair: give 2-6 cm"):
+        bpy.ops.headforge.restyle_hair(hair_style="short", length_cm=20.0)
+    assert json.loads(head["headforge_hair_params"])["length_cm"] == 25.0
     bpy.context.view_layer.objects.active = bpy.data.objects[head["headforge_camera"]]   # not a head: said so
     with pytest.raises(RuntimeError, match="not a Headforge head"):
         bpy.ops.headforge.restyle_hair(hair_style="long")

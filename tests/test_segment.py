@@ -258,6 +258,16 @@ def test_a_chosen_hair_style_keeps_the_photos_colour_and_hairline():
     # a chosen style is chosen again from the photo's hair, which it keeps (a head can be restyled in Blender)
     assert bun.choose("photo") == read and bald.choose("long") == read.choose("long")
     assert PhotoHair.from_dict(bun.to_dict()) == bun and PhotoHair.from_dict(read.to_dict()) == read
+    # a length, volume and curl of one's own, within what the generator grows (the length within the style's
+    # class); the photo's own hair is kept beside them
+    curly = read.choose("long").adjusted(length_cm=25.0, volume_cm=3.0, curl_cm=0.8)
+    assert (curly.length_cm, curly.volume_cm, curly.curl_cm, curly.chosen, curly.read) == (25.0, 3.0, 0.8, True, read)
+    assert curly.generator()["curl_cm"] == 0.8 and PhotoHair.from_dict(curly.to_dict()) == curly
+    assert read.adjusted() is read and bald.adjusted(length_cm=5.0) is bald
+    for bad, match in (({"length_cm": 20.0}, "medium hair: give 8-16 cm or choose another style"),
+                       ({"volume_cm": 9.0}, "volume: give 0.5-5 cm"), ({"curl_cm": -1.0}, "curl: give 0-2 cm")):
+        with pytest.raises(ConfigError, match=match):
+            read.adjusted(**bad)
     short = PhotoHair("short", 4.0, False, 0.0, (60, 45, 35), 0.5, 0.0, 0.9)
     assert short.choose("ponytail").style == "medium" and short.choose("ponytail").length_cm == 12.0
     with pytest.raises(ConfigError, match="ponytail, bun"):
