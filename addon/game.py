@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Iterator
 
 import bmesh
@@ -31,8 +32,8 @@ from bpy_extras.io_utils import axis_conversion
 from mathutils import Matrix
 
 from ..core.eyes import DEFAULT_IRIS_SRGB, eye_texture
-from ..core.game import (GAME_MATERIALS, GAME_PART_MATERIAL, HAIR_CAP_MIN_SCALP, HAIR_CAP_OFFSET_CM, MOUTH_PARTS,
-                         atlas_panel_uv, hair_cap_texture, hair_card_texture, hair_cards, lash_hair_atlas,
+from ..core.game import (GAME_MATERIALS, GAME_PART_MATERIAL, HAIR_CAP_MIN_SCALP, HAIR_CAP_OFFSET_CM, HAIR_CARDS,
+                         MOUTH_PARTS, atlas_panel_uv, hair_cap_texture, hair_card_texture, hair_cards, lash_hair_atlas,
                          mouth_atlas_uv, mouth_texture)
 from ..core.hair import scalp_mask, skull_ellipsoid
 from ..core.lashes import eyelash_texture
@@ -127,8 +128,13 @@ def _scalp_for_cap(head, get_model) -> np.ndarray | None:
 
 
 def _lod_levels(head, objs: list) -> list[int]:
-    """The LOD level of each of ``objs`` (``head`` is 0, ``<head>_LOD<n>`` is n)."""
-    return [0 if obj == head else int(obj.name.rsplit("_LOD", 1)[1]) for obj in objs]
+    """The LOD level of each of ``objs`` (``head`` is 0, ``<head>_LOD<n>`` is n; a LOD renamed otherwise, the
+    last level of ``core.game.HAIR_CARDS``)."""
+    levels = []
+    for obj in objs:
+        found = re.search(r"_LOD(\d+)", obj.name)
+        levels.append(0 if obj == head else int(found.group(1)) if found else len(HAIR_CARDS) - 1)
+    return levels
 
 
 def _hair_strands_cm(head) -> list[np.ndarray]:
@@ -163,7 +169,7 @@ def _cards(strands: list[np.ndarray], lod: int):
         return None
     roots = np.array([s[0] for s in strands])
     centre, _ = skull_ellipsoid(roots, np.arange(len(roots)))
-    return hair_cards(strands, centre, min(lod, 2))
+    return hair_cards(strands, centre, min(lod, len(HAIR_CARDS) - 1))
 
 
 def _game_copy(obj, parts: list[str], mats: dict, fmt: str, scalp: np.ndarray | None, cards) -> "bpy.types.Object":

@@ -95,8 +95,8 @@ def hair_card_texture(srgb, size: int = 256, seed: int = 0) -> np.ndarray:
     """The hair cards' texture, ``(size, size, 4)`` uint8 RGBA (sRGB, straight alpha): :data:`HAIR_CARD_CLUMPS`
     clumps of strands side by side, roots at the top, each strand a line in the hair's colour ``srgb`` a little
     lighter or darker than the next, gathered towards its clump's middle (where they cover it, so that the mip
-    levels an engine draws at a distance keep the card's middle above the 0.5 alpha cut), ending in the last tenth
-    of the way down (ragged tips; the last tenth of a long tail); clear at the clump's edges (exporters cut the alpha at 0.5)."""
+    levels an engine draws at a distance keep the card's middle above the 0.5 alpha cut), each ending somewhere in
+    the last tenth of the way down (ragged tips); clear at the clump's edges (exporters cut the alpha at 0.5)."""
     r = np.random.default_rng(seed)
     rgba = np.zeros((size, size, 4), np.float32)
     width = size / HAIR_CARD_CLUMPS

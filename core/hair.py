@@ -183,8 +183,8 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
     if hair.get("tied"):
         return _tied_strands(roots, scalp, centre, radii, hair, r)
-    # hair with a volume (read from a photo) lies that far out from the scalp itself, not the ellipsoid (the
-    # scalp bulges beyond it; hair stepping along it rises off the head, 2.4 cm at the crown for 1 cm of volume)
+    # hair with a volume (read from a photo) lies that far out from the scalp itself, not the ellipsoid: the scalp
+    # bulges beyond it, and the synthetic people's hair, stepping along it, rises up to 2.4 cm off the crown
     shell = None if hair.get("volume_cm") is None else _scalp_surface(scalp, centre, radii)
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
     front = _front_weight(roots, centre, radii)

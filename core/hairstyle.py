@@ -48,8 +48,8 @@ VOLUME_ABOVE_Y = 4.0
 VOLUME_EDGE_ON = 0.2
 VOLUME_RANGE_CM, VOLUME_STEP_CM = 10.0, 0.5
 VOLUME_CM = (0.5, 5.0)
-#: how much a user may curl the hair (``core.hair``'s ``curl_cm``: the radius of each step's turn, cm); a photo's
-#: hair is grown straight
+#: how much a user may curl the hair (``core.hair``'s ``curl_cm``, cm: how far each step of a strand turns aside);
+#: a photo's hair is grown straight
 CURL_CM = (0.0, 2.0)
 HAIR_GAP_CM = 3.0          #: hair going down beside the head may be hidden this long (a shoulder, a hand)
 CLEAR_HAIR_P = 0.8         #: the pixels whose colour is the hair's
@@ -60,8 +60,8 @@ CHIN_Y, EAR_LOBE_Y = -7.6, 0.0  #: the mean face's chin and ear lobes, model y (
 #: men (prnet_0, prnet_trump, prnet_2) then get medium hair: a dark collar or sideburns just under the lobes
 #: pass for hair. The renders' short hair never reaches there; real short hair does.
 MEDIUM_BELOW_LOBE_CM = 3.0
-#: what a head's hair shows on the stage of ``head.blend`` (studio world, key and rim light; sRGB, AgX view) seen from
-#: the front, with Blender's Principled Hair BSDF at melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5, 1 (columns):
+#: what a head's hair shows on the stage of ``head.blend`` (studio world, key and rim light; sRGB, AgX view) seen
+#: from the front, with Blender's Principled Hair BSDF at melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5, 1 (columns):
 #: ``scripts/calibrate_hair_colour.py --stage``, 2026-12-05. A photo's hair colour is matched against it, so the
 #: strands show the photo's colour there, as the skin texture does. Until 2026-12-05 the table was a thin patch of
 #: strands in a uniform white world (``scripts/calibrate_hair_colour.py``): a head of hair shows 10-40 levels
@@ -223,10 +223,7 @@ def hair_from_photo(model: FaceModel, vertices: np.ndarray, camera: Camera, imag
 def _volume(model: FaceModel, vertices: np.ndarray, camera: Camera, is_hair) -> float | None:
     """How far (cm) hair stands out from the scalp the camera sees edge on above the ears (see the module), within
     :data:`VOLUME_CM`; None when the camera sees no scalp edge on."""
-    ids = np.unique(model.triangles[scalp_triangles(model, vertices)])
-    n = model.vertex_normals(vertices)[ids]
-    y = camera.to_camera(vertices[ids])
-    facing = ((n @ camera.rotation.T) * -y).sum(1) / np.linalg.norm(y, axis=1)
+    ids, n, facing = _scalp_facing(model, vertices, camera)
     edge = (np.abs(facing) < VOLUME_EDGE_ON) & (vertices[ids, 1] > VOLUME_ABOVE_Y)
     if not edge.any():
         return None
@@ -243,14 +240,22 @@ def _volume(model: FaceModel, vertices: np.ndarray, camera: Camera, is_hair) -> 
     return float(np.clip(np.median(reach), *VOLUME_CM))
 
 
+def _scalp_facing(model: FaceModel, vertices: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray,
+                                                                                 np.ndarray]:
+    """The scalp's vertices (indices), their normals ``(S, 3)`` and how squarely each faces the camera (the
+    cosine between its normal and the way to the camera: 1 face on, 0 edge on, below 0 turned away)."""
+    ids = np.unique(model.triangles[scalp_triangles(model, vertices)])
+    n = model.vertex_normals(vertices)[ids]
+    y = camera.to_camera(vertices[ids])
+    return ids, n, ((n @ camera.rotation.T) * -y).sum(1) / np.linalg.norm(y, axis=1)
+
+
 def _scalp_coverage(model: FaceModel, vertices: np.ndarray, camera: Camera, classes) -> tuple[float, float]:
     """Of the scalp the camera sees, face on or edge on, ``HAIR_OUT_CM`` out from the skin (where hair lies,
     and where a bald head shows background): the share that shows hair of what "other" does not cover, and
     the share that "other" covers (a hat)."""
-    ids = np.unique(model.triangles[scalp_triangles(model, vertices)])
-    n = model.vertex_normals(vertices)[ids]
-    y = camera.to_camera(vertices[ids])
-    seen = ((n @ camera.rotation.T) * -y).sum(1) / np.linalg.norm(y, axis=1) > -0.1
+    ids, n, facing = _scalp_facing(model, vertices, camera)
+    seen = facing > -0.1
     if not seen.any():
         return 0.0, 0.0
     c = classes(vertices[ids[seen]] + HAIR_OUT_CM * n[seen])

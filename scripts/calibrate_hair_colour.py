@@ -12,7 +12,7 @@ stage and the synthetic set render); the median sRGB colour of the pixels the st
 measured: medium hair (the photo reader's generator, 1.5 cm of volume) on the mean head, whose skin is held out
 (the median sRGB of the pixels the hair covers wholly). A patch lit by a white world shows hair darker than a
 head of hair does (light scatters from strand to strand through its depth). Usage:
-``python scripts/calibrate_hair_colour.py [--stage]`` (one or three minutes on 2 cores).
+``python scripts/calibrate_hair_colour.py [--stage]`` (about a minute on 2 cores either way).
 """
 
 from __future__ import annotations
