@@ -53,8 +53,12 @@ class Options:
     arkit52: bool = False
     #: other photos of the person in the first photo (absolute paths): one head fitted to all of them
     more_photos: tuple[str, ...] = ()
-    #: the hair's style ("photo": read from the photo; ``core.hairstyle.HAIR_STYLES``)
+    #: the hair's style ("photo": read from the photo; ``core.hairstyle.HAIR_STYLES``), and its length, volume and
+    #: curl in cm (None: as the style has it)
     hair_style: str = "photo"
+    hair_length_cm: float | None = None
+    hair_volume_cm: float | None = None
+    hair_curl_cm: float | None = None
 
     def outputs(self) -> tuple[str, ...]:
         """Every file name a photo may get with these options."""
@@ -66,7 +70,8 @@ class Options:
         d = asdict(self)
         d.pop("model")
         d["export"], d["lod"], d["more_photos"] = list(self.export), list(self.lod), list(self.more_photos)
-        for later, default in (("more_photos", []), ("keep_light", False), ("hair_style", "photo")):
+        for later, default in (("more_photos", []), ("keep_light", False), ("hair_style", "photo"),
+                               ("hair_length_cm", None), ("hair_volume_cm", None), ("hair_curl_cm", None)):
             if d[later] == default:  # records written before these options stay valid
                 d.pop(later)
         return d
@@ -111,6 +116,8 @@ def make_head(photo: str, folder: Path, opts: Options, overwrite: bool = False) 
                                detail=False if opts.no_detail else None,
                                segmentation=False if opts.no_segmentation else None,
                                delight=not opts.keep_light, hair_style=opts.hair_style,
+                               hair_length_cm=opts.hair_length_cm, hair_volume_cm=opts.hair_volume_cm,
+                               hair_curl_cm=opts.hair_curl_cm,
                                more_photos=[(p, opts.face_index) for p in opts.more_photos])
         t = time.perf_counter()
         record = {"format": "headforge-outputs", "version": 1, "photo": str(Path(photo).resolve()),

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--hair-style", default="photo", choices=HAIR_STYLES,
                    help="the hair's style: read from the photo (default), or bald, short, medium, long, or tied back "
                         "in a ponytail or a bun, in the colour and with the hairline the photo shows")
+    c.add_argument("--hair-length", type=float, metavar="CM",
+                   help="the hair this long, within its style's length class (short 2-6 cm, medium 8-16, long 18-32)")
+    c.add_argument("--hair-volume", type=float, metavar="CM",
+                   help="the hair standing this far out from the scalp, 0.5-5 cm (by default as the photo shows it)")
+    c.add_argument("--hair-curl", type=float, metavar="CM", help="curled hair, 0-2 cm (by default straight)")
     c.add_argument("--keep-hair-in-texture", action="store_true", dest="no_segmentation",
                    help="take the texture from every pixel of the face, hair, beard and glasses included (by "
                         "default SegNet finds them and the skin under them is filled); no segmentation, so no "
@@ -178,20 +183,24 @@ def _formats(text: str) -> list[str]:
 
 def _options(args):
     from .batch import Options
+    from .core.hairstyle import check_hair_measures
 
     formats, lods = _formats(args.export), _lods(args.lod)
     if formats and args.no_blend:
         raise OutputError("--export needs Blender; drop --no-blend.")
-    if args.hair_style != "photo" and args.no_segmentation:
-        raise OutputError("--hair-style takes the hair's colour and hairline from the photo, which "
-                          "--keep-hair-in-texture does not read; drop one of them.")
+    measures = (args.hair_length, args.hair_volume, args.hair_curl)
+    if (args.hair_style != "photo" or any(m is not None for m in measures)) and args.no_segmentation:
+        raise OutputError("--hair-style, --hair-length, --hair-volume and --hair-curl take the hair's colour and "
+                          "hairline from the photo, which --keep-hair-in-texture does not read; drop one of them.")
+    check_hair_measures(args.hair_volume, args.hair_curl)
     if args.workers < 1:
         raise OutputError(f"--workers must be at least 1 (got {args.workers}).")
     return Options(face_index=args.face_index, texture_size=args.texture_size, model=args.model,
                    no_blend=args.no_blend, no_coarsenet=args.no_coarsenet, no_descriptor=args.no_descriptor,
                    no_landmarknet=args.no_landmarknet,
                    no_detail=args.no_detail, no_segmentation=args.no_segmentation, no_hair=args.no_hair,
-                   keep_light=args.keep_light, hair_style=args.hair_style, rig=args.rig,
+                   keep_light=args.keep_light, hair_style=args.hair_style, hair_length_cm=args.hair_length,
+                   hair_volume_cm=args.hair_volume, hair_curl_cm=args.hair_curl, rig=args.rig,
                    export=tuple(formats), lod=tuple(lods), arkit52=args.arkit52,
                    more_photos=tuple(str(Path(p).resolve()) for p in args.photos[1:]) if args.same_person else ())
 
@@ -228,7 +237,7 @@ def cmd_create(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PermissionError
-    except OutputError as e:
+    except HeadforgeError as e:   # options that do not go together, or a hair measure out of range
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError:

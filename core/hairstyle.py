@@ -142,13 +142,11 @@ class PhotoHair:
         wants = {k: float(v) for k, v in wants.items() if v is not None}
         if not wants or self.style == "bald":
             return self
-        ranges = {"length_cm": (LENGTH_CM[self.style], f"{self.style} hair"),
-                  "volume_cm": (VOLUME_CM, "the hair's volume"), "curl_cm": (CURL_CM, "the curl")}
-        for key, v in wants.items():
-            (lo, hi), what = ranges[key]
-            if not lo <= v <= hi:
-                raise ConfigError(f"{v:g} cm is out of range for {what}: give {lo:g}-{hi:g} cm"
-                                  + (" or choose another style." if key == "length_cm" else "."))
+        check_hair_measures(volume_cm, curl_cm)
+        lo, hi = LENGTH_CM[self.style]
+        if length_cm is not None and not lo <= length_cm <= hi:
+            raise ConfigError(f"{length_cm:g} cm is out of range for {self.style} hair: give {lo:g}-{hi:g} cm or "
+                              "choose another style.")
         return replace(self, **wants, chosen=True, read=self.read or self)
 
     def _length(self, style: str) -> float:
@@ -179,6 +177,14 @@ class PhotoHair:
                    volume_cm=None if d.get("volume_cm") is None else float(d["volume_cm"]),
                    curl_cm=float(d.get("curl_cm", 0.0)),
                    read=cls.from_dict(d["read"]) if d.get("read") else None)
+
+
+def check_hair_measures(volume_cm: float | None = None, curl_cm: float | None = None) -> None:
+    """A :class:`~headforge.core.errors.ConfigError` naming the range when a volume or curl a user set (None: not
+    set) is beyond what the generator grows (:data:`VOLUME_CM`, :data:`CURL_CM`)."""
+    for v, (lo, hi), what in ((volume_cm, VOLUME_CM, "the hair's volume"), (curl_cm, CURL_CM, "the curl")):
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(f"{v:g} cm is out of range for {what}: give {lo:g}-{hi:g} cm.")
 
 
 def check_hair_style(style: str) -> None:

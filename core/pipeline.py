@@ -22,7 +22,7 @@ from .errors import (CalibrationUnavailable, Cancelled, ConfigError, DescriptorU
 from .eyes import DEFAULT_IRIS_SRGB, IrisColour, iris_colour
 from .facemodel import SKIN_END, FaceModel, load_face_model
 from .fit import Fit, FitWeights, InitialGuess, ModelPoints, View, fit_views, landmarks_68
-from .hairstyle import check_hair_style, hair_from_photo, paint_scalp
+from .hairstyle import check_hair_measures, check_hair_style, hair_from_photo, paint_scalp
 from .image import as_image
 from .landmarks import Landmarks, detect_landmarks
 from .quality import Quality, assess
@@ -187,7 +187,8 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                   coarsenet_path=None, detail: bool | None = None, detail_path=None,
                   detail_size: int = 1024, segmentation: bool | None = None, segnet_path=None,
                   landmarknet: bool | None = None, landmarknet_path=None, descriptor: bool | None = None,
-                  more_photos=(), delight: bool = True, hair_style: str = "photo") -> Avatar:
+                  more_photos=(), delight: bool = True, hair_style: str = "photo", hair_length_cm: float | None = None,
+                  hair_volume_cm: float | None = None, hair_curl_cm: float | None = None) -> Avatar:
     """Turn one photo, or several photos of one person, into an :class:`Avatar`.
 
     ``image``: a file path or an ``(H, W, 3)`` array (uint8 sRGB; also grayscale, RGBA, 16-bit, float).
@@ -211,7 +212,10 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     looks right under any light; False keeps them baked in.
     ``hair_style``: "photo" reads the hair's style from the photo; or one of
     :data:`~headforge.core.hairstyle.HAIR_STYLES` ("bald", "short", "medium", "long", "ponytail", "bun"), with
-    the photo's hair colour and hairline (it needs the segmentation, which reads them).
+    the photo's hair colour and hairline (it needs the segmentation, which reads them). ``hair_length_cm``,
+    ``hair_volume_cm``, ``hair_curl_cm``: the hair that long (within its style's length class), standing that
+    far out from the scalp, that curly (None: as the style has it; see
+    :meth:`~headforge.core.hairstyle.PhotoHair.adjusted`).
     ``more_photos``: other photos of the same person (paths or arrays, or ``(photo, face_index)`` pairs; the
     largest face otherwise): one head is fitted to all (one identity and corrective field, a camera, pose and
     expression per photo) and the texture blends every photo in; the Avatar's camera, landmarks and
@@ -225,9 +229,13 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     if texture_size not in TEXTURE_SIZES:
         raise ValueError(f"texture_size must be one of {TEXTURE_SIZES}, got {texture_size}")
     check_hair_style(hair_style)
-    if hair_style != "photo" and segmentation is False:
-        raise ConfigError(f"The hair style {hair_style!r} takes its colour and hairline from the photo's hair, "
-                          "which the segmentation finds: leave the segmentation on, or the hair style on 'photo'.")
+    check_hair_measures(hair_volume_cm, hair_curl_cm)
+    hair_adjust = {"length_cm": hair_length_cm, "volume_cm": hair_volume_cm, "curl_cm": hair_curl_cm}
+    hair_chosen = hair_style != "photo" or any(v is not None for v in hair_adjust.values())
+    if hair_chosen and segmentation is False:
+        raise ConfigError("A chosen hair style, length, volume or curl takes the hair's colour and hairline from "
+                          "the photo's hair, which the segmentation finds: leave the segmentation on, or the hair "
+                          "as the photo shows it.")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -263,7 +271,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
     seg = None
     if segmentation is not False:
         # a chosen hair style asks for it: its colour and hairline are read there (a warning when it cannot be)
-        seg = _segment(img, lm, segnet_path, asked=bool(segmentation) or hair_style != "photo",
+        seg = _segment(img, lm, segnet_path, asked=bool(segmentation) or hair_chosen,
                        step=lambda: step("segment", 0.45), timings=timings)
         if seg is not None:  # the other photos too, when the first could be
             for o in extra:
@@ -276,7 +284,7 @@ def create_avatar(image, *, face_index: int = 0, texture_size: int = 2048, model
                           delight=delight)
     hair = None
     if seg is not None:  # the hair read from the photo; the scalp under it takes its colour
-        hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg).choose(hair_style)
+        hair = hair_from_photo(model, fit.vertices, fit.camera, img, seg).choose(hair_style).adjusted(**hair_adjust)
         tex.albedo = paint_scalp(tex.albedo, tex.visible, model, fit.vertices, hair)
     timings["texture"] = time.perf_counter() - t
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from headforge import cli
-from headforge.core.errors import OutputError
+from headforge.core.errors import ConfigError, OutputError
 from headforge.core.facemodel import N_VERTICES
 from headforge.core.landmarks import MIN_FACE_PX
 
@@ -144,10 +144,29 @@ def test_a_chosen_hair_style_is_checked_and_recorded():
     # a record from before the option (the photo's style) stays valid: a folder made then is not made again
     assert "hair_style" not in cli._options(cli._parser().parse_args(["create", "a.jpg", "-o", "out"])).recorded()
     args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "bun", "--keep-hair-in-texture"])
-    with pytest.raises(OutputError, match="--hair-style takes the hair's colour"):
+    with pytest.raises(OutputError, match="--hair-style, --hair-length, --hair-volume and --hair-curl take"):
         cli._options(args)
     with pytest.raises(SystemExit):   # argparse names the styles
         cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "curly"])
+    # a length, volume and curl of one's own: recorded (a folder made with others is made again only when asked),
+    # checked before any work where they do not hang on the photo's style
+    args = cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-style", "long", "--hair-length", "25",
+                                     "--hair-volume", "3", "--hair-curl", "0.8"])
+    rec = cli._options(args).recorded()
+    assert (rec["hair_length_cm"], rec["hair_volume_cm"], rec["hair_curl_cm"]) == (25.0, 3.0, 0.8)
+    for bad, match in ((["--hair-volume", "9"], "volume: give 0.5-5 cm"), (["--hair-curl", "3"], "curl: give 0-2")):
+        with pytest.raises(ConfigError, match=match):
+            cli._options(cli._parser().parse_args(["create", "a.jpg", "-o", "out", *bad]))
+    with pytest.raises(OutputError, match="--hair-volume and --hair-curl take"):
+        cli._options(cli._parser().parse_args(["create", "a.jpg", "-o", "out", "--hair-curl", "1",
+                                               "--keep-hair-in-texture"]))
+
+
+def test_a_hair_measure_out_of_range_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert cli.main(["create", "a.jpg", "-o", str(tmp_path / "out"), "--hair-volume", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "error: 9 cm is out of range for the hair's volume: give 0.5-5 cm." in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()   # nothing made
 
 
 def test_old_flag_name_still_works():

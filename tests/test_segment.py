@@ -164,6 +164,25 @@ def test_hair_is_read_from_the_photo(photos, segmented, model):
     assert hair["3ddfa_JianzhuGuo.jpg"].melanin > 0.7 > 0.5 > hair["astronaut"].melanin
 
 
+def test_a_hair_length_volume_and_curl_of_ones_own(photo_files, model):
+    """create_avatar's hair_length_cm, hair_volume_cm and hair_curl_cm (the CLI's --hair-length, --hair-volume,
+    --hair-curl): the astronaut's short hair grown long, full and curled, the photo's own hair kept in fit.json;
+    a length out of the class the photo's hair reads as is refused once read; a volume out of range before any
+    work (the photo is not even read)."""
+    from headforge.core import create_avatar
+    from headforge.core.errors import ConfigError
+
+    a = create_avatar(photo_files["astronaut"], texture_size=1024, model=model, detail=False, hair_style="long",
+                      hair_length_cm=25.0, hair_volume_cm=3.0, hair_curl_cm=0.8)
+    h = a.fit_report()["hair"]
+    assert (h["style"], h["length_cm"], h["volume_cm"], h["curl_cm"], h["chosen"]) == ("long", 25.0, 3.0, 0.8, True)
+    assert h["read"]["style"] == "short" and h["read"]["curl_cm"] == 0.0
+    with pytest.raises(ConfigError, match="20 cm is out of range for short hair: give 2-6 cm"):
+        create_avatar(photo_files["astronaut"], texture_size=1024, model=model, detail=False, hair_length_cm=20.0)
+    with pytest.raises(ConfigError, match="out of range for the hair's volume"):
+        create_avatar("no-such-photo.jpg", hair_volume_cm=9.0)
+
+
 def test_a_hat_hides_the_hair_but_does_not_make_the_head_bald(model):
     """The scalp under "other" (a hat) is not counted as bare: the same head under a hat is not called bald,
     whereas the bare scalp is; the hair that shows below the hat still gives the style its length."""
