@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.hairstyle import HAIR_STYLES
+from ..core.hair import LENGTH_CM
+from ..core.hairstyle import CURL_CM, HAIR_STYLES, VOLUME_CM
 
 TEXTURE_SIZES = [("1024", "1024", "1024 x 1024 texture"), ("2048", "2048", "2048 x 2048 texture (default)"),
                  ("4096", "4096", "4096 x 4096 texture")]
@@ -24,6 +25,22 @@ HAIR_STYLE_ITEMS = [(k, *_HAIR_STYLE_LABELS[k]) for k in HAIR_STYLES]
 def photo_property():
     return bpy.props.StringProperty(name="Photo", subtype="FILE_PATH",
                                     description="Photo of one person's face (JPEG, PNG, TIFF)")
+
+
+#: Restyle Hair's length, volume and curl: (label, most the generator takes (cm), what it does; 0: as the style has it)
+_HAIR_MEASURES = {
+    "length_cm": ("Length (cm)", LENGTH_CM["long"][1],
+                  "how long the hair is, within its style's class (0: the style's own length, or the photo's)"),
+    "volume_cm": ("Volume (cm)", VOLUME_CM[1], "how far the hair stands out from the scalp (0: as the photo shows it)"),
+    "curl_cm": ("Curl (cm)", CURL_CM[1], "how curly the hair is, the size of its curls (0: straight)"),
+}
+
+
+def hair_measure_property(key: str):
+    """Restyle Hair's ``key`` ("length_cm", "volume_cm" or "curl_cm"), as the panel's settings and the operator
+    both hold it, up to what ``core.hairstyle.PhotoHair.adjusted`` takes."""
+    name, most, what = _HAIR_MEASURES[key]
+    return bpy.props.FloatProperty(name=name, default=0.0, min=0.0, max=most, description=f"Restyle Hair: {what}")
 
 
 class HeadforgePhoto(bpy.types.PropertyGroup):
@@ -89,15 +106,9 @@ class HeadforgeSettings(CreateOptions, bpy.types.PropertyGroup):
         description="Other photos of the same person: one head is fitted to all of them and its texture blends "
                     "every photo in")
     add_photo: photo_property()
-    hair_length_cm: bpy.props.FloatProperty(
-        name="Length (cm)", default=0.0, min=0.0, max=32.0,
-        description="Restyle Hair: how long the hair is (0: the style's own length, or the photo's)")
-    hair_volume_cm: bpy.props.FloatProperty(
-        name="Volume (cm)", default=0.0, min=0.0, max=5.0,
-        description="Restyle Hair: how far the hair stands out from the scalp (0: as the photo shows it)")
-    hair_curl_cm: bpy.props.FloatProperty(
-        name="Curl (cm)", default=0.0, min=0.0, max=2.0,
-        description="Restyle Hair: how curly the hair is, the size of its curls (0: straight)")
+    hair_length_cm: hair_measure_property("length_cm")
+    hair_volume_cm: hair_measure_property("volume_cm")
+    hair_curl_cm: hair_measure_property("curl_cm")
     video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH",
                                     description="A clip of the person's face for Track Video (mp4, mov, avi, ...)")
     jaw_bone: bpy.props.BoolProperty(

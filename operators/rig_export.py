@@ -8,7 +8,7 @@ from pathlib import Path
 import bpy
 
 from ..addon import schema
-from ..addon.properties import HAIR_STYLE_ITEMS
+from ..addon.properties import HAIR_STYLE_ITEMS, hair_measure_property
 from ..core.errors import HeadforgeError
 
 
@@ -174,13 +174,9 @@ class HEADFORGE_OT_restyle_hair(bpy.types.Operator):
 
     hair_style: bpy.props.EnumProperty(name="Hair Style", default="photo", items=HAIR_STYLE_ITEMS,
                                        description="The style to grow")
-    length_cm: bpy.props.FloatProperty(name="Length (cm)", default=0.0, min=0.0, max=32.0,
-                                       description="How long the hair is (0: the style's own, or the photo's)")
-    volume_cm: bpy.props.FloatProperty(name="Volume (cm)", default=0.0, min=0.0, max=5.0,
-                                       description="How far the hair stands out from the scalp (0: as the photo "
-                                                   "shows it)")
-    curl_cm: bpy.props.FloatProperty(name="Curl (cm)", default=0.0, min=0.0, max=2.0,
-                                     description="How curly the hair is: the size of its curls (0: straight)")
+    length_cm: hair_measure_property("length_cm")
+    volume_cm: hair_measure_property("volume_cm")
+    curl_cm: hair_measure_property("curl_cm")
 
     def execute(self, context):
         from ..addon.hair import restyle_hair
