@@ -45,6 +45,9 @@ from .detail import detail_normal_image
 
 #: the exported materials that are closed surfaces seen from outside only
 SINGLE_SIDED = ("skin", "eyes")
+#: the lash/hair material's roughness: hair scatters light; at 0.4 a head-on light (a viewer's headlight) drew a
+#: white band across the hair cards over the crown
+LASH_HAIR_ROUGHNESS = 0.75
 #: the name an original carries while its game copy stands in for it
 HIDDEN_SUFFIX = " (original, during export)"
 #: FBX axes of the exports (glTF's are fixed by the format)
@@ -353,7 +356,7 @@ def _game_materials(head, fmt: str, get_model, made: list, scalp: np.ndarray | N
         "lashes": _textured(prefix + "lashes", bpy.data.images.get(LASH_IMAGE) if scalp is None else new_image(
             prefix + "lashes", lash_hair_atlas(eyelash_texture(512), hair_cap_texture(scalp, head[schema.HAIR_SRGB]),
                                                hair_card_texture(head[schema.HAIR_SRGB]))),
-            roughness=0.4, alpha=fmt),
+            roughness=LASH_HAIR_ROUGHNESS, alpha=fmt),
     }
     for name, mat in mats.items():
         mat.use_backface_culling = name in SINGLE_SIDED

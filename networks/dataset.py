@@ -109,4 +109,6 @@ def detections(ds: SynthSet) -> tuple[np.ndarray, np.ndarray]:
         with np.load(shard_path(ds.root, k) / DETECT_FILE) as z:
             pts.append(z["points"])
             ok.append(z["found"])
+    if not pts:  # no shards (all skipped)
+        return np.zeros((0, 478, 2), np.float32), np.zeros(0, bool)
     return np.concatenate(pts), np.concatenate(ok)

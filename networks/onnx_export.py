@@ -91,16 +91,20 @@ def coarsenet_from_onnx(path):
     return net
 
 
-def average_onnx(paths, out, meta: dict | None = None, half: bool = True) -> Path:
+def average_onnx(paths, out, meta: dict | None = None, half: bool = True, weights=None) -> Path:
     """One ONNX file that runs the exported networks ``paths`` (of one kind, with the same inputs and outputs)
     side by side on the same inputs and gives the mean of each output: an ensemble the product runs as it runs
     one network. Its metadata keeps the first network's, with ``members`` (each network's metadata) and
     ``meta`` on top. ``half``: weights stored as float16 and cast back to float32 when the file is loaded
-    (onnxruntime folds the casts), so the file is half the size and computes in float32 as before."""
+    (onnxruntime folds the casts), so the file is half the size and computes in float32 as before.
+    ``weights``: one per network, for a weighted mean (an ensemble of two given weight 2 beside a third network
+    of weight 1 makes the plain mean of all three)."""
     import onnx
     from onnx import compose, helper, numpy_helper
 
     models = [onnx.load(str(p)) for p in paths]
+    if weights is not None and (len(weights) != len(models) or min(weights) <= 0):
+        raise ValueError(f"give one positive weight per network ({len(models)}), not {list(weights)}")
     metas = [json.loads({e.key: e.value for e in m.metadata_props}.get("headforge", "{}")) for m in models]
     if len({x.get("network") for x in metas}) != 1:
         raise ValueError(f"an ensemble needs networks of one kind, not {[x.get('network') for x in metas]}")
@@ -119,7 +123,15 @@ def average_onnx(paths, out, meta: dict | None = None, half: bool = True) -> Pat
                 nodes.insert(0, helper.make_node("Cast", [f"{init.name}_f16"], [init.name], to=onnx.TensorProto.FLOAT))
             else:
                 inits.append(init)
-    nodes += [helper.make_node("Mean", [f"m{k}_{name}" for k in range(len(models))], [name]) for name in outputs]
+    if weights is None:
+        nodes += [helper.make_node("Mean", [f"m{k}_{name}" for k in range(len(models))], [name]) for name in outputs]
+    else:
+        share = np.asarray(weights, np.float32) / np.sum(weights)
+        inits += [numpy_helper.from_array(np.array(w, np.float32), f"share{k}") for k, w in enumerate(share)]
+        for name in outputs:
+            nodes += [helper.make_node("Mul", [f"m{k}_{name}", f"share{k}"], [f"m{k}_{name}_w"])
+                      for k in range(len(models))]
+            nodes.append(helper.make_node("Sum", [f"m{k}_{name}_w" for k in range(len(models))], [name]))
     graph = helper.make_graph(nodes, "ensemble", list(first.input), list(first.output), inits)
     merged = helper.make_model(graph, opset_imports=models[0].opset_import, ir_version=models[0].ir_version)
     onnx.checker.check_model(merged)
@@ -139,10 +151,14 @@ def main(argv=None) -> int:
     ap.add_argument("networks", nargs="+", help="exported networks of one kind (.onnx)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--full", action="store_true", help="keep the weights in float32 (default: stored as float16)")
+    ap.add_argument("--weights", type=float, nargs="+",
+                    help="one per network, for a weighted mean (an ensemble of two weighs 2 to count as two)")
     args = ap.parse_args(argv)
     try:
-        path = average_onnx(args.networks, args.out, {"ensemble_of": [Path(n).name for n in args.networks]},
-                            half=not args.full)
+        meta = {"ensemble_of": [Path(n).name for n in args.networks]}
+        if args.weights:
+            meta["ensemble_weights"] = args.weights
+        path = average_onnx(args.networks, args.out, meta, half=not args.full, weights=args.weights)
     except (OSError, ValueError) as e:
         raise SystemExit(str(e)) from None
     print(f"{len(args.networks)} networks averaged -> {path}")

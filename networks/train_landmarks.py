@@ -137,10 +137,12 @@ def evaluate(net_path, data: LandmarkSamples) -> dict:
 
 
 def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=32, lr=2e-3, width=24, limit=None,
-          checkpoint=None, seed=0, log=print, workers=0) -> dict:
+          checkpoint=None, seed=0, log=print, workers=0, skip=None) -> dict:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    sets = [SynthSet(d, limit=n) for d, n in zip(train_dirs, per_set(limit, len(train_dirs), "limits"))]
+    n = len(train_dirs)
+    sets = [SynthSet(d, limit=lim, skip=sk or 0)
+            for d, lim, sk in zip(train_dirs, per_set(limit, n, "limits"), per_set(skip, n, "skips"))]
     data = LandmarkSamples(sets, augment=True, seed=seed)
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
@@ -148,7 +150,7 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=32, lr=2e-3,
     net = LandmarkNet(len(data.corr.mp_index) + N_CONTOUR, width)
     losses = run_steps(net, sample_loader(data, batch, workers), lambda b: nll(net(b[0], b[1]), b[2]), steps=steps,
                        lr=lr, clip=5.0, checkpoint=checkpoint, log=log, width=width)
-    info = run_info(train_dirs, limit, len(data), losses, steps=steps, batch=batch, lr=lr, width=width,
+    info = run_info(train_dirs, limit, len(data), losses, skip, steps=steps, batch=batch, lr=lr, width=width,
                     mp_index=data.corr.mp_index.tolist(), contour=N_CONTOUR)
 
     def heldout(path):

@@ -204,10 +204,10 @@ def evaluate(probabilities, data: SegSamples) -> dict:
 
 
 def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3, width=12, limit=None,
-          checkpoint=None, seed=0, log=print, workers=0) -> dict:
+          checkpoint=None, seed=0, log=print, workers=0, skip=None) -> dict:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    data = SegSamples(training_sources(train_dirs, limit), augment=True, seed=seed)
+    data = SegSamples(training_sources(train_dirs, limit, skip), augment=True, seed=seed)
     if len(data) == 0:
         raise HeadforgeError(f"No usable renders in {', '.join(map(str, train_dirs))}.")
     log(f"{len(data)} renders in memory ({time.perf_counter() - t0:.0f} s)")
@@ -215,7 +215,7 @@ def train(train_dirs, heldout_dir=None, out=None, steps=3000, batch=16, lr=3e-3,
     crit = torch.nn.CrossEntropyLoss(weight=data.class_weights().to(training_device()), ignore_index=IGNORE)
     losses = run_steps(net, sample_loader(data, batch, workers), lambda b: crit(net(b[0]), b[1]), steps=steps,
                        lr=lr, checkpoint=checkpoint, log=log, width=width)
-    info = run_info(train_dirs, limit, len(data), losses, steps=steps, batch=batch, lr=lr, width=width)
+    info = run_info(train_dirs, limit, len(data), losses, skip, steps=steps, batch=batch, lr=lr, width=width)
 
     def heldout(path):
         return evaluate(SegNetOnnx(path).probabilities, SegSamples([SynthSet(heldout_dir)], augment=False))

@@ -107,7 +107,7 @@ def to_device(batch, device):
 
 def step_main(argv, description: str, train, steps: int, batch: int, lr: float, width: int) -> int:
     """The command line of a :func:`run_steps` training: ``train(train_dirs, heldout_dir, out, steps, batch, lr,
-    width, limit, checkpoint, workers=...)`` with these defaults; a bad set exits with its message."""
+    width, limit, checkpoint, workers=..., skip=...)`` with these defaults; a bad set exits with its message."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--train", required=True, action="append", help="a synthetic set (repeat for several)")
     ap.add_argument("--heldout")
@@ -118,12 +118,15 @@ def step_main(argv, description: str, train, steps: int, batch: int, lr: float, 
     ap.add_argument("--width", type=int, default=width)
     ap.add_argument("--limit", type=int, action="append",
                     help="use the first N renders of the set (whole shards; once for all sets, or once per --train)")
+    ap.add_argument("--skip", type=int, action="append",
+                    help="leave out the set's first N renders (whole shards; held out elsewhere; once for all sets, "
+                         "or once per --train)")
     ap.add_argument("--checkpoint", help="resumable training state (written every 250 steps)")
     ap.add_argument("--workers", type=int, default=0, help="sample-preparing processes beside the training")
     args = ap.parse_args(argv)
     try:
         train(args.train, args.heldout, args.out, args.steps, args.batch, args.lr, args.width, args.limit,
-              args.checkpoint, workers=args.workers)
+              args.checkpoint, workers=args.workers, skip=args.skip)
     except (HeadforgeError, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     return 0
@@ -184,10 +187,11 @@ def per_set(values, n_sets: int, what: str) -> list:
     return values
 
 
-def run_info(train_dirs, limit: int | None, images: int, losses: list[float], **settings) -> dict:
+def run_info(train_dirs, limit: int | None, images: int, losses: list[float], skip=None, **settings) -> dict:
     """What a :func:`run_steps` training records in its ONNX metadata: ``settings`` (steps, batch, lr, width),
-    the training sets and images, and the final loss."""
+    the training sets and images (``limit``, ``skip``: of each set), and the final loss."""
     return {**settings, "train_images": images, "train_sets": [str(d) for d in train_dirs], "limit": limit,
+            "skip": skip,
             "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None}
 
 

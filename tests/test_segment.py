@@ -357,6 +357,10 @@ def test_training_writes_onnx_and_resumes(renders, tmp_path):
     assert torch.load(ck, weights_only=False)["step"] == 2
     for p, q in zip(res["net"].parameters(), again["net"].parameters()):
         assert torch.equal(p, q)
+    # --skip leaves out a set's first renders (held out elsewhere): the set's one shard skipped leaves none
+    from headforge.networks.train_seg import main
+    with pytest.raises(SystemExit, match="No usable renders"):
+        main(["--train", str(renders), "--skip", "4", "--out", str(tmp_path / "none.onnx"), "--steps", "1"])
 
 
 def test_a_pack_trains_as_its_renders_do(renders, tmp_path):
@@ -400,5 +404,15 @@ def test_an_ensemble_is_the_mean_of_its_networks(renders, tmp_path):
     assert half.meta["network"] == "segnet" and [m["width"] for m in half.meta["members"]] == [4, 6]
     np.testing.assert_allclose(half.run({"image": x})[0], want, atol=0.01 * np.abs(want).max())
     assert (tmp_path / "half.onnx").stat().st_size < 0.6 * full.stat().st_size
+    # an ensemble of the two weighted 2 beside a third network weighted 1: the plain mean of all three
+    third = tmp_path / "seg5.onnx"
+    train([renders], None, out=third, steps=2, batch=2, width=5, seed=2, log=lambda *a: None)
+    want3 = (2 * want + segment.SegNetOnnx(third).run({"image": x})[0]) / 3
+    assert main([str(full), str(third), "--weights", "2", "1", "--out", str(tmp_path / "three.onnx"), "--full"]) == 0
+    three = segment.SegNetOnnx(tmp_path / "three.onnx")
+    np.testing.assert_allclose(three.run({"image": x})[0], want3, atol=1e-4)
+    assert three.meta["ensemble_weights"] == [2, 1]
+    with pytest.raises(SystemExit, match="one positive weight per network"):
+        main([str(full), str(third), "--weights", "1", "--out", str(tmp_path / "bad.onnx")])
     with pytest.raises(SystemExit, match="one kind"):
         main([str(paths[0]), str(segment.WEIGHTS.parent / "finenet.onnx"), "--out", str(tmp_path / "mixed.onnx")])
