@@ -36,6 +36,7 @@ from ..core.game import (GAME_MATERIALS, GAME_PART_MATERIAL, HAIR_CAP_MIN_SCALP,
                          MOUTH_PARTS, atlas_panel_uv, hair_cap_texture, hair_card_texture, hair_cards, lash_hair_atlas,
                          mouth_atlas_uv, mouth_texture)
 from ..core.hair import scalp_mask, skull_ellipsoid
+from ..core.hairstyle import TEMPLES_CM
 from ..core.lashes import eyelash_texture
 from . import schema
 from .build import LASH_IMAGE
@@ -127,7 +128,7 @@ def _scalp_for_cap(head, get_model) -> np.ndarray | None:
     if schema.HAIR_SRGB not in head:
         return None
     model = get_model()
-    return scalp_mask(model, model.neutral, 256, head.get(schema.HAIR_RECESSION_CM, 0.0))
+    return scalp_mask(model, model.neutral, 256, head.get(schema.HAIR_RECESSION_CM, 0.0), TEMPLES_CM)
 
 
 def _lod_levels(head, objs: list) -> list[int]:

@@ -41,6 +41,14 @@ ROOT_RADIUS_CM, TIP_RADIUS_CM = 0.02, 0.007
 HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM = 10.5, 3.5, -5.0
 #: :func:`scalp_mask` goes from 0 to 1 over this height across the hairline (cm)
 HAIRLINE_RAMP_CM = 0.4
+#: where a hairline lowered at the temples (``hair["temples_cm"]``, :func:`above_hairline`) comes down furthest:
+#: the azimuth (degrees from the front; the ear's front edge) and the width of the dip (degrees). The line
+#: through the front, side and back heights alone runs 8.6 cm high at 45 degrees, above the ears' tops, so the
+#: temples in front of the ears were bald on every head
+TEMPLE_AZIMUTH_DEG, TEMPLE_WIDTH_DEG = 55.0, 15.0
+#: short hair tapered at the nape (``hair["nape_taper"]``): strands rooted at the back hairline are this share
+#: of the hair's length, growing (with the square of the height) to the full length at the ears' tops (model y, cm)
+TAPER_TOP_CM = 7.0
 #: the box around each ear (cm; |x| above the first corner's x, y and z between the corners')
 EAR_BOX_CM = (np.array([6.5, -4.0, -4.0]), np.array([np.inf, 7.5, 4.5]))
 #: where a fringe ends (cm, model y): just over the neutral's brows
@@ -107,20 +115,25 @@ def _sample_beard(r: np.random.Generator) -> dict:
     return {"style": style, "length_cm": float(r.uniform(lo, hi)), "density": float(r.uniform(0.6, 1.0))}
 
 
-def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
+def scalp_triangles(model: FaceModel, vertices: np.ndarray, recession_cm: float = 0.0,
+                    temples_cm: float = 0.0) -> np.ndarray:
     """Indices into ``model.triangles`` of the skin triangles hair grows from: above a hairline around the
-    head (``HAIRLINE_*_CM``, raised by ``recession_cm`` over the forehead), the ears left bare."""
+    head (:func:`above_hairline`), the ears left bare."""
     skin = _skin_triangles(model)
     c = vertices[model.triangles[skin]].mean(1)
-    return skin[(above_hairline(c, recession_cm) > 0) & ~in_ears(c)]
+    return skin[(above_hairline(c, recession_cm, temples_cm) > 0) & ~in_ears(c)]
 
 
-def above_hairline(points: np.ndarray, recession_cm: float = 0.0) -> np.ndarray:
-    """Heights (cm) of ``points`` ``(N, 3)`` cm over the hairline (:func:`scalp_triangles`) at their azimuth,
-    negative below it."""
+def above_hairline(points: np.ndarray, recession_cm: float = 0.0, temples_cm: float = 0.0) -> np.ndarray:
+    """Heights (cm) of ``points`` ``(N, 3)`` cm over the hairline at their azimuth, negative below it. The
+    hairline runs through ``HAIRLINE_*_CM`` at the front, the sides and the back, raised by ``recession_cm`` over
+    the forehead and lowered by ``temples_cm`` in front of the ears (:data:`TEMPLE_AZIMUTH_DEG`; 0: the synthetic
+    people's line)."""
     theta = np.arctan2(points[:, 0], points[:, 2])  # 0 = front, +-pi = back
     front = 0.5 * (1 + np.cos(theta))
     hairline = line_around_head(theta, HAIRLINE_FRONT_CM, HAIRLINE_SIDE_CM, HAIRLINE_BACK_CM) + recession_cm * front ** 4
+    if temples_cm:
+        hairline -= temples_cm * np.exp(-((np.degrees(np.abs(theta)) - TEMPLE_AZIMUTH_DEG) / TEMPLE_WIDTH_DEG) ** 2)
     return points[:, 1] - hairline
 
 
@@ -140,7 +153,8 @@ def in_ears(points: np.ndarray) -> np.ndarray:
         (points[:, 2] < hi[2])
 
 
-def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: float = 0.0) -> np.ndarray:
+def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: float = 0.0,
+               temples_cm: float = 0.0) -> np.ndarray:
     """``(size, size)`` float32 in [0, 1]: where scalp hair grows in the skin atlas, both tiles (rows top to
     bottom). It ramps from 0 to 1 over ``HAIRLINE_RAMP_CM`` across the hairline of :func:`scalp_triangles`,
     followed through the triangles rather than along their edges, and is 0 on the ears. Texels off the skin
@@ -151,7 +165,7 @@ def scalp_mask(model: FaceModel, vertices: np.ndarray, size: int, recession_cm: 
     from .texture import barycentric, uv_raster
 
     islands, flat, corners, bary = uv_raster(model, size)
-    height = above_hairline(vertices, recession_cm)
+    height = above_hairline(vertices, recession_cm, temples_cm)
     height[in_ears(vertices)] = -HAIRLINE_RAMP_CM
     mask = np.zeros(size * size, np.float32)
     mask[flat] = np.clip(0.5 + barycentric(height[:, None], corners, bary)[:, 0] / HAIRLINE_RAMP_CM, 0.0, 1.0)
@@ -172,12 +186,14 @@ def skull_ellipsoid(vertices: np.ndarray, scalp_vertices: np.ndarray) -> tuple[n
 def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarray:
     """Strand points ``(N, K, 3)`` float64 cm for ``hair`` (:func:`sample_hair`) on the head ``vertices``
     ``(N_VERTICES, 3)`` cm, ``K`` = :data:`POINTS_PER_STRAND` (:data:`TIED_POINTS` for hair tied back,
-    ``hair["points"]`` when given); ``(0, K, 3)`` for a bald head."""
+    ``hair["points"]`` when given); ``(0, K, 3)`` for a bald head. Keys the synthetic people do not draw (the
+    hair read from a photo has them): ``volume_cm`` (:func:`_layer`), ``temples_cm`` (:func:`above_hairline`),
+    ``nape_taper`` (short hair shorter at the nape, :data:`TAPER_TOP_CM`)."""
     n, K = STRANDS[hair["style"]], TIED_POINTS if hair.get("tied") else hair.get("points", POINTS_PER_STRAND)
     if n == 0:
         return np.zeros((0, K, 3))
     r = np.random.default_rng(hair["seed"])
-    tris = scalp_triangles(model, vertices, hair["recession_cm"])
+    tris = scalp_triangles(model, vertices, hair["recession_cm"], hair.get("temples_cm", 0.0))
     roots, _ = _roots(vertices[model.triangles[tris]], n, r)
     scalp = vertices[np.unique(model.triangles[tris])]
     centre, radii = skull_ellipsoid(vertices, np.unique(model.triangles[tris]))
@@ -187,6 +203,9 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     # bulges beyond it, and the synthetic people's hair, stepping along it, rises up to 2.4 cm off the crown
     shell = None if hair.get("volume_cm") is None else _scalp_surface(scalp, centre, radii)
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
+    if hair.get("nape_taper") and hair["style"] in ("shaved", "short"):
+        low = np.clip((roots[:, 1] - HAIRLINE_BACK_CM) / (TAPER_TOP_CM - HAIRLINE_BACK_CM), 0.0, 1.0)
+        length *= hair["nape_taper"] + (1.0 - hair["nape_taper"]) * low ** 2
     front = _front_weight(roots, centre, radii)
     if hair["fringe"]:  # the strands combed forward end over the brows
         cut = front > 0

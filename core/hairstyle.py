@@ -48,6 +48,12 @@ VOLUME_ABOVE_Y = 4.0
 VOLUME_EDGE_ON = 0.2
 VOLUME_RANGE_CM, VOLUME_STEP_CM = 10.0, 0.5
 VOLUME_CM = (0.5, 5.0)
+#: the photo's hair grows from a hairline lowered this much (cm) at the temples (``core.hair.above_hairline``) and,
+#: when short, is this share of its length at the nape (``core.hair``'s ``nape_taper``): the synthetic people's
+#: line left the temples bald and their short hair hung 4 cm down the neck from the nape, a mullet on every
+#: short-haired head seen from the side or the back
+TEMPLES_CM = 3.0
+NAPE_TAPER = 0.25
 #: how much a user may curl the hair (``core.hair``'s ``curl_cm``, cm: how far each step of a strand turns aside);
 #: a photo's hair is grown straight
 CURL_CM = (0.0, 2.0)
@@ -113,7 +119,8 @@ class PhotoHair:
         params = {"style": self.style, "length_cm": self.length_cm, "fringe": self.fringe, "parting_cm": 0.0,
                   "recession_cm": self.recession_cm, "curl_cm": self.curl_cm, "melanin": self.melanin,
                   "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
-                  "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm}
+                  "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm, "temples_cm": TEMPLES_CM,
+                  "nape_taper": NAPE_TAPER}
         if self.curl_cm:   # curls need more points than a strand's usual 8
             params["points"] = CURLY_POINTS
         return params
@@ -353,7 +360,7 @@ def paint_scalp(albedo: np.ndarray, seen: np.ndarray, model: FaceModel, vertices
         return albedo
     size = albedo.shape[0]
     # the hairline softened over about 1 % of the atlas (a few millimetres of skin)
-    cover = cv2.GaussianBlur(scalp_mask(model, vertices, size, hair.recession_cm), (0, 0), size / 100)
+    cover = cv2.GaussianBlur(scalp_mask(model, vertices, size, hair.recession_cm, TEMPLES_CM), (0, 0), size / 100)
     cover *= SCALP_COVER[hair.style]
     cover[seen] = 0.0
     out = albedo.astype(np.float32) * (1 - cover[:, :, None]) + np.asarray(hair.srgb, np.float32) * cover[:, :, None]

@@ -101,6 +101,39 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
 
 
+def test_the_photos_hair_covers_the_temples_and_short_hair_is_tapered_at_the_nape(model):
+    """The hair read from a photo grows from a hairline lowered at the temples (in front of the ears, where the
+    synthetic people's line left skin bare) and, when short, is shorter at the nape (it hung 4 cm down the neck, a
+    mullet); the synthetic people's hair draws neither, so the sets stay as they were."""
+    from headforge.core.hairstyle import NAPE_TAPER, TEMPLES_CM, PhotoHair
+
+    v = model.neutral
+    drawn = H.sample_hair(np.random.default_rng(3), 0.5)
+    assert "temples_cm" not in drawn and "nape_taper" not in drawn
+    photo = PhotoHair("short", 4.0, False, 0.0, (90, 70, 55), 0.6, 0.0, 1.0, volume_cm=1.0).generator(seed=5)
+    assert photo["temples_cm"] == TEMPLES_CM and photo["nape_taper"] == NAPE_TAPER
+    # the line: lowered by the whole amount at the temple's azimuth, by nothing over the forehead and the nape
+    at = np.radians([0.0, H.TEMPLE_AZIMUTH_DEG, 180.0])
+    pts = np.c_[8 * np.sin(at), np.full(3, 6.0), 8 * np.cos(at)]
+    np.testing.assert_allclose(H.above_hairline(pts, 0.0, 3.0) - H.above_hairline(pts), [0.0, 3.0, 0.0], atol=0.01)
+    # strands: roots in front of the ears below where the line used to run; short hair shorter at the nape
+    plain, lowered = (H.hair_strands(model, v, {**photo, "temples_cm": t, "nape_taper": None}) for t in (0.0, TEMPLES_CM))
+    temple = lambda p: (np.abs(p[:, 0]) > 4.5) & (p[:, 2] > 4.5) & (p[:, 1] < 7.0)  # noqa: E731
+    assert temple(plain[:, 0]).sum() == 0 and temple(lowered[:, 0]).sum() > 50
+    tapered = H.hair_strands(model, v, {**photo, "temples_cm": TEMPLES_CM})
+    np.testing.assert_array_equal(tapered[:, 0], lowered[:, 0])
+    length = lambda p: np.linalg.norm(np.diff(p, axis=1), axis=2).sum(1)  # noqa: E731
+    nape = lowered[:, 0, 1] < H.HAIRLINE_BACK_CM + 2.0
+    assert nape.sum() > 50
+    assert np.median(length(tapered)[nape]) < 0.6 * np.median(length(lowered)[nape])
+    assert np.median(length(tapered)[lowered[:, 0, 1] > H.TAPER_TOP_CM]) == \
+        pytest.approx(np.median(length(lowered)[lowered[:, 0, 1] > H.TAPER_TOP_CM]), rel=0.02)
+    # medium and long hair are not tapered
+    medium = {**photo, "style": "medium", "length_cm": 12.0}
+    np.testing.assert_allclose(length(H.hair_strands(model, v, medium)),
+                               length(H.hair_strands(model, v, {**medium, "nape_taper": None})))
+
+
 def test_tied_back_hair_is_combed_over_the_skull_to_a_ponytail_or_a_bun(model):
     """Hair tied back (set version 7, and a user's choice): each strand runs from its root over the skull to
     the gather point behind the head, then hangs in a tail below it (a ponytail) or winds round a ball there (a
