@@ -188,8 +188,10 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     ``(N_VERTICES, 3)`` cm, ``K`` = :data:`POINTS_PER_STRAND` (:data:`TIED_POINTS` for hair tied back,
     ``hair["points"]`` when given); ``(0, K, 3)`` for a bald head. Keys the synthetic people do not draw (the
     hair read from a photo has them): ``volume_cm`` (:func:`_layer`), ``temples_cm`` (:func:`above_hairline`),
-    ``nape_taper`` (short hair shorter at the nape, :data:`TAPER_TOP_CM`)."""
-    n, K = STRANDS[hair["style"]], TIED_POINTS if hair.get("tied") else hair.get("points", POINTS_PER_STRAND)
+    ``nape_taper`` (short hair shorter at the nape, :data:`TAPER_TOP_CM`), ``strands`` (how many, instead of
+    :data:`STRANDS`' count for the style; none on a bald head)."""
+    n = STRANDS[hair["style"]] and hair.get("strands", STRANDS[hair["style"]])
+    K = TIED_POINTS if hair.get("tied") else hair.get("points", POINTS_PER_STRAND)
     if n == 0:
         return np.zeros((0, K, 3))
     r = np.random.default_rng(hair["seed"])

@@ -54,6 +54,8 @@ VOLUME_CM = (0.5, 5.0)
 #: short-haired head seen from the side or the back
 TEMPLES_CM = 3.0
 NAPE_TAPER = 0.25
+#: strands of the photo's hair (the synthetic people have ``core.hair.STRANDS``' 8,000, their render budget)
+PHOTO_STRANDS = 24000
 #: how much a user may curl the hair (``core.hair``'s ``curl_cm``, cm: how far each step of a strand turns aside);
 #: a photo's hair is grown straight
 CURL_CM = (0.0, 2.0)
@@ -68,24 +70,25 @@ CHIN_Y, EAR_LOBE_Y = -7.6, 0.0  #: the mean face's chin and ear lobes, model y (
 MEDIUM_BELOW_LOBE_CM = 3.0
 #: what a head's hair shows on the stage of ``head.blend`` (studio world, key and rim light; sRGB, AgX view) seen
 #: from the front, with Blender's Principled Hair BSDF at melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5, 1 (columns):
-#: ``scripts/calibrate_hair_colour.py --stage``, 2026-12-05. A photo's hair colour is matched against it, so the
-#: strands show the photo's colour there, as the skin texture does. Until 2026-12-05 the table was a thin patch of
-#: strands in a uniform white world (``scripts/calibrate_hair_colour.py``): a head of hair shows 10-40 levels
-#: lighter than that patch (light scatters through its depth), and the hair on the stage came out lighter than
-#: the photo's (``core.hair.hair_srgb`` agrees with the patch within 4-8 CIELAB units for melanin 0.2-0.8 without
-#: redness, but makes red hair far redder than the BSDF does, and melanin 0 blond, not grey).
+#: ``scripts/calibrate_hair_colour.py --stage``, 2026-12-05, with the photo's hair's :data:`PHOTO_STRANDS` (with
+#: 8,000 strands the same hair showed 10-30 levels lighter, as light got through to the skin). A photo's hair colour
+#: is matched against it, so the strands show the photo's colour there, as the skin texture does. Until 2026-12-05
+#: the table was a thin patch of strands in a uniform white world (``scripts/calibrate_hair_colour.py``): a head of
+#: hair shows 10-40 levels lighter than that patch (light scatters through its depth), and the hair on the stage
+#: came out lighter than the photo's (``core.hair.hair_srgb`` agrees with the patch within 4-8 CIELAB units for
+#: melanin 0.2-0.8 without redness, but makes red hair far redder than the BSDF does, and melanin 0 blond, not grey).
 RENDERED_HAIR_SRGB = (
-    ((187, 187, 191), (187, 187, 191), (187, 187, 191)),
-    ((172, 164, 146), (176, 165, 146), (180, 168, 144)),
-    ((160, 138, 109), (164, 142, 106), (170, 143, 103)),
-    ((140, 112, 81), (150, 118, 78), (162, 122, 78)),
-    ((126, 95, 64), (134, 96, 60), (141, 98, 59)),
-    ((107, 79, 56), (118, 84, 55), (124, 84, 52)),
-    ((93, 69, 52), (100, 71, 51), (108, 73, 50)),
-    ((78, 61, 47), (85, 62, 46), (94, 64, 46)),
-    ((68, 54, 48), (70, 55, 45), (86, 59, 49)),
-    ((56, 47, 45), (62, 50, 48), (69, 52, 48)),
-    ((42, 43, 46), (41, 43, 45), (42, 44, 46)),
+    ((173, 175, 176), (173, 175, 176), (173, 175, 176)),
+    ((158, 144, 122), (161, 145, 120), (163, 144, 114)),
+    ((141, 119, 90), (138, 114, 78), (153, 121, 76)),
+    ((116, 91, 63), (123, 94, 60), (132, 99, 57)),
+    ((99, 77, 51), (103, 77, 47), (116, 80, 46)),
+    ((79, 60, 41), (86, 61, 40), (99, 66, 40)),
+    ((64, 48, 38), (69, 48, 35), (82, 54, 38)),
+    ((59, 46, 39), (63, 47, 37), (76, 49, 36)),
+    ((53, 43, 38), (57, 45, 37), (62, 44, 36)),
+    ((45, 41, 37), (48, 42, 36), (49, 40, 34)),
+    ((35, 37, 38), (36, 37, 38), (36, 37, 37)),
 )
 
 
@@ -120,7 +123,7 @@ class PhotoHair:
                   "recession_cm": self.recession_cm, "curl_cm": self.curl_cm, "melanin": self.melanin,
                   "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
                   "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm, "temples_cm": TEMPLES_CM,
-                  "nape_taper": NAPE_TAPER}
+                  "nape_taper": NAPE_TAPER, "strands": PHOTO_STRANDS}
         if self.curl_cm:   # curls need more points than a strand's usual 8
             params["points"] = CURLY_POINTS
         return params

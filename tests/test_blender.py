@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from headforge.core.facemodel import FACE_END, N_VERTICES, SKIN_END
+from headforge.core.hairstyle import PHOTO_STRANDS
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -194,7 +195,7 @@ def test_tiny_cycles_render_matches_projection(created, tmp_path, avatars):
 def test_hair_grows_on_the_head_in_the_photos_colour(created, avatars):
     hair = bpy.data.objects[created["headforge_hair"]]
     assert hair.type == "CURVES" and hair.parent == created and hair["headforge_hair_of"] == created.name
-    assert len(hair.data.curves) == 8000 and set(hair.users_collection) == set(created.users_collection)
+    assert len(hair.data.curves) == PHOTO_STRANDS and set(hair.users_collection) == set(created.users_collection)
     bsdf = next(n for n in hair.active_material.node_tree.nodes if n.type == "BSDF_HAIR_PRINCIPLED")
     assert bsdf.inputs["Melanin"].default_value == pytest.approx(avatars["astronaut"].hair.melanin)
     assert bsdf.inputs["Melanin"].default_value < 0.5  # she is fair-haired
@@ -251,7 +252,7 @@ def test_create_head_with_a_chosen_hair_style(addon, photo_files):
     # Restyle Hair: back to the photo's short hair, on the same object; bald takes it away (and the exports'
     # hair cap with it); a bun grows a new one
     assert bpy.ops.headforge.restyle_hair(hair_style="photo") == {"FINISHED"}
-    assert head["headforge_hair"] == hair.name and hair.parent == head and len(hair.data.curves) == 8000
+    assert head["headforge_hair"] == hair.name and hair.parent == head and len(hair.data.curves) == PHOTO_STRANDS
     params = json.loads(head["headforge_hair_params"])
     assert (params["style"], params["tied"], params["chosen"]) == ("short", None, False)
     name = hair.name

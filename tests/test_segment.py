@@ -145,6 +145,7 @@ def test_hair_is_read_from_the_photo(photos, segmented, model):
     (3ddfa_JianzhuGuo), fair hair (the astronaut): the style and colour the strands are grown in."""
     from headforge.core import create_avatar
     from headforge.core.hair import hair_strands, scalp_mask
+    from headforge.core.hairstyle import PHOTO_STRANDS
 
     hair = {}
     for name in ("eos_image_0010.png", "3ddfa_JianzhuGuo.jpg", "astronaut"):
@@ -152,7 +153,7 @@ def test_hair_is_read_from_the_photo(photos, segmented, model):
         hair[name] = a.hair
         assert a.fit_report()["hair"]["style"] == a.hair.style
         strands = hair_strands(model, a.vertices, a.hair.generator())
-        assert strands.shape == (8000, 8, 3)
+        assert strands.shape == (PHOTO_STRANDS, 8, 3)
         # the scalp the photo did not see takes the hair's colour (mostly: strands hide most of it)
         scalp = (scalp_mask(model, a.vertices, 1024) > 0.95) & a.texture.islands & ~a.texture.visible
         got = np.median(a.albedo[scalp].astype(float), 0)
