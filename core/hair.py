@@ -46,6 +46,10 @@ HAIRLINE_RAMP_CM = 0.4
 #: through the front, side and back heights alone runs 8.6 cm high at 45 degrees, above the ears' tops, so the
 #: temples in front of the ears were bald on every head
 TEMPLE_AZIMUTH_DEG, TEMPLE_WIDTH_DEG = 55.0, 15.0
+#: hair whose parting ends at the crown (``hair["parting_to_crown"]``) is combed away from it less and less over
+#: this distance (cm) behind the middle of the scalp, and straight down beyond (the synthetic people's parting runs
+#: down the back of the head, a seam from the crown to the nape where the strands are dense)
+PARTING_FADE_CM = 4.0
 #: short hair tapered at the nape (``hair["nape_taper"]``): strands rooted at the back hairline are this share
 #: of the hair's length, growing (with the square of the height) to the full length at the ears' tops (model y, cm)
 TAPER_TOP_CM = 7.0
@@ -189,7 +193,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     ``hair["points"]`` when given); ``(0, K, 3)`` for a bald head. Keys the synthetic people do not draw (the
     hair read from a photo has them): ``volume_cm`` (:func:`_layer`), ``temples_cm`` (:func:`above_hairline`),
     ``nape_taper`` (short hair shorter at the nape, :data:`TAPER_TOP_CM`), ``strands`` (how many, instead of
-    :data:`STRANDS`' count for the style; none on a bald head)."""
+    :data:`STRANDS`' count for the style; none on a bald head), ``parting_to_crown`` (:data:`PARTING_FADE_CM`)."""
     n = STRANDS[hair["style"]] and hair.get("strands", STRANDS[hair["style"]])
     K = TIED_POINTS if hair.get("tied") else hair.get("points", POINTS_PER_STRAND)
     if n == 0:
@@ -212,7 +216,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     if hair["fringe"]:  # the strands combed forward end over the brows
         cut = front > 0
         length[cut] = np.minimum(length[cut], np.maximum(roots[cut, 1] - FRINGE_END_CM, 1.0) / np.maximum(front[cut], 0.3))
-    comb = _comb_directions(roots, front, hair)
+    comb = _comb_directions(roots, front, hair, centre)
     pts = np.empty((n, K, 3))
     pts[:, 0] = roots
     for k in range(1, K):
@@ -437,13 +441,16 @@ def _front_weight(roots: np.ndarray, centre: np.ndarray, radii: np.ndarray) -> n
     return np.clip((roots[:, 2] - centre[2] - 0.2 * radii[2]) / (0.4 * radii[2]), 0.0, 1.0)
 
 
-def _comb_directions(roots: np.ndarray, front: np.ndarray, hair: dict) -> np.ndarray:
+def _comb_directions(roots: np.ndarray, front: np.ndarray, hair: dict, centre: np.ndarray) -> np.ndarray:
     """Unit vectors each strand is combed along: down and away from the parting; the front strands (by
     ``front``, :func:`_front_weight`) turn to forward and down with a fringe, up and back over the crown
-    without, so no long strand crosses the face."""
+    without, so no long strand crosses the face. ``centre``: the skull's (:func:`skull_ellipsoid`)."""
     comb = np.zeros_like(roots)
     side = roots[:, 0] - hair["parting_cm"]
     comb[:, 0] = np.where(np.abs(side) < 0.3, 0.0, np.sign(side)) * 0.35
+    if hair.get("parting_to_crown"):   # the parting ends at the crown: behind it the hair falls straight down
+        behind = np.clip((centre[2] - roots[:, 2]) / PARTING_FADE_CM, 0.0, 1.0)
+        comb[:, 0] = np.tanh(side / 0.5) * 0.35 * (1.0 - behind)
     comb[:, 1] = -1.0
     comb[:, 2] = -0.4
     towards = np.array([0.0, -1.0, 0.4]) if hair["fringe"] else np.array([0.0, 0.3, -1.0])

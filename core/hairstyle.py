@@ -123,7 +123,7 @@ class PhotoHair:
                   "recession_cm": self.recession_cm, "curl_cm": self.curl_cm, "melanin": self.melanin,
                   "redness": self.redness, "grey": 0.0, "tint_srgb": [1.0, 1.0, 1.0], "roughness": 0.35,
                   "seed": seed, "tied": self.tied, "volume_cm": self.volume_cm, "temples_cm": TEMPLES_CM,
-                  "nape_taper": NAPE_TAPER, "strands": PHOTO_STRANDS}
+                  "nape_taper": NAPE_TAPER, "strands": PHOTO_STRANDS, "parting_to_crown": True}
         if self.curl_cm:   # curls need more points than a strand's usual 8
             params["points"] = CURLY_POINTS
         return params

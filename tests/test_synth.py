@@ -128,6 +128,15 @@ def test_the_photos_hair_covers_the_temples_and_short_hair_is_tapered_at_the_nap
     assert np.median(length(tapered)[nape]) < 0.6 * np.median(length(lowered)[nape])
     assert np.median(length(tapered)[lowered[:, 0, 1] > H.TAPER_TOP_CM]) == \
         pytest.approx(np.median(length(lowered)[lowered[:, 0, 1] > H.TAPER_TOP_CM]), rel=0.02)
+    # the parting ends at the crown: behind it the strands fall, not combed apart (a seam down the back of the head)
+    centre, _ = H.skull_ellipsoid(v, np.unique(model.triangles[H.scalp_triangles(model, v)]))
+    back = (tapered[:, 0, 2] < centre[2] - H.PARTING_FADE_CM) & (np.abs(tapered[:, 0, 0]) < 3.0)
+
+    def apart(p):   # how far (cm) the strands rooted in the middle of the back move away from the middle
+        return np.median((p[back, -1, 0] - p[back, 0, 0]) * np.sign(p[back, 0, 0]))
+    assert back.sum() > 200
+    seam = apart(H.hair_strands(model, v, {**photo, "parting_to_crown": False}))   # 0.49 cm
+    assert apart(tapered) < 0.2 and seam > 2.5 * apart(tapered)
     # medium and long hair are not tapered
     medium = {**photo, "style": "medium", "length_cm": 12.0}
     np.testing.assert_allclose(length(H.hair_strands(model, v, medium)),
