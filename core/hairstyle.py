@@ -71,7 +71,7 @@ MEDIUM_BELOW_LOBE_CM = 3.0
 #: what a head's hair shows on the stage of ``head.blend`` (studio world, key and rim light; sRGB, AgX view) seen
 #: from the front, with Blender's Principled Hair BSDF at melanin 0, 0.1 ... 1 (rows) and redness 0, 0.5, 1 (columns):
 #: ``scripts/calibrate_hair_colour.py --stage``, 2026-12-05, with the photo's hair's :data:`PHOTO_STRANDS` (with
-#: 8,000 strands the same hair showed 10-30 levels lighter, as light got through to the skin). A photo's hair colour
+#: 8,000 strands the same hair showed 10-30 levels lighter: sparser hair shadows itself less). A photo's hair colour
 #: is matched against it, so the strands show the photo's colour there, as the skin texture does. Until 2026-12-05
 #: the table was a thin patch of strands in a uniform white world (``scripts/calibrate_hair_colour.py``): a head of
 #: hair shows 10-40 levels lighter than that patch (light scatters through its depth), and the hair on the stage
