@@ -86,6 +86,24 @@ def test_joint_fit_of_two_photos(two_view_people, model):
         assert np.abs(both.albedo[front].astype(int) - one.albedo[front].astype(int)).mean() < 3.0
 
 
+def test_a_turned_photos_guess_counts_less(two_view_people, model):
+    """The identity guess of a photo turned far from the camera is the weaker one: beside a frontal photo it
+    barely moves the joint head's identity, which stays more than twice as near the frontal photo's own head as
+    the turned one's (counted alike, a photo 45 degrees turned put it half-way: 1.50 against 1.55); photos
+    turned alike count alike."""
+    from headforge.core.fit import guess_trust
+    from headforge.core.pipeline import fit_photos
+
+    assert guess_trust(0) == 1.0 and guess_trust(30) > guess_trust(60) > guess_trust(80) > 0.0
+    assert guess_trust(-40) == guess_trust(40)
+    turned = [(images, lab) for images, lab in two_view_people if abs(lab["pose"][1, 0]) > 40]
+    assert turned, "seed 31's third person, whose second photo is turned 45 degrees, was not found"
+    for images, lab in turned:
+        joint = fit_photos([(im, 0) for im in images], model, check_person=False)[0].fit.identity
+        front, side = (fit_photos([(im, 0)], model)[0].fit.identity for im in images)
+        assert np.linalg.norm(joint - front) < 0.5 * np.linalg.norm(joint - side)
+
+
 def test_same_person_is_kept_and_another_refused(shared_photos, model, tmp_path):
     """Real photos: Trump in two photos (and a photo with its mirrored copy) pass the face-descriptor check;
     Trump with another man is refused, naming the other photo."""
