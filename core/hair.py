@@ -53,6 +53,11 @@ PARTING_FADE_CM = 4.0
 #: short hair tapered at the nape (``hair["nape_taper"]``): strands rooted at the back hairline are this share
 #: of the hair's length, growing (with the square of the height) to the full length at the ears' tops (model y, cm)
 TAPER_TOP_CM = 7.0
+#: hair with a volume (``hair["volume_cm"]``, read from a photo) lies on a shell that far out from the scalp, each
+#: strand at its own share of it (drawn between these), and lets go of the shell to hang over this height (cm)
+#: below the skull's widest line. All on one surface, and let go at one height, lying hair rendered as a smooth
+#: dome like a bald scalp's, ending in a hard line where the hair began to hang (long hair, volume 3 cm)
+LYING_DEPTH, HANG_BLEND_CM = (0.5, 1.0), 3.0
 #: the box around each ear (cm; |x| above the first corner's x, y and z between the corners')
 EAR_BOX_CM = (np.array([6.5, -4.0, -4.0]), np.array([np.inf, 7.5, 4.5]))
 #: where a fringe ends (cm, model y): just over the neutral's brows
@@ -208,6 +213,7 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
     # hair with a volume (read from a photo) lies that far out from the scalp itself, not the ellipsoid: the scalp
     # bulges beyond it, and the synthetic people's hair, stepping along it, rises up to 2.4 cm off the crown
     shell = None if hair.get("volume_cm") is None else _scalp_surface(scalp, centre, radii)
+    depth = None if shell is None else r.uniform(*LYING_DEPTH, n)
     length = hair["length_cm"] * r.uniform(0.8, 1.15, n)
     if hair.get("nape_taper") and hair["style"] in ("shaved", "short"):
         low = np.clip((roots[:, 1] - HAIRLINE_BACK_CM) / (TAPER_TOP_CM - HAIRLINE_BACK_CM), 0.0, 1.0)
@@ -224,8 +230,8 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
         normal = _ellipsoid_normal(pts[:, k - 1], centre, radii + layer)
         want = comb + r.normal(0, 0.12, comb.shape)
         d = want - (want * normal).sum(1, keepdims=True) * normal  # along the skull
-        hanging = pts[:, k - 1, 1] < centre[1] - 1.0
-        d[hanging] = want[hanging] * [0.3, 1.0, 0.3]  # below its widest line hair falls
+        fall = _falling(pts[:, k - 1, 1], centre, shell is not None)
+        d = d * (1.0 - fall[:, None]) + want * [0.3, 1.0, 0.3] * fall[:, None]  # below its widest line hair falls
         if k == 1:
             d += normal * 0.6  # roots leave the scalp
         d /= np.linalg.norm(d, axis=1, keepdims=True)
@@ -234,12 +240,22 @@ def hair_strands(model: FaceModel, vertices: np.ndarray, hair: dict) -> np.ndarr
             phase = r.uniform(0, 2 * np.pi, n) + k * 1.7
             step += hair["curl_cm"] * np.stack([np.cos(phase), np.zeros(n), np.sin(phase)], 1) * 0.5
         pts[:, k] = _outside(pts[:, k - 1] + step, centre, radii + layer)
-        if shell is not None:   # lying hair on the shell ``layer`` out, hanging hair at least that far out
-            surface = shell(_unit_rows((pts[:, k] - centre) / radii), layer)
+        if shell is not None:   # lying hair on the shell its share of ``layer`` out, hanging hair at least that far
+            surface = shell(_unit_rows((pts[:, k] - centre) / radii), layer * depth)
             inside = np.linalg.norm(pts[:, k] - centre, axis=1) < np.linalg.norm(surface - centre, axis=1)
-            on = inside | (pts[:, k, 1] >= centre[1] - 1.0)
-            pts[on, k] = surface[on]
+            hold = np.where(inside, 1.0, 1.0 - _falling(pts[:, k, 1], centre, True))
+            pts[:, k] += (surface - pts[:, k]) * hold[:, None]
     return pts
+
+
+def _falling(y: np.ndarray, centre: np.ndarray, gradual: bool) -> np.ndarray:
+    """(M,) how far hair at the heights ``y`` (cm) hangs instead of following the skull: 0 down to 1 cm below the
+    skull's widest line (``centre``'s height), 1 below; ``gradual``: rising to 1 over :data:`HANG_BLEND_CM` below
+    that (hair with a volume)."""
+    below = centre[1] - 1.0 - y
+    if not gradual:
+        return (below > 0).astype(np.float64)
+    return np.clip(below / HANG_BLEND_CM, 0.0, 1.0)
 
 
 def _layer(hair: dict, t: float) -> float:

@@ -101,6 +101,32 @@ def test_strands_grow_on_the_scalp_and_lie_on_the_head(model):
     assert H.hair_strands(model, v, {**hair, "style": "bald"}).shape[0] == 0
 
 
+def test_hair_with_a_volume_lies_at_many_depths_and_lets_go_of_the_crown_gradually(model):
+    """Hair with a volume (read from a photo, or set by a user) lies over the crown at depths spread through its
+    volume, not all on one shell (rendered, that was a smooth bald-looking dome), and goes from lying to hanging
+    over a few centimetres below the skull's widest line (a hard line across the back of long hair)."""
+    from headforge.core.hairstyle import PhotoHair
+
+    v = model.neutral
+    hair = PhotoHair("long", 25.0, False, 0.0, (150, 110, 70), 0.4, 0.1, 1.0, volume_cm=3.0).generator(seed=2)
+    pts = H.hair_strands(model, v, hair)
+    sv = np.unique(model.triangles[H.scalp_triangles(model, v, 0.0, hair["temples_cm"])])
+    centre, radii = H.skull_ellipsoid(v, sv)
+    shell = H._scalp_surface(v[sv], centre, radii)
+
+    def height(p):   # cm above the scalp, along the line from the skull's centre
+        return np.linalg.norm(p - centre, axis=1) - np.linalg.norm(shell(H._unit_rows((p - centre) / radii), 0.0)
+                                                                  - centre, axis=1)
+    crown = pts[:, 3:][pts[:, 3:, 1] > centre[1] + 4.0]
+    assert len(crown) > 1000
+    lo, hi = np.percentile(height(crown), [10, 90])
+    assert lo < 0.7 * hair["volume_cm"] and hi > 0.9 * hair["volume_cm"], (lo, hi)
+    # the share of strand points that follow the shell falls over HANG_BLEND_CM, not at one height
+    assert H._falling(np.array([centre[1] - 1.0, centre[1] - 1.0 - H.HANG_BLEND_CM / 2]), centre, True) \
+        == pytest.approx([0.0, 0.5])
+    np.testing.assert_array_equal(H._falling(np.array([centre[1] - 0.5, centre[1] - 1.5]), centre, False), [0, 1])
+
+
 def test_the_photos_hair_covers_the_temples_and_short_hair_is_tapered_at_the_nape(model):
     """The hair read from a photo grows from a hairline lowered at the temples (in front of the ears, where the
     synthetic people's line left skin bare) and, when short, is shorter at the nape (it hung 4 cm down the neck, a
