@@ -647,9 +647,10 @@ def guess_trust(yaw_degrees: float) -> float:
 
 def _trust_guesses(probs: list[_LandmarkProblem], states: list[_State]) -> list[_State]:
     """Weigh the identity guesses of several views by :func:`guess_trust` of each view's yaw after the rigid
-    stage (the most trusted view counts fully): each guess's prior is scaled by it, and the shared identity
-    starts again from the guesses' weighted mean. One view, or views without guesses of their own, are left
-    as they are."""
+    stage (the most trusted view counts fully): each guess's prior is scaled by it, and every view's identity
+    starts again from the guesses' weighted mean. With fewer than two views centred on guesses of their own
+    (one photo, or photos fitted from the mean face), or every face turned 90 degrees or more, nothing changes.
+    Returns the views' states with that start."""
     centred = [k for k, p in enumerate(probs) if p.centred]
     if len(centred) < 2:
         return states
